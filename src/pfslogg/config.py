@@ -1,0 +1,106 @@
+"""Configuration: schema validation (config/schema.yaml) plus the checks a schema cannot express.
+
+The Snakefile calls ``snakemake.utils.validate`` and then ``check_config``; library users call
+``load_config(path)`` which does both without Snakemake.
+"""
+
+from pathlib import Path
+
+import yaml
+
+from . import PARAMS
+from .errors import InputError
+
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SOURCE_AXES = {
+    "synth": {"T_eff": (3500, 7000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)},
+    "bosz2017": {"T_eff": (3500, 12000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)},
+    "bosz2024": {"T_eff": (3500, 12000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)},
+}
+
+
+def _validate_schema(cfg, schema_path, where):
+    import jsonschema
+
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    validator_cls = jsonschema.validators.validator_for(schema)
+
+    # fill defaults, as snakemake.utils.validate does
+    def set_defaults(validator, properties, instance, schema):
+        for prop, sub in properties.items():
+            if isinstance(instance, dict) and "default" in sub:
+                instance.setdefault(prop, sub["default"])
+        yield from validator_cls.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    filling = jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+    try:
+        filling(schema).validate(cfg)
+    except jsonschema.ValidationError as e:
+        key = ".".join(str(k) for k in e.absolute_path) or "(top level)"
+        raise InputError(f"{where}: config key '{key}': {e.message}") from None
+
+
+def check_config(cfg, where="config"):
+    """Semantic checks; raises InputError naming the key. Returns cfg."""
+    axes = SOURCE_AXES[cfg["grid"]["source"]]
+    for p in PARAMS:
+        lo, hi = cfg["params"][p]
+        vmin, vmax, _ = axes[p]
+        if hi < lo:
+            raise InputError(f"{where}: params.{p}: expected lo <= hi, got [{lo}, {hi}]")
+        if lo < vmin or hi > vmax:
+            raise InputError(f"{where}: params.{p}: range [{lo}, {hi}] is outside the "
+                             f"{cfg['grid']['source']} grid's axis [{vmin}, {vmax}]")
+    if cfg["params"]["log_g"][1] <= cfg["params"]["log_g"][0]:
+        raise InputError(f"{where}: params.log_g: the target must vary (lo < hi)")
+    if cfg["grid"]["source"] != "synth" and not cfg["grid"].get("root"):
+        raise InputError(f"{where}: grid.root: required for grid.source={cfg['grid']['source']}")
+    for key in ("noise.mag", "noise.seeing", "instrument.wave_range", "grid.wave_range"):
+        a, b = key.split(".")
+        lo, hi = cfg[a][b]
+        if not hi >= lo:
+            raise InputError(f"{where}: {key}: expected lo <= hi, got [{lo}, {hi}]")
+    glo, ghi = cfg["grid"]["wave_range"]
+    ilo, ihi = cfg["instrument"]["wave_range"]
+    if ilo < glo or ihi > ghi:
+        raise InputError(f"{where}: instrument.wave_range [{ilo}, {ihi}] must lie inside grid.wave_range [{glo}, {ghi}]")
+    edges = cfg["evaluation"]["snr_bins"]
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise InputError(f"{where}: evaluation.snr_bins: expected strictly increasing edges, got {edges}")
+    from .estimators import REGISTRY
+    for name in cfg["estimators"]:
+        if name not in REGISTRY:
+            raise InputError(f"{where}: estimators.{name}: unknown estimator, expected one of {sorted(REGISTRY)}")
+    for name in cfg["figure"]["estimators"]:
+        if name not in cfg["estimators"]:
+            raise InputError(f"{where}: figure.estimators: '{name}' is not configured under 'estimators'")
+    if len(cfg["ceiling"]["snr"]) != len(cfg["ceiling"]["original"]):
+        raise InputError(f"{where}: ceiling.original: expected one value per ceiling.snr entry")
+    return cfg
+
+
+def load_config(path, schema=SCHEMA):
+    """Read, validate (filling defaults) and check a YAML config file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: config file not found")
+    try:
+        with open(path) as fh:
+            cfg = yaml.safe_load(fh)
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"{path}: expected a mapping of config keys at the top level")
+    _validate_schema(cfg, schema, path)
+    return check_config(cfg, path)
+
+
+def split_seed(cfg, split):
+    """Seed of a data-set split: derived from the master seed, distinct per split."""
+    return int(cfg["seed"]) * 10 + {"train": 1, "val": 2, "test": 3}[split]
+
+
+def noise_seed(cfg, split):
+    """Seed of the fixed noise of the val/test split."""
+    return split_seed(cfg, split) * 7 + 5

@@ -1,0 +1,107 @@
+"""Provenance blocks for results JSON (DESIGN.md section 5).
+
+Every number a rule computes is written with a block that says which rule and command made it,
+from which inputs (sha256), at which git commit (and whether the work tree was dirty), with which
+configuration (digest) and package versions, and when.
+"""
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from .atomic import write_json
+
+# Packages whose versions go into every block.
+TRACKED_PACKAGES = (
+    "pfslogg", "numpy", "scipy", "h5py", "pandas", "tables", "torch", "scikit-learn",
+    "lightgbm", "matplotlib", "snakemake", "astropy",
+)
+
+
+def sha256_file(path, bufsize=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(bufsize):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def config_digest(cfg):
+    """sha256 of the canonical JSON of a (sub)configuration."""
+    blob = json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def git_state(cwd=None):
+    """(commit, dirty) of the repository holding ``cwd``; (None, None) outside git."""
+    cwd = cwd or os.getcwd()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout
+        return commit, bool(status.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+
+
+def package_versions(names=TRACKED_PACKAGES):
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def now():
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _command():
+    """The exact command line of this process (``python -m pfslogg ...`` for the CLI)."""
+    if sys.argv and sys.argv[0] == "pfslogg":
+        return "python -m " + shlex.join(sys.argv)
+    return shlex.join([Path(sys.executable).name, *sys.argv])
+
+
+def make_block(rule, inputs, params=None, config=None, started=None, command=None):
+    """The provenance block: see DESIGN.md section 5.
+
+    ``inputs``: list of paths (files) whose sha256 is recorded; ``params``: the parameters the
+    computation used (recorded verbatim); ``config``: the configuration the digest is taken of
+    (defaults to ``params``).
+    """
+    commit, dirty = git_state()
+    inputs = [str(p) for p in (inputs or [])]
+    return {
+        "rule": rule,
+        "command": command if command is not None else _command(),
+        "params": params,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "config_digest": config_digest(config if config is not None else params),
+        "inputs": {p: sha256_file(p) for p in inputs},
+        "packages": package_versions(),
+        "started": started or now(),
+        "finished": now(),
+        "host": socket.gethostname(),
+    }
+
+
+def write_results(path, metrics, rule, inputs, params=None, config=None, started=None):
+    """Write ``{"metrics": ..., "provenance": ...}`` atomically to ``path``."""
+    write_json(path, {"metrics": metrics,
+                      "provenance": make_block(rule, inputs, params, config, started)})

@@ -20,9 +20,9 @@ import torch
 from . import PARAMS
 
 
-def normalized_model(interp, theta):
+def normalized_model(interp, theta, cell=None):
     """mu(theta): interpolated flux divided by its median over pixels (torch, differentiable)."""
-    flux = interp.torch(theta)
+    flux = interp.torch(theta, cell)
     return flux / torch.quantile(flux, 0.5, dim=1, keepdim=True)
 
 
@@ -31,12 +31,14 @@ def jacobian(interp, theta, which):
 
     Forward-mode AD: one Jacobian-vector product per parameter.
     """
-    theta = torch.as_tensor(np.asarray(theta, float), dtype=torch.float64)
+    theta_np = np.array(theta, dtype=float)
+    cell = interp._locate(theta_np)
+    theta = torch.from_numpy(theta_np)
     cols = []
     for name in which:
         tangent = torch.zeros_like(theta)
         tangent[:, PARAMS.index(name)] = 1.0
-        _, jv = torch.func.jvp(lambda t: normalized_model(interp, t), (theta,), (tangent,))
+        _, jv = torch.func.jvp(lambda t: normalized_model(interp, t, cell), (theta,), (tangent,))
         cols.append(jv)
     return torch.stack(cols, dim=-1).numpy()
 

@@ -90,15 +90,18 @@ class GridInterpolator:
             self._torch[key] = torch.as_tensor(self.values, dtype=dtype, device=device)
         return self._torch[key]
 
-    def torch(self, params):
+    def torch(self, params, cell=None):
         """Differentiable interpolation: params (B, 4) tensor -> (B, n_pix) tensor.
+
+        ``cell``: the result of ``self._locate`` for these parameters, when the caller has it (inside
+        ``torch.func`` transforms, where the tensor's values cannot be read).
 
         Cell indices are found without gradient; the weights are differentiable in the parameters,
         so autograd gives the exact derivative of the piecewise-multilinear model (constant within a
         cell: a finite difference over the grid step, as used by the original study).
         """
         values = self.torch_values(params.dtype, params.device)
-        idx, t_np = self._locate(params.detach().cpu().numpy())
+        idx, t_np = cell if cell is not None else self._locate(params.detach().cpu().numpy())
         idx_t = torch.as_tensor(idx, device=params.device)
         t = torch.zeros_like(params)
         for d, a in enumerate(self.axes):

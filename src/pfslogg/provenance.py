@@ -41,8 +41,9 @@ def config_digest(cfg):
 
 
 def git_state(cwd=None):
-    """(commit, dirty) of the repository holding ``cwd``; (None, None) outside git."""
-    cwd = cwd or os.getcwd()
+    """(commit, dirty) of the repository holding ``cwd`` -- by default the repository of this
+    package's source, i.e. the code version that computed the numbers; (None, None) outside git."""
+    cwd = cwd or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True

@@ -25,6 +25,7 @@ relative to it.
 import argparse
 import difflib
 import json
+import os
 import re
 import sys
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -158,12 +159,14 @@ class Tracer:
             now = self.sha(ipath)
             status = "missing" if now is None else ("ok" if now == then else "changed")
             entry = {"path": ipath, "sha256_then": then, "sha256_now": now, "status": status,
-                     "upstream": None}
+                     "upstream": None, "upstream_shown_above": None}
             if status != "ok":
                 node["stale"].append(f"input {ipath} {'vanished' if now is None else 'changed'} "
                                      f"since {path} was made")
             upstream = self._upstream(ipath)
-            if upstream and depth < MAX_DEPTH and upstream not in seen:
+            if upstream and upstream in seen:
+                entry["upstream_shown_above"] = upstream
+            elif upstream and depth < MAX_DEPTH:
                 entry["upstream"] = self.trace(upstream, depth + 1, seen)
             node["inputs"].append(entry)
         return node
@@ -195,12 +198,7 @@ def _lookup(doc, path):
 
 
 def _same(a, b):
-    if a == b:
-        return True
-    try:
-        return a != a and b != b  # both NaN
-    except TypeError:
-        return False
+    return a == b or (a != a and b != b)  # NaN equals NaN here
 
 
 def trace_macro(tracer, name, entry, files):
@@ -261,7 +259,11 @@ def _rounds_to(raw, target):
     exp = target.as_tuple().exponent
     quantum = Decimal(1).scaleb(exp) if exp < 0 else Decimal(1)
     d = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
-    return any(d.quantize(quantum, rounding=r) == target for r in (ROUND_HALF_EVEN, ROUND_HALF_UP))
+    try:
+        return any(d.quantize(quantum, rounding=r) == target
+                   for r in (ROUND_HALF_EVEN, ROUND_HALF_UP))
+    except InvalidOperation:  # more digits than Decimal's precision: not this number
+        return False
 
 
 def match_number(macros, target):
@@ -305,10 +307,11 @@ def audit(query, root=".", index=None, results=RESULTS):
     report["kind"] = "path"
     path = Path(q)
     rel = path.as_posix()
-    try:
-        rel = path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        pass
+    if path.is_absolute():
+        try:
+            rel = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
     full = _resolve(root, rel)
     if provenance_of(full):
         node = tracer.trace(rel)
@@ -350,11 +353,13 @@ def _fmt_params(params):
 
 def _print_node(node, out, indent):
     pad = " " * indent
-    where = ", ".join(node["rule_defined_at"]) or "not found in Snakefile or rules/*.smk"
+    rule = node["rule"] or "?"
+    where = (f"defined at {', '.join(node['rule_defined_at'])}" if node["rule_defined_at"]
+             else f"(no 'rule {rule}:' found in Snakefile or rules/*.smk)")
     dirty = node["git_dirty"]
     tree = "unknown" if dirty is None else ("DIRTY (uncommitted changes)" if dirty else "clean")
     pkgs = ", ".join(f"{k} {v}" for k, v in node["packages"].items()) or "-"
-    rows = [("made by", f"rule {node['rule'] or '?'}   defined at {where}"),
+    rows = [("made by", f"rule {rule}   {where}"),
             ("command", node["command"] or "-"),
             ("params", _fmt_params(node["params"])),
             ("config", f"sha256 {_short(node['config_digest'])}"),
@@ -378,9 +383,12 @@ def _print_node(node, out, indent):
         if e["upstream"]:
             print(f"{pad}    upstream: {e['upstream']['path']}", file=out)
             _print_node(e["upstream"], out, indent + 6)
+        elif e["upstream_shown_above"]:
+            print(f"{pad}    upstream: {e['upstream_shown_above']} (shown above)", file=out)
 
 
-def print_report(report, out=sys.stdout):
+def print_report(report, out=None):
+    out = out if out is not None else sys.stdout
     matches = report["matches"]
     if report["kind"] == "number" and len(matches) > 1:
         print(f"{len(matches)} numbers in the paper match {report['query']}:\n", file=out)
@@ -428,11 +436,15 @@ def main(argv=None):
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        json.dump(report, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-    elif report["matches"]:
-        print_report(report)
+    try:
+        if args.json:
+            json.dump(report, sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+        elif report["matches"]:
+            print_report(report)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stdout = open(os.devnull, "w")
     if not report["matches"]:
         msg = {"macro": f"no macro named \\{args.query.lstrip(chr(92))}",
                "number": f"no number in the paper equals or rounds to {args.query}",

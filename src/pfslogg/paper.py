@@ -125,31 +125,24 @@ def index_word(i):
 # Precision
 # --------------------------------------------------------------------------------------------
 
+def _no_negative_zero(s):
+    return s[1:] if re.fullmatch(r"-0\.?0*", s) else s
+
+
 def _fixed(decimals):
-    def fmt(x):
-        s = f"{x:.{decimals}f}"
-        return s[1:] if re.fullmatch(r"-0\.?0*", s) else s  # no '-0.000'
-    fmt.__doc__ = f"{decimals} decimals"
-    return fmt
+    return lambda x: _no_negative_zero(f"{x:.{decimals}f}")
 
 
 def _integer(x):
     return str(int(round(x)))
 
 
-_integer.__doc__ = "integer"
-
-
 def _trimmed(max_dec, min_dec=1):
+    """At most ``max_dec`` decimals, trailing zeros dropped down to ``min_dec``."""
     def fmt(x):
-        s = f"{x:.{max_dec}f}"
-        if "." in s:
-            whole, frac = s.split(".")
-            frac = frac.rstrip("0")
-            frac = frac + "0" * max(0, min_dec - len(frac))
-            s = f"{whole}.{frac}" if frac else whole
-        return s[1:] if re.fullmatch(r"-0\.?0*", s) else s
-    fmt.__doc__ = f"up to {max_dec} decimals"
+        whole, frac = f"{x:.{max_dec}f}".split(".")
+        frac = frac.rstrip("0").ljust(min_dec, "0")
+        return _no_negative_zero(f"{whole}.{frac}" if frac else whole)
     return fmt
 
 
@@ -163,12 +156,10 @@ def _exp(s):
 
 
 def _as_given(x):
-    if isinstance(x, int) or float(x).is_integer() and abs(x) < 1e15:
+    """The shortest form that reads back as ``x`` (integral values without '.0')."""
+    if isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e15):
         return str(int(x))
     return _exp(repr(float(x)))
-
-
-_as_given.__doc__ = "as given (shortest round-trip form)"
 
 
 def _significant(digits):
@@ -183,7 +174,6 @@ def _significant(digits):
                 s = f"{x:.{max(0, digits - 2 - mag)}f}"
             return s
         return _exp(f"{x:.{digits - 1}e}")
-    fmt.__doc__ = f"{digits} significant digits"
     return fmt
 
 
@@ -199,7 +189,7 @@ class PrecisionRule:
 PRECISION_RULES = (
     PrecisionRule("quoted from the original study", r"original(_.*)?|.*_original", _as_given),
     PrecisionRule("count", r"n|n_.*|.*_n|num_.*|.*_count|count|.*epochs?|seed|.*_seed|"
-                           r"batch_size|n?_?params|.*_size", _integer),
+                           r".*_size", _integer),
     PrecisionRule("R^2-like", r"(.*_)?(r2\w*|rho)(_.*)?|.*r2.*", _fixed(3)),
     PrecisionRule("error", r"(.*_)?(mae|rmse|mse|wmae|bias|mad|nmad|std|sigma|crlb)(_.*)?", _fixed(3)),
     PrecisionRule("SNR", r"(.*_)?snr(_.*)?|lo|hi", _fixed(1)),
@@ -498,7 +488,7 @@ def leaderboard_tex(results_dir, numbers=None, root=None, estimators_dir="track_
         lo, hi = macros.get(file, "snr_bins", i, "lo"), macros.get(file, "snr_bins", i, "hi")
         header_bins.append(f"{{\\num{{{lo}}}--\\num{{{hi}}}}}")
     nb = len(bin_keys)
-    header = [f" & \\multicolumn{{{nb}}}{{c}}{{SNR bin}} & \\\\",
+    header = [f" & \\multicolumn{{{nb}}}{{c}}{{$R^2$ per bin of SNR}} & \\\\",
               f"\\cmidrule(lr){{2-{nb + 1}}}",
               "Estimator & " + " & ".join(header_bins) + " & {All} \\\\"]
 
@@ -533,7 +523,7 @@ def leaderboard_tex(results_dir, numbers=None, root=None, estimators_dir="track_
     note = ["R^2 = 1 - MSE / Var_prior(log g) in every bin (one denominator for all);",
             "SNR = median(flux / (noise_level * error)) of each spectrum;",
             "second row of each estimator: bootstrap confidence interval of R^2."]
-    colspec = "l" + " S[table-format=-1.3]" * (nb + 1)
+    colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
     return _tabular(colspec, header, body, sources, note)
 
 
@@ -550,7 +540,9 @@ def write_leaderboard_tex(results_dir, out_path, numbers=None, root=None):
     Rows: the estimators (``results/track_f/*.json`` whose metrics have ``estimator``), best overall
     R^2 first, each with a second row holding its confidence intervals; then the Fisher ceiling
     (median R^2_max, ``results/track_c/fisher.json``) when present. Columns: the SNR bins, then
-    all spectra. Every value is a macro of numbers.tex. The includer sets ``\\caption``/``\\label``::
+    all spectra. Every value is a macro of numbers.tex. The table is wide (an interval under each
+    value): with many bins, wrap it in ``\\small`` or a ``table*``. The includer sets
+    ``\\caption``/``\\label``::
 
         \\begin{table}\\centering \\caption{...}\\label{tab:leaderboard}
         \\input{generated/leaderboard}\\end{table}
@@ -698,8 +690,12 @@ def _allowed_mask(text, facts):
                         _blank(chars, s, e)
             continue
         if name in _DEFINE_CMDS:
-            args = _arguments(masked, end, 2)
-            target = masked[args[0][1]:args[0][2]] if args else ""
+            bare = re.match(r"\*?\s*(\\[A-Za-z]+)", masked[end:])  # \newcommand\Name{...}
+            if bare:
+                target, args = bare.group(1), _arguments(masked, end + bare.end(), 1)
+            else:
+                args = _arguments(masked, end, 2)
+                target = masked[args[0][1]:args[0][2]] if args else ""
             if facts or any(f"\\{s}" in target for s in _STRETCH_MACROS):
                 for _, s, e in args:
                     _blank(chars, s, e)

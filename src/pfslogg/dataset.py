@@ -195,6 +195,8 @@ class SpectraSet:
         flux, error = self.read(start, stop)
         if noise_level == 0:
             return flux, error
+        if seed is None and rng is None:
+            raise ValueError("SpectraSet.noisy: give a seed (fixed noise) or an rng (fresh noise)")
         eps = self.fixed_noise(start, stop, seed) if rng is None else rng.standard_normal(flux.shape)
         return flux + noise_level * error * eps, error
 

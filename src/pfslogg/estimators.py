@@ -64,8 +64,8 @@ class Estimator:
         try:
             with open(path, "rb") as fh:
                 obj = pickle.load(fh)
-        except (pickle.UnpicklingError, EOFError, AttributeError) as e:
-            raise InputError(f"{path}: corrupt model file ({e})") from None
+        except Exception as e:  # pickle may raise anything on a corrupt or foreign file
+            raise InputError(f"{path}: corrupt model file ({type(e).__name__}: {e})") from None
         if not isinstance(obj, Estimator):
             raise InputError(f"{path}: not a pfslogg estimator")
         return obj

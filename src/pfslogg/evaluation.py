@@ -65,6 +65,8 @@ def bin_index(snr, edges):
 def metrics_by_snr(y, yhat, snr, edges, var_prior, n_resamples=1000, seed=0, min_count=10):
     """``summarize`` per SNR bin (bins with fewer than ``min_count`` spectra are skipped)."""
     y, yhat, snr = (np.asarray(a, float) for a in (y, yhat, snr))
+    if not (y.shape == yhat.shape == snr.shape):
+        raise InputError(f"predictions: shape {yhat.shape} does not match targets {y.shape} and SNR {snr.shape}")
     idx = bin_index(snr, edges)
     out = []
     for b in range(len(edges) - 1):

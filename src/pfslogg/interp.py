@@ -66,6 +66,16 @@ class GridInterpolator:
             ok &= present | (w == 0)
         return ok
 
+    def _params_of(self, idx, t):
+        """Parameters back from (cell index, fraction)."""
+        out = np.zeros(t.shape)
+        for d, a in enumerate(self.axes):
+            if len(a) == 1:
+                out[:, d] = a[0]
+            else:
+                out[:, d] = a[idx[:, d]] + t[:, d] * (a[idx[:, d] + 1] - a[idx[:, d]])
+        return out
+
     # -- NumPy -----------------------------------------------------------------------------------
     def __call__(self, params):
         """Interpolated spectra, (B, n_pix) float64."""
@@ -79,9 +89,13 @@ class GridInterpolator:
             flat = np.ravel_multi_index(tuple(node.T), self.shape)
             out += w[:, None] * self.values[flat]
         if missing.any():
-            p = np.atleast_2d(params)[np.argmax(missing)]
-            raise InputError(f"parameters {dict(zip(PARAMS, p))} need a grid node that is missing (a hole in the grid)")
+            self._missing_error(np.atleast_2d(params)[np.argmax(missing)])
         return out
+
+    @staticmethod
+    def _missing_error(p):
+        raise InputError(f"parameters {dict(zip(PARAMS, map(float, p)))} need a grid node that is missing "
+                         "(a hole in the grid)")
 
     # -- PyTorch -------------------------------------------------------------------------------
     def torch_values(self, dtype=torch.float64, device="cpu"):
@@ -102,6 +116,12 @@ class GridInterpolator:
         """
         values = self.torch_values(params.dtype, params.device)
         idx, t_np = cell if cell is not None else self._locate(params.detach().cpu().numpy())
+        for off in self._corners(t_np):
+            w = np.prod(np.where(off == 1, t_np, 1 - t_np), axis=1)
+            node = np.minimum(idx + off, np.array(self.shape) - 1)
+            missing = ~self.mask[tuple(node.T)] & (w > 0)
+            if missing.any():
+                self._missing_error(self._params_of(idx, t_np)[np.argmax(missing)])
         idx_t = torch.as_tensor(idx, device=params.device)
         t = torch.zeros_like(params)
         for d, a in enumerate(self.axes):

@@ -1,0 +1,116 @@
+"""Shared fixtures: small instrument grids and data sets built in temporary folders.
+
+``tiny_instrument_grid`` is an instrument-resolution grid (kind="instrument", R=5000) on the 4096
+PFS pixels whose spectra are smooth fake stars: a Planck continuum times Gaussian absorption
+lines whose depths and widths depend smoothly and nonlinearly on (T_eff, log_g, M_H, a_M) --
+gravity-sensitive Ca II triplet and Na I doublet, a forest of metal lines, TiO-like band heads in
+cool stars. It does not depend on ``pfslogg.synth``. ``make_fake_grid`` builds variants (fewer
+pixels for tests whose cost grows with n_pix, holes in the mask, other axes).
+"""
+
+import numpy as np
+import pytest
+
+from pfslogg import PARAMS
+from pfslogg.gridio import GridWriter
+from pfslogg.instrument import pixel_wave
+
+# Axes of the tiny grid: a subset of the synth axes that covers the default config ranges
+# (T_eff 3750-6000, log_g 1-5, M_H -0.25..0.75, a_M 0) with one margin node where the axis has one.
+TINY_AXES = {
+    "T_eff": np.arange(3500.0, 6001.0, 500.0),     # 6 nodes, K
+    "log_g": np.arange(0.5, 5.01, 0.5),            # 10 nodes, dex
+    "M_H": np.arange(-0.5, 0.751, 0.25),           # 6 nodes, dex
+    "a_M": np.array([0.0]),
+}
+# Parameter ranges inside TINY_AXES for data sets drawn from it.
+TINY_RANGES = {"T_eff": [3750.0, 6000.0], "log_g": [1.0, 5.0], "M_H": [-0.25, 0.75], "a_M": [0.0, 0.0]}
+# The calibrated default exposure model (config/config.yaml).
+DEFAULT_NOISE = {"exposures": 12, "exp_time": 900.0, "throughput": 2.2, "mag": [20.5, 22.5], "seeing": [0.5, 1.5]}
+
+_HC_K = 1.4387769e8  # h c / k in A K
+
+# line list: fixed, so every grid built here is the same function of the parameters
+_rng = np.random.default_rng(12345)
+_METAL_CENTRES = np.sort(_rng.uniform(7120.0, 8830.0, 40))
+_METAL_STRENGTH = _rng.uniform(0.05, 0.35, 40)
+_METAL_LOGG_SENS = _rng.uniform(-0.15, 0.15, 40)   # some lines strengthen, some weaken with gravity
+_CAT = np.array([8498.02, 8542.09, 8662.14])
+_NAI = np.array([8183.26, 8194.82])
+_TIO_HEADS = np.array([7589.0, 8432.0])
+
+
+def _gauss(wave, centre, sigma):
+    return np.exp(-0.5 * ((wave[None, :] - np.atleast_1d(centre)[:, None]) / np.atleast_1d(sigma)[:, None]) ** 2)
+
+
+def fake_spectrum(wave, teff, logg, mh, am=0.0):
+    """(flux, cont) F_lambda of a fake star at ``wave`` (A): smooth and nonlinear in the parameters."""
+    wave = np.asarray(wave, float)
+    x = _HC_K / (wave * teff)
+    cont = (8000.0 / wave) ** 5 * np.expm1(_HC_K / (8000.0 * teff)) / np.expm1(x)   # Planck, 1 at 8000 A
+    absorb = np.zeros_like(wave)   # sum of optical depths
+    # metal forest: stronger in cool, metal-rich stars
+    depth = _METAL_STRENGTH * 10 ** (0.4 * mh + 0.3 * am) * (5000.0 / teff) ** 2 * (1 + _METAL_LOGG_SENS * (logg - 3))
+    absorb += depth @ _gauss(wave, _METAL_CENTRES, 1.2)
+    # Ca II triplet: stronger in giants, pressure-broadened wings in dwarfs
+    d_cat = (0.7 + 0.15 * mh) * (1.25 - 0.09 * logg)
+    absorb += d_cat * _gauss(wave, _CAT, 1.0 + 0.35 * logg + 0.04 * logg**2).sum(0)
+    # Na I doublet: gravity-sensitive in cool dwarfs
+    d_na = 0.05 + 0.5 * (logg / 5.0) ** 2 * (4500.0 / teff) ** 2 * 10 ** (0.2 * mh)
+    absorb += d_na * _gauss(wave, _NAI, 1.5).sum(0)
+    # TiO-like band heads in cool stars (sharp blue edge, exponential red tail)
+    band = 0.6 / (1.0 + np.exp((teff - 4000.0) / 180.0)) * (1 + 0.05 * (logg - 3))
+    for head in _TIO_HEADS:
+        dw = wave - head
+        absorb += band * np.exp(-np.abs(dw) / np.where(dw > 0, 80.0, 1.5))
+    return cont * np.exp(-absorb), cont
+
+
+def make_fake_grid(path, axes=None, n_pixels=4096, wave=None, kind="instrument", resolution=5000.0,
+                   holes=(), source="fake"):
+    """Write a fake grid file at ``path``; ``holes``: node indices (i, j, k, l) left out. Returns path."""
+    axes = {p: np.asarray((axes or TINY_AXES)[p], float) for p in PARAMS}
+    wave = pixel_wave(n_pixels=n_pixels) if wave is None else np.asarray(wave, float)
+    holes = {tuple(int(i) for i in h) for h in holes}
+    attrs = {"source": source, "kind": kind, "resolution": float(resolution)}
+    with GridWriter(path, wave, axes, attrs) as w:
+        for idx in np.ndindex(*(len(axes[p]) for p in PARAMS)):
+            if idx in holes:
+                continue
+            flux, cont = fake_spectrum(wave, *(axes[p][i] for p, i in zip(PARAMS, idx)))
+            w.write(idx, flux, cont)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_instrument_grid(tmp_path_factory):
+    """Path of a small instrument grid (6 x 10 x 6 x 1 nodes, 4096 PFS pixels 7100-8850 A)."""
+    return make_fake_grid(tmp_path_factory.mktemp("grid") / "tiny_instrument.h5")
+
+
+@pytest.fixture(scope="session")
+def coarse_instrument_grid(tmp_path_factory):
+    """The tiny grid's stars on 512 pixels over the same range: for tests whose cost grows as n_pix^2-3
+    (Ridge's eigendecomposition, template chi^2)."""
+    return make_fake_grid(tmp_path_factory.mktemp("grid") / "coarse_instrument.h5", n_pixels=512)
+
+
+@pytest.fixture(scope="session")
+def tiny_ranges():
+    return {p: list(v) for p, v in TINY_RANGES.items()}
+
+
+@pytest.fixture(scope="session")
+def default_noise():
+    return dict(DEFAULT_NOISE)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_instrument_grid, tmp_path_factory):
+    """A 200-spectrum data set (4096 pixels) drawn from the tiny grid with the default noise model."""
+    from pfslogg.dataset import simulate_dataset
+
+    path = tmp_path_factory.mktemp("data") / "tiny.h5"
+    simulate_dataset(tiny_instrument_grid, path, 200, TINY_RANGES, seed=7, noise=DEFAULT_NOISE, chunk_size=64)
+    return path

@@ -1,0 +1,182 @@
+"""Configuration: the default validates; every bad config ends in one InputError naming its key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pfslogg.config import SCHEMA, check_config, load_config, noise_seed, split_seed
+from pfslogg.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "config" / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def default_cfg():
+    with open(DEFAULT) as fh:
+        return yaml.safe_load(fh)
+
+
+def write(tmp_path, cfg, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg) if not isinstance(cfg, str) else cfg)
+    return path
+
+
+def test_schema_is_the_repository_schema():
+    assert SCHEMA == ROOT / "config" / "schema.yaml"
+
+
+def test_default_config_validates():
+    cfg = load_config(DEFAULT)
+    assert cfg["grid"]["source"] == "synth"
+    assert cfg["params"]["log_g"] == [1.0, 5.0]
+    assert cfg["instrument"] == {"resolution": 5000, "n_pixels": 4096, "wave_range": [7100.0, 8850.0]}
+    assert cfg["noise"]["throughput"] == 2.2 and cfg["noise"]["exposures"] == 12
+    assert set(cfg["figure"]["estimators"]) <= set(cfg["estimators"])
+
+
+def test_paper_config_validates():
+    paper = ROOT / "config" / "paper.yaml"
+    if not paper.exists():
+        pytest.skip("config/paper.yaml not present")
+    cfg = load_config(paper)
+    assert cfg["datasets"]["train"]["n"] >= 100_000
+
+
+def test_schema_documents_every_key():
+    """Every property in the schema has a type (or $ref), a description and a default (STYLE.md)."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    missing = []
+
+    def walk(props, where):
+        for key, sub in props.items():
+            name = f"{where}{key}"
+            if "description" not in sub and "$ref" not in sub:
+                missing.append(f"{name}: description")
+            if "default" not in sub:
+                missing.append(f"{name}: default")
+            if "properties" in sub:
+                walk(sub["properties"], name + ".")
+
+    walk(schema["properties"], "")
+    assert not missing
+
+
+def test_defaults_filled_from_schema(tmp_path):
+    cfg = load_config(write(tmp_path, {"seed": 3}))
+    assert cfg["seed"] == 3
+    assert cfg["grid"]["source"] == "synth" and cfg["grid"]["resolution"] == 20000
+    assert cfg["params"]["T_eff"] == [3750.0, 6000.0]
+    assert cfg["noise"]["mag"] == [20.5, 22.5]
+    assert cfg["datasets"]["train"] == {"n": 20000}
+    assert cfg["evaluation"]["snr_bins"][0] == 2.0
+
+
+def test_defaults_match_config_yaml(default_cfg, tmp_path):
+    """The schema's defaults and the embedded default config describe the same study."""
+    filled = load_config(write(tmp_path, {"seed": default_cfg["seed"]}))
+    for section in ("grid", "params", "instrument", "noise", "evaluation", "ceiling"):
+        assert filled[section] == default_cfg[section], section
+
+
+def test_seeds_distinct_per_split(default_cfg):
+    seeds = {split_seed(default_cfg, s) for s in ("train", "val", "test")}
+    noise = {noise_seed(default_cfg, s) for s in ("val", "test")}
+    assert len(seeds) == 3 and len(noise) == 2 and not seeds & noise
+
+
+def edit(cfg, dotted, value):
+    out = copy.deepcopy(cfg)
+    *parents, last = dotted.split(".")
+    node = out
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return out
+
+
+_DELETE = object()
+
+BAD = [
+    # schema violations
+    ("seed", "abc", "seed"),
+    ("seed", -1, "seed"),
+    ("foo", 1, "foo"),                                   # unknown top-level key
+    ("noise.foo", 1, "noise"),                           # unknown nested key
+    ("grid.source", "foo", "grid.source"),
+    ("grid.resolution", 5000, "grid.resolution"),
+    ("params.T_eff", [4000.0], "params.T_eff"),
+    ("params.log_g", "1-5", "params.log_g"),
+    ("noise.exposures", 2.5, "noise.exposures"),
+    ("noise.exposures", 0, "noise.exposures"),
+    ("datasets.train.n", 0, "datasets.train.n"),
+    ("datasets.test.foo", 1, "datasets.test"),
+    ("evaluation.confidence", 1.5, "evaluation.confidence"),
+    ("evaluation.snr_bins", [2.0], "evaluation.snr_bins"),
+    ("estimators.ridge", [1, 2], "estimators.ridge"),
+    # semantic checks
+    ("params.T_eff", [3000.0, 6000.0], "params.T_eff"),   # outside the synth axis
+    ("params.M_H", [-0.25, 1.0], "params.M_H"),
+    ("params.a_M", [0.6, 0.6], "params.a_M"),
+    ("params.log_g", [5.0, 1.0], "params.log_g"),          # lo > hi
+    ("params.T_eff", [6000.0, 4000.0], "params.T_eff"),
+    ("params.log_g", [3.0, 3.0], "params.log_g"),          # the target must vary
+    ("noise.mag", [22.5, 20.5], "noise.mag"),
+    ("noise.seeing", [1.5, 0.5], "noise.seeing"),
+    ("instrument.wave_range", [6900.0, 8850.0], "instrument.wave_range"),
+    ("grid.source", "bosz2017", "grid.root"),             # BOSZ without its folder
+    ("grid.source", "bosz2024", "grid.root"),
+    ("figure.estimators", ["ridge", "mlp"], "figure.estimators"),
+    ("evaluation.snr_bins", [2.0, 4.5, 3.0, 7.0], "evaluation.snr_bins"),
+    ("evaluation.snr_bins", [2.0, 3.0, 3.0], "evaluation.snr_bins"),
+    ("estimators.xgboost", {}, "estimators.xgboost"),
+    ("ceiling.original", [0.1, 0.2], "ceiling.original"),
+]
+
+
+@pytest.mark.parametrize("key,value,named", BAD, ids=[f"{k}={v!r}" for k, v, _ in BAD])
+def test_bad_config_names_the_key(default_cfg, tmp_path, key, value, named):
+    path = write(tmp_path, edit(default_cfg, key, value))
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert named in msg
+    assert "\n" not in msg.strip()   # one line
+
+
+def test_params_range_outside_bosz_axis(default_cfg, tmp_path):
+    cfg = edit(edit(default_cfg, "grid.source", "bosz2017"), "grid.root", "/data/bosz")
+    assert load_config(write(tmp_path, edit(cfg, "params.T_eff", [4000.0, 12000.0])))   # BOSZ reaches 12000 K
+    with pytest.raises(InputError, match="params.T_eff"):
+        load_config(write(tmp_path, edit(cfg, "params.T_eff", [4000.0, 13000.0])))
+
+
+def test_fixed_parameter_allowed(default_cfg, tmp_path):
+    cfg = load_config(write(tmp_path, edit(default_cfg, "params.M_H", [0.0, 0.0])))
+    assert cfg["params"]["M_H"] == [0.0, 0.0]
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(InputError, match="nope.yaml.*not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("text", ["seed: [1, 2", "- 1\n- 2\n", ""])
+def test_malformed_yaml(tmp_path, text):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError, match="config.yaml"):
+        load_config(path)
+
+
+def test_check_config_does_not_need_a_file(default_cfg):
+    cfg = load_config(DEFAULT)
+    bad = edit(cfg, "evaluation.snr_bins", [3.0, 2.0])
+    with pytest.raises(InputError, match="^config: evaluation.snr_bins"):
+        check_config(bad)

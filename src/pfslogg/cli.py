@@ -27,9 +27,10 @@ def _command_line(argv):
 # -- commands ----------------------------------------------------------------------------------
 def cmd_build_grid(a, p):
     if p["grid"]["source"] == "synth":
-        from .synth import build_synth_grid
+        from .synth import SynthModel, build_synth_grid
         build_synth_grid(a.out, p["params"], resolution=p["grid"]["resolution"],
-                         wave_range=tuple(p["grid"]["wave_range"]), margin=p["grid"]["margin_nodes"])
+                         wave_range=tuple(p["grid"]["wave_range"]), margin=p["grid"]["margin_nodes"],
+                         model=SynthModel(gravity_coupling=p["grid"]["gravity_coupling"]))
     else:
         from .bosz import build_bosz_grid
         build_bosz_grid(a.out, p["grid"]["source"], p["grid"]["root"], p["params"],

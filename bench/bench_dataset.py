@@ -69,7 +69,7 @@ def child_simulate(grid, out, n, chunk_size):
 
     rss0 = peak_rss_mib()
     t0 = time.perf_counter()
-    simulate_dataset(grid, out, n, RANGES, seed=1, noise=NOISE, chunk_size=chunk_size)
+    simulate_dataset(grid, out, n, RANGES, seed=1, noise=NOISE, chunk_size=chunk_size, threads=2)
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "peak_rss_mib": peak_rss_mib(), "rss_after_import_mib": rss0,
             "bytes": os.path.getsize(out)}

@@ -39,6 +39,7 @@ rule simulate_dataset:
         p=get_dataset_params,
     log:
         "logs/simulate_dataset/{split}.log",
+    threads: 2
     shell:
-        "python -m pfslogg simulate-dataset --rule {rule} --params {params.p:q} --grid {input.grid} "
+        "python -m pfslogg simulate-dataset --rule {rule} --params {params.p:q} --threads {threads} --grid {input.grid} "
         "--split {wildcards.split} --out {output.data} --summary {output.summary} > {log} 2>&1"

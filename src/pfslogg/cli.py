@@ -51,7 +51,7 @@ def cmd_simulate_dataset(a, p):
     noise = dict(p["noise"])
     noise["mag"] = p["split"].get("mag", noise["mag"])
     simulate_dataset(a.grid, a.out, p["split"]["n"], p["params"], p["seed"], noise,
-                     chunk_size=p["chunk_size"])
+                     chunk_size=p["chunk_size"], threads=a.threads)
     snr = SpectraSet(a.out).snr(1.0)
     metrics = {"split": a.split, "n": int(len(snr)), "mag_range": noise["mag"],
                "snr_median": float(np.median(snr)), "snr_p05": float(np.percentile(snr, 5)),

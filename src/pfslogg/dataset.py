@@ -53,14 +53,50 @@ def draw_params(rng, n, ranges):
     return np.stack(cols, axis=1)
 
 
-def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=1024, progress=False):
+def _make_chunk(interp, exposure, ranges, noise, seed, c, m, grid_path):
+    """Rows of chunk ``c`` (``m`` of them): (flux, sigma, parameter table), float32 spectra.
+
+    The generator is seeded by (seed, c): a chunk's content does not depend on which thread makes
+    it or in which order chunks are made.
+    """
+    rng = np.random.default_rng([seed, c])
+    theta = draw_params(rng, m, ranges)
+    for _ in range(100):  # redraw points that fall into holes of a real grid
+        bad = ~interp.covered(theta)
+        if not bad.any():
+            break
+        theta[bad] = draw_params(rng, int(bad.sum()), ranges)
+    else:
+        raise InputError(f"{grid_path}: too many holes in the grid for params ranges {ranges}")
+    mag = rng.uniform(*noise["mag"], m)
+    seeing = rng.uniform(*noise["seeing"], m)
+    flux = interp(theta, dtype=np.float32)
+    sigma = exposure.sigma(flux, mag, seeing)
+    inv = (1.0 / np.median(flux, axis=1, keepdims=True)).astype(np.float32)
+    flux *= inv
+    sigma *= inv
+    snr = np.median(flux / sigma, axis=1)
+    table = np.column_stack([theta, np.zeros(m), mag, np.zeros(m), snr, seeing])
+    return flux, sigma, table
+
+
+def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=1024, threads=1, progress=False):
     """Draw ``n`` spectra from the instrument grid and write them to ``out_path``.
 
     ``ranges``: parameter ranges (uniform prior); ``noise``: dict with keys exposures, exp_time,
     throughput, mag [lo, hi], seeing [lo, hi]. Row chunk ``c`` uses the generator seeded by
-    ``(seed, c)``, so the data set is a deterministic function of (grid, config, seed, chunk_size).
+    ``(seed, c)``, so the data set is a deterministic function of (grid, config, seed, chunk_size),
+    whatever ``threads``. Chunks are computed by ``threads`` worker threads (NumPy releases the GIL)
+    with at most ``threads + 1`` chunks in memory, so peak memory does not grow with ``n``.
     """
-    grid = read_grid(grid_path)
+    from concurrent.futures import ThreadPoolExecutor
+
+    if int(n) < 1:
+        raise InputError(f"datasets: n = {n}, expected at least 1 spectrum")
+    for p in PARAMS:
+        if p not in ranges:
+            raise InputError(f"params.{p}: missing range")
+    grid = read_grid(grid_path, fields=("flux",))
     if grid.attrs.get("kind") != "instrument":
         raise InputError(f"{grid_path}: expected an instrument-resolution grid (kind='instrument'), "
                          f"got kind={grid.attrs.get('kind')!r}")
@@ -68,7 +104,9 @@ def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=102
     for p in PARAMS:
         lo, hi = ranges[p]
         a = grid.axes[p]
-        if lo < a[0] - 1e-9 or hi > a[-1] + 1e-9 or hi < lo:
+        if hi < lo:
+            raise InputError(f"params.{p}: expected lo <= hi, got [{lo}, {hi}]")
+        if lo < a[0] - 1e-9 or hi > a[-1] + 1e-9:
             raise InputError(f"params.{p}: range [{lo}, {hi}] is outside the grid's axis [{a[0]}, {a[-1]}] "
                              f"of {grid_path}")
     exposure = ExposureModel(grid.wave, exposures=int(noise["exposures"]), exp_time=float(noise["exp_time"]),
@@ -76,42 +114,37 @@ def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=102
     n_pix = len(grid.wave)
     out_path = Path(out_path)
     side = out_path.with_name(f".{out_path.name}.params.tmp.h5")
+    starts = list(range(0, n, chunk_size))
     with atomic_path(out_path) as tmp:
         try:
-            with h5py.File(tmp, "w") as h5, h5py.File(side, "w") as hp:
+            with h5py.File(tmp, "w") as h5, h5py.File(side, "w") as hp, \
+                    ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
                 h5.attrs["seed"] = seed
                 h5.attrs["config"] = json.dumps({"n": n, "ranges": ranges, "noise": noise, "chunk_size": chunk_size})
                 h5.create_dataset(WAVE_KEY, data=grid.wave)
-                rows = max(1, min(chunk_size, n))
-                fl = h5.create_dataset(FLUX_KEY, shape=(n, n_pix), dtype="float32", chunks=(min(rows, 256), n_pix))
-                er = h5.create_dataset(ERROR_KEY, shape=(n, n_pix), dtype="float32", chunks=(min(rows, 256), n_pix))
+                rows = max(1, min(chunk_size, n, 256))
+                fl = h5.create_dataset(FLUX_KEY, shape=(n, n_pix), dtype="float32", chunks=(rows, n_pix))
+                er = h5.create_dataset(ERROR_KEY, shape=(n, n_pix), dtype="float32", chunks=(rows, n_pix))
                 pt = hp.create_dataset("p", shape=(n, len(PARAM_COLUMNS)), dtype="float64")
-                starts = range(0, n, chunk_size)
+
+                def submit(c):
+                    m = min(chunk_size, n - starts[c])
+                    return pool.submit(_make_chunk, interp, exposure, ranges, noise, seed, c, m, grid_path)
+
+                ahead = max(1, int(threads))
+                pending = [submit(c) for c in range(min(ahead, len(starts)))]
+                it = range(len(starts))
                 if progress:
                     from tqdm import tqdm
-                    starts = tqdm(starts, desc=f"simulate {out_path.name}", unit="chunk")
-                for c, start in enumerate(starts):
-                    m = min(chunk_size, n - start)
-                    rng = np.random.default_rng([seed, c])
-                    theta = draw_params(rng, m, ranges)
-                    for _ in range(100):  # redraw points that fall into holes of a real grid
-                        bad = ~interp.covered(theta)
-                        if not bad.any():
-                            break
-                        theta[bad] = draw_params(rng, int(bad.sum()), ranges)
-                    else:
-                        raise InputError(f"{grid_path}: too many holes in the grid for params ranges {ranges}")
-                    mag = rng.uniform(*noise["mag"], m)
-                    seeing = rng.uniform(*noise["seeing"], m)
-                    flux = interp(theta)
-                    sigma = exposure.sigma(flux, mag, seeing)
-                    norm = np.median(flux, axis=1, keepdims=True)
-                    flux, sigma = flux / norm, sigma / norm
-                    snr = np.median(flux / sigma, axis=1)
-                    fl[start:start + m] = flux
-                    er[start:start + m] = sigma
-                    pt[start:start + m] = np.column_stack(
-                        [theta, np.zeros(m), mag, np.zeros(m), snr, seeing])
+                    it = tqdm(it, desc=f"simulate {out_path.name}", unit="chunk")
+                for c in it:
+                    flux, sigma, table = pending.pop(0).result()
+                    if c + ahead < len(starts):
+                        pending.append(submit(c + ahead))
+                    a, b = starts[c], starts[c] + len(flux)
+                    fl[a:b] = flux
+                    er[a:b] = sigma
+                    pt[a:b] = table
             with h5py.File(side, "r") as hp, pd.HDFStore(tmp, "a") as store:
                 for start in range(0, n, chunk_size):
                     block = hp["p"][start:start + chunk_size]

@@ -105,9 +105,10 @@ def write_grid(path, grid: Grid):
             w.write(idx, grid.flux[idx], grid.cont[idx])
 
 
-def read_grid(path, load=True):
+def read_grid(path, load=True, fields=("flux", "cont")):
     """Read a grid file, checking its layout. ``load=False`` leaves flux/cont as h5py datasets
-    (the file stays open; close via ``grid.attrs['_h5'].close()``)."""
+    (the file stays open; close via ``grid.attrs['_h5'].close()``); ``fields`` says which of
+    flux/cont to load (the other is None)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: grid file not found")
@@ -136,7 +137,8 @@ def read_grid(path, load=True):
                 raise InputError(f"{path}: axis '{p}' is not strictly increasing")
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
         if load:
-            flux, cont = h5["flux"][:], h5["cont"][:]
+            flux = h5["flux"][:] if "flux" in fields else None
+            cont = h5["cont"][:] if "cont" in fields else None
             h5.close()
         else:
             flux, cont = h5["flux"], h5["cont"]

@@ -77,20 +77,33 @@ class GridInterpolator:
         return out
 
     # -- NumPy -----------------------------------------------------------------------------------
-    def __call__(self, params):
-        """Interpolated spectra, (B, n_pix) float64."""
+    def __call__(self, params, dtype=np.float64):
+        """Interpolated spectra, (B, n_pix) of ``dtype`` (float32 is what data sets store; the sum
+        is accumulated in place, one corner at a time, so memory is two (B, n_pix) arrays)."""
         idx, t = self._locate(params)
-        out = np.zeros((len(idx), self.values.shape[1]))
+        values = self._values_as(dtype)
+        out = np.zeros((len(idx), values.shape[1]), dtype=dtype)
+        tmp = np.empty_like(out)
         missing = np.zeros(len(idx), bool)
         for off in self._corners(t):
             w = np.prod(np.where(off == 1, t, 1 - t), axis=1)
             node = np.minimum(idx + off, np.array(self.shape) - 1)
             missing |= ~self.mask[tuple(node.T)] & (w > 0)
             flat = np.ravel_multi_index(tuple(node.T), self.shape)
-            out += w[:, None] * self.values[flat]
+            np.take(values, flat, axis=0, out=tmp)
+            tmp *= w.astype(dtype)[:, None]
+            out += tmp
         if missing.any():
             self._missing_error(np.atleast_2d(params)[np.argmax(missing)])
         return out
+
+    def _values_as(self, dtype):
+        if self.values.dtype != dtype:
+            key = ("np", np.dtype(dtype).str)
+            if key not in self._torch:
+                self._torch[key] = self.values.astype(dtype)
+            return self._torch[key]
+        return self.values
 
     @staticmethod
     def _missing_error(p):

@@ -113,24 +113,35 @@ class ExposureModel:
             raise InputError(f"noise.throughput: expected a positive number, got {self.throughput}")
         object.__setattr__(self, "_c", system_response(self.wave) * self.exp_time / EXPOSURE_S)
         object.__setattr__(self, "_v0", sky_variance(self.wave, self.exp_time))
+        object.__setattr__(self, "_wave2", np.asarray(self.wave, float) ** 2)
 
     @property
     def v0(self):
         return self._v0
 
     def signal(self, flux_lambda, mag, seeing=ETC_SEEING):
-        """Electrons per pixel per exposure, shape (..., n_pix)."""
-        mag = np.asarray(mag, float)[..., None]
-        eff = self.throughput * aperture_efficiency(seeing)[..., None] if np.ndim(seeing) else \
-            self.throughput * aperture_efficiency(seeing)
-        return eff * self._c * 10 ** (-0.4 * (mag + 48.6)) * fnu_shape(self.wave, flux_lambda)
+        """Electrons per pixel per exposure, shape (..., n_pix), in the dtype of ``flux_lambda``."""
+        flux_lambda = np.asarray(flux_lambda)
+        dtype = flux_lambda.dtype if flux_lambda.dtype in (np.float32, np.float64) else np.float64
+        fnu = flux_lambda * self._wave2.astype(dtype)          # f_nu shape, not yet normalised
+        # per-spectrum factor: throughput x aperture x 10^(-0.4 (m + 48.6)) / mean(f_nu)
+        scale = (self.throughput * aperture_efficiency(seeing) * 10 ** (-0.4 * (np.asarray(mag, float) + 48.6))
+                 / fnu.mean(axis=-1, dtype=np.float64))
+        fnu *= np.asarray(scale, dtype)[..., None]
+        fnu *= self._c.astype(dtype)
+        return fnu
 
     def sigma(self, flux, mag, seeing=ETC_SEEING):
         """1-sigma noise of ``flux`` (any normalisation of an F_lambda spectrum, shape (..., n_pix))
-        for the total of ``exposures`` exposures, in the same units as ``flux``."""
+        for the total of ``exposures`` exposures, in the same units (and dtype) as ``flux``."""
+        flux = np.asarray(flux)
         s = self.signal(flux, mag, seeing)
-        n = self.exposures
-        return np.asarray(flux, float) * np.sqrt(s + self._v0) / (np.sqrt(n) * s)
+        v = s + self._v0.astype(s.dtype)
+        np.sqrt(v, out=v)
+        v *= flux
+        s *= np.sqrt(self.exposures)
+        v /= s
+        return v
 
     def snr(self, flux, mag, seeing=ETC_SEEING):
         """Per-spectrum SNR: median over pixels of flux / sigma (DESIGN.md)."""

@@ -218,13 +218,19 @@ def precision_rule(key, value):
     return DEFAULT_RULE
 
 
-def format_value(key, value):
-    """(formatted string, rule name) of a numeric leaf under dict key ``key``."""
+AS_GIVEN_RULE = PrecisionRule("configuration (as given)", r".*", _as_given)
+# Dict keys whose whole subtree holds inputs (model settings), printed as given.
+AS_GIVEN_KEYS = ("model",)
+
+
+def format_value(key, value, as_given=False):
+    """(formatted string, rule name) of a numeric leaf under dict key ``key``; ``as_given``
+    for configuration values (a rule's parameters, a model's settings), printed as typed."""
     if isinstance(value, float) and math.isnan(value):
         return "{--}", "not a number"
     if isinstance(value, float) and math.isinf(value):
         return ("{$\\infty$}" if value > 0 else "{$-\\infty$}"), "infinite"
-    rule = precision_rule(key, value)
+    rule = AS_GIVEN_RULE if as_given else precision_rule(key, value)
     return rule.fmt(value), rule.name
 
 
@@ -243,6 +249,7 @@ class Number:
     raw: object       # the value in the JSON (int or float)
     formatted: str    # what the macro expands to
     rule: str         # name of the precision rule used
+    section: str = "metrics"   # where ``path`` starts: 'metrics' or 'provenance.params'
 
     def tex(self):
         return (f"% {self.file} :: {self.key} = {_raw_repr(self.raw)}\n"
@@ -264,22 +271,27 @@ def key_path_str(path):
     return out
 
 
-def _walk(node, path, words, nearest_key):
-    """Yield (path tuple, macro words, nearest dict key, value) for each numeric leaf."""
+def _walk(node, path, words, nearest_key, as_given=False):
+    """Yield (path tuple, macro words, nearest dict key, value, as_given) for each numeric leaf.
+
+    The nearest key decides the precision; a key without letters (``"0.01"`` in
+    ``val_r2_by_alpha``) says nothing about its value, so the key above it is used instead.
+    Everything below a key of :data:`AS_GIVEN_KEYS` is printed as given."""
     if isinstance(node, dict):
         for k, v in node.items():
             word = camel_words(k)
             if not word:
                 raise InputError(f"metrics key {k!r} at {key_path_str(path) or '<top>'}: "
                                  "has no letters or digits to name a macro by")
-            yield from _walk(v, path + (k,), words + word, k)
+            near = k if re.search(r"[A-Za-z]", str(k)) else nearest_key
+            yield from _walk(v, path + (k,), words + word, near, as_given or k in AS_GIVEN_KEYS)
     elif isinstance(node, list):
         pair = len(node) == 2 and all(_is_number(v) for v in node)
         for i, v in enumerate(node):
             word = ("Lo", "Hi")[i] if pair else index_word(i)
-            yield from _walk(v, path + (i,), words + word, nearest_key)
+            yield from _walk(v, path + (i,), words + word, nearest_key, as_given)
     elif _is_number(node):
-        yield path, words, nearest_key, node
+        yield path, words, nearest_key, node, as_given
     # strings, booleans, None: not numbers
 
 
@@ -320,18 +332,48 @@ def _rel_posix(path, root):
         return path.as_posix()
 
 
-def collect_numbers(results_dir, root=None):
-    """Every numeric leaf of every results file under ``results_dir`` as a :class:`Number`.
+PARAMS_SECTION = "provenance.params"
+PARAMS_WORD = "Cfg"
 
-    ``root`` is the workflow root that file paths are given relative to (default: the folder
-    holding ``results_dir``). Raises InputError on unreadable files or colliding macro names.
+
+def _selected_files(results_dir, files):
+    """``files`` (paths under ``results_dir``, given relative to the current folder, to the
+    results folder's parent, or absolute) as sorted absolute-free Paths; InputError if one is
+    missing or lies outside ``results_dir``."""
+    results_abs = results_dir.resolve()
+    out = set()
+    for f in files:
+        f = Path(f)
+        candidates = [f] if f.is_absolute() else [f, results_abs.parent / f]
+        hit = next((c for c in candidates if c.is_file()), None)
+        if hit is None:
+            raise InputError(f"{f}: results file not found")
+        try:
+            rel = hit.resolve().relative_to(results_abs)
+        except ValueError:
+            raise InputError(f"{f}: not under the results folder {results_dir}") from None
+        out.add(results_dir / rel)
+    return sorted(out)
+
+
+def collect_numbers(results_dir, root=None, files=None, params=True):
+    """Every numeric leaf of the results files under ``results_dir`` as a :class:`Number`.
+
+    ``files``: only these results files (each under ``results_dir``; a document's numbers come
+    from exactly the files it uses); default: every results file there. ``root`` is the workflow
+    root that file paths are given relative to (default: the folder holding ``results_dir``).
+    With ``params`` the numbers of each file's ``provenance.params`` (the rule's parameters: prior
+    ranges, noise settings, bootstrap size...) become macros too, named with ``Cfg`` after the
+    file's words (``results/data/train.json`` ``params.T_eff[0]`` -> ``\\DataTrainCfgParamsTEffLo``)
+    and printed as given. Raises InputError on unreadable files or colliding macro names.
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError(f"{results_dir}: results folder not found")
     root = Path(root) if root is not None else results_dir.resolve().parent
+    paths = results_files(results_dir) if files is None else _selected_files(results_dir, files)
     numbers, seen = [], {}
-    for path in results_files(results_dir):
+    for path in paths:
         doc = load_results(path)
         if doc is None:
             continue
@@ -340,16 +382,21 @@ def collect_numbers(results_dir, root=None):
         if not prefix or not prefix[0].isalpha():
             raise InputError(f"{path}: its path gives no letters to start a macro name with")
         file = _rel_posix(path, root)
-        for kpath, words, nearest, value in _walk(doc["metrics"], (), "", rel.name):
-            macro = prefix + words
-            key = key_path_str(kpath)
+        leaves = [("metrics", prefix, "", leaf) for leaf in _walk(doc["metrics"], (), "", rel.name)]
+        cfg = doc["provenance"].get("params")
+        if params and isinstance(cfg, dict):
+            leaves += [(PARAMS_SECTION, prefix + PARAMS_WORD, PARAMS_SECTION + ".", leaf)
+                       for leaf in _walk(cfg, (), "", rel.name, as_given=True)]
+        for section, head, key_head, (kpath, words, nearest, value, as_given) in leaves:
+            macro = head + words
+            key = key_head + key_path_str(kpath)
             if macro in seen:
                 other = seen[macro]
                 raise InputError(
                     f"macro name collision: \\{macro} from {file} :: {key} and from "
                     f"{other.file} :: {other.key}; rename one of the keys or files")
-            formatted, rule = format_value(nearest, value)
-            number = Number(macro, file, key, kpath, value, formatted, rule)
+            formatted, rule = format_value(nearest, value, as_given=as_given)
+            number = Number(macro, file, key, kpath, value, formatted, rule, section)
             seen[macro] = number
             numbers.append(number)
     return numbers
@@ -384,15 +431,18 @@ def numbers_index(numbers, root=None):
         "generator": "pfslogg.paper.write_numbers_tex",
         "files": files,
         "macros": {n.macro: {"file": n.file, "key": n.key, "path": list(n.path), "raw": n.raw,
-                             "formatted": n.formatted, "rule": n.rule} for n in numbers},
+                             "formatted": n.formatted, "rule": n.rule, "section": n.section}
+                   for n in numbers},
     }
 
 
-def write_numbers_tex(results_dir, out_path, index_path=None, root=None):
-    """Write numbers.tex (and its index, default ``out_path`` with ``.json``); return the numbers."""
+def write_numbers_tex(results_dir, out_path, index_path=None, root=None, files=None):
+    """Write numbers.tex (and its index, default ``out_path`` with ``.json``) from the results
+    files under ``results_dir`` (``files``: only these, see :func:`collect_numbers`); return the
+    numbers."""
     results_dir = Path(results_dir)
     root = Path(root) if root is not None else results_dir.resolve().parent
-    numbers = collect_numbers(results_dir, root=root)
+    numbers = collect_numbers(results_dir, root=root, files=files)
     out_path = Path(out_path)
     index_path = Path(index_path) if index_path is not None else out_path.with_suffix(".json")
     write_text(out_path, numbers_tex(numbers))

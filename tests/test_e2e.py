@@ -47,7 +47,7 @@ def test_results_have_provenance_and_sane_metrics(tiny_run):
         assert lo <= m["overall"]["r2"] <= hi
         assert m["var_prior"] == pytest.approx(4 / 3)
     ridge = json.loads((tiny_run / "results/track_f/ridge.json").read_text())["metrics"]
-    assert ridge["overall"]["r2"] > 0.2, "Ridge should learn log g on the embedded model"
+    assert ridge["overall"]["r2"] > 0.1, "Ridge should learn log g on the embedded model"
 
 
 def test_ceiling_rises_with_snr(tiny_run):

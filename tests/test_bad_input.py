@@ -1,0 +1,108 @@
+"""Bad input through the workflow: one clear error naming the key or file, and no partial output."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from workflow_util import copy_workflow, snakemake
+
+
+@pytest.fixture()
+def wd(tmp_path):
+    return copy_workflow(tmp_path)
+
+
+def _write_cfg(wd, **override):
+    cfg = yaml.safe_load((wd / "tests/configs/tiny.yaml").read_text())
+    for key, value in override.items():
+        node = cfg
+        *path, last = key.split(".")
+        for k in path:
+            node = node.setdefault(k, {})
+        node[last] = value
+    (wd / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    return "bad.yaml"
+
+
+@pytest.mark.parametrize("override, needle", [
+    ({"grid.source": "phoenix"}, "phoenix"),                    # unknown grid source (schema enum)
+    ({"datasets.train": {"n": "many"}}, "many"),                 # wrong type
+    ({"noise.exposures": 0}, "exposures"),                      # below minimum
+    ({"params.T_eff": [3000.0, 6000.0]}, "params.T_eff"),        # outside the synth grid's axis
+    ({"params.log_g": [4.0, 2.0]}, "params.log_g"),              # lo > hi
+    ({"grid.source": "bosz2017"}, "grid.root"),                 # BOSZ without a folder
+    ({"figure.estimators": ["ridge", "vit"]}, "vit"),           # figure names an unconfigured model
+    ({"evaluation.snr_bins": [2.0, 10.0, 5.0]}, "snr_bins"),    # edges not increasing
+])
+def test_bad_config_stops_before_any_job(wd, override, needle):
+    cfg = _write_cfg(wd, **override)
+    proc = snakemake(wd, "figures/r2_vs_snr.pdf", "--cores", "1", "--configfile", cfg, check=False)
+    assert proc.returncode != 0
+    assert needle in proc.stdout, proc.stdout[-2000:]
+    assert not (wd / "data").exists() and not (wd / "results").exists()
+
+
+def _run_rule_on(wd, target):
+    return snakemake(wd, target, "--cores", "1", "--configfile", "tests/configs/tiny.yaml", check=False)
+
+
+def test_corrupt_grid_file_is_named_and_leaves_no_output(wd):
+    (wd / "data/grid").mkdir(parents=True)
+    (wd / "data/grid/raw.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)   # truncated HDF5
+    proc = _run_rule_on(wd, "data/grid/instrument.h5")
+    assert proc.returncode != 0
+    log = (wd / "logs/convolve_grid.log").read_text()
+    assert "error: data/grid/raw.h5" in log and "Traceback" not in log
+    assert not (wd / "data/grid/instrument.h5").exists()
+    assert [p.name for p in (wd / "data/grid").iterdir()] == ["raw.h5"], "temporary files left behind"
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "pfslogg", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def _dataset(wd, tiny_dataset):
+    """A valid data set in the pfsspec layout (from tests/conftest.py), copied into the workdir."""
+    import shutil
+    dst = wd / "test.h5"
+    shutil.copy(tiny_dataset, dst)
+    return dst
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ("nan_sigma", "NaN, infinite or <= 0"),
+    ("negative_sigma", "NaN, infinite or <= 0"),
+    ("wave_length", "wavelength length"),
+])
+def test_bad_dataset_values_are_named(wd, tiny_dataset, tiny_instrument_grid, damage, needle):
+    import h5py
+    path = _dataset(wd, tiny_dataset)
+    with h5py.File(path, "r+") as h5:
+        if damage == "nan_sigma":
+            h5["dataset/arrays/error/value"][3, 10] = np.nan
+        elif damage == "negative_sigma":
+            h5["dataset/arrays/error/value"][5, 7] = -1.0
+        else:
+            wave = h5["spectrumdataset/wave"][:]
+            del h5["spectrumdataset/wave"]
+            h5["spectrumdataset/wave"] = wave[:-1]
+    params = json.dumps({"params": {"T_eff": [4000.0, 5500.0], "log_g": [1.0, 5.0], "M_H": [-0.25, 0.5],
+                                    "a_M": [0.0, 0.0]}, "noise_level": 1.0,
+                         "evaluation": {"snr_bins": [2.0, 10.0, 35.0], "bootstrap": 50, "confidence": 0.95}})
+    proc = _cli("fisher", "--params", params, "--grid", str(tiny_instrument_grid), "--test", str(path),
+                "--out", "fisher.json", "--per-spectrum", "fisher.csv", cwd=wd)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(path.name) in last and needle in last, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (wd / "fisher.json").exists() and not (wd / "fisher.csv").exists()
+
+
+def test_missing_dataset_file_is_named(wd, tiny_instrument_grid):
+    proc = _cli("fisher", "--params", "{}", "--grid", str(tiny_instrument_grid), "--test", "nope.h5",
+                "--out", "f.json", "--per-spectrum", "f.csv", cwd=wd)
+    assert proc.returncode == 2 and "nope.h5: data set file not found" in proc.stderr

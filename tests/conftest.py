@@ -114,3 +114,14 @@ def tiny_dataset(tiny_instrument_grid, tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "tiny.h5"
     simulate_dataset(tiny_instrument_grid, path, 200, TINY_RANGES, seed=7, noise=DEFAULT_NOISE, chunk_size=64)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One local run of the DAG to figures/r2_vs_snr.pdf (+ calibration figure) on the tiny config,
+    shared by the end-to-end, Slurm and fault tests (which copy it, never modify it)."""
+    from workflow_util import TINY, copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path_factory.mktemp("e2e"))
+    snakemake(wd, "figures/r2_vs_snr.pdf", "figures/ceiling_calibration.pdf", "--cores", "2", "--configfile", TINY)
+    return wd

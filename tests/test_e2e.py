@@ -8,20 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow_util import copy_workflow, snakemake
+from workflow_util import TINY, snakemake
 
 pytestmark = pytest.mark.e2e
-TINY = "tests/configs/tiny.yaml"
 PROVENANCE_KEYS = {"rule", "command", "git_commit", "git_dirty", "config_digest", "inputs", "packages",
                    "started", "finished", "host"}
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    wd = copy_workflow(tmp_path_factory.mktemp("e2e"))
-    snakemake(wd, "figures/r2_vs_snr.pdf", "figures/ceiling_calibration.pdf", "--cores", "2",
-              "--configfile", TINY)
-    return wd
 
 
 def test_figure_is_a_pdf(tiny_run):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY = "tests/configs/tiny.yaml"
 WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "paper", "envs", "tests/configs")
 
 
@@ -33,3 +34,11 @@ def snakemake(workdir, *args, timeout=1200, env=None, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
     return proc
+
+
+def metrics_of(workdir, pattern="results/**/*.json"):
+    """{relative path: metrics} of every results JSON (provenance, with its times, left out)."""
+    import json
+    workdir = Path(workdir)
+    return {str(p.relative_to(workdir)): json.loads(p.read_text())["metrics"]
+            for p in sorted(workdir.glob(pattern))}

@@ -177,8 +177,11 @@ class LightGBMEstimator(Estimator):
         }
         dtrain = lgb.Dataset(X, label=train.logg, free_raw_data=True)
         dval = lgb.Dataset(Xv, label=val.logg, reference=dtrain)
-        self.booster_ = lgb.train(params, dtrain, num_boost_round=self.n_estimators, valid_sets=[dval],
-                                  callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+        try:
+            self.booster_ = lgb.train(params, dtrain, num_boost_round=self.n_estimators, valid_sets=[dval],
+                                      callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+        except lgb.basic.LightGBMError as e:
+            raise InputError(f"estimators.lightgbm: LightGBM rejected the hyper-parameters ({e})") from None
         self.best_iteration_ = int(self.booster_.best_iteration or self.n_estimators)
         return self
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Main job from clean on the default config (target: <= 10 min wall on 2 cores), and the time of
+# `snakemake -n` on the full DAG (target: <= 3 s). Runs in a temporary copy of the workflow.
+#   bash bench/bench_main_job.sh            # main job + dry run
+#   bash bench/bench_main_job.sh --dry-only # only the dry-run timing
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+wd=$(mktemp -d)
+trap 'rm -rf "$wd"' EXIT
+cp -r "$root"/{Snakefile,rules,workflow,config,profiles,paper,envs} "$wd"/
+[ -d "$root/report" ] && cp -r "$root/report" "$wd"/
+cd "$wd"
+
+t0=$(date +%s.%N)
+snakemake all -n --cores 2 >/dev/null
+t1=$(date +%s.%N)
+python -c "print(f'snakemake -n (full DAG, nothing built): {$t1 - $t0:.2f} s')"
+
+[ "${1:-}" = "--dry-only" ] && exit 0
+
+/usr/bin/time -f 'main job: %e s wall, %M KiB peak RSS (largest single process)' \
+    snakemake figures/r2_vs_snr.pdf --cores 2 >snakemake.log 2>&1 || { tail -40 snakemake.log; exit 1; }
+python - <<'PY'
+import json, glob
+for f in sorted(glob.glob("results/track_f/*.json")) + ["results/track_c/fisher.json", "results/data/test.json"]:
+    m = json.load(open(f))["metrics"]
+    o = m.get("overall", {})
+    print(f"{f:36s}", {k: round(v, 3) for k, v in o.items() if isinstance(v, float)} or
+          {k: round(m[k], 2) for k in ("snr_median", "snr_p05", "snr_p95")})
+PY
+t2=$(date +%s.%N)
+snakemake all -n --cores 2 >/dev/null
+t3=$(date +%s.%N)
+python -c "print(f'snakemake -n (full DAG, figure built): {$t3 - $t2:.2f} s')"

@@ -95,8 +95,79 @@ def get_figure_inputs(wildcards=None):
 
 
 def get_track_targets(track):
+    """Everything a paper track builds: results, figures, tables and its PDF."""
     if track == "c":
-        return ["results/track_c/fisher.json", "figures/ceiling_calibration.pdf"]
+        return [
+            "results/track_c/fisher.json",
+            "results/track_c/ceiling_calibration.json",
+            "figures/ceiling_calibration.pdf",
+            "paper/generated/tables/ceiling.tex",
+            "paper/generated/tables/calibration.tex",
+            "paper/build/track_c.pdf",
+        ]
     if track == "f":
-        return [f"results/track_f/{e}.json" for e in ESTIMATORS] + ["figures/r2_vs_snr.pdf"]
+        return [f"results/track_f/{e}.json" for e in ESTIMATORS] + [
+            "figures/r2_vs_snr.pdf",
+            "paper/generated/tables/leaderboard.tex",
+            "paper/build/track_f.pdf",
+        ]
     raise ValueError(f"unknown track {track}")
+
+
+# -- paper: tables, numbers and documents (rules/tables.smk, rules/paper.smk) -----------------
+# A document's inputs are exactly the files it reads (pfslogg.paper.document_sources follows its
+# \input, \fittable, \includegraphics and \bibliography), plus the numbers.tex made from exactly
+# the results JSONs that it and its tables print.
+
+from pfslogg.paper import document_sources
+
+PAPER_DOCS = ["main"] + [f"track_{t}" for t in "abcdef"]
+DATA_RESULTS = [f"results/data/{s}.json" for s in SPLITS] + ["results/data/grid.json"]
+
+
+def get_leaderboard_inputs(wildcards=None):
+    return [f"results/track_f/{e}.json" for e in ESTIMATORS] + ["results/track_c/fisher.json"]
+
+
+def get_ceiling_table_inputs(wildcards=None):
+    return ["results/track_c/fisher.json"]
+
+
+def get_calibration_table_inputs(wildcards=None):
+    return ["results/track_c/ceiling_calibration.json"]
+
+
+def get_datasets_table_inputs(wildcards=None):
+    return [f"results/data/{s}.json" for s in SPLITS]
+
+
+TABLE_INPUTS = {
+    "datasets": get_datasets_table_inputs,
+    "leaderboard": get_leaderboard_inputs,
+    "ceiling": get_ceiling_table_inputs,
+    "calibration": get_calibration_table_inputs,
+}
+
+
+def get_doc_results(doc):
+    """Results JSONs whose numbers the text of ``doc`` prints (its tables add their own)."""
+    track_c = DATA_RESULTS + ["results/track_c/fisher.json", "results/track_c/ceiling_calibration.json"]
+    track_f = DATA_RESULTS + [f"results/track_f/{e}.json" for e in ESTIMATORS] + ["results/track_c/fisher.json"]
+    own = {"main": track_c + track_f, "track_c": track_c, "track_f": track_f}
+    return list(dict.fromkeys(own.get(doc, [])))
+
+
+def get_paper_tables(doc):
+    prefix = "paper/generated/tables/"
+    return [p[len(prefix):-len(".tex")] for p in document_sources("paper", doc) if p.startswith(prefix)]
+
+
+def get_numbers_inputs(wildcards):
+    files = get_doc_results(wildcards.doc)
+    for table in get_paper_tables(wildcards.doc):
+        files += TABLE_INPUTS[table]()
+    return sorted(dict.fromkeys(files))
+
+
+def get_paper_inputs(wildcards):
+    return document_sources("paper", wildcards.doc)

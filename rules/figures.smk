@@ -5,7 +5,7 @@ rule plot_r2_vs_snr:
     input:
         get_figure_inputs,
     output:
-        fig="figures/r2_vs_snr.pdf",
+        fig=report("figures/r2_vs_snr.pdf", caption="../report/r2_vs_snr.rst", category="Track F"),
         sidecar="figures/r2_vs_snr.pdf.json",
     params:
         p=get_plot_params,
@@ -20,7 +20,9 @@ rule plot_ceiling_calibration:
     input:
         "results/track_c/ceiling_calibration.json",
     output:
-        fig="figures/ceiling_calibration.pdf",
+        fig=report(
+            "figures/ceiling_calibration.pdf", caption="../report/ceiling_calibration.rst", category="Track C"
+        ),
         sidecar="figures/ceiling_calibration.pdf.json",
     log:
         "logs/plot_ceiling_calibration.log",

@@ -1,10 +1,12 @@
 """Provenance audit: from a macro, a printed number, a figure or a results file back to the rule,
 command, inputs (checksums then and now), commit and packages; STALE when an input changed."""
 
+import base64
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,7 +144,7 @@ def test_results_rewritten_after_numbers_tex_is_stale(root, capsys):
     code, report = run_json(root, "TrackFRidgeOverallRtwo", capsys=capsys)
     assert code == 0 and report["stale"]
     reasons = " ".join(report["stale_reasons"])
-    assert "changed since numbers.tex was generated" in reasons
+    assert "changed since paper/generated/numbers.tex was generated" in reasons
     assert "is now 0.5, the paper has 0.4712" in reasons
 
 
@@ -166,7 +168,7 @@ def test_unknown_query_exits_1_with_a_message(root, capsys, query, message):
 def test_file_without_provenance_is_not_a_match(root, capsys):
     (root / "figures/bare.pdf").write_bytes(b"%PDF")
     code, _, err = run(root, "figures/bare.pdf", capsys=capsys)
-    assert code == 1 and "no provenance block or sidecar" in err
+    assert code == 1 and "no provenance block, no sidecar" in err
 
 
 def test_broken_index_is_an_input_error(root, capsys):
@@ -184,3 +186,110 @@ def test_module_runs_as_a_command(root):
     proc = subprocess.run([sys.executable, "-m", "pfslogg.audit", "NoSuchMacro"], cwd=root,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "not found" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------- documents
+
+
+@pytest.fixture
+def docs_root(tmp_path):
+    """A workflow root whose paper has per-document numbers (as rule collect_numbers writes)."""
+    root = make_results_tree(tmp_path / "wf")
+    gen = root / "paper/generated"
+    paper.write_numbers_tex(root / "results", gen / "main/numbers.tex")
+    paper.write_numbers_tex(root / "results", gen / "track_f/numbers.tex",
+                            files=[root / "results/track_f/ridge.json",
+                                   root / "results/data/test.json"])
+    return root
+
+
+def test_per_document_indexes_are_merged(docs_root, capsys):
+    code, report = run_json(docs_root, "TrackFRidgeOverallRtwo", capsys=capsys)
+    assert code == 0 and report["index"] == ("paper/generated/main/numbers.json, "
+                                             "paper/generated/track_f/numbers.json")
+    assert report["matches"][0]["documents"] == ["paper/generated/main/numbers.json",
+                                                 "paper/generated/track_f/numbers.json"]
+    code, out, _ = run(docs_root, "TrackFRidgeOverallRtwo", capsys=capsys)
+    assert "in       main, track_f" in out
+    code, report = run_json(docs_root, "TrackFLightgbmOverallRtwo", capsys=capsys)
+    assert report["matches"][0]["documents"] == ["paper/generated/main/numbers.json"]
+
+
+def test_rewritten_results_are_stale_in_every_document_that_prints_them(docs_root, capsys):
+    path = docs_root / "results/track_f/ridge.json"
+    doc = json.loads(path.read_text())
+    doc["metrics"]["overall"]["r2"] = 0.5
+    write_json(path, doc)
+    code, report = run_json(docs_root, "TrackFRidgeOverallRtwo", capsys=capsys)
+    reasons = " ".join(report["stale_reasons"])
+    assert "changed since paper/generated/main/numbers.tex was generated" in reasons
+    assert "changed since paper/generated/track_f/numbers.tex was generated" in reasons
+
+
+def test_cfg_macro_is_traced_to_the_rule_parameters(docs_root, capsys):
+    code, out, _ = run(docs_root, "DataTestCfgNoiseThroughput", capsys=capsys)
+    assert code == 0
+    assert "results/data/test.json :: provenance.params.noise.throughput = 2.2" in out
+    assert "rule simulate_test" in out and "STALE" not in out
+    path = docs_root / "results/data/test.json"
+    doc = json.loads(path.read_text())
+    doc["provenance"]["params"]["noise"]["throughput"] = 3.0
+    write_json(path, doc)
+    code, report = run_json(docs_root, "DataTestCfgNoiseThroughput", capsys=capsys)
+    assert report["matches"][0]["raw_now"] == 3.0
+    assert any("is now 3.0, the paper has 2.2" in r for r in report["stale_reasons"])
+
+
+# ---------------------------------------------------------------------------------- Snakemake records
+
+
+def _record(root, path, rule, inputs, shellcmd, end):
+    """A metadata record as Snakemake (file persistence) writes it."""
+    name = base64.urlsafe_b64encode(path.encode()).decode()
+    rec = {"rule": rule, "input": inputs, "log": [], "shellcmd": shellcmd, "params": [],
+           "code": shellcmd, "record_format_version": 6, "starttime": end - 5, "endtime": end,
+           "incomplete": False, "input_checksums": {}}
+    meta = root / ".snakemake" / "metadata"
+    meta.mkdir(parents=True, exist_ok=True)
+    (meta / name).write_text(json.dumps(rec))
+
+
+def test_inputs_without_provenance_are_followed_through_snakemake_records(root, capsys):
+    now = time.time()
+    (root / "data").joinpath("raw.h5").write_bytes(b"raw grid")
+    os.utime(root / "data/raw.h5", (now - 100, now - 100))
+    _record(root, "data/train.h5", "simulate_train", ["data/raw.h5"],
+            "python -m pfslogg simulate-dataset --split train", now - 50)
+    code, out, _ = run(root, "TrackFRidgeOverallRtwo", capsys=capsys)
+    assert code == 0
+    assert "upstream: data/train.h5 (Snakemake record)" in out
+    assert "python -m pfslogg simulate-dataset --split train" in out
+    assert "OK      data/raw.h5   not modified since" in out
+    assert "STALE" not in out
+    # an input modified after the job ended makes everything downstream stale
+    os.utime(root / "data/raw.h5", (now, now))
+    code, report = run_json(root, "TrackFRidgeOverallRtwo", capsys=capsys)
+    assert report["stale"]
+    assert "input data/raw.h5 modified since data/train.h5 was made" in report["stale_reasons"]
+
+
+def test_an_output_with_only_a_snakemake_record_is_a_path_match(root, capsys):
+    (root / "models").mkdir()
+    (root / "models/ridge.pkl").write_bytes(b"model")
+    _record(root, "models/ridge.pkl", "train_ridge", ["data/train.h5"],
+            "python -m pfslogg train --estimator ridge", time.time() + 10)
+    code, out, _ = run(root, "models/ridge.pkl", capsys=capsys)
+    assert code == 0
+    assert out.startswith("output models/ridge.pkl")
+    assert "rule train_ridge   defined at rules/baselines.smk:2" in out
+    assert "OK      data/train.h5   not modified since" in out
+    # a long path's record is split into '@'-prefixed folders, as Snakemake does
+    long = "models/" + "/".join(["d" * 60] * 4) + "/m.pkl"
+    name = base64.urlsafe_b64encode(long.encode()).decode()
+    assert len(name) > 255
+    parts = [name[i:i + 254] for i in range(0, len(name), 254)]
+    target = (root / ".snakemake" / "metadata").joinpath(*["@" + p for p in parts[:-1]], parts[-1])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"rule": "train_ridge", "input": []}))
+    assert audit.snakemake_record(root, long)["rule"] == "train_ridge"
+    assert audit.snakemake_record(root, "models/other.pkl") is None

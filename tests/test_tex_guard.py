@@ -5,7 +5,9 @@ hand are allowed only in the ``\\newcommand`` definitions of ``paper/facts.tex``
 physics facts) and in contexts that are not results (citations, labels, lengths, ...).
 The undefined-macro check needs a numbers.tex: it is generated here from the results tree of
 ``test_paper.make_results_tree``, which mirrors the results the workflow writes. A macro the text
-uses for a results file or key the tree lacks fails this test: add it to the tree.
+uses for a results file or key the tree lacks fails this test: add it to the tree. Each document is
+also checked against the numbers of exactly the results files the workflow gives it, and
+test_paper_e2e.py checks the documents against the numbers of a real (tiny) run.
 """
 
 import shutil
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pfslogg import paper
-from test_paper import make_results_tree
+from test_paper import _copy_paper, build_fake_paper, make_results_tree
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 
@@ -112,7 +114,7 @@ def test_undefined_macro_check_ignores_other_macros_and_local_definitions(number
     tex = ("\\section{x} \\PFSResolution \\Tracking \\Database \\TrackFRidgeOverallRtwo "
            "\\newcommand{\\TrackLocalThing}{x} \\TrackLocalThing % \\TrackFCommentedOut\n")
     assert paper.find_undefined_macros(tex, numbers_tex) == []
-    assert paper.find_undefined_macros("\\DataTrainN", numbers_tex) == ["DataTrainN"]
+    assert paper.find_undefined_macros("\\DataTrainNTotal", numbers_tex) == ["DataTrainNTotal"]
 
 
 def test_comment_masking_keeps_escaped_percent_and_positions():
@@ -121,3 +123,22 @@ def test_comment_masking_keeps_escaped_percent_and_positions():
     assert len(masked) == len(text)
     assert masked.startswith("a 50\\% b ") and "comment" not in masked and masked.count("\n") == 1
     assert masked.endswith("next\\\\   ")
+
+
+# What rules/common.smk (get_doc_results + the tables' inputs) gives each document.
+DATA = [f"results/data/{s}.json" for s in ("train", "val", "test", "grid")]
+TRACK_C = DATA + ["results/track_c/fisher.json", "results/track_c/ceiling_calibration.json"]
+TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template")] + [
+    "results/track_c/fisher.json"]
+DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F, "main": TRACK_C + TRACK_F, "track_a": []}
+
+
+@pytest.mark.parametrize("doc", sorted(DOC_RESULTS))
+def test_each_document_uses_only_the_numbers_of_its_own_results(tmp_path, doc):
+    root = make_results_tree(tmp_path / "wf")
+    work = build_fake_paper(root, _copy_paper(tmp_path / "paper"))
+    files = [root / f for f in dict.fromkeys(DOC_RESULTS[doc])]
+    numbers = paper.numbers_tex(paper.collect_numbers(root / "results", files=files))
+    assert paper.check_document(work, doc, numbers) == []
+    (work / "own.tex").write_text(numbers)
+    assert paper.main(["guard", str(work), "--doc", doc, "--numbers", str(work / "own.tex")]) == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "tests/configs/tiny.yaml"
-WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "paper", "envs", "tests/configs")
+WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "paper", "envs", "report", "tests/configs")
 
 
 def copy_workflow(dest):

@@ -7,7 +7,9 @@
   whose formatted value equals it, and every macro whose raw value rounds to it at the query's
   number of decimals;
 * a figure (``figures/r2_vs_snr.pdf``) with its provenance sidecar ``figures/r2_vs_snr.pdf.json``;
-* a results file (``results/track_f/ridge.json``) or any other JSON holding a ``provenance`` block.
+* a results file (``results/track_f/ridge.json``) or any other JSON holding a ``provenance`` block;
+* any other output of the workflow (``models/ridge.pkl``, ``data/datasets/test.h5``): its
+  Snakemake record (see below).
 
 It prints the chain: macro -> results file and key (raw value; the value there now) -> rule and
 its definition ``file:line`` in ``Snakefile``/``rules/*.smk`` -> command and parameters -> inputs,
@@ -16,6 +18,17 @@ recursively) -> git commit and dirty flag -> package versions -> times and host.
 changed or vanished since, a results file that changed since numbers.tex was generated, or a value
 that differs from the one in the paper makes the number STALE; this is printed clearly.
 
+Inputs without a provenance block of their own (trained models, data sets, grids) are followed
+through Snakemake's own record of the job that made them (``.snakemake/metadata/``, written by
+every Snakemake run): rule, shell command, parameters, inputs and times. Snakemake keeps no
+checksums of large files, so there an input counts as changed when it was modified after the job
+ended (Snakemake's own criterion).
+
+The numbers index is ``paper/generated/<doc>/numbers.json`` of every document (merged: a macro
+is stale when its results file changed since any document that prints it was generated), or the
+single ``paper/generated/numbers.json``, or else -- before any paper was built -- the numbers
+collected from ``results/`` now.
+
 Exit status: 0 when the query matched (stale or not), 1 when nothing matched, 2 on bad input
 (unreadable files, bad arguments). ``--json`` prints the same as one JSON document.
 ``--root`` is the workflow root (default: the current folder); paths in provenance blocks are
@@ -23,6 +36,7 @@ relative to it.
 """
 
 import argparse
+import base64
 import difflib
 import json
 import os
@@ -38,35 +52,71 @@ from .provenance import sha256_file
 INDEX = "paper/generated/numbers.json"
 RESULTS = "results"
 MAX_DEPTH = 12  # how far inputs are followed upstream
+SNAKEMAKE = "snakemake:"  # marks an upstream node that comes from Snakemake's metadata
 
 
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
-def load_index(root, index=None, results=RESULTS):
-    """(macros, files, source): the numbers index, from numbers.json or else from results/.
+def _read_index(path):
+    try:
+        doc = json.loads(Path(path).read_text())
+        return doc["macros"], doc.get("files", {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a numbers index: {exc}") from None
 
-    ``macros``: name -> {file, key, path, raw, formatted}; ``files``: results file -> {sha256}
-    when numbers.tex was generated (empty when built from results/ now).
+
+def index_files(root):
+    """The numbers indexes of a workflow root: ``paper/generated/numbers.json`` and
+    ``paper/generated/<doc>/numbers.json``, sorted."""
+    gen = Path(root) / "paper" / "generated"
+    found = [gen / "numbers.json"] + sorted(gen.glob("*/numbers.json"))
+    return [f for f in found if f.is_file()]
+
+
+def load_index(root, index=None, results=RESULTS):
+    """(macros, files, source): the numbers index, from numbers.json files or else from results/.
+
+    ``macros``: name -> {file, key, path, section, raw, formatted, indexes}; ``indexes`` maps each
+    index (document) that defines the macro to the sha256 its results file had when that index
+    was written. ``files``: results file -> {sha256} (from the first index naming it; empty when
+    built from results/ now). ``index``: one index file to use instead of the search.
     """
     root = Path(root)
-    index_path = Path(index) if index else root / INDEX
-    if not index_path.is_absolute() and index:
-        index_path = root / index_path
-    if index_path.is_file():
-        try:
-            doc = json.loads(index_path.read_text())
-            return doc["macros"], doc.get("files", {}), str(index_path)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{index_path}: not a numbers index: {exc}") from None
+    if index:
+        paths = [Path(index) if Path(index).is_absolute() else root / index]
+        if not paths[0].is_file():
+            raise InputError(f"{index}: numbers index not found")
+    else:
+        paths = index_files(root)
+    if paths:
+        macros, files = {}, {}
+        for path in paths:
+            rel = _rel(root, path)
+            m, f = _read_index(path)
+            for name, entry in m.items():
+                sha = (f.get(entry.get("file")) or {}).get("sha256")
+                if name not in macros:
+                    macros[name] = {**entry, "indexes": {}}
+                macros[name]["indexes"][rel] = sha
+            for k, v in f.items():
+                files.setdefault(k, v)
+        return macros, files, ", ".join(_rel(root, p) for p in paths)
     results_dir = root / results
     if not results_dir.is_dir():
         return {}, {}, None
     numbers = collect_numbers(results_dir, root=root)
-    macros = {n.macro: {"file": n.file, "key": n.key, "path": list(n.path), "raw": n.raw,
-                        "formatted": n.formatted} for n in numbers}
+    macros = {n.macro: {"file": n.file, "key": n.key, "path": list(n.path), "section": n.section,
+                        "raw": n.raw, "formatted": n.formatted, "indexes": {}} for n in numbers}
     return macros, {}, f"{results_dir} (no {INDEX}; collected now)"
+
+
+def _rel(root, path):
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _resolve(root, p):
@@ -112,6 +162,38 @@ def find_rule(root, name):
             if pat.match(line):
                 hits.append(f"{f.relative_to(root).as_posix()}:{i}")
     return hits
+
+
+# --------------------------------------------------------------------------------------------
+# Snakemake's record of a job
+# --------------------------------------------------------------------------------------------
+
+def snakemake_record(root, path):
+    """Snakemake's metadata record of output ``path`` (relative to ``root``), or None.
+
+    Snakemake (file persistence) keeps it in ``.snakemake/metadata/`` under the URL-safe base64
+    of the path, split into '@'-prefixed folder names when longer than a file name may be."""
+    meta = Path(root) / ".snakemake" / "metadata"
+    if not meta.is_dir():
+        return None
+    try:
+        max_len = os.pathconf(meta, "PC_NAME_MAX") or 255
+    except (OSError, ValueError, AttributeError):
+        max_len = 255
+    b64 = base64.urlsafe_b64encode(str(path).encode()).decode()
+    parts = [b64[i:i + max_len - 1] for i in range(0, len(b64), max_len - 1)]
+    parts = ["@" + x for x in parts[:-1]] + [parts[-1]]
+    rec = _read_json(meta.joinpath(*parts))
+    if not isinstance(rec, dict) or not rec.get("rule"):
+        return None
+    return rec
+
+
+def _iso(ts):
+    import datetime as _dt
+    if not isinstance(ts, (int, float)):
+        return None
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,23 +245,70 @@ class Tracer:
             if status != "ok":
                 node["stale"].append(f"input {ipath} {'vanished' if now is None else 'changed'} "
                                      f"since {path} was made")
-            upstream = self._upstream(ipath)
-            if upstream and upstream in seen:
-                entry["upstream_shown_above"] = upstream
-            elif upstream and depth < MAX_DEPTH:
-                entry["upstream"] = self.trace(upstream, depth + 1, seen)
+            self._follow(entry, ipath, depth, seen)
             node["inputs"].append(entry)
         return node
 
     def _upstream(self, ipath):
-        """The JSON holding the provenance of input ``ipath``: itself or its sidecar."""
+        """Where the provenance of input ``ipath`` is: itself or its sidecar (a JSON with a
+        provenance block), else ``snakemake:<ipath>`` when Snakemake recorded the job."""
         p = _resolve(self.root, ipath)
         if str(ipath).endswith(".json") and provenance_of(p):
             return str(ipath)
         sidecar = f"{ipath}.json"
         if provenance_of(_resolve(self.root, sidecar)):
             return sidecar
+        if snakemake_record(self.root, ipath):
+            return SNAKEMAKE + str(ipath)
         return None
+
+    def trace_record(self, path, depth=0, seen=None):
+        """The provenance node of ``path`` from Snakemake's record of the job that made it."""
+        seen = set() if seen is None else seen
+        seen.add(SNAKEMAKE + str(path))
+        rec = snakemake_record(self.root, path) or {}
+        params = rec.get("params")
+        node = {
+            "path": str(path), "source": "snakemake", "rule": rec.get("rule"),
+            "rule_defined_at": find_rule(self.root, rec.get("rule")),
+            "command": rec.get("shellcmd"), "params": params[0] if isinstance(params, list)
+            and len(params) == 1 else params,
+            "config_digest": None, "git_commit": None, "git_dirty": None, "packages": {},
+            "started": _iso(rec.get("starttime")), "finished": _iso(rec.get("endtime")),
+            "host": None, "inputs": [], "stale": [],
+        }
+        if rec.get("incomplete"):
+            node["stale"].append(f"{path}: Snakemake marks the job that made it incomplete")
+        end = rec.get("endtime")
+        mine = _resolve(self.root, path)
+        if not mine.exists():
+            node["stale"].append(f"{path} vanished")
+        for ipath in rec.get("input") or []:
+            f = _resolve(self.root, ipath)
+            if not f.exists():
+                status = "missing"
+            elif isinstance(end, (int, float)) and f.stat().st_mtime > end:
+                status = "changed"
+            else:
+                status = "ok"
+            entry = {"path": ipath, "sha256_then": None, "sha256_now": None, "status": status,
+                     "by": "mtime", "upstream": None, "upstream_shown_above": None}
+            if status != "ok":
+                node["stale"].append(f"input {ipath} {'vanished' if status == 'missing' else 'modified'} "
+                                     f"since {path} was made")
+            self._follow(entry, ipath, depth, seen)
+            node["inputs"].append(entry)
+        return node
+
+    def _follow(self, entry, ipath, depth, seen):
+        upstream = self._upstream(ipath)
+        if upstream and upstream in seen:
+            entry["upstream_shown_above"] = upstream.removeprefix(SNAKEMAKE)
+        elif upstream and depth < MAX_DEPTH:
+            if upstream.startswith(SNAKEMAKE):
+                entry["upstream"] = self.trace_record(upstream.removeprefix(SNAKEMAKE), depth + 1, seen)
+            else:
+                entry["upstream"] = self.trace(upstream, depth + 1, seen)
 
 
 def stale_reasons(node):
@@ -201,24 +330,35 @@ def _same(a, b):
     return a == b or (a != a and b != b)  # NaN equals NaN here
 
 
+def _section(doc, section):
+    for part in (section or "metrics").split("."):
+        doc = doc[part]
+    return doc
+
+
 def trace_macro(tracer, name, entry, files):
     """The chain of one macro: its value, the results file, and everything upstream."""
     file = entry["file"]
     path = entry.get("path") or []
     result = {"macro": name, "formatted": entry["formatted"], "file": file, "key": entry["key"],
-              "raw": entry["raw"], "raw_now": None, "stale": []}
+              "raw": entry["raw"], "raw_now": None, "stale": [],
+              "documents": sorted(entry.get("indexes") or {})}
     fpath = _resolve(tracer.root, file)
     if not fpath.is_file():
         result["stale"].append(f"results file {file} vanished")
         result["results"] = None
         return result
-    then = (files.get(file) or {}).get("sha256")
-    if then and tracer.sha(file) != then:
-        result["stale"].append(f"{file} changed since numbers.tex was generated "
-                               "(rebuild the paper)")
+    thens = {k: v for k, v in (entry.get("indexes") or {}).items() if v}
+    if not thens and (files.get(file) or {}).get("sha256"):
+        thens = {"numbers.json": files[file]["sha256"]}
+    for index, then in thens.items():
+        if tracer.sha(file) != then:
+            tex = index[:-len(".json")] + ".tex" if index.endswith(".json") else index
+            result["stale"].append(f"{file} changed since {tex} was generated "
+                                   "(rebuild the paper)")
     doc = _read_json(fpath)
     try:
-        result["raw_now"] = _lookup(doc["metrics"], path)
+        result["raw_now"] = _lookup(_section(doc, entry.get("section")), path)
     except (KeyError, IndexError, TypeError):
         result["stale"].append(f"{file} no longer has {entry['key']}")
     else:
@@ -323,8 +463,13 @@ def audit(query, root=".", index=None, results=RESULTS):
         stale = [] if full.exists() else [f"{rel} itself is missing (its sidecar remains)"]
         report["matches"].append({"artifact": rel, "sidecar": f"{rel}.json", "exists": full.exists(),
                                   "macros": [], "results": node, "stale": stale})
+    elif snakemake_record(root, rel):
+        node = tracer.trace_record(rel)
+        report["matches"].append({"artifact": rel, "sidecar": None, "exists": full.exists(),
+                                  "macros": [], "results": node, "stale": []})
     elif full.exists():
-        report["no_provenance"] = f"{rel} exists but has no provenance block or sidecar {rel}.json"
+        report["no_provenance"] = (f"{rel} exists but has no provenance block, no sidecar {rel}.json "
+                                   "and no Snakemake record")
     return _finish(report)
 
 
@@ -356,6 +501,9 @@ def _print_node(node, out, indent):
     rule = node["rule"] or "?"
     where = (f"defined at {', '.join(node['rule_defined_at'])}" if node["rule_defined_at"]
              else f"(no 'rule {rule}:' found in Snakefile or rules/*.smk)")
+    if node.get("source") == "snakemake":
+        _print_record(node, out, pad, rule, where, indent)
+        return
     dirty = node["git_dirty"]
     tree = "unknown" if dirty is None else ("DIRTY (uncommitted changes)" if dirty else "clean")
     pkgs = ", ".join(f"{k} {v}" for k, v in node["packages"].items()) or "-"
@@ -372,8 +520,15 @@ def _print_node(node, out, indent):
         print(f"{pad}{'inputs':<9}none recorded", file=out)
     else:
         print(f"{pad}inputs", file=out)
+    _print_inputs(node, out, pad, indent)
+
+
+def _print_inputs(node, out, pad, indent):
     for e in node["inputs"]:
-        if e["status"] == "ok":
+        if e.get("by") == "mtime":
+            state = {"ok": "not modified since", "changed": "modified after the job ended  <- STALE",
+                     "missing": "file vanished  <- STALE"}[e["status"]]
+        elif e["status"] == "ok":
             state = f"sha256 {_short(e['sha256_then'])} unchanged"
         elif e["status"] == "changed":
             state = f"sha256 then {_short(e['sha256_then'])} now {_short(e['sha256_now'])}  <- STALE"
@@ -381,10 +536,26 @@ def _print_node(node, out, indent):
             state = f"sha256 then {_short(e['sha256_then'])}, file vanished  <- STALE"
         print(f"{pad}  {e['status'].upper():<8}{e['path']}   {state}", file=out)
         if e["upstream"]:
-            print(f"{pad}    upstream: {e['upstream']['path']}", file=out)
+            how = " (Snakemake record)" if e["upstream"].get("source") == "snakemake" else ""
+            print(f"{pad}    upstream: {e['upstream']['path']}{how}", file=out)
             _print_node(e["upstream"], out, indent + 6)
         elif e["upstream_shown_above"]:
             print(f"{pad}    upstream: {e['upstream_shown_above']} (shown above)", file=out)
+
+
+def _print_record(node, out, pad, rule, where, indent):
+    """A node from Snakemake's metadata: no checksums, commit or packages are recorded there."""
+    rows = [("made by", f"rule {rule}   {where}"),
+            ("command", node["command"] or "-"),
+            ("record", ".snakemake/metadata (Snakemake's record; inputs compared by modification time)"),
+            ("time", f"{node['started'] or '?'} -> {node['finished'] or '?'}")]
+    params = node["params"] if isinstance(node["params"], str) else _fmt_params(node["params"])
+    if node["params"] and params not in (node["command"] or ""):
+        rows.insert(2, ("params", params))
+    for label, value in rows:
+        print(f"{pad}{label:<9}{value}", file=out)
+    print(f"{pad}{'inputs':<9}none recorded" if not node["inputs"] else f"{pad}inputs", file=out)
+    _print_inputs(node, out, pad, indent)
 
 
 def print_report(report, out=None):
@@ -399,14 +570,19 @@ def print_report(report, out=None):
             raw_now = "" if _same(m["raw_now"], m["raw"]) else f"   (now {m['raw_now']!r})"
             print(f"\\{m['macro']} = {m['formatted']}   [{m['how']}]", file=out)
             print(f"  {'value':<9}{m['file']} :: {m['key']} = {m['raw']!r}{raw_now}", file=out)
+            if m.get("documents"):
+                print(f"  {'in':<9}" + ", ".join(d.removeprefix("paper/generated/")
+                                                  .removesuffix("/numbers.json") for d in
+                                                  m["documents"]), file=out)
         else:
-            label = "figure" if m["sidecar"] else "results"
+            label = ("figure" if m["sidecar"] else
+                     "output" if (m.get("results") or {}).get("source") == "snakemake" else "results")
             print(f"{label} {m['artifact']}" + (f"   (sidecar {m['sidecar']})" if m["sidecar"] else ""),
                   file=out)
             if m["macros"]:
                 print(f"  {'macros':<9}" + ", ".join("\\" + x for x in m["macros"]), file=out)
         if m.get("results"):
-            if "macro" not in m or m["results"]["path"] != m["file"]:
+            if m["results"]["path"] != (m.get("file") if "macro" in m else m.get("artifact")):
                 print(f"  {'source':<9}{m['results']['path']}", file=out)
             _print_node(m["results"], out, 2)
     if report["stale"]:
@@ -416,7 +592,8 @@ def print_report(report, out=None):
         print("STALE: the number(s) above may be out of date; rerun the workflow "
               "(snakemake) to refresh them.", file=out)
     elif matches:
-        print("\nup to date: every input has the checksum it had when the number was made.", file=out)
+        print("\nup to date: every input has the checksum it had when the number was made "
+              "(inputs known only from Snakemake's records: not modified since).", file=out)
 
 
 def main(argv=None):

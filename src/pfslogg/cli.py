@@ -196,9 +196,6 @@ def main(argv=None):
     if argv and argv[0] == "provenance":
         from .audit import main as audit_main
         return audit_main(argv[1:])
-    if argv and argv[0] in ("numbers", "tables"):
-        from .paper import main as paper_main
-        return paper_main(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     try:

@@ -5,21 +5,24 @@ Numbers
 -------
 :func:`collect_numbers` walks ``results/**/*.json`` (files ``{"metrics": ..., "provenance": ...}``;
 JSON files without ``metrics`` are not results files and are skipped, as are hidden files such as
-the temporary files of :mod:`pfslogg.atomic`) and turns every numeric leaf of ``metrics`` into a
-:class:`Number`. :func:`write_numbers_tex` writes them as ``paper/generated/numbers.tex``, one
-``\\newcommand{\\Name}{value}`` each, preceded by ``% <json path> :: <key path> = <raw value>``,
-plus a machine-readable index ``numbers.json`` (macro -> file, key, raw and formatted value,
-sha256 of the results file) that :mod:`pfslogg.audit` reads. Output order is deterministic:
-files sorted by path, keys in the order of the JSON document. The output holds no timestamp, so
-identical results give byte-identical files.
+the temporary files of :mod:`pfslogg.atomic`) -- or exactly the results files it is given, as the
+workflow does per document -- and turns every numeric leaf of ``metrics`` into a :class:`Number`,
+and every numeric leaf of ``provenance.params`` (the rule's parameters: prior ranges, noise
+settings, bootstrap size...) into one named with ``Cfg``. :func:`write_numbers_tex` writes them as
+``paper/generated/<doc>/numbers.tex``, one ``\\newcommand{\\Name}{value}`` each, preceded by
+``% <json path> :: <key path> = <raw value>``, plus a machine-readable index ``numbers.json``
+(macro -> file, section, key, raw and formatted value, sha256 of the results file) that
+:mod:`pfslogg.audit` reads. Output order is deterministic: files sorted by path, keys in the order
+of the JSON document. The output holds no timestamp, so identical results give byte-identical files.
 
 Macro names (LaTeX control words are letters only)::
 
-    \\ <path words> <key words>
+    \\ <path words> [Cfg] <key words>
 
 * path words: the results file's path relative to ``results/`` without ``.json``, split on
   ``/``, ``_``, ``-`` and other non-alphanumerics; each word is capitalised:
   ``track_f/ridge.json`` -> ``TrackFRidge``, ``data/test.json`` -> ``DataTest``;
+* ``Cfg`` for a number of ``provenance.params`` (nothing for ``metrics``);
 * key words: each dict key split the same way and capitalised (``snr_median`` -> ``SnrMedian``);
   digits inside a word are spelled in lower case (``r2`` -> ``Rtwo``, ``r2max`` -> ``Rtwomax``,
   ``p10`` -> ``Pten``; leading zeros are spelled, ``p05`` -> ``Pzerofive``);
@@ -29,30 +32,45 @@ Macro names (LaTeX control words are letters only)::
 
 Examples: ``results/track_f/ridge.json`` ``overall.r2`` -> ``\\TrackFRidgeOverallRtwo``;
 ``snr_bins[2].r2_ci[0]`` -> ``\\TrackFRidgeSnrBinsThreeRtwoCiLo``; ``results/track_c/fisher.json``
-``overall.r2max_p10`` -> ``\\TrackCFisherOverallRtwomaxPten``.
+``overall.r2max_p10`` -> ``\\TrackCFisherOverallRtwomaxPten``; ``results/data/train.json``
+``provenance.params.noise.throughput`` -> ``\\DataTrainCfgNoiseThroughput``.
 Spelling can map two different keys to one name (``r2`` and ``r_2``); :func:`collect_numbers`
 raises :class:`~pfslogg.errors.InputError` naming both sources instead of writing either.
 
-Precision (:data:`PRECISION_RULES`, first match on the nearest dict key, lower-cased): R^2-like
-(``r2*``, ``*_r2*``, ``rho``) 3 decimals; errors (``mae``, ``rmse``, ``mse``, ``bias``...) 3 decimals;
-SNR (``snr*``, bin edges ``lo``/``hi``) 1 decimal; ``var_prior`` 3 decimals; fractions 3 decimals;
-percentages 1 decimal; magnitudes up to 2 decimals; counts (``n``, ``n_*``, ``*_count``...) integer;
-hyper-parameters and values quoted from the original study (``original*``, ``alpha``, ``lr``,
-``noise_level``...) as given (shortest round-trip form). A JSON integer that no rule claims is
-written as an integer, any other float with 3 significant digits. Values are plain, siunitx-parsable strings
-(``20000``, ``-0.123``, ``1.5e-5``): write ``\\num{\\Macro}`` where digit grouping or a proper minus
-sign matters; NaN is written ``{--}``. Strings, booleans and nulls are not numbers and are skipped.
+Precision (:data:`PRECISION_RULES`, first match on the nearest dict key with a letter in it,
+lower-cased): R^2-like (``r2*``, ``*_r2*``, ``rho``) 3 decimals; errors (``mae``, ``rmse``,
+``mse``, ``bias``...) 3 decimals; SNR (``snr*``, bin edges ``lo``/``hi``) 1 decimal; ``var_prior``
+3 decimals; fractions 3 decimals; percentages 1 decimal; magnitudes up to 2 decimals; counts (``n``,
+``n_*``, ``*_count``...) integer; hyper-parameters and values quoted from the original study
+(``original*``, ``alpha``, ``lr``, ``noise_level``...) as given (shortest round-trip form), and so
+are the rule parameters (``Cfg``) and everything below a ``model`` or ``axes`` key (settings, not
+measurements). A JSON integer that no rule claims is written as an integer, any other float with
+3 significant digits. Values are plain, siunitx-parsable strings (``20000``, ``-0.123``,
+``1.5e-5``): write ``\\num{\\Macro}`` where digit grouping or a proper minus sign matters; NaN is
+written ``{--}``. Strings, booleans and nulls are not numbers and are skipped.
 
 Tables
 ------
-One small function per table, each reading the results JSONs and referring to values only through
-the macros above (so the table and the text cannot disagree): :func:`write_leaderboard_tex` (R^2 per
-estimator and SNR bin, with CIs, plus the Fisher ceiling). :data:`TABLES` maps names to them.
+One small function per table, each reading the results files it is given (the rule's inputs) and
+referring to values only through the macros above (so the table and the text cannot disagree):
+:func:`write_leaderboard_tex` (R^2 per estimator and SNR bin, with CIs, plus the Fisher ceiling),
+:func:`write_ceiling_tex` (the ceiling per SNR bin), :func:`write_calibration_tex` (the ceiling
+at the original study's SNR points beside its values), :func:`write_datasets_tex` (sizes,
+magnitudes and SNR of the data sets). :data:`TABLES` maps names to them.
+
+Documents
+---------
+:func:`document_sources` lists every file a document reads (its ``\\input`` tree, generated
+numbers and tables, figures, bibliography): the workflow's input function for rule
+``compile_paper``. :func:`describe_grid` writes the numbers that describe the instrument grid
+(``results/data/grid.json``, rule ``describe_grid``).
 
 Guard
 -----
 :func:`find_hand_typed_numbers` and :func:`find_undefined_macros` check the hand-written LaTeX; see
-their docstrings for what is allowed. ``python -m pfslogg.paper guard`` runs both over ``paper/``.
+their docstrings for what is allowed; :func:`check_document` checks one document against its own
+numbers. ``python -m pfslogg.paper guard [--doc DOC --numbers NUMBERS.tex]`` runs them over
+``paper/``.
 """
 
 import argparse
@@ -220,7 +238,7 @@ def precision_rule(key, value):
 
 AS_GIVEN_RULE = PrecisionRule("configuration (as given)", r".*", _as_given)
 # Dict keys whose whole subtree holds inputs (model settings), printed as given.
-AS_GIVEN_KEYS = ("model",)
+AS_GIVEN_KEYS = ("model", "axes")
 
 
 def format_value(key, value, as_given=False):
@@ -368,6 +386,8 @@ def collect_numbers(results_dir, root=None, files=None, params=True):
     and printed as given. Raises InputError on unreadable files or colliding macro names.
     """
     results_dir = Path(results_dir)
+    if files is not None and not list(files):
+        return []  # a document that prints no result yet
     if not results_dir.is_dir():
         raise InputError(f"{results_dir}: results folder not found")
     root = Path(root) if root is not None else results_dir.resolve().parent
@@ -479,11 +499,12 @@ class MacroLookup:
         return m if m is not None else missing
 
 
-def _tabular(colspec, header, body, sources, note):
-    """A booktabs tabular with a comment header naming its sources."""
+def _tabular(colspec, header, body, sources, note, pre=()):
+    """A booktabs tabular with a comment header naming its sources; ``pre``: lines before it
+    (local settings such as ``\\setlength{\\tabcolsep}{...}``: the includer groups them)."""
     lines = ["% Generated by pfslogg.paper -- do not edit. Values are macros of numbers.tex.",
              *[f"% {line}" for line in note],
-             "% Sources:", *[f"%   {s}" for s in sources],
+             "% Sources:", *[f"%   {s}" for s in sources], *pre,
              f"\\begin{{tabular}}{{{colspec}}}", r"\toprule", *header, r"\midrule", *body,
              r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(lines)
@@ -495,29 +516,62 @@ def _bin_key(b, where):
     return (round(float(b["lo"]), 6), round(float(b["hi"]), 6))
 
 
-def leaderboard_tex(results_dir, numbers=None, root=None, estimators_dir="track_f",
-                    ceiling="track_c/fisher.json"):
-    """The text of the leaderboard table (see :func:`write_leaderboard_tex`)."""
-    results_dir = Path(results_dir)
-    root = Path(root) if root is not None else results_dir.resolve().parent
-    numbers = numbers if numbers is not None else collect_numbers(results_dir, root=root)
-    macros = MacroLookup(numbers)
-
-    rows = []
-    est_dir = results_dir / estimators_dir
-    for path in sorted(est_dir.glob("*.json")) if est_dir.is_dir() else []:
+def _table_sources(results_dir, files, root, default):
+    """[(file relative to root, parsed results document)] of the table's sources: ``files`` when
+    given, else the ``default`` paths under ``results_dir`` (missing ones skipped)."""
+    if files is None:
+        files = [p for p in default if p.is_file()]
+    else:
+        files = _selected_files(results_dir, files)
+    out = []
+    for path in files:
         if path.name.startswith("."):
             continue
         doc = load_results(path)
-        if doc is None or "estimator" not in doc["metrics"]:
+        if doc is not None:
+            out.append((_rel_posix(path, root), doc["metrics"]))
+    return out
+
+
+def _is_estimator(m):
+    return "estimator" in m
+
+
+def _is_fisher(m):
+    return (not _is_estimator(m) and isinstance(m.get("snr_bins"), list)
+            and all(isinstance(b, dict) and "r2max_median" in b for b in m["snr_bins"])
+            and isinstance(m.get("overall"), dict))
+
+
+def leaderboard_tex(results_dir, numbers=None, root=None, estimators_dir="track_f",
+                    ceiling="track_c/fisher.json", files=None):
+    """The text of the leaderboard table (see :func:`write_leaderboard_tex`).
+
+    ``files``: the results files to tabulate (estimator results: metrics with ``estimator``; the
+    Fisher ceiling: metrics with ``snr_bins`` of ``r2max_median``); default: every estimator
+    results file in ``results_dir/estimators_dir`` and ``results_dir/ceiling``.
+    """
+    results_dir = Path(results_dir)
+    root = Path(root) if root is not None else results_dir.resolve().parent
+    est_dir = results_dir / estimators_dir
+    default = (sorted(est_dir.glob("*.json")) if est_dir.is_dir() else []) + [results_dir / ceiling]
+    sources = _table_sources(results_dir, files, root, default)
+    if numbers is None:
+        numbers = collect_numbers(results_dir, root=root,
+                                  files=None if files is None else [root / f for f, _ in sources])
+    macros = MacroLookup(numbers)
+
+    rows = []
+    for file, m in sources:
+        if not _is_estimator(m):
             continue
-        m = doc["metrics"]
         if not isinstance(m.get("overall"), dict) or not isinstance(m.get("snr_bins"), list):
-            raise InputError(f"{path}: estimator results need 'overall' and 'snr_bins'")
-        rows.append((_rel_posix(path, root), m))
+            raise InputError(f"{file}: estimator results need 'overall' and 'snr_bins'")
+        rows.append((file, m))
     if not rows:
-        raise InputError(f"{est_dir}: no estimator results (JSON files whose metrics have "
-                         "'estimator') to make the leaderboard from")
+        raise InputError(f"{est_dir if files is None else 'the given files'}: no estimator results "
+                         "(JSON files whose metrics have 'estimator') to make the leaderboard from")
+    ceilings = [(f, m) for f, m in sources if _is_fisher(m)]
 
     def overall_r2(row):
         r2 = row[1]["overall"].get("r2")
@@ -542,7 +596,7 @@ def leaderboard_tex(results_dir, numbers=None, root=None, estimators_dir="track_
               f"\\cmidrule(lr){{2-{nb + 1}}}",
               "Estimator & " + " & ".join(header_bins) + " & {All} \\\\"]
 
-    body, sources = [], [f for f, _ in rows]
+    body, source_files = [], [f for f, _ in rows]
     for file, m in rows:
         index = {_bin_key(b, file): i for i, b in enumerate(m["snr_bins"])}
         r2, ci = [], []
@@ -556,54 +610,182 @@ def leaderboard_tex(results_dir, numbers=None, root=None, estimators_dir="track_
         body.append(f"{label} & " + " & ".join(r2) + " \\\\")
         body.append(" & " + " & ".join(ci) + " \\\\[2pt]")
 
-    ceiling_path = results_dir / ceiling
-    if ceiling_path.is_file():
-        doc = load_results(ceiling_path)
-        if doc is not None:
-            file = _rel_posix(ceiling_path, root)
-            m = doc["metrics"]
-            index = {_bin_key(b, file): i for i, b in enumerate(m.get("snr_bins", []))}
-            cells = [macros.cell(file, "snr_bins", index[bk], "r2max_median") if bk in index
-                     else "{--}" for bk in bin_keys]
-            cells.append(macros.cell(file, "overall", "r2max_median"))
-            body.append(r"\midrule")
-            body.append("Fisher ceiling (median $R^2_{\\max}$) & " + " & ".join(cells) + " \\\\")
-            sources.append(file)
+    for file, m in ceilings:
+        index = {_bin_key(b, file): i for i, b in enumerate(m.get("snr_bins", []))}
+        cells = [macros.cell(file, "snr_bins", index[bk], "r2max_median") if bk in index
+                 else "{--}" for bk in bin_keys]
+        cells.append(macros.cell(file, "overall", "r2max_median"))
+        body.append(r"\midrule")
+        body.append("Fisher ceiling & " + " & ".join(cells) + " \\\\")
+        source_files.append(file)
 
     note = ["R^2 = 1 - MSE / Var_prior(log g) in every bin (one denominator for all);",
             "SNR = median(flux / (noise_level * error)) of each spectrum;",
-            "second row of each estimator: bootstrap confidence interval of R^2."]
+            "second row of each estimator: bootstrap confidence interval of R^2;",
+            "last row: the median Fisher ceiling R^2_max of the spectra of each bin."]
     colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
-    return _tabular(colspec, header, body, sources, note)
+    return _tabular(colspec, header, body, source_files, note,
+                    pre=[r"\setlength{\tabcolsep}{4pt}"])
 
 
 def _ci_cell(macros, file, *path):
     lo, hi = macros.get(file, *path, 0), macros.get(file, *path, 1)
     if lo is None or hi is None:
         return "{}"
-    return f"{{\\footnotesize[\\num{{{lo}}}, \\num{{{hi}}}]}}"
+    return f"{{\\scriptsize[\\num{{{lo}}}, \\num{{{hi}}}]}}"
 
 
-def write_leaderboard_tex(results_dir, out_path, numbers=None, root=None):
+def write_leaderboard_tex(results_dir, out_path, numbers=None, root=None, files=None):
     """Write the estimator x SNR-bin R^2 table (booktabs + siunitx ``tabular``, no float).
 
-    Rows: the estimators (``results/track_f/*.json`` whose metrics have ``estimator``), best overall
-    R^2 first, each with a second row holding its confidence intervals; then the Fisher ceiling
-    (median R^2_max, ``results/track_c/fisher.json``) when present. Columns: the SNR bins, then
-    all spectra. Every value is a macro of numbers.tex. The table is wide (an interval under each
-    value): with many bins, wrap it in ``\\small`` or a ``table*``. The includer sets
-    ``\\caption``/``\\label``::
+    Rows: the estimators (``files`` whose metrics have ``estimator``; default
+    ``results/track_f/*.json``), best overall R^2 first, each with a second row holding its
+    confidence intervals; then the Fisher ceiling (median R^2_max, ``results/track_c/fisher.json``)
+    when present. Columns: the SNR bins, then all spectra. Every value is a macro of numbers.tex.
+    The table is wide (an interval under each value): the includer fits it to the text width
+    (``\\fittable`` of paper/preamble.tex) and sets ``\\caption``/``\\label``::
 
         \\begin{table}\\centering \\caption{...}\\label{tab:leaderboard}
-        \\input{generated/leaderboard}\\end{table}
+        \\fittable{generated/tables/leaderboard}\\end{table}
     """
-    text = leaderboard_tex(results_dir, numbers=numbers, root=root)
+    text = leaderboard_tex(results_dir, numbers=numbers, root=root, files=files)
     write_text(out_path, text)
     return text
 
 
-# name -> writer(results_dir, out_path): later tracks add their own table functions here.
-TABLES = {"leaderboard": write_leaderboard_tex}
+def ceiling_tex(results_dir, numbers=None, root=None, files=None, default="track_c/fisher.json"):
+    """The text of the Fisher-ceiling table (see :func:`write_ceiling_tex`)."""
+    results_dir = Path(results_dir)
+    root = Path(root) if root is not None else results_dir.resolve().parent
+    sources = [(f, m) for f, m in _table_sources(results_dir, files, root, [results_dir / default])
+               if _is_fisher(m)]
+    if len(sources) != 1:
+        raise InputError(f"ceiling table: expected exactly one Fisher-ceiling results file "
+                         f"(metrics with snr_bins of r2max_median), got {len(sources)}")
+    file, m = sources[0]
+    numbers = numbers if numbers is not None else collect_numbers(results_dir, root=root,
+                                                                  files=[root / file])
+    macros = MacroLookup(numbers)
+    header = [r"{SNR bin} & {$N$} & {median SNR} & \multicolumn{3}{c}{$R^2_{\max}$ per spectrum}"
+              r" & {$1-\langle\mathrm{CRLB}\rangle/\mathrm{Var}_\mathrm{prior}$} \\",
+              r"\cmidrule(lr){4-6}",
+              r" & & & {median} & {10\,th pct.} & {90\,th pct.} & \\"]
+
+    def row(label, *path):
+        cells = [macros.cell(file, *path, key) for key in
+                 ("n", "snr_median", "r2max_median", "r2max_p10", "r2max_p90", "r2max_mean_crlb")]
+        if path == ("overall",):
+            cells[1] = "{}"
+        return f"{label} & " + " & ".join(cells) + " \\\\"
+
+    body = []
+    for i, b in enumerate(m["snr_bins"]):
+        _bin_key(b, file)
+        lo, hi = macros.get(file, "snr_bins", i, "lo"), macros.get(file, "snr_bins", i, "hi")
+        body.append(row(f"\\num{{{lo}}}--\\num{{{hi}}}", "snr_bins", i))
+    body += [r"\midrule", row("All", "overall")]
+    note = ["R^2_max = 1 - CRLB / Var_prior(log g) per test spectrum, clipped to [0, 1];",
+            "CRLB: marginal Cramer-Rao bound on log g (Schur complement over the nuisances);",
+            "last column: the ceiling of the bin's mean CRLB (no clipping per spectrum)."]
+    colspec = ("@{}l S[table-format=4.0] S[table-format=2.1] S[table-format=1.3] "
+               "S[table-format=1.3] S[table-format=1.3] S[table-format=1.3]@{}")
+    return _tabular(colspec, header, body, [file], note)
+
+
+def write_ceiling_tex(results_dir, out_path, numbers=None, root=None, files=None):
+    """Write the Fisher-ceiling table: per SNR bin of the test set (and all spectra) the number
+    of spectra, their median SNR, the median and 10th/90th percentiles of R^2_max per spectrum,
+    and the ceiling of the mean CRLB. Values are macros of numbers.tex."""
+    text = ceiling_tex(results_dir, numbers=numbers, root=root, files=files)
+    write_text(out_path, text)
+    return text
+
+
+def calibration_tex(results_dir, numbers=None, root=None, files=None,
+                    default="track_c/ceiling_calibration.json"):
+    """The text of the ceiling-calibration table (see :func:`write_calibration_tex`)."""
+    results_dir = Path(results_dir)
+    root = Path(root) if root is not None else results_dir.resolve().parent
+    sources = [(f, m) for f, m in _table_sources(results_dir, files, root, [results_dir / default])
+               if isinstance(m.get("points"), list)]
+    if len(sources) != 1:
+        raise InputError(f"calibration table: expected exactly one calibration results file "
+                         f"(metrics with 'points'), got {len(sources)}")
+    file, m = sources[0]
+    numbers = numbers if numbers is not None else collect_numbers(results_dir, root=root,
+                                                                  files=[root / file])
+    macros = MacroLookup(numbers)
+    header = [r"{SNR} & \multicolumn{3}{c}{this work: $R^2_{\max}$} & {original study} \\",
+              r"\cmidrule(lr){2-4}",
+              r" & {median} & {10\,th pct.} & {90\,th pct.} & {median $R^2_{\max}$} \\"]
+    body = []
+    for i, pt in enumerate(m["points"]):
+        if not isinstance(pt, dict):
+            raise InputError(f"{file}: every entry of 'points' must be an object")
+        cells = [macros.cell(file, "points", i, k) for k in
+                 ("snr", "r2max_median", "r2max_p10", "r2max_p90", "original")]
+        body.append(" & ".join(cells) + " \\\\")
+    note = ["Median marginal Fisher ceiling of parameters drawn from the prior, at the SNR points",
+            "of the original study's grid; last column: the original study's values (comparison)."]
+    colspec = ("@{}S[table-format=2.1] S[table-format=1.3] S[table-format=1.3] "
+               "S[table-format=1.3] S[table-format=1.4]@{}")
+    return _tabular(colspec, header, body, [file], note)
+
+
+def write_calibration_tex(results_dir, out_path, numbers=None, root=None, files=None):
+    """Write the ceiling-calibration table: per SNR point, this work's median and 10th/90th
+    percentile R^2_max, and the original study's median (quoted for comparison)."""
+    text = calibration_tex(results_dir, numbers=numbers, root=root, files=files)
+    write_text(out_path, text)
+    return text
+
+
+_SPLIT_LABELS = {"train": "Training", "val": "Validation", "test": "Test"}
+
+
+def datasets_tex(results_dir, numbers=None, root=None, files=None):
+    """The text of the data-set table (see :func:`write_datasets_tex`)."""
+    results_dir = Path(results_dir)
+    root = Path(root) if root is not None else results_dir.resolve().parent
+    default = [results_dir / "data" / f"{s}.json" for s in _SPLIT_LABELS]
+    sources = [(f, m) for f, m in _table_sources(results_dir, files, root, default)
+               if isinstance(m.get("split"), str) and _is_number(m.get("n"))]
+    if not sources:
+        raise InputError("data-set table: no data-set summaries (metrics with 'split' and 'n')")
+    order = list(_SPLIT_LABELS)
+    sources.sort(key=lambda fm: (order.index(fm[1]["split"]) if fm[1]["split"] in order
+                                 else len(order), fm[1]["split"]))
+    numbers = numbers if numbers is not None else collect_numbers(
+        results_dir, root=root, files=[root / f for f, _ in sources])
+    macros = MacroLookup(numbers)
+    header = [r"Data set & {$N$} & {magnitude (AB)} & \multicolumn{3}{c}{SNR} \\",
+              r"\cmidrule(lr){4-6}",
+              r" & & & {median} & {5\,th pct.} & {95\,th pct.} \\"]
+    body = []
+    for file, m in sources:
+        label = _SPLIT_LABELS.get(m["split"], tex_escape(m["split"]))
+        lo, hi = macros.get(file, "mag_range", 0), macros.get(file, "mag_range", 1)
+        mag = f"{{\\num{{{lo}}}--\\num{{{hi}}}}}" if lo and hi else "{--}"
+        cells = [macros.cell(file, "n"), mag] + [macros.cell(file, k) for k in
+                                                 ("snr_median", "snr_p05", "snr_p95")]
+        body.append(f"{label} & " + " & ".join(cells) + " \\\\")
+    note = ["SNR = median over pixels of flux / sigma (noise level 1) of each spectrum;",
+            "magnitudes drawn uniformly over the range given."]
+    colspec = "@{}l S[table-format=6.0] c S[table-format=2.1] S[table-format=2.1] S[table-format=2.1]@{}"
+    return _tabular(colspec, header, body, [f for f, _ in sources], note)
+
+
+def write_datasets_tex(results_dir, out_path, numbers=None, root=None, files=None):
+    """Write the data-set table: per split (training, validation, test) its size, magnitude
+    range and the median and 5th/95th percentiles of its SNR. Values are macros of numbers.tex."""
+    text = datasets_tex(results_dir, numbers=numbers, root=root, files=files)
+    write_text(out_path, text)
+    return text
+
+
+# name -> writer(results_dir, out_path, files=None): later tracks add their own tables here.
+TABLES = {"leaderboard": write_leaderboard_tex, "ceiling": write_ceiling_tex,
+          "calibration": write_calibration_tex, "datasets": write_datasets_tex}
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,7 +936,7 @@ def _allowed_mask(text, facts):
             for _, s, e in [a for a in _arguments(masked, end, _SIUNITX_NUMERIC[name])
                             if a[0] == "arg"]:
                 arg = masked[s:e]
-                for d in re.finditer(r"\d[\d.,]*", arg):
+                for d in re.finditer(r"(?<!#)\d[\d.,]*", arg):  # '#1': a macro's parameter
                     findings.append((s + d.start(), d.group(),
                                      f"number typed into \\{name} (facts belong in facts.tex)"))
                 _blank(chars, s, e)
@@ -848,35 +1030,199 @@ def check_paper(paper_dir, numbers_tex=None, facts_name="facts.tex"):
 
 
 # --------------------------------------------------------------------------------------------
+# Documents: what each one reads
+# --------------------------------------------------------------------------------------------
+
+# Commands whose argument names a file the document reads, and the extension they default to.
+_INPUT_CMDS = {"input": ".tex", "include": ".tex", "fittable": ".tex", "includegraphics": ".pdf",
+               "bibliography": ".bib"}
+_INPUT_RE = re.compile(r"\\(%s)\*?\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}" % "|".join(_INPUT_CMDS))
+
+
+def document_sources(paper_dir, doc):
+    """Every file the document ``<paper_dir>/<doc>.tex`` reads, as workflow paths, in order of
+    first use: its hand-written LaTeX (followed through ``\\input``/``\\include``), the generated
+    numbers and tables (``generated/...``, also via ``\\fittable``), the figures
+    (``\\includegraphics{figures/x.pdf}``: figures are named by their workflow path) and the
+    bibliography. ``\\jobname`` stands for ``doc``. Files that do not exist yet (generated ones)
+    are listed all the same; a hand-written file that is missing is listed too, so that the
+    build says which one. Paths are ``<paper_dir>/...`` except figures (workflow root)."""
+    paper_dir = Path(paper_dir)
+    base = paper_dir.as_posix().rstrip("/")
+    out, seen_tex = [], set()
+
+    def add(path):
+        if path not in out:
+            out.append(path)
+
+    def visit(rel):
+        path = f"{base}/{rel}"
+        add(path)
+        if path in seen_tex or rel.startswith("generated/"):
+            return
+        seen_tex.add(path)
+        file = paper_dir / rel
+        if not file.is_file():
+            return
+        text = mask_comments(file.read_text())
+        for m in _INPUT_RE.finditer(text):
+            cmd = m.group(1)
+            for name in m.group(2).split(",") if cmd == "bibliography" else [m.group(2)]:
+                name = name.strip().replace("\\jobname{}", doc).replace("\\jobname", doc)
+                if not name or "#" in name or "\\" in name:
+                    continue  # a macro's parameter (\\input{#1}) or a name made by macros
+                if not Path(name).suffix:
+                    name += _INPUT_CMDS[cmd]
+                if cmd == "includegraphics":
+                    add(name)
+                elif cmd == "bibliography":
+                    add(f"{base}/{name}")
+                else:
+                    visit(name)
+
+    visit(f"{doc}.tex")
+    return out
+
+
+def check_document(paper_dir, doc, numbers_tex):
+    """Guard problems of one document: every result macro that its hand-written LaTeX and its
+    generated tables use must be defined in its own numbers.tex (text ``numbers_tex``), and
+    its hand-written LaTeX holds no hand-typed result. Returns readable lines (empty = clean)."""
+    paper_dir = Path(paper_dir)
+    base = paper_dir.as_posix().rstrip("/")
+    problems = []
+    defined = defined_macros(numbers_tex)
+    for path in document_sources(paper_dir, doc):
+        if not path.startswith(base + "/") or not path.endswith(".tex"):
+            continue
+        rel = path[len(base) + 1:]
+        file = paper_dir / rel
+        if rel.startswith("generated/") and rel.endswith("/numbers.tex"):
+            continue
+        if not file.is_file():
+            problems.append(f"{file}: read by {doc}.tex but missing")
+            continue
+        text = file.read_text()
+        if not rel.startswith("generated/"):
+            for f in find_hand_typed_numbers(text, facts=file.name == "facts.tex"):
+                problems.append(f"{file}:{f}")
+        for name in find_undefined_macros(text, numbers_tex):
+            near = difflib.get_close_matches(name, defined, n=1)
+            hint = f" (did you mean \\{near[0]}?)" if near else ""
+            problems.append(f"{file}: \\{name} is not defined in the numbers of {doc}{hint}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# The grid, described for the paper
+# --------------------------------------------------------------------------------------------
+
+def describe_grid(grid_path):
+    """Numbers that describe an instrument grid file (``pfslogg.gridio`` layout) for the paper:
+    resolving powers, pixels, wavelength range and dispersion, the parameter axes (first and
+    last node, step, count), the number of nodes, the embedded model's settings (``model``
+    attribute of synth grids) and the size of its line list."""
+    import h5py
+    import numpy as np
+
+    from . import PARAMS
+
+    try:
+        with h5py.File(grid_path, "r") as h5:
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
+            wave = h5["wave"][:]
+            axes = {p: h5["axes"][p][:] for p in PARAMS}
+            mask = h5["mask"][:]
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{grid_path}: not a readable grid file ({exc})") from None
+
+    def num(x):
+        x = float(x)
+        return int(x) if x.is_integer() else round(x, 6)
+
+    metrics = {"source": str(attrs.get("source", "unknown")), "kind": str(attrs.get("kind", "")),
+               "resolution": num(attrs["resolution"]) if "resolution" in attrs else None,
+               "raw_resolution": num(attrs["raw_resolution"]) if "raw_resolution" in attrs else None,
+               "n_pixels": int(len(wave)), "wave_range": [num(wave[0]), num(wave[-1])],
+               "dispersion": float(np.mean(np.diff(wave))) if len(wave) > 1 else None,
+               "n_nodes": int(np.count_nonzero(mask)), "axes": {}}
+    for p in PARAMS:
+        a = np.asarray(axes[p], float)
+        metrics["axes"][p] = {"min": num(a[0]), "max": num(a[-1]),
+                              "step": num(np.median(np.diff(a))) if len(a) > 1 else 0, "n": int(len(a))}
+    if attrs.get("model"):
+        try:
+            metrics["model"] = json.loads(attrs["model"])
+        except ValueError:
+            raise InputError(f"{grid_path}: attribute 'model' is not JSON") from None
+    if metrics["source"] == "synth":
+        from .synth import line_table
+
+        named = line_table()["named"]
+        metrics["lines"] = {"named": int(named.sum()), "pseudo": int((~named).sum())}
+    return {k: v for k, v in metrics.items() if v is not None}
+
+
+def write_grid_description(grid_path, out_path, rule="describe_grid", command=None):
+    """Write :func:`describe_grid` of ``grid_path`` as a results file (with provenance)."""
+    from .atomic import write_json as _write_json
+    from .provenance import make_block, now
+
+    started = now()
+    metrics = describe_grid(grid_path)
+    _write_json(out_path, {"metrics": metrics,
+                           "provenance": make_block(rule, [str(grid_path)], None, started=started,
+                                                    command=command)})
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
 
 def main(argv=None):
-    """``python -m pfslogg.paper {numbers,table,guard} ...``; returns the exit status."""
+    """``python -m pfslogg.paper {numbers,table,guard,describe-grid} ...``; returns the exit status."""
+    import shlex
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="python -m pfslogg.paper", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("numbers", help="write numbers.tex and numbers.json from results/")
     p.add_argument("results", help="results folder, e.g. results")
-    p.add_argument("out", help="numbers.tex to write, e.g. paper/generated/numbers.tex")
+    p.add_argument("out", help="numbers.tex to write, e.g. paper/generated/main/numbers.tex")
     p.add_argument("--index", help="index JSON (default: OUT with .json)")
+    p.add_argument("--files", nargs="*", help="only these results files (default: all under RESULTS)")
     p = sub.add_parser("table", help="write one LaTeX table")
     p.add_argument("name", choices=sorted(TABLES))
     p.add_argument("results")
     p.add_argument("out")
+    p.add_argument("--files", nargs="*", help="the results files to tabulate (default: the usual ones)")
     p = sub.add_parser("guard", help="check the hand-written LaTeX for hand-typed results")
     p.add_argument("paper", nargs="?", default="paper")
     p.add_argument("--numbers", help="numbers.tex for the undefined-macro check")
+    p.add_argument("--doc", help="check only this document (main, track_f...) and what it reads")
+    p = sub.add_parser("describe-grid", help="write the numbers describing a grid file (results JSON)")
+    p.add_argument("--grid", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--rule", default="describe_grid", help="Snakemake rule name (provenance)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "numbers":
-            numbers = write_numbers_tex(args.results, args.out, index_path=args.index)
+            numbers = write_numbers_tex(args.results, args.out, index_path=args.index, files=args.files)
             print(f"{args.out}: {len(numbers)} macros")
         elif args.cmd == "table":
-            TABLES[args.name](args.results, args.out)
+            TABLES[args.name](args.results, args.out, files=args.files)
             print(f"{args.out}: table {args.name}")
+        elif args.cmd == "describe-grid":
+            write_grid_description(args.grid, args.out, rule=args.rule,
+                                   command="python -m pfslogg.paper " + shlex.join(argv))
+            print(f"{args.out}: grid {args.grid} described")
         else:
             numbers = Path(args.numbers).read_text() if args.numbers else None
-            problems = check_paper(args.paper, numbers)
+            if args.doc:
+                problems = check_document(args.paper, args.doc, numbers or "")
+            else:
+                problems = check_paper(args.paper, numbers)
             for line in problems:
                 print(line)
             if problems:

@@ -1,0 +1,171 @@
+"""End to end: Track F and the whole paper on the tiny configuration, in a temporary copy.
+
+One session-scoped run of ``snakemake track_f paper`` serves every test: the PDFs exist and
+render, hold no undefined reference and print the generated numbers; the guard passes on the
+real documents with the numbers of a real run; the provenance audit traces a printed number to
+its results file, rule (with its line in the rule file) and inputs, and says STALE once an input
+changes; ``snakemake --report`` works. LaTeX and poppler are required (CI installs them): these
+tests fail, never skip, without them.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from pfslogg import paper
+from workflow_util import ROOT, copy_workflow, snakemake
+
+pytestmark = pytest.mark.e2e
+TINY = "tests/configs/tiny.yaml"
+BUDGET_S = 240  # the whole run on 2 cores
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory):
+    for tool in ("latexmk", "pdflatex", "bibtex", "pdftoppm", "pdftotext"):
+        assert shutil.which(tool), f"{tool} is required for the paper (CI installs TeX Live and poppler)"
+    wd = copy_workflow(tmp_path_factory.mktemp("paper_e2e"))
+    if not (wd / "report").exists():  # the report's captions (rules refer to ../report/*.rst)
+        shutil.copytree(ROOT / "report", wd / "report")
+    start = time.monotonic()
+    proc = snakemake(wd, "track_f", "paper", "--cores", "2", "--configfile", TINY, timeout=900)
+    return SimpleNamespace(wd=wd, elapsed=time.monotonic() - start, log=proc.stdout)
+
+
+def _text(pdf):
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _numbers(wd, doc):
+    return json.loads((wd / f"paper/generated/{doc}/numbers.json").read_text())["macros"]
+
+
+def _provenance(wd, query):
+    return subprocess.run([sys.executable, "-m", "pfslogg", "provenance", query], cwd=wd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_takes_less_than_four_minutes(run):
+    print(f"snakemake track_f paper (tiny): {run.elapsed:.0f} s")
+    assert run.elapsed < BUDGET_S, f"{run.elapsed:.0f} s"
+
+
+@pytest.mark.parametrize("doc", ["track_f", "main"])
+def test_pdf_exists_and_its_first_page_renders(run, doc):
+    pdf = run.wd / f"paper/build/{doc}.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    png = run.wd / f"{doc}-page1"
+    subprocess.run(["pdftoppm", "-r", "70", "-png", "-singlefile", "-f", "1", "-l", "1", str(pdf),
+                    str(png)], check=True)
+    assert png.with_suffix(".png").stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("doc", ["track_f", "main"])
+def test_pdf_has_no_undefined_references_or_citations(run, doc):
+    assert "??" not in _text(run.wd / f"paper/build/{doc}.pdf")
+    log = (run.wd / f"paper/build/{doc}.log").read_text(errors="replace")
+    assert not re.search(r"(Reference|Citation) .* undefined", log)
+    assert "Overfull \\hbox" not in log
+
+
+@pytest.mark.parametrize("doc", ["track_f", "main"])
+def test_pdf_prints_the_generated_numbers(run, doc):
+    macros = _numbers(run.wd, doc)
+    ridge = macros["TrackFRidgeOverallRtwo"]
+    assert ridge["file"] == "results/track_f/ridge.json" and ridge["key"] == "overall.r2"
+    results = json.loads((run.wd / "results/track_f/ridge.json").read_text())["metrics"]
+    assert ridge["raw"] == results["overall"]["r2"]
+    text = _text(run.wd / f"paper/build/{doc}.pdf")
+    assert ridge["formatted"] in text
+    n_train = macros["DataTrainN"]["formatted"]
+    assert int(n_train) == yaml.safe_load((ROOT / TINY).read_text())["datasets"]["train"]["n"]
+    assert re.sub(r"(\d)(?=(\d{3})+$)", r"\1 ", n_train) in text   # siunitx groups digits
+
+
+def test_track_documents_use_exactly_their_results(run):
+    f = {m["file"] for m in _numbers(run.wd, "track_f").values()}
+    assert "results/track_f/ridge.json" in f and "results/track_c/fisher.json" in f
+    assert "results/track_c/ceiling_calibration.json" not in f
+    main = {m["file"] for m in _numbers(run.wd, "main").values()}
+    assert "results/track_c/ceiling_calibration.json" in main and f <= main
+
+
+@pytest.mark.parametrize("doc", ["track_f", "main"])
+def test_guard_passes_on_the_real_documents_with_real_numbers(run, doc):
+    numbers_tex = (run.wd / f"paper/generated/{doc}/numbers.tex").read_text()
+    assert paper.check_document(run.wd / "paper", doc, numbers_tex) == []
+    # and every hand-written source, against the numbers of the whole study
+    assert paper.check_paper(run.wd / "paper", (run.wd / "paper/generated/main/numbers.tex").read_text()) == []
+
+
+def test_provenance_of_a_printed_number(run):
+    value = _numbers(run.wd, "track_f")["TrackFRidgeOverallRtwo"]["formatted"]
+    proc = _provenance(run.wd, value)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"\\TrackFRidgeOverallRtwo = {value}" in out
+    assert "results/track_f/ridge.json :: overall.r2" in out
+    lines = (run.wd / "rules/baselines.smk").read_text().splitlines()
+    line = next(i for i, l in enumerate(lines, 1) if l.startswith("rule evaluate_estimator:"))
+    assert f"rule evaluate_estimator   defined at rules/baselines.smk:{line}" in out
+    assert "python -m pfslogg evaluate" in out
+    assert re.search(r"OK\s+models/ridge\.pkl\s+sha256 \w+ unchanged", out)
+    assert re.search(r"OK\s+data/datasets/test\.h5\s+sha256 \w+ unchanged", out)
+    # the model's own provenance, from Snakemake's record of its training job
+    assert "upstream: models/ridge.pkl (Snakemake record)" in out
+    assert "rule train_estimator   defined at rules/baselines.smk:" in out
+    assert "rule simulate_dataset   defined at rules/data.smk:" in out
+    assert "STALE" not in out and "up to date" in out
+
+
+def test_provenance_of_a_figure_and_a_macro(run):
+    proc = _provenance(run.wd, "figures/r2_vs_snr.pdf")
+    assert proc.returncode == 0, proc.stderr
+    assert "figure figures/r2_vs_snr.pdf   (sidecar figures/r2_vs_snr.pdf.json)" in proc.stdout
+    assert "rule plot_r2_vs_snr   defined at rules/figures.smk:" in proc.stdout
+    proc = _provenance(run.wd, "\\DataTrainCfgNoiseThroughput")
+    assert proc.returncode == 0, proc.stderr
+    assert "results/data/train.json :: provenance.params.noise.throughput" in proc.stdout
+
+
+def test_the_figure_needs_no_latex(run):
+    out = snakemake(run.wd, "figures/r2_vs_snr.pdf", "--configfile", TINY, "-n", "--forceall").stdout
+    assert "plot_r2_vs_snr" in out
+    for rule in ("compile_paper", "collect_numbers", "tabulate_leaderboard"):
+        assert rule not in out
+
+
+def test_rerun_is_a_no_op(run):
+    out = snakemake(run.wd, "track_f", "paper", "--cores", "2", "--configfile", TINY, "-n").stdout
+    assert "nothing to be done" in out.lower(), out[-3000:]
+
+
+def test_report_builds_with_every_figure_and_table(run):
+    proc = snakemake(run.wd, "track_f", "paper", "--configfile", TINY, "--report", "report.html")
+    html = (run.wd / "report.html").read_text(errors="replace")
+    assert "Report created" in proc.stdout
+    for name in ("r2_vs_snr.pdf", "leaderboard.tex", "datasets.tex", "main.pdf", "track_f.pdf"):
+        assert name in html, name
+    assert "Track F" in html and "Paper" in html
+
+
+def test_changed_input_makes_the_number_stale(run):
+    # last: it changes an input of the workflow
+    value = _numbers(run.wd, "track_f")["TrackFRidgeOverallRtwo"]["formatted"]
+    with open(run.wd / "data/datasets/test.h5", "ab") as fh:
+        fh.write(b"\0")
+    proc = _provenance(run.wd, value)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"CHANGED\s+data/datasets/test\.h5\s+sha256 then \w+ now \w+\s+<- STALE", proc.stdout)
+    assert "STALE: input data/datasets/test.h5 changed since results/track_f/ridge.json was made" in proc.stdout
+    proc = _provenance(run.wd, "models/ridge.pkl")
+    assert proc.returncode == 0 and proc.stdout.startswith("output models/ridge.pkl")

@@ -3,8 +3,8 @@
 
 rule train_estimator:
     input:
-        train="data/datasets/train.h5",
-        val="data/datasets/val.h5",
+        train=get_dataset("train"),
+        val=get_dataset("val"),
         grid="data/grid/instrument.h5",
     output:
         "models/{estimator}.pkl",
@@ -22,7 +22,7 @@ rule evaluate_estimator:
     # R2, MAE, RMSE overall and per SNR bin, with bootstrap intervals
     input:
         model="models/{estimator}.pkl",
-        test="data/datasets/test.h5",
+        test=get_dataset("test"),
     output:
         metrics="results/track_f/{estimator}.json",
         predictions="results/track_f/{estimator}_predictions.csv",

@@ -5,7 +5,7 @@ rule compute_fisher_ceiling:
     # marginal CRLB on log g per test spectrum (exact Jacobian of the interpolated model)
     input:
         grid="data/grid/instrument.h5",
-        test="data/datasets/test.h5",
+        test=get_dataset("test"),
     output:
         metrics="results/track_c/fisher.json",
         per_spectrum="results/track_c/fisher_per_spectrum.csv",

@@ -13,11 +13,22 @@ except InputError as e:
 
 SPLITS = ["train", "val", "test"]
 ESTIMATORS = list(config["estimators"])
+# splits read from an existing pfsspec data set (datasets.<split>.path) instead of simulated
+EXTERNAL_SPLITS = [s for s in SPLITS if config["datasets"][s].get("path")]
+SIMULATED_SPLITS = [s for s in SPLITS if s not in EXTERNAL_SPLITS]
 
 
 wildcard_constraints:
-    split="|".join(SPLITS),
     estimator="|".join(ESTIMATORS),
+
+
+def get_dataset(split):
+    """Path of a split's data set: the configured existing file, or the simulated one."""
+    return config["datasets"][split].get("path") or f"data/datasets/{split}.h5"
+
+
+def get_describe_params(wildcards):
+    return as_json({"split": wildcards.split, "path": get_dataset(wildcards.split)})
 
 
 def as_json(obj):

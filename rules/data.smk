@@ -39,7 +39,26 @@ rule simulate_dataset:
         p=get_dataset_params,
     log:
         "logs/simulate_dataset/{split}.log",
+    wildcard_constraints:
+        split="|".join(SIMULATED_SPLITS) or "(?!)",
     threads: 2
     shell:
         "python -m pfslogg simulate-dataset --rule {rule} --params {params.p:q} --threads {threads} --grid {input.grid} "
         "--split {wildcards.split} --out {output.data} --summary {output.summary} > {log} 2>&1"
+
+
+rule describe_dataset:
+    # summary of an existing (pfsspec layout) data set used for a split: size, SNR distribution
+    input:
+        data=lambda wildcards: get_dataset(wildcards.split),
+    output:
+        summary="results/data/{split}.json",
+    params:
+        p=get_describe_params,
+    log:
+        "logs/describe_dataset/{split}.log",
+    wildcard_constraints:
+        split="|".join(EXTERNAL_SPLITS) or "(?!)",
+    shell:
+        "python -m pfslogg describe-dataset --rule {rule} --params {params.p:q} --split {wildcards.split} "
+        "--input {input.data} --summary {output.summary} > {log} 2>&1"

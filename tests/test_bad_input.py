@@ -106,3 +106,25 @@ def test_missing_dataset_file_is_named(wd, tiny_instrument_grid):
     proc = _cli("fisher", "--params", "{}", "--grid", str(tiny_instrument_grid), "--test", "nope.h5",
                 "--out", "f.json", "--per-spectrum", "f.csv", cwd=wd)
     assert proc.returncode == 2 and "nope.h5: data set file not found" in proc.stderr
+
+
+def test_existing_pfsspec_data_set_replaces_a_simulated_split(tiny_run, tmp_path):
+    """datasets.test.path: an existing pfsspec data set is read as it is, never simulated or overwritten."""
+    import shutil
+    wd = copy_workflow(tmp_path / "wd")
+    external = tmp_path / "original" / "dataset.h5"
+    external.parent.mkdir()
+    shutil.copy(tiny_run / "data/datasets/test.h5", external)
+    before = external.read_bytes()
+    cfg = _write_cfg(wd, **{"datasets.test": {"n": 1, "path": str(external)}})
+    dry = snakemake(wd, "figures/r2_vs_snr.pdf", "results/data/test.json", "--cores", "1", "--configfile", cfg,
+                    "-n").stdout
+    import re
+    assert re.search(r"^(local)?rule describe_dataset:", dry, flags=re.M), dry[-3000:]
+    assert "data/datasets/test.h5" not in dry, "the test split must not be simulated"
+    snakemake(wd, "results/track_c/fisher.json", "results/data/test.json", "--cores", "2", "--configfile", cfg)
+    summary = json.loads((wd / "results/data/test.json").read_text())
+    assert summary["metrics"]["n"] == 300 and str(external) in summary["provenance"]["inputs"]
+    fisher = json.loads((wd / "results/track_c/fisher.json").read_text())
+    assert str(external) in fisher["provenance"]["inputs"]
+    assert not (wd / "data/datasets/test.h5").exists() and external.read_bytes() == before

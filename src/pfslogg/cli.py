@@ -52,11 +52,27 @@ def cmd_simulate_dataset(a, p):
     noise["mag"] = p["split"].get("mag", noise["mag"])
     simulate_dataset(a.grid, a.out, p["split"]["n"], p["params"], p["seed"], noise,
                      chunk_size=p["chunk_size"], threads=a.threads)
-    snr = SpectraSet(a.out).snr(1.0)
-    metrics = {"split": a.split, "n": int(len(snr)), "mag_range": noise["mag"],
-               "snr_median": float(np.median(snr)), "snr_p05": float(np.percentile(snr, 5)),
-               "snr_p95": float(np.percentile(snr, 95)), "snr_min": float(snr.min()), "snr_max": float(snr.max())}
+    metrics = _dataset_summary(SpectraSet(a.out), a.split)
+    metrics["mag_range"] = noise["mag"]
     write_results(a.summary, metrics, a.rule, [a.grid], params=p, started=started)
+
+
+def cmd_describe_dataset(a, p):
+    from .dataset import SpectraSet
+    started = now()
+    ds = SpectraSet(a.input)
+    metrics = _dataset_summary(ds, a.split)
+    if "mag" in ds.params.columns:
+        metrics["mag_range"] = [float(ds.params["mag"].min()), float(ds.params["mag"].max())]
+    write_results(a.summary, metrics, a.rule, [a.input], params=p, started=started)
+
+
+def _dataset_summary(ds, split):
+    """Size and SNR distribution (SNR = median flux/sigma per spectrum) of a data set."""
+    snr = ds.snr(1.0)
+    return {"split": split, "n": int(len(snr)),
+            "snr_median": float(np.median(snr)), "snr_p05": float(np.percentile(snr, 5)),
+            "snr_p95": float(np.percentile(snr, 95)), "snr_min": float(snr.min()), "snr_max": float(snr.max())}
 
 
 def cmd_train(a, p):
@@ -70,7 +86,11 @@ def cmd_train(a, p):
         if p["estimator"] == "lightgbm":
             hyper["n_jobs"] = a.threads
     est = make_estimator(p["estimator"], **hyper)
-    est.fit(SpectraSet(a.train), SpectraSet(a.val))
+    train = SpectraSet(a.train)
+    if p["estimator"] == "template":
+        from .gridio import read_grid
+        check_same_wave(train.wave, read_grid(a.grid, fields=()).wave, a.train, a.grid)
+    est.fit(train, SpectraSet(a.val))
     est.save(a.out)
 
 
@@ -109,6 +129,7 @@ def cmd_fisher(a, p):
     started = now()
     test = SpectraSet(a.test)
     interp = GridInterpolator(read_grid(a.grid))
+    check_same_wave(test.wave, interp.wave, a.test, a.grid)
     theta = test.params[list(PARAMS)].to_numpy(float)
     nl = p["noise_level"]
     sigma = np.empty((test.n, len(test.wave)))
@@ -159,6 +180,15 @@ def cmd_plot(a, p):
     write_results(a.out + ".json", {"figure": a.out}, a.rule, a.inputs, params=p, started=started)
 
 
+def check_same_wave(data_wave, grid_wave, data_path, grid_path):
+    """A data set and the instrument grid must share their pixels (an external pfsspec data set may
+    not: then instrument.wave_range/n_pixels must be set to its wavelengths)."""
+    if len(data_wave) != len(grid_wave) or not np.allclose(data_wave, grid_wave, atol=0.01):
+        raise InputError(f"{data_path}: its {len(data_wave)} pixels ({data_wave[0]:.2f}-{data_wave[-1]:.2f} A) differ "
+                         f"from the instrument grid {grid_path} ({len(grid_wave)} pixels, "
+                         f"{grid_wave[0]:.2f}-{grid_wave[-1]:.2f} A); set instrument.wave_range and n_pixels to match")
+
+
 def _write_table(path, cols):
     import pandas as pd
     from .atomic import atomic_path
@@ -183,6 +213,7 @@ def build_parser():
     add("build-grid", cmd_build_grid, "out")
     add("convolve-grid", cmd_convolve_grid, "input", "out")
     add("simulate-dataset", cmd_simulate_dataset, "grid", "split", "out", "summary")
+    add("describe-dataset", cmd_describe_dataset, "input", "split", "summary")
     add("train", cmd_train, "train", "val", "grid", "out")
     add("evaluate", cmd_evaluate, "model", "test", "out", "predictions")
     add("fisher", cmd_fisher, "grid", "test", "out", "per-spectrum")

@@ -71,7 +71,7 @@ def test_defaults_filled_from_schema(tmp_path):
     assert cfg["grid"]["source"] == "synth" and cfg["grid"]["resolution"] == 20000
     assert cfg["params"]["T_eff"] == [3750.0, 6000.0]
     assert cfg["noise"]["mag"] == [20.5, 22.5]
-    assert cfg["datasets"]["train"] == {"n": 20000}
+    assert cfg["datasets"]["train"] == {"n": 20000, "path": None}
     assert cfg["evaluation"]["snr_bins"][0] == 2.0
 
 

@@ -79,20 +79,25 @@ _PARENT_R = 300000
 _WAVE_LIMITS_NM = (100.0, 32000.0)
 _PRINT_PRECISION = 5e-4  # Angstrom: wavelengths printed with 3 decimals
 _FOUR_PI = 4.0 * math.pi
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # the grid stores float32
 
 _BOSZ2017_COLUMNS = ("Wavelength", "SpecificIntensity", "Continuum")
 _BOSZ2017_EXTS = (".asc.bz2", ".asc", ".fits")
 _BOSZ2024_EXTS = (".txt.gz", ".txt")
 
+# ASCII digits only (re.ASCII: no other scripts' digits) and bounded runs, so a mangled name can
+# neither overflow float() to inf nor hit int()'s 4300-digit limit: it just does not match.
 _RE_2017 = re.compile(
     r"^am(?P<ms>[mp])(?P<m>\d{2})c(?P<cs>[mp])(?P<c>\d{2})o(?P<os>[mp])(?P<o>\d{2})"
-    r"t(?P<t>\d+)g(?P<g>\d{2})v(?P<v>\d+)mod"
-    r"rt(?P<rt>\d+)b(?P<b>\d+)rs(?P<ext>\.asc\.bz2|\.asc|\.fits)$"
+    r"t(?P<t>\d{1,6})g(?P<g>\d{2})v(?P<v>\d{1,4})mod"
+    r"rt(?P<rt>\d{1,6})b(?P<b>\d{1,7})rs(?P<ext>\.asc\.bz2|\.asc|\.fits)$",
+    re.ASCII,
 )
 _RE_2024 = re.compile(
-    r"^bosz2024_(?P<atm>ap|mp|ms)_t(?P<t>\d+)_g(?P<g>[+-]\d+\.\d)_m(?P<m>[+-]\d+\.\d\d)"
-    r"_a(?P<a>[+-]\d+\.\d\d)_c(?P<c>[+-]\d+\.\d\d)_v(?P<v>\d+(?:\.\d+)?)"
-    r"_r(?P<r>\d+|orig)_(?P<kind>resam|noresam|lineid)(?P<ext>\.txt\.gz|\.txt)$"
+    r"^bosz2024_(?P<atm>ap|mp|ms)_t(?P<t>\d{1,6})_g(?P<g>[+-]\d{1,2}\.\d)_m(?P<m>[+-]\d{1,2}\.\d\d)"
+    r"_a(?P<a>[+-]\d{1,2}\.\d\d)_c(?P<c>[+-]\d{1,2}\.\d\d)_v(?P<v>\d{1,4}(?:\.\d{1,4})?)"
+    r"_r(?P<r>\d{1,7}|orig)_(?P<kind>resam|noresam|lineid)(?P<ext>\.txt\.gz|\.txt)$",
+    re.ASCII,
 )
 
 
@@ -315,7 +320,7 @@ def _match_bosz2017_wave(path, file_wave, resolution):
         k = int(np.argmax(dev - tol))
         fail(path, f"wavelength column does not follow the BOSZ 2017 R={resolution} log-uniform grid "
                    f"(ratio 1+1/300000, every {max(1, _PARENT_R // resolution // 2)}th point): row {k + 1} has "
-                   f"{file_wave[k]:.4f} A, rebuilt {rebuilt[k]:.4f} A, beyond the 3-decimal print precision")
+                   f"{file_wave[k]:.10g} A, rebuilt {rebuilt[k]:.4f} A, beyond the 3-decimal print precision")
     return np.array(rebuilt)
 
 
@@ -333,7 +338,7 @@ def _read_bosz2017_fits(path):
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message="(?s).*(truncat|corrupt)")
-            with fits.open(path, memmap=False) as hdul:
+            with open(path, "rb") as fh, fits.open(fh, memmap=False) as hdul:  # fh: closed even if fits.open fails
                 if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
                     fail(path, f"expected a binary table in HDU 1 with columns {', '.join(_BOSZ2017_COLUMNS)}")
                 hdu = hdul[1]
@@ -351,7 +356,7 @@ def _read_bosz2017_fits(path):
                     cols.append(np.array(a))
     except InputError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, UserWarning) as e:
+    except Exception as e:  # astropy raises OSError, ValueError, KeyError, VerifyError, ... on mangled files
         fail(path, f"not a readable FITS file: truncated or corrupt ({_oneline(e)})")
     wave, flux, cont = cols
     if len(wave) == 0:
@@ -777,6 +782,11 @@ def build_bosz_grid(path, source, root, ranges, resolution=50000, wave_range=(70
                 fail(f, f"wavelengths ({cov}, {int(m.sum())} points in wave_range) differ from the grid's "
                         f"({len(wave)} points, {wave[0]:.3f}-{wave[-1]:.3f} A); every file of one grid must "
                         f"cover wave_range [{wlo}, {whi}] A on the same wavelengths")
+            for what, a in (("flux", flux[m]), ("continuum", cont[m])):
+                big = np.abs(a) > _FLOAT32_MAX  # would be stored as inf in the float32 grid
+                if big.any():
+                    k = int(np.argmax(big))
+                    fail(f, f"{what} {a[k]:.3g} at {wave[k]:.3f} A exceeds the grid's float32 range (|x| <= 3.4e38)")
             w.write(idx, flux[m], cont[m])
     log.info("%s: wrote BOSZ %s grid, %d of %d nodes, %d wavelengths", path, source, len(files),
              int(np.prod(shape)), len(wave))

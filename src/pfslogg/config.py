@@ -4,6 +4,8 @@ The Snakefile calls ``snakemake.utils.validate`` and then ``check_config``; libr
 ``load_config(path)`` which does both without Snakemake.
 """
 
+import functools
+import math
 from pathlib import Path
 
 import yaml
@@ -41,8 +43,56 @@ def _validate_schema(cfg, schema_path, where):
         raise InputError(f"{where}: config key '{key}': {e.message}") from None
 
 
+@functools.lru_cache(maxsize=4)
+def _integer_keys(schema_path):
+    """Key paths (tuples) of every property the schema types as integer, following $refs."""
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    out = []
+
+    def walk(node, prefix):
+        if "$ref" in node:
+            node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+        if node.get("type") == "integer":
+            out.append(prefix)
+        for k, sub in node.get("properties", {}).items():
+            walk(sub, prefix + (k,))
+
+    walk(schema, ())
+    return tuple(out)
+
+
+def _check_values(cfg, where):
+    """Every number finite, no recursive YAML aliases (keys named); integer-valued floats at integer
+    keys (``n: 20000.0``, accepted by JSON schema) made ints, so that ``range(n)`` and friends work."""
+    done = set()
+
+    def walk(node, key, ancestors):
+        if isinstance(node, (dict, list)):
+            if id(node) in ancestors:
+                raise InputError(f"{where}: config key '{key}': refers to itself (recursive YAML alias)")
+            if id(node) in done:  # shared by YAML aliases: checked once
+                return
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for k, v in items:
+                walk(v, f"{key}.{k}" if key else str(k), ancestors | {id(node)})
+            done.add(id(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise InputError(f"{where}: config key '{key}': {node} is not a finite number")
+
+    walk(cfg, "", frozenset())
+    for keys in _integer_keys(SCHEMA):
+        node = cfg
+        for k in keys[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        v = node.get(keys[-1]) if isinstance(node, dict) else None
+        if isinstance(v, float) and v.is_integer():
+            node[keys[-1]] = int(v)
+
+
 def check_config(cfg, where="config"):
     """Semantic checks; raises InputError naming the key. Returns cfg."""
+    _check_values(cfg, where)
     axes = SOURCE_AXES[cfg["grid"]["source"]]
     for p in PARAMS:
         lo, hi = cfg["params"][p]
@@ -86,13 +136,21 @@ def load_config(path, schema=SCHEMA):
     if not path.exists():
         raise InputError(f"{path}: config file not found")
     try:
-        with open(path) as fh:
-            cfg = yaml.safe_load(fh)
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+    try:
+        cfg = yaml.safe_load(data)  # bytes: PyYAML checks the encoding (ReaderError, a YAMLError)
     except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({e})") from None
+        raise InputError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid YAML (nested too deeply)") from None
     if not isinstance(cfg, dict):
         raise InputError(f"{path}: expected a mapping of config keys at the top level")
-    _validate_schema(cfg, schema, path)
+    try:
+        _validate_schema(cfg, schema, path)
+    except RecursionError:
+        raise InputError(f"{path}: config nested too deeply (or a recursive YAML alias)") from None
     return check_config(cfg, path)
 
 

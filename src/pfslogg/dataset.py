@@ -168,30 +168,110 @@ class SpectraSet:
             raise InputError(f"{self.path}: data set file not found")
         try:
             with h5py.File(self.path, "r") as h5:
-                for key in (WAVE_KEY, FLUX_KEY, ERROR_KEY):
-                    if key not in h5:
-                        raise InputError(f"{self.path}: data set lacks '{key}' (expected the pfsspec dataset.h5 layout)")
-                self.wave = h5[WAVE_KEY][:]
-                fshape, eshape = h5[FLUX_KEY].shape, h5[ERROR_KEY].shape
-                self.attrs = dict(h5.attrs)
-        except OSError as e:
-            raise InputError(f"{self.path}: not a readable HDF5 data set ({e})") from None
+                wave = self._dataset(h5, WAVE_KEY, "wavelengths")
+                if wave.ndim != 1 or wave.shape[0] < 1:
+                    raise InputError(f"{self.path}: '{WAVE_KEY}' has shape {wave.shape}, expected (n_pix,) with n_pix >= 1")
+                self.wave = wave[()].astype(float)
+                fshape = self._dataset(h5, FLUX_KEY, "flux").shape
+                eshape = self._dataset(h5, ERROR_KEY, "errors").shape
+                self.attrs = self._attrs(h5, "/")
+                self._probe_params(h5)
+        except InputError:
+            raise
+        except Exception as e:  # a corrupt file: h5py/HDF5 raise OSError, RuntimeError, KeyError, ValueError, ...
+            raise InputError(f"{self.path}: not a readable HDF5 data set ({self._why(e)})") from None
+        if not np.all(np.isfinite(self.wave)):
+            raise InputError(f"{self.path}: '{WAVE_KEY}' holds NaN or infinite wavelengths")
         if len(fshape) != 2 or fshape != eshape:
             raise InputError(f"{self.path}: flux {fshape} and error {eshape} must be 2D of equal shape")
         if fshape[1] != len(self.wave):
             raise InputError(f"{self.path}: flux has {fshape[1]} pixels but '{WAVE_KEY}' has {len(self.wave)} "
                              "(wavelength length must equal the number of pixels)")
+        if fshape[0] < 1:
+            raise InputError(f"{self.path}: data set holds no spectra (flux has shape {fshape})")
         try:
             self.params = pd.read_hdf(self.path, key=PARAMS_KEY)
-        except (KeyError, OSError, ValueError, TypeError) as e:
-            raise InputError(f"{self.path}: cannot read parameter table '{PARAMS_KEY}' ({e})") from None
+        except Exception as e:  # pandas/PyTables raise a zoo of types on a missing, foreign or corrupt table
+            raise InputError(f"{self.path}: cannot read parameter table '{PARAMS_KEY}' ({self._why(e)})") from None
+        if not isinstance(self.params, pd.DataFrame):
+            raise InputError(f"{self.path}: '{PARAMS_KEY}' holds a {type(self.params).__name__}, expected a "
+                             "parameter table (DataFrame)")
         missing = [c for c in ("T_eff", "log_g", "M_H") if c not in self.params.columns]
         if missing:
             raise InputError(f"{self.path}: parameter table lacks columns {missing}")
         if len(self.params) != fshape[0]:
             raise InputError(f"{self.path}: parameter table has {len(self.params)} rows, flux has {fshape[0]}")
+        self._check_params()
         self.params = self.params.reset_index(drop=True)
         self.n = fshape[0]
+
+    @staticmethod
+    def _why(e):
+        """An exception as one short line: '<Type>: <message>'."""
+        return f"{type(e).__name__}: {' '.join(str(e).split())}"
+
+    def _dataset(self, h5, key, what):
+        """The numeric h5py dataset at ``key``; InputError if absent, a group, or not numbers."""
+        if key not in h5:
+            raise InputError(f"{self.path}: data set lacks '{key}' (expected the pfsspec dataset.h5 layout)")
+        d = h5[key]
+        if not isinstance(d, h5py.Dataset):
+            raise InputError(f"{self.path}: '{key}' is an HDF5 {type(d).__name__}, expected a dataset of {what}")
+        if d.dtype.kind not in "fiu":
+            raise InputError(f"{self.path}: '{key}' has dtype {d.dtype}, expected real numbers ({what})")
+        return d
+
+    @staticmethod
+    def _attrs(obj, name):
+        """An HDF5 object's attributes as a dict, refusing (OSError) names that are not UTF-8 and types
+        no writer of these files uses (VLEN sequences, compound, opaque, references): on a corrupt file
+        such a type is a mangled datatype message, and reading it was seen to crash HDF5 (segfault)."""
+        from h5py import h5t
+
+        safe = (h5t.INTEGER, h5t.FLOAT, h5t.STRING, h5t.BITFIELD, h5t.ENUM)
+        out = {}
+        for k in obj.attrs:
+            if not isinstance(k, str) or not isinstance(name, str):  # PyTables crashes on such names
+                raise OSError(f"name {k!r} in {name!r} is not UTF-8 text")
+            cls = obj.attrs.get_id(k).get_type().get_class()
+            if cls not in safe:
+                raise OSError(f"attribute {k!r} of {name!r} has an unexpected HDF5 type (class {cls})")
+            out[k] = obj.attrs[k]
+        return out
+
+    @staticmethod
+    def _probe_params(h5):
+        """Touch with h5py what PyTables reads for the parameter table (the groups on its path, every
+        object under it, all their attributes). On a corrupt file h5py's HDF5 raises here, where
+        PyTables' own HDF5 build was seen to crash the interpreter (segfault) on the same bytes."""
+        def touch(name, obj):
+            SpectraSet._attrs(obj, name)
+            if isinstance(obj, h5py.Dataset):
+                obj.dtype, obj.shape  # noqa: B018 -- reads the object header
+
+        node = h5
+        for part in PARAMS_KEY.split("/"):
+            if part not in node or not isinstance(node[part], h5py.Group):
+                return  # absent or not a table: pd.read_hdf says what is wrong
+            node = node[part]
+            touch(node.name, node)
+        node.visititems(touch)
+
+    def _check_params(self):
+        """Known columns must be numeric (not bool/text), unique; stellar parameters and snr finite."""
+        for c in PARAM_COLUMNS:
+            if c not in self.params.columns:
+                continue
+            col = self.params[c]
+            if isinstance(col, pd.DataFrame):
+                raise InputError(f"{self.path}: parameter table has column '{c}' more than once")
+            if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                raise InputError(f"{self.path}: parameter table column '{c}' has dtype {col.dtype}, expected numbers")
+            if c in PARAMS + ("snr",):
+                bad = ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
+                if bad.any():
+                    raise InputError(f"{self.path}: parameter table column '{c}' has {int(bad.sum())} NaN or "
+                                     f"infinite value(s), first in row {int(np.argmax(bad))}")
 
     @property
     def logg(self):
@@ -200,9 +280,12 @@ class SpectraSet:
     def read(self, start=0, stop=None):
         """(flux, error) rows [start, stop) as float64, checked."""
         stop = self.n if stop is None else min(stop, self.n)
-        with h5py.File(self.path, "r") as h5:
-            flux = h5[FLUX_KEY][start:stop].astype(float)
-            error = h5[ERROR_KEY][start:stop].astype(float)
+        try:
+            with h5py.File(self.path, "r") as h5:
+                flux = h5[FLUX_KEY][start:stop].astype(float)
+                error = h5[ERROR_KEY][start:stop].astype(float)
+        except Exception as e:  # corrupt chunks, or a file changed since it was opened
+            raise InputError(f"{self.path}: cannot read rows {start}-{stop} of flux/error ({self._why(e)})") from None
         if not np.all(np.isfinite(flux)):
             raise InputError(f"{self.path}: flux rows {start}-{stop} contain NaN or infinite values")
         check_sigma(error, f"{self.path} (rows {start}-{stop})")

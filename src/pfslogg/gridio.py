@@ -108,37 +108,97 @@ def write_grid(path, grid: Grid):
 def read_grid(path, load=True, fields=("flux", "cont")):
     """Read a grid file, checking its layout. ``load=False`` leaves flux/cont as h5py datasets
     (the file stays open; close via ``grid.attrs['_h5'].close()``); ``fields`` says which of
-    flux/cont to load (the other is None)."""
+    flux/cont to load (the other is None).
+
+    Every problem -- not HDF5, corrupt, a missing or mis-shaped dataset, text where numbers belong,
+    wavelengths or axes not finite and strictly increasing, a mask that is not boolean, NaN/inf
+    flux at a node the mask says exists -- raises one InputError naming the file."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: grid file not found")
+
+    from h5py import h5t
+
+    def why(e):
+        return f"{type(e).__name__}: {' '.join(str(e).split())}"
+
     try:
         h5 = h5py.File(path, "r")
-    except OSError as e:
-        raise InputError(f"{path}: not a readable HDF5 grid file ({e})") from None
+    except Exception as e:  # OSError for a non-HDF5 file; other types for a mangled superblock
+        raise InputError(f"{path}: not a readable HDF5 grid file ({why(e)})") from None
+
+    def dataset(key, kinds="fiu", ndim=None):
+        if key not in h5:
+            raise InputError(f"{path}: grid file lacks dataset '{key}'")
+        d = h5[key]
+        if not isinstance(d, h5py.Dataset):
+            raise InputError(f"{path}: '{key}' is an HDF5 {type(d).__name__}, expected a dataset")
+        if d.dtype.kind not in kinds:
+            raise InputError(f"{path}: '{key}' has dtype {d.dtype}, expected "
+                             + ("booleans" if kinds == "biu" else "real numbers"))
+        if ndim is not None and d.ndim != ndim:
+            raise InputError(f"{path}: '{key}' has shape {d.shape}, expected {ndim} dimension(s)")
+        return d
+
+    def increasing(label, a):
+        if len(a) < 1:
+            raise InputError(f"{path}: {label} is empty")
+        if not np.all(np.isfinite(a)):
+            raise InputError(f"{path}: {label} holds NaN or infinite values")
+        if not np.all(np.diff(a) > 0):
+            raise InputError(f"{path}: {label} is not strictly increasing")
+
     try:
         for key in ("wave", "flux", "cont", "mask") + tuple(f"axes/{p}" for p in PARAMS):
             if key not in h5:
                 raise InputError(f"{path}: grid file lacks dataset '{key}'")
-        wave = h5["wave"][:]
-        axes = {p: h5[f"axes/{p}"][:] for p in PARAMS}
+        wave = dataset("wave", ndim=1)[()].astype(float)
+        increasing("'wave'", wave)
+        axes = {}
+        for p in PARAMS:
+            axes[p] = dataset(f"axes/{p}", ndim=1)[()].astype(float)
+            increasing(f"axis '{p}'", axes[p])
         shape = tuple(len(axes[p]) for p in PARAMS)
         for key in ("flux", "cont"):
-            if h5[key].shape != shape + (len(wave),):
+            d = dataset(key)
+            if d.shape != shape + (len(wave),):
                 raise InputError(
-                    f"{path}: '{key}' has shape {h5[key].shape}, expected {shape + (len(wave),)} "
+                    f"{path}: '{key}' has shape {d.shape}, expected {shape + (len(wave),)} "
                     "(axes lengths + wavelength length)"
                 )
-        mask = h5["mask"][:]
+        mask = dataset("mask", kinds="biu")[()]
         if mask.shape != shape:
             raise InputError(f"{path}: 'mask' has shape {mask.shape}, expected {shape}")
-        for p in PARAMS:
-            if len(axes[p]) > 1 and not np.all(np.diff(axes[p]) > 0):
-                raise InputError(f"{path}: axis '{p}' is not strictly increasing")
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
+        if mask.dtype.kind != "b":
+            if not np.all((mask == 0) | (mask == 1)):
+                raise InputError(f"{path}: 'mask' holds values other than 0 and 1, expected booleans")
+            mask = mask.astype(bool)
+        attrs = {}
+        for k in h5.attrs:
+            # only the types grid writers use: a mangled datatype message (e.g. a VLEN sequence where a
+            # string was written) was seen to crash HDF5 on reading; refuse it instead
+            cls = h5.attrs.get_id(k).get_type().get_class() if isinstance(k, str) else None
+            if cls not in (h5t.INTEGER, h5t.FLOAT, h5t.STRING, h5t.BITFIELD, h5t.ENUM):
+                raise InputError(f"{path}: grid attribute {k!r} has an unexpected HDF5 type (class {cls}); "
+                                 "corrupt file?")
+            v = h5.attrs[k]
+            if isinstance(v, bytes):
+                try:
+                    v = v.decode()
+                except UnicodeDecodeError:
+                    raise InputError(f"{path}: grid attribute '{k}' is not UTF-8 text") from None
+            attrs[k] = v
         if load:
-            flux = h5["flux"][:] if "flux" in fields else None
-            cont = h5["cont"][:] if "cont" in fields else None
+            loaded = {}
+            for key in ("flux", "cont"):
+                loaded[key] = h5[key][()] if key in fields else None
+                if loaded[key] is not None:
+                    bad = mask & ~np.isfinite(loaded[key]).all(axis=-1)
+                    if bad.any():
+                        node = tuple(int(i) for i in np.argwhere(bad)[0])
+                        raise InputError(f"{path}: '{key}' holds NaN or infinite values at {int(bad.sum())} "
+                                         f"node(s) the mask says exist, e.g. node {node}")
+            flux, cont = loaded["flux"], loaded["cont"]
             h5.close()
         else:
             flux, cont = h5["flux"], h5["cont"]
@@ -147,9 +207,9 @@ def read_grid(path, load=True, fields=("flux", "cont")):
     except InputError:
         h5.close()
         raise
-    except (OSError, KeyError) as e:
+    except Exception as e:  # corrupt file content: h5py/HDF5 raise OSError, RuntimeError, KeyError, ...
         h5.close()
-        raise InputError(f"{path}: corrupt grid file ({e})") from None
+        raise InputError(f"{path}: corrupt grid file ({why(e)})") from None
 
 
 def axis_nodes(lo, hi, step, vmin, vmax, margin=1):

@@ -40,7 +40,7 @@ import numpy as np
 
 from . import PARAMS
 from .errors import InputError, fail
-from .gridio import GridWriter, axis_nodes
+from .gridio import SOURCE_AXES, GridWriter, parse_ranges, source_nodes
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,7 @@ __all__ = [
 ]
 
 #: The grid axes used by the project for BOSZ sources: name -> (min, max, step), as for ``synth``.
-BOSZ_AXES = {
-    "T_eff": (3500, 12000, 250),
-    "log_g": (0.0, 5.0, 0.5),
-    "M_H": (-2.5, 0.75, 0.25),
-    "a_M": (-0.25, 0.5, 0.25),
-}
+BOSZ_AXES = SOURCE_AXES["bosz2017"]
 
 BOSZ2017_RESOLUTIONS = (200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 300000)
 BOSZ2024_RESOLUTIONS = (500, 1000, 2000, 5000, 10000, 20000, 50000)
@@ -601,30 +596,6 @@ def read_bosz_spectrum(path, wave_file=None, resolution=None):
 # ----------------------------------------------------------------------------------------------
 
 
-def _parse_ranges(ranges):
-    if ranges is None:
-        ranges = {}
-    if not hasattr(ranges, "items"):
-        raise InputError(f"ranges: expected a mapping parameter -> [lo, hi], got {type(ranges).__name__}")
-    unknown = [k for k in ranges if k not in PARAMS]
-    if unknown:
-        raise InputError(f"ranges: unknown parameter(s) {unknown}; expected some of {list(PARAMS)}")
-    out = {}
-    for p in PARAMS:
-        vmin, vmax, _ = BOSZ_AXES[p]
-        v = ranges.get(p, (vmin, vmax))
-        if np.ndim(v) == 0:
-            v = (v, v)
-        try:
-            lo, hi = (float(x) for x in v)
-        except (TypeError, ValueError):
-            raise InputError(f"ranges.{p}: expected [lo, hi] numbers, got {v!r}") from None
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
-            raise InputError(f"ranges.{p}: expected finite lo <= hi, got [{lo}, {hi}]")
-        out[p] = (lo, hi)
-    return out
-
-
 def _fmt_node(params):
     return ", ".join(f"{p}={params[p]:g}" for p in PARAMS)
 
@@ -669,14 +640,8 @@ def build_bosz_grid(path, source, root, ranges, resolution=50000, wave_range=(70
     if not root.is_dir():
         raise InputError(f"{root}: BOSZ root folder not found")
 
-    rng = _parse_ranges(ranges)
-    axes = {}
-    for p in PARAMS:
-        vmin, vmax, step = BOSZ_AXES[p]
-        try:
-            axes[p] = axis_nodes(rng[p][0], rng[p][1], step, vmin, vmax, margin)
-        except InputError as e:
-            raise InputError(f"ranges.{p}: {e}") from None
+    rng = parse_ranges(ranges, source)
+    axes = source_nodes(rng, source, margin)
     shape = tuple(len(axes[p]) for p in PARAMS)
 
     # --- where to look ------------------------------------------------------------------------

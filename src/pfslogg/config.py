@@ -12,13 +12,9 @@ import yaml
 
 from . import PARAMS
 from .errors import InputError
+from .gridio import SOURCE_AXES
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
-SOURCE_AXES = {
-    "synth": {"T_eff": (3500, 7000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)},
-    "bosz2017": {"T_eff": (3500, 12000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)},
-    "bosz2024": {"T_eff": (3500, 12000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)},
-}
 
 
 def _validate_schema(cfg, schema_path, where):

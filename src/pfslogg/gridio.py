@@ -72,7 +72,8 @@ class GridWriter:
         self.cont = self._h5.create_dataset("cont", shape=shape + (nw,), dtype=self.dtype, chunks=chunks)
         self.mask = np.zeros(shape, dtype=bool)
         for k, v in self.attrs.items():
-            self._h5.attrs[k] = v
+            # fixed-length strings: HDF5 can loop forever on a corrupt variable-length string heap
+            self._h5.attrs[k] = np.bytes_(v.encode()) if isinstance(v, str) else v
         return self
 
     def write(self, index, flux, cont):
@@ -210,6 +211,62 @@ def read_grid(path, load=True, fields=("flux", "cont")):
     except Exception as e:  # corrupt file content: h5py/HDF5 raise OSError, RuntimeError, KeyError, ...
         h5.close()
         raise InputError(f"{path}: corrupt grid file ({why(e)})") from None
+
+
+#: Full axes of each grid source: name -> (min, max, step). BOSZ 2017 and 2024 share theirs.
+_BOSZ = {"T_eff": (3500, 12000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)}
+SOURCE_AXES = {
+    "synth": {"T_eff": (3500, 7000, 250), "log_g": (0.0, 5.0, 0.5), "M_H": (-2.5, 0.75, 0.25), "a_M": (-0.25, 0.5, 0.25)},
+    "bosz2017": _BOSZ,
+    "bosz2024": _BOSZ,
+}
+
+
+def parse_ranges(ranges, source):
+    """Check parameter ranges against a source's axes: {name: (lo, hi)} for every parameter.
+
+    A missing parameter takes the whole axis, a scalar means a single value; unknown names,
+    non-numbers, lo > hi and ranges outside the axis raise InputError naming ``ranges.<key>``.
+    """
+    axes = SOURCE_AXES[source]
+    if ranges is None:
+        ranges = {}
+    if not hasattr(ranges, "items"):
+        raise InputError(f"ranges: expected a mapping parameter -> [lo, hi], got {type(ranges).__name__}")
+    unknown = [k for k in ranges if k not in PARAMS]
+    if unknown:
+        raise InputError(f"ranges: unknown parameter(s) {unknown}; expected some of {list(PARAMS)}")
+    out = {}
+    for p in PARAMS:
+        vmin, vmax, _ = axes[p]
+        v = ranges.get(p, (vmin, vmax))
+        if np.ndim(v) == 0:
+            v = (v, v)
+        try:
+            lo, hi = (float(x) for x in v)
+        except (TypeError, ValueError):
+            raise InputError(f"ranges.{p}: expected [lo, hi] numbers, got {v!r}") from None
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+            raise InputError(f"ranges.{p}: expected finite lo <= hi, got [{lo}, {hi}]")
+        if lo < vmin - 1e-9 or hi > vmax + 1e-9:
+            raise InputError(f"ranges.{p}: [{lo:g}, {hi:g}] is outside the {source} axis [{vmin:g}, {vmax:g}]")
+        out[p] = (lo, hi)
+    return out
+
+
+def source_nodes(ranges, source, margin=1):
+    """The grid nodes of ``source`` covering ``ranges`` plus ``margin`` nodes each side."""
+    if int(margin) != margin or margin < 0:
+        raise InputError(f"margin: expected a non-negative integer, got {margin!r}")
+    rng = parse_ranges(ranges, source)
+    axes = {}
+    for p in PARAMS:
+        vmin, vmax, step = SOURCE_AXES[source][p]
+        try:
+            axes[p] = axis_nodes(rng[p][0], rng[p][1], step, vmin, vmax, int(margin))
+        except InputError as e:
+            raise InputError(f"ranges.{p}: {e}") from None
+    return axes
 
 
 def axis_nodes(lo, hi, step, vmin, vmax, margin=1):

@@ -165,6 +165,7 @@ from scipy.special import wofz
 
 from . import PARAMS
 from .errors import InputError
+from .gridio import SOURCE_AXES
 
 __all__ = [
     "SYNTH_AXES",
@@ -182,12 +183,7 @@ __all__ = [
 ]
 
 #: Full axes of the synth source: name -> (min, max, step).
-SYNTH_AXES = {
-    "T_eff": (3500, 7000, 250),
-    "log_g": (0.0, 5.0, 0.5),
-    "M_H": (-2.5, 0.75, 0.25),
-    "a_M": (-0.25, 0.5, 0.25),
-}
+SYNTH_AXES = SOURCE_AXES["synth"]
 
 #: Seed of the pseudo weak-line list (documented in the module docstring; never change silently).
 PSEUDO_SEED = 20240611
@@ -932,47 +928,11 @@ def _check_wave_range(wave_range):
     return lo, hi
 
 
-def _parse_ranges(ranges):
-    if ranges is None:
-        ranges = {}
-    if not hasattr(ranges, "items"):
-        raise InputError(f"ranges: expected a mapping parameter -> [lo, hi], got {type(ranges).__name__}")
-    unknown = [k for k in ranges if k not in PARAMS]
-    if unknown:
-        raise InputError(f"ranges: unknown parameter(s) {unknown}; expected some of {list(PARAMS)}")
-    out = {}
-    for p in PARAMS:
-        vmin, vmax, _ = SYNTH_AXES[p]
-        v = ranges.get(p, (vmin, vmax))
-        if np.ndim(v) == 0:
-            v = (v, v)
-        try:
-            lo, hi = (float(x) for x in v)
-        except (TypeError, ValueError):
-            raise InputError(f"ranges.{p}: expected [lo, hi] numbers, got {v!r}") from None
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-            raise InputError(f"ranges.{p}: expected finite lo <= hi, got [{lo}, {hi}]")
-        if lo < vmin - 1e-9 or hi > vmax + 1e-9:
-            raise InputError(f"ranges.{p}: [{lo:g}, {hi:g}] is outside the synth axis [{vmin:g}, {vmax:g}]")
-        out[p] = (lo, hi)
-    return out
-
-
 def synth_axes(ranges, margin=1):
     """Grid nodes of the synth source for ``ranges`` (see :func:`build_synth_grid`)."""
-    from .gridio import axis_nodes
+    from .gridio import source_nodes
 
-    if int(margin) != margin or margin < 0:
-        raise InputError(f"margin: expected a non-negative integer, got {margin!r}")
-    rng = _parse_ranges(ranges)
-    axes = {}
-    for p in PARAMS:
-        vmin, vmax, step = SYNTH_AXES[p]
-        try:
-            axes[p] = axis_nodes(rng[p][0], rng[p][1], step, vmin, vmax, int(margin))
-        except InputError as e:
-            raise InputError(f"ranges.{p}: {e}") from None
-    return axes
+    return source_nodes(ranges, "synth", margin)
 
 
 def build_synth_grid(path, ranges, resolution=20000, wave_range=(7000.0, 9000.0), margin=1,

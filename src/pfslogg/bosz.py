@@ -40,7 +40,7 @@ import numpy as np
 
 from . import PARAMS
 from .errors import InputError, fail
-from .gridio import SOURCE_AXES, GridWriter, parse_ranges, source_nodes
+from .gridio import SOURCE_AXES, GridWriter, parse_ranges, parse_wave_range, source_nodes
 
 log = logging.getLogger(__name__)
 
@@ -625,12 +625,7 @@ def build_bosz_grid(path, source, root, ranges, resolution=50000, wave_range=(70
         raise InputError(f"source: expected 'bosz2017' or 'bosz2024', got {source!r}")
     allowed = BOSZ2017_RESOLUTIONS if source == "bosz2017" else BOSZ2024_RESOLUTIONS
     resolution = _check_resolution(resolution, allowed, "BOSZ 2017" if source == "bosz2017" else "BOSZ 2024")
-    try:
-        wlo, whi = (float(x) for x in wave_range)
-    except (TypeError, ValueError):
-        raise InputError(f"wave_range: expected [lo, hi] in Angstrom, got {wave_range!r}") from None
-    if not (np.isfinite(wlo) and np.isfinite(whi) and 0 < wlo < whi):
-        raise InputError(f"wave_range: expected 0 < lo < hi, got [{wlo}, {whi}]")
+    wlo, whi = parse_wave_range(wave_range)
     if int(margin) != margin or margin < 0:
         raise InputError(f"margin: expected a non-negative integer, got {margin!r}")
     margin = int(margin)

@@ -254,6 +254,17 @@ def parse_ranges(ranges, source):
     return out
 
 
+def parse_wave_range(wave_range):
+    """(lo, hi) in Angstrom from a [lo, hi] pair; InputError naming ``wave_range`` unless 0 < lo < hi."""
+    try:
+        lo, hi = (float(x) for x in wave_range)
+    except (TypeError, ValueError):
+        raise InputError(f"wave_range: expected [lo, hi] in Angstrom, got {wave_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
+        raise InputError(f"wave_range: expected 0 < lo < hi, got [{lo}, {hi}]")
+    return lo, hi
+
+
 def source_nodes(ranges, source, margin=1):
     """The grid nodes of ``source`` covering ``ranges`` plus ``margin`` nodes each side."""
     if int(margin) != margin or margin < 0:

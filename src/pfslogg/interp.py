@@ -23,7 +23,7 @@ class GridInterpolator:
         self.mask = np.asarray(grid.mask, bool)
         self.values = np.asarray(getattr(grid, what)).reshape(-1, len(grid.wave))  # (n_nodes, n_pix)
         self.wave = np.asarray(grid.wave)
-        self._torch = {}
+        self._cache = {}  # values in other dtypes / as torch tensors, made on first use
 
     # -- cell location -------------------------------------------------------------------------
     def _locate(self, params):
@@ -100,9 +100,9 @@ class GridInterpolator:
     def _values_as(self, dtype):
         if self.values.dtype != dtype:
             key = ("np", np.dtype(dtype).str)
-            if key not in self._torch:
-                self._torch[key] = self.values.astype(dtype)
-            return self._torch[key]
+            if key not in self._cache:
+                self._cache[key] = self.values.astype(dtype)
+            return self._cache[key]
         return self.values
 
     @staticmethod
@@ -113,9 +113,9 @@ class GridInterpolator:
     # -- PyTorch -------------------------------------------------------------------------------
     def torch_values(self, dtype=torch.float64, device="cpu"):
         key = (dtype, str(device))
-        if key not in self._torch:
-            self._torch[key] = torch.as_tensor(self.values, dtype=dtype, device=device)
-        return self._torch[key]
+        if key not in self._cache:
+            self._cache[key] = torch.as_tensor(self.values, dtype=dtype, device=device)
+        return self._cache[key]
 
     def torch(self, params, cell=None):
         """Differentiable interpolation: params (B, 4) tensor -> (B, n_pix) tensor.

@@ -917,12 +917,9 @@ def _check_resolution(resolution, minimum):
 
 
 def _check_wave_range(wave_range):
-    try:
-        lo, hi = (float(x) for x in wave_range)
-    except (TypeError, ValueError):
-        raise InputError(f"wave_range: expected [lo, hi] in Angstrom, got {wave_range!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
-        raise InputError(f"wave_range: expected 0 < lo < hi, got [{lo}, {hi}]")
+    from .gridio import parse_wave_range
+
+    lo, hi = parse_wave_range(wave_range)
     if lo < 2500.0 or hi > 15000.0:
         raise InputError(f"wave_range: the synth model covers 2500-15000 A (H^- fit), got [{lo}, {hi}]")
     return lo, hi

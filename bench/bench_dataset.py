@@ -1,4 +1,4 @@
-"""Benchmark of data-set generation (``pfslogg.dataset.simulate_dataset``).
+"""Benchmark of data-set generation (``pfslogg.data.dataset.simulate_dataset``).
 
 Builds a synthetic instrument grid of the default shape (12 x 10 x 6 x 3 nodes x 4096 pixels, random
 smooth spectra with absorption lines), then, each in a fresh subprocess:
@@ -40,8 +40,8 @@ def build_grid(path, seed=0):
     """Random smooth spectra: low-order continuum times 60 Gaussian lines whose depths vary smoothly
     across the nodes."""
     from pfslogg import PARAMS
-    from pfslogg.gridio import GridWriter
-    from pfslogg.instrument import pixel_wave
+    from pfslogg.data.gridio import GridWriter
+    from pfslogg.data.instrument import pixel_wave
 
     rng = np.random.default_rng(seed)
     wave = pixel_wave()
@@ -65,7 +65,7 @@ def peak_rss_mib():
 
 
 def child_simulate(grid, out, n, chunk_size):
-    from pfslogg.dataset import simulate_dataset
+    from pfslogg.data.dataset import simulate_dataset
 
     rss0 = peak_rss_mib()
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Benchmark of the Fisher/CRLB ceiling (``pfslogg.fisher.crlb_logg``): spectra per second.
+"""Benchmark of the Fisher/CRLB ceiling (``pfslogg.ceilings.fisher.crlb_logg``): spectra per second.
 
 Builds (or reuses) the synthetic instrument grid of the default shape used by ``bench_dataset.py``
 (12 x 10 x 6 x 3 nodes x 4096 pixels), draws 1000 parameter sets over the default ranges (log g with
@@ -29,12 +29,12 @@ def main():
 
     import torch
 
-    from pfslogg.dataset import draw_params
+    from pfslogg.data.dataset import draw_params
     from pfslogg.evaluation import prior_variance
-    from pfslogg.fisher import crlb_logg, r2_max, varied_params
-    from pfslogg.gridio import read_grid
-    from pfslogg.interp import GridInterpolator
-    from pfslogg.noise import ExposureModel
+    from pfslogg.ceilings.fisher import crlb_logg, r2_max, varied_params
+    from pfslogg.data.gridio import read_grid
+    from pfslogg.data.interp import GridInterpolator
+    from pfslogg.data.noise import ExposureModel
 
     torch.set_num_threads(a.threads)
     grid_path = Path(a.workdir) / "grid_default_shape.h5"

@@ -1,4 +1,4 @@
-"""Benchmark of the embedded forward model (pfslogg.synth), on ONE core.
+"""Benchmark of the embedded forward model (pfslogg.data.synth), on ONE core.
 
     python bench/bench_synth.py [--resolution 20000] [--gravity-coupling 1.0] [--no-grid] [--no-torch]
 
@@ -21,7 +21,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pfslogg.synth import (  # noqa: E402
+from pfslogg.data.synth import (  # noqa: E402
     SynthModel,
     build_synth_grid,
     equivalent_width,
@@ -73,7 +73,7 @@ def bench_torch(wave, resolution, model):
     import torch
 
     torch.set_num_threads(1)
-    from pfslogg.synth import synth_spectrum_torch
+    from pfslogg.data.synth import synth_spectrum_torch
 
     w = torch.tensor(wave)
     params = torch.tensor([[4250.0, 1.5, 0.0, 0.0], [5500.0, 4.0, -0.5, 0.2], [3750.0, 4.5, 0.25, 0.0],
@@ -123,7 +123,7 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="skip the torch timing")
     a = ap.parse_args()
     model = dataclasses.replace(SynthModel(), gravity_coupling=a.gravity_coupling)
-    print(f"pfslogg.synth benchmark: {one_core()}")
+    print(f"pfslogg.data.synth benchmark: {one_core()}")
     wave = raw_wave(a.resolution)
     bench_numpy(wave, a.resolution, model)
     if not a.no_torch:

@@ -4,7 +4,7 @@
 PFS pixels whose spectra are smooth fake stars: a Planck continuum times Gaussian absorption
 lines whose depths and widths depend smoothly and nonlinearly on (T_eff, log_g, M_H, a_M) --
 gravity-sensitive Ca II triplet and Na I doublet, a forest of metal lines, TiO-like band heads in
-cool stars. It does not depend on ``pfslogg.synth``. ``make_fake_grid`` builds variants (fewer
+cool stars. It does not depend on ``pfslogg.data.synth``. ``make_fake_grid`` builds variants (fewer
 pixels for tests whose cost grows with n_pix, holes in the mask, other axes).
 """
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from pfslogg import PARAMS
-from pfslogg.gridio import GridWriter
-from pfslogg.instrument import pixel_wave
+from pfslogg.data.gridio import GridWriter
+from pfslogg.data.instrument import pixel_wave
 
 # Axes of the tiny grid: a subset of the synth axes that covers the default config ranges
 # (T_eff 3750-6000, log_g 1-5, M_H -0.25..0.75, a_M 0) with one margin node where the axis has one.
@@ -109,7 +109,7 @@ def default_noise():
 @pytest.fixture(scope="session")
 def tiny_dataset(tiny_instrument_grid, tmp_path_factory):
     """A 200-spectrum data set (4096 pixels) drawn from the tiny grid with the default noise model."""
-    from pfslogg.dataset import simulate_dataset
+    from pfslogg.data.dataset import simulate_dataset
 
     path = tmp_path_factory.mktemp("data") / "tiny.h5"
     simulate_dataset(tiny_instrument_grid, path, 200, TINY_RANGES, seed=7, noise=DEFAULT_NOISE, chunk_size=64)

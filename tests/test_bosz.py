@@ -12,7 +12,7 @@ import pytest
 from astropy.io import fits
 
 from pfslogg import PARAMS
-from pfslogg.bosz import (
+from pfslogg.data.bosz import (
     BOSZ_AXES,
     bosz2017_filename,
     bosz2017_path,
@@ -27,7 +27,7 @@ from pfslogg.bosz import (
     read_bosz_spectrum,
 )
 from pfslogg.errors import InputError
-from pfslogg.gridio import read_grid
+from pfslogg.data.gridio import read_grid
 
 R17 = 5000
 R24 = 5000
@@ -83,7 +83,7 @@ def write_2024(path, flux_h, cont_h, fmt="%.6e %.6e"):
 
 def _margin_nodes():
     """All nodes of the margin=1 grid for RANGES."""
-    from pfslogg.gridio import axis_nodes
+    from pfslogg.data.gridio import axis_nodes
 
     axes = {p: axis_nodes(*RANGES[p], BOSZ_AXES[p][2], BOSZ_AXES[p][0], BOSZ_AXES[p][1], 1) for p in PARAMS}
     return axes
@@ -436,7 +436,7 @@ def _check_grid(g, axes, written, wave):
 def test_build_2017_grid_with_margin(tree2017, tmp_path, caplog):
     root, axes, written = tree2017
     out = tmp_path / "grid.h5"
-    with caplog.at_level(logging.WARNING, logger="pfslogg.bosz"):
+    with caplog.at_level(logging.WARNING, logger="pfslogg.data.bosz"):
         build_bosz_grid(out, "bosz2017", root, RANGES, resolution=R17, wave_range=WAVE_RANGE, margin=1)
     assert "margin node" in caplog.text
     g = read_grid(out)
@@ -582,7 +582,7 @@ def test_build_2024_missing_lists_candidates(tree2024, tmp_path):
 def test_build_2024_margin_and_bad_length(tree2024, tmp_path, caplog):
     root, ranges, axes, wave, written = tree2024
     out = tmp_path / "g.h5"
-    with caplog.at_level(logging.WARNING, logger="pfslogg.bosz"):
+    with caplog.at_level(logging.WARNING, logger="pfslogg.data.bosz"):
         build_bosz_grid(out, "bosz2024", root, ranges, resolution=R24, wave_range=WAVE_RANGE, margin=1)
     g = read_grid(out)
     assert g.shape == (4, 4, 4, 3)

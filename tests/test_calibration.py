@@ -3,11 +3,11 @@ original study's SNR points stays within +-0.1 of what that study found on BOSZ 
 
 import pytest
 
-from pfslogg.calibration import ceiling_curve
+from pfslogg.ceilings.calibration import ceiling_curve
 from pfslogg.config import load_config
-from pfslogg.gridio import read_grid
-from pfslogg.instrument import convolve_grid
-from pfslogg.synth import SynthModel, build_synth_grid
+from pfslogg.data.gridio import read_grid
+from pfslogg.data.instrument import convolve_grid
+from pfslogg.data.synth import SynthModel, build_synth_grid
 
 from workflow_util import ROOT
 

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from pfslogg import PARAMS
-from pfslogg import dataset as dsmod
-from pfslogg.dataset import SpectraSet, draw_params, simulate_dataset
+from pfslogg.data import dataset as dsmod
+from pfslogg.data.dataset import SpectraSet, draw_params, simulate_dataset
 from pfslogg.errors import InputError
-from pfslogg.gridio import read_grid
-from pfslogg.instrument import pixel_wave
-from pfslogg.interp import GridInterpolator
-from pfslogg.noise import ExposureModel
+from pfslogg.data.gridio import read_grid
+from pfslogg.data.instrument import pixel_wave
+from pfslogg.data.interp import GridInterpolator
+from pfslogg.data.noise import ExposureModel
 
 from conftest import DEFAULT_NOISE, TINY_RANGES, make_fake_grid
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from pfslogg import PARAMS
-from pfslogg.dataset import SpectraSet, simulate_dataset
+from pfslogg.data.dataset import SpectraSet, simulate_dataset
 from pfslogg.errors import InputError
 from pfslogg.estimators import REGISTRY, Estimator, LightGBMEstimator, RidgeEstimator, TemplateEstimator, make_estimator
 from pfslogg.evaluation import prior_variance, r2
-from pfslogg.gridio import read_grid
+from pfslogg.data.gridio import read_grid
 
 from conftest import DEFAULT_NOISE, TINY_RANGES
 

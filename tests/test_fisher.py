@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from pfslogg import PARAMS
-from pfslogg.fisher import crlb_logg, fisher_matrix, jacobian, marginal_crlb, normalized_model, r2_max, varied_params
-from pfslogg.gridio import read_grid
-from pfslogg.interp import GridInterpolator
+from pfslogg.ceilings.fisher import crlb_logg, fisher_matrix, jacobian, marginal_crlb, normalized_model, r2_max, varied_params
+from pfslogg.data.gridio import read_grid
+from pfslogg.data.interp import GridInterpolator
 
 from conftest import TINY_RANGES
 
@@ -151,7 +151,7 @@ def test_logg_derivative_of_unnormalised_flux_is_grid_difference_over_step(inter
 
 def sigma_at_snr(interp, theta, snr, seed=0):
     """A PFS-like noise shape (sky lines), normalised flux, scaled to a per-pixel SNR ``snr``."""
-    from pfslogg.noise import ExposureModel
+    from pfslogg.data.noise import ExposureModel
 
     flux = interp(theta)
     sig = ExposureModel(interp.wave).sigma(flux, np.full(len(theta), 21.5), np.full(len(theta), 0.8))

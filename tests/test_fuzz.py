@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from pfslogg import PARAMS
-from pfslogg.bosz import (
+from pfslogg.data.bosz import (
     bosz2017_filename,
     bosz2017_path,
     bosz2024_filename,
@@ -43,9 +43,9 @@ from pfslogg.bosz import (
     read_bosz2024_wave,
 )
 from pfslogg.config import load_config
-from pfslogg.dataset import SpectraSet
+from pfslogg.data.dataset import SpectraSet
 from pfslogg.errors import InputError
-from pfslogg.gridio import read_grid
+from pfslogg.data.gridio import read_grid
 
 from test_bosz import _spectrum, _window17, write_2017_ascii, write_2017_fits, write_2024
 

@@ -5,8 +5,8 @@ import pytest
 
 from pfslogg import PARAMS
 from pfslogg.errors import InputError
-from pfslogg.gridio import read_grid
-from pfslogg.instrument import Instrument, convolve_grid, log_step, pixel_wave
+from pfslogg.data.gridio import read_grid
+from pfslogg.data.instrument import Instrument, convolve_grid, log_step, pixel_wave
 
 from conftest import fake_spectrum, make_fake_grid
 

@@ -7,8 +7,8 @@ import torch
 
 from pfslogg import PARAMS
 from pfslogg.errors import InputError
-from pfslogg.gridio import Grid, read_grid
-from pfslogg.interp import GridInterpolator
+from pfslogg.data.gridio import Grid, read_grid
+from pfslogg.data.interp import GridInterpolator
 
 AXES = {
     "T_eff": np.array([3500.0, 4000.0, 4500.0, 5250.0]),   # uneven step on purpose

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from pfslogg.dataset import SpectraSet, simulate_dataset
+from pfslogg.data.dataset import SpectraSet, simulate_dataset
 from pfslogg.errors import InputError
-from pfslogg.instrument import pixel_wave
-from pfslogg.noise import (
+from pfslogg.data.instrument import pixel_wave
+from pfslogg.data.noise import (
     ExposureModel,
     aperture_efficiency,
     check_sigma,

@@ -458,7 +458,7 @@ def test_describe_grid_reads_axes_resolution_and_model(tmp_path):
 
 
 def test_describe_grid_of_a_synth_grid_counts_lines():
-    from pfslogg.synth import line_table
+    from pfslogg.data.synth import line_table
 
     named = line_table()["named"]
     assert named.sum() > 20 and (~named).sum() > 100   # what the paper's line-list sentence states

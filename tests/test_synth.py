@@ -1,4 +1,4 @@
-"""Tests of the embedded forward model (pfslogg.synth): physics signs, the two implementations,
+"""Tests of the embedded forward model (pfslogg.data.synth): physics signs, the two implementations,
 the Faddeeva function, and the grid file."""
 
 import dataclasses
@@ -12,8 +12,8 @@ from scipy.special import wofz
 
 from pfslogg import PARAMS
 from pfslogg.errors import InputError
-from pfslogg.gridio import read_grid
-from pfslogg.synth import (
+from pfslogg.data.gridio import read_grid
+from pfslogg.data.synth import (
     SYNTH_AXES,
     SynthModel,
     build_synth_grid,

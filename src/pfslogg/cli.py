@@ -27,26 +27,26 @@ def _command_line(argv):
 # -- commands ----------------------------------------------------------------------------------
 def cmd_build_grid(a, p):
     if p["grid"]["source"] == "synth":
-        from .synth import SynthModel, build_synth_grid
+        from .data.synth import SynthModel, build_synth_grid
         build_synth_grid(a.out, p["params"], resolution=p["grid"]["resolution"],
                          wave_range=tuple(p["grid"]["wave_range"]), margin=p["grid"]["margin_nodes"],
                          model=SynthModel(gravity_coupling=p["grid"]["gravity_coupling"]))
     else:
-        from .bosz import build_bosz_grid
+        from .data.bosz import build_bosz_grid
         build_bosz_grid(a.out, p["grid"]["source"], p["grid"]["root"], p["params"],
                         resolution=p["grid"]["resolution"], wave_range=tuple(p["grid"]["wave_range"]),
                         margin=p["grid"]["margin_nodes"])
 
 
 def cmd_convolve_grid(a, p):
-    from .instrument import convolve_grid
+    from .data.instrument import convolve_grid
     i = p["instrument"]
     convolve_grid(a.input, a.out, resolution=i["resolution"], wave_range=tuple(i["wave_range"]),
                   n_pixels=i["n_pixels"])
 
 
 def cmd_simulate_dataset(a, p):
-    from .dataset import SpectraSet, simulate_dataset
+    from .data.dataset import SpectraSet, simulate_dataset
     started = now()
     noise = dict(p["noise"])
     noise["mag"] = p["split"].get("mag", noise["mag"])
@@ -58,7 +58,7 @@ def cmd_simulate_dataset(a, p):
 
 
 def cmd_describe_dataset(a, p):
-    from .dataset import SpectraSet
+    from .data.dataset import SpectraSet
     started = now()
     ds = SpectraSet(a.input)
     metrics = _dataset_summary(ds, a.split)
@@ -76,7 +76,7 @@ def _dataset_summary(ds, split):
 
 
 def cmd_train(a, p):
-    from .dataset import SpectraSet
+    from .data.dataset import SpectraSet
     from .estimators import make_estimator
     hyper = dict(p["hyper"])
     if p["estimator"] == "template":
@@ -88,14 +88,14 @@ def cmd_train(a, p):
     est = make_estimator(p["estimator"], **hyper)
     train = SpectraSet(a.train)
     if p["estimator"] == "template":
-        from .gridio import read_grid
+        from .data.gridio import read_grid
         check_same_wave(train.wave, read_grid(a.grid, fields=()).wave, a.train, a.grid)
     est.fit(train, SpectraSet(a.val))
     est.save(a.out)
 
 
 def cmd_evaluate(a, p):
-    from .dataset import SpectraSet
+    from .data.dataset import SpectraSet
     from .estimators import Estimator
     from .evaluation import metrics_by_snr, prior_variance, summarize
     started = now()
@@ -120,11 +120,11 @@ def cmd_evaluate(a, p):
 
 
 def cmd_fisher(a, p):
-    from .dataset import SpectraSet
+    from .data.dataset import SpectraSet
     from .evaluation import bin_index, prior_variance
-    from .fisher import crlb_logg, r2_max
-    from .gridio import read_grid
-    from .interp import GridInterpolator
+    from .ceilings.fisher import crlb_logg, r2_max
+    from .data.gridio import read_grid
+    from .data.interp import GridInterpolator
     from . import PARAMS
     started = now()
     test = SpectraSet(a.test)
@@ -161,8 +161,8 @@ def cmd_fisher(a, p):
 
 
 def cmd_ceiling_calibration(a, p):
-    from .calibration import ceiling_curve
-    from .gridio import read_grid
+    from .ceilings.calibration import ceiling_curve
+    from .data.gridio import read_grid
     started = now()
     curve = ceiling_curve(read_grid(a.grid), p["params"], p["noise"], p["ceiling"]["snr"],
                           n=p["ceiling"]["n_spectra"], seed=p["seed"])
@@ -225,7 +225,7 @@ def build_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "provenance":
-        from .audit import main as audit_main
+        from .provenance.audit import main as audit_main
         return audit_main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)

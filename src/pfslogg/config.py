@@ -12,7 +12,7 @@ import yaml
 
 from . import PARAMS
 from .errors import InputError
-from .gridio import SOURCE_AXES
+from .data.gridio import SOURCE_AXES
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 

@@ -209,7 +209,7 @@ class TemplateEstimator(Estimator):
         self.ranges = ranges
 
     def fit(self, train=None, val=None):
-        from .gridio import read_grid
+        from .data.gridio import read_grid
 
         if self.grid_path is None:
             raise InputError("estimators.template: 'grid_path' (the instrument grid) is required")

@@ -1156,7 +1156,7 @@ def describe_grid(grid_path):
         except ValueError:
             raise InputError(f"{grid_path}: attribute 'model' is not JSON") from None
     if metrics["source"] == "synth":
-        from .synth import line_table
+        from .data.synth import line_table
 
         named = line_table()["named"]
         metrics["lines"] = {"named": int(named.sum()), "pseudo": int((~named).sum())}

@@ -29,9 +29,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from . import PARAMS
-from .atomic import atomic_path
-from .errors import InputError
+from .. import PARAMS
+from ..atomic import atomic_path
+from ..errors import InputError
 from .gridio import read_grid
 from .interp import GridInterpolator
 from .noise import ExposureModel, check_sigma

@@ -10,8 +10,8 @@ reported by ``covered`` so the point can be redrawn.
 import numpy as np
 import torch
 
-from . import PARAMS
-from .errors import InputError
+from .. import PARAMS
+from ..errors import InputError
 
 
 class GridInterpolator:

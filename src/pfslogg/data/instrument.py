@@ -11,7 +11,7 @@ order does not matter for linear interpolation, and this is far cheaper).
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .errors import InputError
+from ..errors import InputError
 from .gridio import GridWriter, read_grid
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))

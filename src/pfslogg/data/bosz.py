@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import PARAMS
-from .errors import InputError, fail
+from .. import PARAMS
+from ..errors import InputError, fail
 from .gridio import SOURCE_AXES, GridWriter, parse_ranges, parse_wave_range, source_nodes
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 C_MEDIAN = 2.58e29          # e- per (erg/s/cm^2/Hz) per pixel per 900 s exposure, median over the arm
 C_BLUE, C_RED = 2.78e29, 2.18e29

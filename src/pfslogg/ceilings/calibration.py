@@ -11,12 +11,12 @@ scales as 1/SNR^2: one Jacobian per spectrum serves every SNR.
 
 import numpy as np
 
-from . import PARAMS
-from .dataset import draw_params
-from .evaluation import prior_variance
+from .. import PARAMS
+from ..data.dataset import draw_params
+from ..evaluation import prior_variance
 from .fisher import crlb_logg, r2_max
-from .interp import GridInterpolator
-from .noise import ETC_SEEING, ExposureModel
+from ..data.interp import GridInterpolator
+from ..data.noise import ETC_SEEING, ExposureModel
 
 REFERENCE_MAG = 21.5  # the shape of sigma(lambda) is taken at the original study's median magnitude
 

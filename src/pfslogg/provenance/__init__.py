@@ -17,7 +17,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from .atomic import write_json
+from ..atomic import write_json
 
 # Packages whose versions go into every block.
 TRACKED_PACKAGES = (

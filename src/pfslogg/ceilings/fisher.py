@@ -17,7 +17,7 @@ prior mean already reaches R^2 = 0 (the original study reports 0 likewise).
 import numpy as np
 import torch
 
-from . import PARAMS
+from .. import PARAMS
 
 
 def normalized_model(interp, theta, cell=None):

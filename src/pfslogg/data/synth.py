@@ -163,8 +163,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import wofz
 
-from . import PARAMS
-from .errors import InputError
+from .. import PARAMS
+from ..errors import InputError
 from .gridio import SOURCE_AXES
 
 __all__ = [

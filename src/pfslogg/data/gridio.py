@@ -21,9 +21,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import PARAMS
-from .atomic import atomic_path
-from .errors import InputError
+from .. import PARAMS
+from ..atomic import atomic_path
+from ..errors import InputError
 
 
 @dataclass

@@ -1,5 +1,6 @@
 # pfslogg: from a spectral grid to the paper on stellar surface gravity (log g).
-# Table of contents: configuration + validation, rule files, one target per paper track.
+# Table of contents: configuration + validation, rule files (each track's file declares its own
+# target), and the two targets that span tracks.
 
 from snakemake.utils import min_version, validate
 
@@ -14,35 +15,23 @@ validate(config, "config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/baselines.smk"
-include: "rules/ceiling.smk"
+include: "rules/experiments.smk"
+include: "rules/track_c.smk"
+include: "rules/track_f.smk"
 include: "rules/figures.smk"
-include: "rules/tables.smk"
 include: "rules/paper.smk"
 
 
 rule all:
-    # everything built so far: the tracks' results, figures, tables and PDFs, and the whole paper
+    """Everything built so far: every track's results, figures, tables and PDF, and the whole paper."""
     input:
-        get_track_targets("c"),
-        get_track_targets("f"),
-        "paper/build/main.pdf",
+        rules.track_c.input,
+        rules.track_f.input,
+        W.PDF.format(doc="main"),
     default_target: True
 
 
-rule track_c:
-    # Track C: Fisher / Cramer-Rao ceilings (results, figure, tables, paper/build/track_c.pdf)
-    input:
-        get_track_targets("c"),
-
-
-rule track_f:
-    # Track F: baselines Ridge, LightGBM, template fit (results, figure, table, paper/build/track_f.pdf)
-    input:
-        get_track_targets("f"),
-
-
 rule paper:
-    # the whole study: paper/build/main.pdf
+    """The whole study: paper/build/main.pdf."""
     input:
-        "paper/build/main.pdf",
+        W.PDF.format(doc="main"),

@@ -1,64 +1,91 @@
-# Raw grid -> instrument grid -> data sets.
+# The data path: raw grid -> instrument grid -> data sets (+ their summaries).
 
 
 rule build_raw_grid:
-    # the raw high-resolution grid: embedded forward model or BOSZ files (config grid.source)
+    """Raw high-resolution grid: the embedded forward model or the BOSZ files (config grid.source)."""
     output:
-        "data/grid/raw.h5",
+        W.RAW_GRID,
     params:
-        p=get_grid_params,
+        p=get_params("build_raw_grid"),
     log:
         "logs/build_raw_grid.log",
+    benchmark:
+        "benchmarks/build_raw_grid.tsv"
+    conda:
+        ENV
     shell:
-        "python -m pfslogg build-grid --rule {rule} --params {params.p:q} --out {output} > {log} 2>&1"
+        "python -m pfslogg build-raw-grid --params {params.p:q} --out {output} > {log} 2>&1"
 
 
 rule convolve_grid:
-    # convolve to R~5000 and resample onto the 4096 PFS pixels, once per grid node
+    """Convolve the raw grid to R~5000 and resample it onto the 4096 PFS pixels, once per node."""
     input:
-        "data/grid/raw.h5",
+        W.RAW_GRID,
     output:
-        "data/grid/instrument.h5",
+        W.INSTRUMENT_GRID,
     params:
-        p=get_instrument_params,
+        p=get_params("convolve_grid"),
     log:
         "logs/convolve_grid.log",
+    benchmark:
+        "benchmarks/convolve_grid.tsv"
+    conda:
+        ENV
     shell:
-        "python -m pfslogg convolve-grid --rule {rule} --params {params.p:q} "
-        "--input {input} --out {output} > {log} 2>&1"
+        "python -m pfslogg convolve-grid --params {params.p:q} --input {input} --out {output} > {log} 2>&1"
 
 
 rule simulate_dataset:
-    # draw parameters, interpolate, normalise, add the exposure model's sigma; pfsspec layout
+    """Draw a data set from the instrument grid and the exposure model (pfsspec layout)."""
     input:
-        grid="data/grid/instrument.h5",
+        grid=W.INSTRUMENT_GRID,
     output:
-        data="data/datasets/{split}.h5",
-        summary="results/data/{split}.json",
+        data=W.DATASET,
+        summary=W.DATASET_SUMMARY,
     params:
-        p=get_dataset_params,
+        p=get_params("simulate_dataset"),
     log:
         "logs/simulate_dataset/{split}.log",
+    benchmark:
+        "benchmarks/simulate_dataset/{split}.tsv"
     wildcard_constraints:
         split="|".join(SIMULATED_SPLITS) or "(?!)",
     threads: 2
+    conda:
+        ENV
     shell:
-        "python -m pfslogg simulate-dataset --rule {rule} --params {params.p:q} --threads {threads} --grid {input.grid} "
+        "python -m pfslogg simulate-dataset --params {params.p:q} --threads {threads} --grid {input.grid} "
         "--split {wildcards.split} --out {output.data} --summary {output.summary} > {log} 2>&1"
 
 
 rule describe_dataset:
-    # summary of an existing (pfsspec layout) data set used for a split: size, SNR distribution
+    """Summarise an existing (pfsspec layout) data set configured for a split (datasets.<split>.path)."""
     input:
-        data=lambda wildcards: get_dataset(wildcards.split),
+        data=get_dataset_of,
     output:
-        summary="results/data/{split}.json",
+        summary=W.DATASET_SUMMARY,
     params:
-        p=get_describe_params,
+        p=get_params("describe_dataset"),
     log:
         "logs/describe_dataset/{split}.log",
     wildcard_constraints:
         split="|".join(EXTERNAL_SPLITS) or "(?!)",
+    conda:
+        ENV
     shell:
-        "python -m pfslogg describe-dataset --rule {rule} --params {params.p:q} --split {wildcards.split} "
+        "python -m pfslogg describe-dataset --params {params.p:q} --split {wildcards.split} "
         "--input {input.data} --summary {output.summary} > {log} 2>&1"
+
+
+rule describe_grid:
+    """Numbers that describe the instrument grid (axes, resolving powers, model settings) for the text."""
+    input:
+        W.INSTRUMENT_GRID,
+    output:
+        W.GRID_SUMMARY,
+    log:
+        "logs/describe_grid.log",
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg describe-grid --grid {input} --out {output} > {log} 2>&1"

@@ -1,31 +1,38 @@
-# Figures: plotting reads results JSONs only (restyling never reruns a computation).
+# Figures and tables read results JSONs only (restyling never reruns a computation); one generic
+# rule each, driven by the tables of inputs in pfslogg.workflow (figure_inputs, table_inputs).
 
 
-rule plot_r2_vs_snr:
+rule plot_figure:
+    """Draw one figure (pfslogg.plots.FIGURES) from the results JSONs it shows."""
     input:
         get_figure_inputs,
     output:
-        fig=report("figures/r2_vs_snr.pdf", caption="../report/r2_vs_snr.rst", category="Track F"),
-        sidecar="figures/r2_vs_snr.pdf.json",
+        fig=report(W.FIGURE, caption="../report/figure.rst", category="Figures", labels={"figure": "{figure}"}),
+        sidecar=W.FIGURE_SIDECAR,
     params:
-        p=get_plot_params,
+        p=get_params("plot_figure"),
+        caption=lambda wildcards: W.CAPTIONS[wildcards.figure],
     log:
-        "logs/plot_r2_vs_snr.log",
+        "logs/plot_figure/{figure}.log",
+    conda:
+        ENV
     shell:
-        "python -m pfslogg plot --rule {rule} --params {params.p:q} --kind r2_vs_snr "
-        "--inputs {input} --out {output.fig} > {log} 2>&1"
+        "python -m pfslogg plot-figure --params {params.p:q} --inputs {input} --out {output.fig} > {log} 2>&1"
 
 
-rule plot_ceiling_calibration:
+rule tabulate:
+    """Write one LaTeX table (booktabs + siunitx) whose every value is a macro of numbers.tex."""
     input:
-        "results/track_c/ceiling_calibration.json",
+        get_table_inputs,
     output:
-        fig=report(
-            "figures/ceiling_calibration.pdf", caption="../report/ceiling_calibration.rst", category="Track C"
-        ),
-        sidecar="figures/ceiling_calibration.pdf.json",
+        report(W.TABLE, caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
+    params:
+        p=get_params("tabulate"),
+        caption=lambda wildcards: W.CAPTIONS[wildcards.table],
     log:
-        "logs/plot_ceiling_calibration.log",
+        "logs/tabulate/{table}.log",
+    conda:
+        ENV
     shell:
-        "python -m pfslogg plot --rule {rule} --params '{{}}' --kind ceiling_calibration "
-        "--inputs {input} --out {output.fig} > {log} 2>&1"
+        "python -m pfslogg tabulate --params {params.p:q} --results results --inputs {input} "
+        "--out {output} > {log} 2>&1"

@@ -1,6 +1,8 @@
 """End to end: the whole DAG to figures/r2_vs_snr.pdf on the tiny config, in a temporary copy."""
 
 import json
+import re
+import sys
 import shutil
 import subprocess
 
@@ -25,19 +27,21 @@ def test_figure_is_a_pdf(tiny_run):
 
 def test_results_have_provenance_and_sane_metrics(tiny_run):
     for name in ("ridge", "lightgbm", "template"):
-        res = json.loads((tiny_run / f"results/track_f/{name}.json").read_text())
+        res = json.loads((tiny_run / f"results/cells/{name}/nl1_n1000_s0.json").read_text())
+        assert res["kind"] == "estimator"
         assert PROVENANCE_KEYS <= set(res["provenance"])
         prov = res["provenance"]
-        assert prov["rule"] == "evaluate_estimator"
-        assert prov["command"].startswith("python -m pfslogg evaluate")
-        assert set(prov["inputs"]) == {f"models/{name}.pkl", "data/datasets/test.h5"}
+        assert prov["rule"] == "run_cell"
+        assert prov["command"].startswith("python -m pfslogg run-cell")
+        assert set(prov["inputs"]) == {f"data/datasets/{s}.h5" for s in ("train", "val", "test")} | {"data/grid/instrument.h5"}
+        assert (tiny_run / f"models/{name}/nl1_n1000_s0/estimator.json").is_file()
         m = res["metrics"]
         assert m["n_test"] == 300
         assert np.isfinite(m["overall"]["r2"]) and m["overall"]["r2"] <= 1
         lo, hi = m["overall"]["r2_ci"]
         assert lo <= m["overall"]["r2"] <= hi
         assert m["var_prior"] == pytest.approx(4 / 3)
-    ridge = json.loads((tiny_run / "results/track_f/ridge.json").read_text())["metrics"]
+    ridge = json.loads((tiny_run / "results/cells/ridge/nl1_n1000_s0.json").read_text())["metrics"]
     assert ridge["overall"]["r2"] > 0.1, "Ridge should learn log g on the embedded model"
 
 
@@ -61,3 +65,35 @@ def test_datasets_follow_the_pfsspec_layout(tiny_run):
 def test_rerun_is_a_no_op_and_deterministic(tiny_run):
     out = snakemake(tiny_run, "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", TINY, "-n").stdout
     assert "Nothing to be done" in out or "nothing to be done" in out.lower()
+
+
+def test_editing_the_grid_reruns_no_data_set_rule(tiny_run, tmp_path):
+    """Noise levels and training sizes are views of the stored data sets: a new grid reruns cells only."""
+    import yaml
+    cfg = yaml.safe_load((tiny_run / TINY).read_text())
+    cfg["experiments"]["benchmark"]["noise_levels"] = [0.0, 0.3, 1.0, 3.0]
+    cfg["experiments"]["benchmark"]["sizes"] = [100, 500, 1000]
+    (tmp_path / "edited.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake(tiny_run, "track_f", "--cores", "2", "--configfile", str(tmp_path / "edited.yaml"), "-n").stdout
+    jobs = set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
+    assert "run_cell" in jobs and "aggregate_experiment" in jobs, out[-2000:]
+    assert not jobs & {"build_raw_grid", "convolve_grid", "simulate_dataset"}, jobs
+    assert "nl0p3_n500_s1" in out
+
+
+def test_saved_cell_model_predicts_the_reported_numbers(tiny_run):
+    """The model folder of a cell loads in a fresh process and reproduces the cell's predictions."""
+    code = (
+        "import numpy as np, pandas as pd, json\n"
+        "from pfslogg.estimators import load\n"
+        "from pfslogg.data.dataset import SpectraSet\n"
+        "from pfslogg.data.views import NoisyView\n"
+        "p = json.load(open('results/cells/lightgbm/nl1_n1000_s0.json'))['provenance']['params']\n"
+        "v = NoisyView(SpectraSet('data/datasets/test.h5'), p['noise_level'], noise_seed=p['test_noise_seed'])\n"
+        "f, s = v.load(dtype=float)\n"
+        "pred = load('models/lightgbm/nl1_n1000_s0').predict(f, s)\n"
+        "ref = pd.read_csv('results/cells/lightgbm/nl1_n1000_s0.csv')['log_g_pred'].to_numpy()\n"
+        "assert np.allclose(pred, ref, rtol=1e-5, atol=1e-6), np.abs(pred - ref).max()\n"
+        "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tiny_run, capture_output=True, text=True)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]

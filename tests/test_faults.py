@@ -40,20 +40,20 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_numbers(tiny_run, tm
 def test_changed_input_reruns_only_the_affected_targets_and_marks_numbers_stale(tiny_run, tmp_path):
     wd = tmp_path / "wd"
     shutil.copytree(tiny_run, wd, symlinks=True)
-    before = json.loads((wd / "results/track_f/ridge.json").read_text())
+    before = json.loads((wd / "results/cells/ridge/nl1_n1000_s0.json").read_text())
     with h5py.File(wd / "data/datasets/test.h5", "r+") as h5:   # a changed input: one flux value
         h5["dataset/arrays/flux/value"][0, 100] *= 1.01
-    audit = subprocess.run([sys.executable, "-m", "pfslogg", "provenance", "results/track_f/ridge.json"],
+    audit = subprocess.run([sys.executable, "-m", "pfslogg", "provenance", "results/cells/ridge/nl1_n1000_s0.json"],
                            cwd=wd, capture_output=True, text=True)
     assert audit.returncode == 0 and "STALE" in audit.stdout, audit.stdout[-3000:]
     assert "data/datasets/test.h5" in audit.stdout
     dry = snakemake(wd, "figures/r2_vs_snr.pdf", "figures/ceiling_calibration.pdf", "--cores", "2",
                     "--configfile", TINY, "-n").stdout
     jobs = set(re.findall(r"^(?:local)?rule (\w+):", dry, flags=re.M))
-    assert jobs == {"evaluate_estimator", "compute_fisher_ceiling", "plot_r2_vs_snr"}, jobs
+    assert jobs == {"run_cell", "compute_fisher_ceiling", "plot_figure"}, jobs
     snakemake(wd, "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", TINY)
-    after = json.loads((wd / "results/track_f/ridge.json").read_text())
+    after = json.loads((wd / "results/cells/ridge/nl1_n1000_s0.json").read_text())
     assert after["provenance"]["inputs"]["data/datasets/test.h5"] != before["provenance"]["inputs"]["data/datasets/test.h5"]
-    audit = subprocess.run([sys.executable, "-m", "pfslogg", "provenance", "results/track_f/ridge.json"],
+    audit = subprocess.run([sys.executable, "-m", "pfslogg", "provenance", "results/cells/ridge/nl1_n1000_s0.json"],
                            cwd=wd, capture_output=True, text=True)
     assert audit.returncode == 0 and "STALE" not in audit.stdout, audit.stdout[-3000:]

@@ -1,7 +1,9 @@
-"""Paper machinery: numbers.tex macros from results JSON, the leaderboard table, the LaTeX skeleton.
+"""Paper machinery: numbers.tex macros from results JSON, the tables, the LaTeX skeleton.
 
 ``make_results_tree`` writes a small workflow root (inputs, results with real provenance blocks,
 a figure with its sidecar, a rule file); test_audit.py and test_tex_guard.py use it too.
+``cell_metrics`` and ``experiment_metrics`` build an experiment cell (kind ``estimator``) and an
+experiment aggregate (kind ``experiment``) as the results JSON spec lays them out.
 """
 
 import contextlib
@@ -18,7 +20,9 @@ from hypothesis import strategies as st
 
 from pfslogg import paper
 from pfslogg.atomic import write_json
+from pfslogg.data.describe import describe_grid, write_grid_description
 from pfslogg.errors import InputError
+from pfslogg.paper.numbers import _walk
 from pfslogg.provenance import make_block
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +54,7 @@ PRIOR = {"M_H": [-0.25, 0.75], "T_eff": [3750.0, 6000.0], "a_M": [0.0, 0.0], "lo
 NOISE = {"exp_time": 900.0, "exposures": 12, "mag": [20.5, 22.5], "noise_level": 1.0,
          "seeing": [0.5, 1.5], "throughput": 2.2}
 EVALUATION = {"bootstrap": 1000, "confidence": 0.95, "snr_bins": [2.0, 3.0, 4.5, 7.0]}
-# the metrics of results/data/grid.json (rule describe_grid), as pfslogg.paper.describe_grid writes them
+# the metrics of results/data/grid.json (rule describe_grid), as pfslogg.data.describe writes them
 GRID = {"source": "synth", "kind": "instrument", "resolution": 5000, "raw_resolution": 20000,
         "n_pixels": 4096, "wave_range": [7100, 8850], "dispersion": 0.42735, "n_nodes": 2160,
         "axes": {"T_eff": {"min": 3500, "max": 6250, "step": 250, "n": 12},
@@ -67,15 +71,78 @@ HYPER = {"ridge": {"alpha": 10.0, "val_r2_by_alpha": {"0.1": 0.4312, "10.0": 0.4
          "template": {"alpha": 10.0, "n_templates": 450}}
 
 
+def cell_metrics(name, label, r2, bins_r2, noise_level=1.0, size=20000, seed=0, bins=BINS):
+    """The metrics of one experiment cell (kind "estimator"), as the results JSON spec has them."""
+    snr_bins = []
+    for (lo, hi), b in zip(bins, bins_r2):
+        snr_bins.append({"lo": lo, "hi": hi, "snr_median": (lo + hi) / 2, "n": 200, "r2": b,
+                         "r2_ci": [b - 0.05, b + 0.05], "mae": 0.5 + b / 10, "rmse": 0.7 + b / 10,
+                         "bias": -0.02, "slope": 0.8 + b / 10})
+    return {"estimator": name, "class": name, "label": label, "noise_level": noise_level,
+            "size": size, "seed": seed, "n_test": 2000, "var_prior": 4 / 3, "confidence": 0.95,
+            "overall": {"n": 2000, "r2": r2, "r2_ci": [r2 - 0.02, r2 + 0.02], "mae": 0.61,
+                        "rmse": 0.84, "bias": -0.013, "slope": 0.834},
+            "snr_bins": snr_bins}
+
+
 def _estimator_metrics(name, label, r2, bins_r2):
-    bins = []
-    for (lo, hi), b in zip(BINS, bins_r2):
-        bins.append({"lo": lo, "hi": hi, "n": 200, "snr_median": (lo + hi) / 2, "r2": b,
-                     "r2_ci": [b - 0.05, b + 0.05], "mae": 0.5 + b / 10, "rmse": 0.7 + b / 10})
-    return {"estimator": name, "label": label, "n_train": 20000, "n_test": 2000, "noise_level": 1.0,
-            "var_prior": 4 / 3,
-            "overall": {"r2": r2, "r2_ci": [r2 - 0.02, r2 + 0.02], "mae": 0.61, "rmse": 0.84},
-            "snr_bins": bins, "hyper": HYPER[name], "converged": True}
+    """A cell at the paper's default condition, plus the keys the paper text still cites."""
+    return {**cell_metrics(name, label, r2, bins_r2), "n_train": 20000, "hyper": HYPER[name],
+            "converged": True}
+
+
+def noise_tag(level):
+    """The noise level as it appears in file names and aggregate keys: 0.1 -> '0p1', 1.0 -> '1'."""
+    return f"{level:g}".replace(".", "p")
+
+
+def experiment_metrics(estimators, noise_levels, sizes, seeds, r2_of, default_noise_level=1.0,
+                       experiment="benchmark", missing=()):
+    """The metrics of an experiment aggregate (kind "experiment"), as the spec lays them out.
+
+    ``estimators``: [(name, label)]; ``r2_of(name, noise_level, size)``: the mean R^2 of a cell;
+    ``missing``: (name, noise_level, size) cells left out of the grid."""
+    cells, best = {}, {}
+    for name, _ in estimators:
+        for nl in noise_levels:
+            for size in sizes:
+                if (name, nl, size) in missing:
+                    continue
+                r2 = r2_of(name, nl, size)
+                cells.setdefault(name, {}).setdefault(f"nl{noise_tag(nl)}", {})[f"n{size}"] = {
+                    "n_seeds": len(seeds), "noise_level": nl, "size": size, "r2": r2,
+                    "r2_ci_seeds": [r2 - 0.031, r2 + 0.029], "r2_ci_boot": [r2 - 0.042, r2 + 0.038],
+                    "rmse": 0.9 - r2 / 2, "mae": 0.7 - r2 / 2, "bias": -0.011 * nl,
+                    "slope": 0.6 + r2 / 3, "rmse_sd": 0.004}
+                top = best.setdefault(f"nl{noise_tag(nl)}", {}).setdefault(f"n{size}", {})
+                if r2 > top.get("r2", -math.inf):
+                    top.update({"estimator": name, "r2": r2})
+    return {"experiment": experiment, "track": "f", "confidence": 0.95, "var_prior": 4 / 3,
+            "n_test": 2000, "noise_levels": list(noise_levels), "sizes": list(sizes),
+            "seeds": list(seeds), "default_noise_level": default_noise_level,
+            "estimators": {name: {"class": name, "label": label} for name, label in estimators},
+            "cells": cells, "best": best}
+
+
+def write_results(root, path, kind, metrics, rule="r", inputs=(), params=None, details=None):
+    """A results file ``{"kind", "metrics", ["details"], "provenance"}`` under ``root``."""
+    doc = {"kind": kind, "metrics": metrics}
+    if details is not None:
+        doc["details"] = details
+    with contextlib.chdir(root):
+        doc["provenance"] = make_block(rule, list(inputs), params,
+                                       command=f"python -m pfslogg.{rule} --fake")
+        write_json(path, doc)
+    return Path(root) / path
+
+
+BENCH_ESTIMATORS = [(name, label) for name, label, *_ in ESTIMATORS]
+BENCH_NOISE, BENCH_SIZES, BENCH_SEEDS = [0.1, 0.5, 1.0], [2000, 6000, 20000], [0, 1, 2]
+BENCH_BASE = {"ridge": 0.6213, "lightgbm": 0.6808, "template": 0.5502}
+
+
+def bench_r2(name, nl, size):
+    return round(BENCH_BASE[name] - 0.2 * nl + 0.01 * BENCH_SIZES.index(size), 4)
 
 
 def _split_summary(split, n, mag, snr):
@@ -99,10 +166,8 @@ def make_results_tree(root):
         Path("rules/baselines.smk").write_text(RULES_SMK)
         Path("Snakefile").write_text('include: "rules/baselines.smk"\n')
 
-        def results(path, metrics, rule, inputs, params=None):
-            write_json(path, {"metrics": metrics,
-                              "provenance": make_block(rule, inputs, params,
-                                                       command=f"python -m pfslogg.{rule} --fake")})
+        def results(path, metrics, rule, inputs, params=None, kind=None, details=None):
+            write_results(".", path, kind, metrics, rule, inputs, params, details)
 
         for split, n, mag, snr in (("train", 20000, [20.5, 22.5], (8.3, 3.0, 21.4)),
                                    ("val", 2000, [20.5, 22.5], (8.2, 2.9, 21.3)),
@@ -110,13 +175,20 @@ def make_results_tree(root):
             results(f"results/data/{split}.json", _split_summary(split, n, mag, snr),
                     f"simulate_{split}", [f"data/{split if split != 'val' else 'train'}.h5"],
                     {"chunk_size": 1024, "noise": NOISE, "params": PRIOR, "seed": 7,
-                     "split": {"n": n}})
-        results("results/data/grid.json", GRID, "describe_grid", ["data/grid.h5"])
+                     "split": {"n": n}}, kind="dataset")
+        results("results/data/grid.json", GRID, "describe_grid", ["data/grid.h5"], kind="grid")
         for name, label, r2, bins_r2 in ESTIMATORS:
             results(f"results/track_f/{name}.json", _estimator_metrics(name, label, r2, bins_r2),
                     f"train_{name}", ["data/train.h5", "data/test.h5", "results/data/test.json"],
                     {"estimator": name, "alpha": 10.0, "evaluation": EVALUATION, "noise_level": 1.0,
-                     "params": PRIOR, "seed": 7})
+                     "params": PRIOR, "seed": 7}, kind="estimator",
+                    details={"fitted": {"alpha": 10.0, "search": {"alpha": [0.1, 10.0],
+                                                                  "val_r2": [0.4312, 0.4523]}},
+                             "timing": {"fit_s": 1.2345}})
+        results("results/track_f/benchmark.json",
+                experiment_metrics(BENCH_ESTIMATORS, BENCH_NOISE, BENCH_SIZES, BENCH_SEEDS, bench_r2),
+                "aggregate_benchmark", [f"results/track_f/{n}.json" for n, *_ in ESTIMATORS],
+                {"evaluation": EVALUATION}, kind="experiment")
         band = {"r2max_p10": 0.3, "r2max_p90": 0.9, "r2max_mean_crlb": 0.42}
         results("results/track_c/fisher.json",
                 {"var_prior": 4 / 3, "n": 2000, "nuisance": ["T_eff", "M_H"],
@@ -126,7 +198,7 @@ def make_results_tree(root):
                                "r2max_median": 0.5 + i / 10, **band}
                               for i, (lo, hi) in enumerate(BINS)]},
                 "fisher_ceiling", ["data/test.h5"],
-                {"evaluation": EVALUATION, "noise_level": 1.0, "params": PRIOR})
+                {"evaluation": EVALUATION, "noise_level": 1.0, "params": PRIOR}, kind="fisher")
         snrs, originals = [3.0, 4.6, 7.1, 24.0], [0.366, 0.74, 0.891, 0.9906]
         results("results/track_c/ceiling_calibration.json",
                 {"points": [{"snr": s_, "r2max_median": o + 0.01, "r2max_p10": o - 0.2,
@@ -134,12 +206,13 @@ def make_results_tree(root):
                             for s_, o in zip(snrs, originals)], "n_spectra": 500},
                 "calibrate_ceiling", ["data/test.h5"],
                 {"ceiling": {"n_spectra": 500, "original": originals, "snr": snrs},
-                 "noise": NOISE, "params": PRIOR, "seed": 7})
+                 "noise": NOISE, "params": PRIOR, "seed": 7}, kind="calibration")
         Path("figures").mkdir()
         Path("figures/r2_vs_snr.pdf").write_bytes(b"%PDF-1.4 fake figure")
         figure_inputs = [f"results/track_f/{n}.json" for n, *_ in ESTIMATORS]
         write_json("figures/r2_vs_snr.pdf.json",
-                   {"provenance": make_block("plot_r2_vs_snr", figure_inputs,
+                   {"kind": "figure",
+                    "provenance": make_block("plot_r2_vs_snr", figure_inputs,
                                              command="python -m pfslogg.figures r2_vs_snr")})
     return root
 
@@ -247,7 +320,7 @@ def test_formatted_values_are_plain_numbers_close_to_the_raw_value(key, value):
 def test_macro_names_are_letters_or_the_input_is_rejected(metrics):
     names = []
     try:
-        for _, words, _, _, _ in paper._walk(metrics, (), "", "x"):
+        for _, words, _, _, _ in _walk(metrics, (), "", "x"):
             names.append("X" + words)
     except InputError:
         return
@@ -329,13 +402,52 @@ def test_missing_results_folder_raises(tmp_path):
         paper.collect_numbers(tmp_path / "nope")
 
 
-def test_cli_writes_numbers_and_tables(tree, tmp_path):
+def test_numbers_and_a_table_are_written(tree, tmp_path):
     out = tmp_path / "gen" / "numbers.tex"
-    assert paper.main(["numbers", str(tree / "results"), str(out)]) == 0
+    assert paper.write_numbers_tex(tree / "results", out)
     assert out.is_file() and (tmp_path / "gen" / "numbers.json").is_file()
-    assert paper.main(["table", "leaderboard", str(tree / "results"),
-                       str(tmp_path / "gen" / "leaderboard.tex")]) == 0
-    assert paper.main(["numbers", str(tmp_path / "missing"), str(out)]) == 2
+    with contextlib.chdir(tree):
+        paper.write_table("leaderboard", "results", tmp_path / "gen" / "leaderboard.tex",
+                          TABLE_FILES["leaderboard"])
+    assert (tmp_path / "gen" / "leaderboard.tex").is_file()
+    with pytest.raises(InputError, match="results folder not found"):
+        paper.write_numbers_tex(tmp_path / "missing", out)
+
+
+def test_details_never_become_macros(tree, numbers):
+    doc = json.loads((tree / "results/track_f/ridge.json").read_text())
+    assert doc["details"]["timing"]["fit_s"] == 1.2345
+    assert not any("Fitted" in m or "Timing" in m or "Details" in m for m in numbers)
+    assert not any(n.raw == 1.2345 for n in numbers.values())
+
+
+def test_nested_noise_and_size_keys_give_letter_only_unique_macros(tmp_path):
+    assert paper.camel_words("nl0p1") == "Nlzeropone" and paper.camel_words("n20000") == "Ntwentythousand"
+    levels, sizes = [0, 0.05, 0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 10, 15], [200, 2000, 6000, 20000, 200000]
+    est = [("ridge", "Ridge"), ("pca_ridge", "PCA + ridge")]
+    write_results(tmp_path, "results/track_f/benchmark.json", "experiment",
+                  experiment_metrics(est, levels, sizes, [0], lambda e, nl, n: 0.5 - nl / 100))
+    write_results(tmp_path, "results/cells/ridge/nl0p1_n20000_s0.json", "estimator",
+                  cell_metrics("ridge", "Ridge", 0.5, [0.2, 0.4, 0.6], noise_level=0.1))
+    numbers = paper.collect_numbers(tmp_path / "results")
+    names = [n.macro for n in numbers]
+    assert len(names) == len(set(names)) and all(re.fullmatch(r"[A-Za-z]+", m) for m in names)
+    by_key = {(n.file, n.key): n.macro for n in numbers}
+    agg = "results/track_f/benchmark.json"
+    assert by_key[(agg, "cells.ridge.nl0p1.n20000.r2")] == \
+        "TrackFBenchmarkCellsRidgeNlzeroponeNtwentythousandRtwo"
+    assert by_key[(agg, "cells.pca_ridge.nl0.n200.r2_ci_seeds[1]")] == \
+        "TrackFBenchmarkCellsPcaRidgeNlzeroNtwohundredRtwoCiSeedsHi"
+    assert by_key[("results/cells/ridge/nl0p1_n20000_s0.json", "overall.r2")] == \
+        "CellsRidgeNlzeroponeNtwentythousandSzeroOverallRtwo"
+    fmt = {n.key: n.formatted for n in numbers if n.file == agg}
+    assert fmt["noise_levels[2]"] == "0.1" and fmt["default_noise_level"] == "1"
+    assert fmt["cells.ridge.nl1.n20000.slope"] == "0.763" and fmt["confidence"] == "0.95"
+    # keys that spell alike still collide, and say so
+    write_results(tmp_path, "results/track_f/clash.json", "experiment",
+                  {"cells": {"ridge": {"nl0p1": {"r2": 0.1}, "nlzeropone": {"r2": 0.2}}}})
+    with pytest.raises(InputError, match=r"collision: \\TrackFClashCellsRidgeNlzeroponeRtwo"):
+        paper.collect_numbers(tmp_path / "results")
 
 
 # ---------------------------------------------------------------------------------- per document
@@ -380,11 +492,10 @@ def test_model_settings_are_printed_as_given_and_keys_without_letters_take_the_p
     assert numbers["TrackFRidgeHyperValRtwoByAlphaZeroOne"].formatted == "0.431"
 
 
-def test_numbers_cli_with_files(tree, tmp_path):
+def test_numbers_tex_with_files(tree, tmp_path):
     out = tmp_path / "gen" / "track_c" / "numbers.tex"
     with contextlib.chdir(tree):
-        assert paper.main(["numbers", "results", str(out), "--files",
-                           "results/track_c/fisher.json"]) == 0
+        paper.write_numbers_tex("results", out, files=["results/track_c/fisher.json"])
     index = json.loads(out.with_suffix(".json").read_text())
     assert set(index["files"]) == {"results/track_c/fisher.json"}
     assert index["macros"]["TrackCFisherOverallRtwomaxMedian"]["section"] == "metrics"
@@ -397,7 +508,7 @@ def test_document_sources_follow_inputs_tables_figures_and_bibliography():
     assert rel[0] == "main.tex"
     for expected in ("preamble.tex", "facts.tex", "generated/main/numbers.tex", "sections/intro.tex",
                      "sections/data.tex", "generated/tables/datasets.tex",
-                     "generated/tables/leaderboard.tex", "generated/tables/ceiling.tex",
+                     "generated/tables/r2_by_snr.tex", "generated/tables/ceiling.tex",
                      "generated/tables/calibration.tex", "refs.bib",
                      "figures/r2_vs_snr.pdf", "figures/ceiling_calibration.pdf"):
         assert expected in rel, expected
@@ -408,7 +519,7 @@ def test_document_sources_follow_inputs_tables_figures_and_bibliography():
     assert f"{base}/generated/tables/calibration.tex" not in track_f
     track_c = paper.document_sources(PAPER, "track_c")
     assert "figures/r2_vs_snr.pdf" not in track_c
-    assert f"{base}/generated/tables/leaderboard.tex" not in track_c
+    assert f"{base}/generated/tables/r2_by_snr.tex" not in track_c
     # every hand-written file a document reads exists
     for doc in ("main", "track_c", "track_f", "track_a"):
         for path in paper.document_sources(PAPER, doc):
@@ -430,7 +541,10 @@ def test_check_document_finds_undefined_macros_in_what_it_reads(tree, tmp_path):
     problems = paper.check_document(work, "track_c", numbers_c)
     assert any("hand-typed decimal: '0.47'" in p for p in problems)
     assert any("\\TrackCFisherNope is not defined" in p for p in problems)
-    assert paper.main(["guard", str(work), "--doc", "track_c"]) == 1
+    (work / "numbers_c.tex").write_text(numbers_c)
+    assert paper.check_paper_cli(work, work / "numbers_c.tex", doc="track_c") == problems
+    with pytest.raises(InputError, match="cannot read numbers.tex"):
+        paper.check_paper_cli(work, work / "none.tex")
 
 
 # ---------------------------------------------------------------------------------- grid description
@@ -440,7 +554,7 @@ def test_describe_grid_reads_axes_resolution_and_model(tmp_path):
     from conftest import make_fake_grid
 
     grid = make_fake_grid(tmp_path / "grid.h5", n_pixels=64)
-    m = paper.describe_grid(grid)
+    m = describe_grid(grid)
     assert m["n_pixels"] == 64 and m["resolution"] == 5000 and m["kind"] == "instrument"
     assert m["axes"]["T_eff"] == {"min": 3500, "max": 6000, "step": 500, "n": 6}
     assert m["axes"]["a_M"] == {"min": 0, "max": 0, "step": 0, "n": 1}
@@ -448,10 +562,12 @@ def test_describe_grid_reads_axes_resolution_and_model(tmp_path):
     assert "model" not in m and "lines" not in m   # not a synth grid
     out = tmp_path / "results" / "data" / "grid.json"
     with contextlib.chdir(tmp_path):
-        assert paper.main(["describe-grid", "--grid", "grid.h5", "--out", "results/data/grid.json"]) == 0
+        written = write_grid_description("grid.h5", "results/data/grid.json",
+                                         command="python -m pfslogg describe-grid --grid grid.h5")
     doc = json.loads(out.read_text())
+    assert doc["kind"] == "grid" and doc["metrics"] == written
     assert doc["provenance"]["rule"] == "describe_grid"
-    assert doc["provenance"]["command"].startswith("python -m pfslogg.paper describe-grid")
+    assert doc["provenance"]["command"] == "python -m pfslogg describe-grid --grid grid.h5"
     assert list(doc["provenance"]["inputs"]) == ["grid.h5"]
     numbers = {n.macro: n for n in paper.collect_numbers(tmp_path / "results")}
     assert numbers["DataGridAxesTEffStep"].formatted == "500"
@@ -466,55 +582,53 @@ def test_describe_grid_of_a_synth_grid_counts_lines():
 
 def test_describe_grid_of_a_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not a readable grid file"):
-        paper.describe_grid(tmp_path / "none.h5")
+        describe_grid(tmp_path / "none.h5")
 
 
 # ---------------------------------------------------------------------------------- tables
 
-
-def test_leaderboard_refers_to_numbers_only_through_macros(tree, tmp_path):
-    numbers_tex = tmp_path / "numbers.tex"
-    paper.write_numbers_tex(tree / "results", numbers_tex)
-    table = paper.write_leaderboard_tex(tree / "results", tmp_path / "leaderboard.tex")
-    assert (tmp_path / "leaderboard.tex").read_text() == table
-    assert paper.find_hand_typed_numbers(table) == []
-    assert paper.find_undefined_macros(table, numbers_tex.read_text()) == []
-    body = paper.mask_comments(table)
-    assert "\\TrackFRidgeSnrBinsThreeRtwo" in body and "\\TrackFRidgeOverallRtwoCiHi" in body
-    assert "\\TrackCFisherSnrBinsTwoRtwomaxMedian" in body
-    assert "\\TrackCFisherOverallRtwomaxMedian" in body
-    rows = [line.split("&")[0].strip() for line in body.splitlines() if "&" in line]
-    labels = [r for r in rows if r]
-    # best overall R^2 first, ceiling last
-    assert labels[1:] == ["LightGBM", "Ridge", "Template fit", "Fisher ceiling"]
-    assert "\\toprule" in table and "S[table-format=-1.3]" in table
+# The results files the workflow gives each table (the tree's paths).
+DATASETS = [f"results/data/{s}.json" for s in ("train", "val", "test")]
+ESTIMATOR_FILES = [f"results/track_f/{name}.json" for name, *_ in ESTIMATORS]
+TABLE_FILES = {
+    "datasets": DATASETS,
+    "ceiling": ["results/track_c/fisher.json"],
+    "calibration": ["results/track_c/ceiling_calibration.json"],
+    "r2_by_snr": ESTIMATOR_FILES + ["results/track_c/fisher.json"],
+    "leaderboard": ["results/track_f/benchmark.json"],
+    "errors": ["results/track_f/benchmark.json"],
+}
 
 
-def test_leaderboard_from_explicit_files(tree):
-    files = [tree / "results/track_f/ridge.json", tree / "results/track_f/template.json"]
-    table = paper.leaderboard_tex(tree / "results", files=files)
-    assert "Ridge" in table and "Template fit" in table and "LightGBM" not in table
-    assert "Fisher ceiling &" not in table
-    assert "%   results/track_f/ridge.json" in table
-    with pytest.raises(InputError, match="no estimator results"):
-        paper.leaderboard_tex(tree / "results", files=[tree / "results/track_c/fisher.json"])
+def table(tree, name, files=None, out=None):
+    """Table ``name`` of the tree, from ``files`` (default: the workflow's, TABLE_FILES)."""
+    files = [tree / f for f in (TABLE_FILES[name] if files is None else files)]
+    if out is not None:
+        return paper.write_table(name, tree / "results", out, files)
+    return paper.table_tex(name, tree / "results", files)
 
 
-def test_leaderboard_without_ceiling_and_with_missing_bins(tree, tmp_path):
-    (tree / "results/track_c/fisher.json").unlink()
-    doc = json.loads((tree / "results/track_f/template.json").read_text())
-    doc["metrics"]["snr_bins"] = doc["metrics"]["snr_bins"][:2]
-    write_json(tree / "results/track_f/template.json", doc)
-    table = paper.leaderboard_tex(tree / "results")
-    assert "Fisher ceiling &" not in table and "\\TrackCFisher" not in table
-    template_row = next(line for line in table.splitlines() if line.startswith("Template fit"))
-    assert template_row.count("{--}") == 1
+def _rows(text):
+    """The first cell of each table row (labels), in order, comments left out."""
+    body = paper.mask_comments(text)
+    return [line.split("&")[0].strip() for line in body.splitlines() if "&" in line]
 
 
-def test_leaderboard_needs_estimators(tmp_path):
-    write_json(tmp_path / "results/track_c/fisher.json", {"metrics": {"n": 1}, "provenance": {}})
-    with pytest.raises(InputError, match="no estimator results"):
-        paper.leaderboard_tex(tmp_path / "results")
+def test_every_table_has_its_files():
+    assert set(TABLE_FILES) == set(paper.TABLES)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_FILES))
+def test_tables_refer_to_numbers_only_through_macros(tree, tmp_path, name):
+    numbers_tex = paper.numbers_tex(paper.collect_numbers(tree / "results"))
+    out = tmp_path / f"{name}.tex"
+    text = table(tree, name, out=out)
+    assert out.read_text() == text
+    assert paper.find_hand_typed_numbers(text) == []
+    assert paper.find_undefined_macros(text, numbers_tex) == []
+    assert "\\toprule" in text and "\\bottomrule" in text
+    for f in TABLE_FILES[name]:
+        assert f"%   {f}" in text
 
 
 @pytest.mark.parametrize("name, macros", [
@@ -524,41 +638,163 @@ def test_leaderboard_needs_estimators(tmp_path):
                      "\\TrackCCeilingCalibrationPointsFourOriginal",
                      "\\TrackCCeilingCalibrationPointsTwoRtwomaxPten"]),
     ("datasets", ["\\DataTrainN", "\\DataTestSnrPninetyfive", "\\DataValMagRangeLo"]),
+    ("r2_by_snr", ["\\TrackFRidgeSnrBinsThreeRtwo", "\\TrackFRidgeOverallRtwoCiHi",
+                   "\\TrackCFisherSnrBinsTwoRtwomaxMedian", "\\TrackCFisherOverallRtwomaxMedian"]),
+    ("leaderboard", ["\\TrackFBenchmarkNoiseLevelsOne", "\\TrackFBenchmarkSizesThree",
+                     "\\TrackFBenchmarkCellsRidgeNlzeroponeNtwothousandRtwo",
+                     "\\TrackFBenchmarkCellsTemplateNloneNtwentythousandRtwoCiSeedsHi"]),
+    ("errors", ["\\TrackFBenchmarkDefaultNoiseLevel", "\\TrackFBenchmarkSizesThree",
+                "\\TrackFBenchmarkCellsLightgbmNloneNtwentythousandSlope",
+                "\\TrackFBenchmarkCellsRidgeNloneNtwentythousandBias"]),
 ])
-def test_track_tables_use_macros_only(tree, tmp_path, name, macros):
-    numbers_tex = paper.numbers_tex(paper.collect_numbers(tree / "results"))
-    out = tmp_path / f"{name}.tex"
-    assert paper.main(["table", name, str(tree / "results"), str(out)]) == 0
-    table = out.read_text()
-    assert paper.find_hand_typed_numbers(table) == []
-    assert paper.find_undefined_macros(table, numbers_tex) == []
+def test_tables_cite_the_expected_macros(tree, name, macros):
+    text = table(tree, name)
     for m in macros:
-        assert m in table, m
-    assert "\\toprule" in table and "\\bottomrule" in table
+        assert m in text, m
+
+
+def test_r2_by_snr_rows_best_first_with_the_ceiling_last(tree):
+    text = table(tree, "r2_by_snr")
+    labels = [r for r in _rows(text) if r]
+    assert labels[1:] == ["LightGBM", "Ridge", "Template fit", "Fisher ceiling"]
+    assert "S[table-format=-1.3]" in text
+
+
+def test_r2_by_snr_from_explicit_files(tree):
+    text = table(tree, "r2_by_snr", ["results/track_f/ridge.json", "results/track_f/template.json"])
+    assert "Ridge" in text and "Template fit" in text and "LightGBM" not in text
+    assert "Fisher ceiling &" not in text and "\\TrackCFisher" not in text
+    assert "%   results/track_f/ridge.json" in text
+    with pytest.raises(InputError, match="r2_by_snr: needs at least 1 results file.* 'estimator', got 0"):
+        table(tree, "r2_by_snr", ["results/track_c/fisher.json"])
+
+
+def test_r2_by_snr_with_missing_bins(tree):
+    doc = json.loads((tree / "results/track_f/template.json").read_text())
+    doc["metrics"]["snr_bins"] = doc["metrics"]["snr_bins"][:2]
+    write_json(tree / "results/track_f/template.json", doc)
+    text = table(tree, "r2_by_snr", ESTIMATOR_FILES)
+    template_row = next(line for line in text.splitlines() if line.startswith("Template fit"))
+    assert template_row.count("{--}") == 1
+
+
+def test_r2_by_snr_from_experiment_cells(tmp_path):
+    for name, label, r2, bins_r2 in ESTIMATORS:
+        write_results(tmp_path, f"results/cells/{name}/nl0p5_n6000_s1.json", "estimator",
+                      cell_metrics(name, label, r2, bins_r2, noise_level=0.5, size=6000, seed=1))
+    files = sorted((tmp_path / "results/cells").rglob("*.json"))
+    text = paper.table_tex("r2_by_snr", tmp_path / "results", files)
+    assert "\\CellsRidgeNlzeropfiveNsixthousandSoneOverallRtwo" in text
+    assert [r for r in _rows(text) if r][1:] == ["LightGBM", "Ridge", "Template fit"]
+    # two cells of one estimator: which one to show is not the table's guess
+    write_results(tmp_path, "results/cells/ridge/nl1_n6000_s1.json", "estimator",
+                  cell_metrics("ridge", "Ridge", 0.3, [0.1, 0.2, 0.3], size=6000, seed=1))
+    files = sorted((tmp_path / "results/cells").rglob("*.json"))
+    with pytest.raises(InputError, match="two cells of estimator 'ridge'"):
+        paper.table_tex("r2_by_snr", tmp_path / "results", files)
+
+
+def test_leaderboard_rows_are_estimator_by_size_and_columns_noise_levels(tree):
+    text = table(tree, "leaderboard")
+    body = paper.mask_comments(text)
+    lines = [line for line in body.splitlines() if "&" in line]
+    header = next(line for line in lines if line.startswith("Estimator"))
+    assert header.count("\\TrackFBenchmarkNoiseLevels") == len(BENCH_NOISE)
+    rows = [line for line in lines if "\\TrackFBenchmarkSizes" in line]
+    assert len(rows) == len(BENCH_ESTIMATORS) * len(BENCH_SIZES)
+    assert [r.split("&")[0].strip() for r in rows] == ["Ridge", "", "", "LightGBM", "", "",
+                                                      "Template fit", "", ""]
+    first = rows[0].split("&")
+    assert first[1].strip() == "\\TrackFBenchmarkSizesOne"
+    assert first[2].strip() == "\\TrackFBenchmarkCellsRidgeNlzeroponeNtwothousandRtwo"
+    ci = lines[lines.index(rows[0]) + 1]
+    assert ("{\\scriptsize[\\num{\\TrackFBenchmarkCellsRidgeNlzeroponeNtwothousandRtwoCiSeedsLo}, "
+            "\\num{\\TrackFBenchmarkCellsRidgeNlzeroponeNtwothousandRtwoCiSeedsHi}]}") in ci
+    assert "S[table-format=6.0]" in text and "\\addlinespace" in text
+
+
+def test_leaderboard_and_errors_show_a_missing_cell_as_a_dash(tmp_path):
+    est = [("ridge", "Ridge"), ("lightgbm", "LightGBM")]
+    metrics = experiment_metrics(est, [0.0, 1.0], [500, 1000], [0], lambda e, nl, n: 0.6 - nl / 5,
+                                 missing={("lightgbm", 1.0, 1000), ("lightgbm", 0.0, 500)})
+    path = write_results(tmp_path, "results/track_f/benchmark.json", "experiment", metrics)
+    text = paper.table_tex("leaderboard", tmp_path / "results", [path])
+    rows = [line for line in text.splitlines() if "\\TrackFBenchmarkSizes" in line]
+    assert [r.count("{--}") for r in rows] == [0, 0, 1, 1]
+    errors = paper.table_tex("errors", tmp_path / "results", [path])
+    lightgbm = next(line for line in errors.splitlines() if line.startswith("LightGBM"))
+    assert lightgbm.count("{--}") == 5          # noise level 1 at the largest size: not run
+    ridge = next(line for line in errors.splitlines() if line.startswith("Ridge"))
+    assert "\\TrackFBenchmarkCellsRidgeNloneNonethousandRmse" in ridge
+
+
+def test_errors_at_the_default_noise_level_and_largest_size(tree):
+    text = table(tree, "errors")
+    assert [r for r in _rows(text) if r][1:] == ["Ridge", "LightGBM", "Template fit"]
+    ridge = next(line for line in text.splitlines() if line.startswith("Ridge"))
+    assert ridge.split("&")[1:] == [f" \\TrackFBenchmarkCellsRidgeNloneNtwentythousand{k} "
+                                    for k in ("Rtwo", "Rmse", "Mae", "Bias")] + [
+        " \\TrackFBenchmarkCellsRidgeNloneNtwentythousandSlope \\\\"]
+    assert "noise level \\num{\\TrackFBenchmarkDefaultNoiseLevel}" in text
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.pop("default_noise_level"), "needs a numeric 'default_noise_level'"),
+    (lambda m: m.update(default_noise_level=3.0), "default_noise_level 3.0 is not one of"),
+    (lambda m: m.pop("sizes"), "needs a non-empty list 'sizes'"),
+    (lambda m: m["cells"]["ridge"]["nl1"]["n20000"].pop("size"), "cells.ridge.nl1.n20000: a cell needs"),
+])
+def test_errors_table_input_errors(tmp_path, change, message):
+    metrics = experiment_metrics(BENCH_ESTIMATORS, BENCH_NOISE, BENCH_SIZES, BENCH_SEEDS, bench_r2)
+    change(metrics)
+    path = write_results(tmp_path, "results/track_f/benchmark.json", "experiment", metrics)
+    with pytest.raises(InputError, match=message):
+        paper.table_tex("errors", tmp_path / "results", [path])
 
 
 def test_datasets_table_orders_splits(tree):
-    table = paper.datasets_tex(tree / "results")
-    rows = [line.split("&")[0].strip() for line in table.splitlines() if line.startswith(("Train", "Valid", "Test"))]
+    text = table(tree, "datasets", [DATASETS[2], DATASETS[0], DATASETS[1]])
+    rows = [r for r in _rows(text) if r.startswith(("Train", "Valid", "Test"))]
     assert rows == ["Training", "Validation", "Test"]
 
 
-def test_ceiling_and_calibration_tables_need_their_results(tmp_path):
-    (tmp_path / "results").mkdir()
-    with pytest.raises(InputError, match="Fisher-ceiling"):
-        paper.ceiling_tex(tmp_path / "results")
-    with pytest.raises(InputError, match="calibration"):
-        paper.calibration_tex(tmp_path / "results")
+def test_tables_recognise_files_by_kind_not_keys(tree, tmp_path):
+    # a calibration file is not a Fisher ceiling, whatever it holds
+    with pytest.raises(InputError, match="table ceiling: results/track_c/ceiling_calibration.json "
+                                         "is a results file of kind 'calibration'"):
+        table(tree, "ceiling", ["results/track_c/ceiling_calibration.json"])
+    with pytest.raises(InputError, match="table calibration: needs exactly one .* got 2"):
+        path = tree / "results/track_c/ceiling_calibration2.json"
+        path.write_text((tree / "results/track_c/ceiling_calibration.json").read_text())
+        table(tree, "calibration", ["results/track_c/ceiling_calibration.json", path])
+    # the same metrics without a kind are not recognised
+    doc = json.loads((tree / "results/track_c/fisher.json").read_text())
+    del doc["kind"]
+    write_json(tree / "results/track_c/fisher.json", doc)
+    with pytest.raises(InputError, match="without a 'kind'"):
+        table(tree, "ceiling")
+    write_json(tree / "results/track_c/settings.json", {"alpha": 1.0})
+    with pytest.raises(InputError, match="settings.json: not a results file"):
+        table(tree, "ceiling", ["results/track_c/settings.json"])
+
+
+def test_unknown_table_and_no_files_are_input_errors(tree, tmp_path):
+    with pytest.raises(InputError, match="unknown table 'nope'; the tables are calibration, "):
+        paper.write_table("nope", tree / "results", tmp_path / "x.tex", TABLE_FILES["ceiling"])
+    with pytest.raises(InputError, match="table ceiling: no results files given"):
+        paper.write_table("ceiling", tree / "results", tmp_path / "x.tex", [])
+    assert not (tmp_path / "x.tex").exists()
 
 
 def _latex(cwd, name, engine=("pdflatex", "-interaction=nonstopmode", "-halt-on-error")):
     return subprocess.run([*engine, name], cwd=cwd, capture_output=True, text=True, timeout=180)
 
 
-def test_leaderboard_compiles_as_a_standalone_document(tree, tmp_path):
+def test_track_f_tables_compile_as_a_standalone_document(tree, tmp_path):
     gen = tmp_path / "doc" / "generated"
     paper.write_numbers_tex(tree / "results", gen / "numbers.tex")
-    paper.write_leaderboard_tex(tree / "results", gen / "leaderboard.tex")
+    for name in ("r2_by_snr", "leaderboard", "errors"):
+        table(tree, name, out=gen / f"{name}.tex")
     (tmp_path / "doc" / "table.tex").write_text(r"""\documentclass{article}
 \usepackage{amsmath}
 \usepackage{booktabs}
@@ -566,8 +802,16 @@ def test_leaderboard_compiles_as_a_standalone_document(tree, tmp_path):
 \input{generated/numbers}
 \begin{document}
 \begin{table}\centering
+\caption{R2 by SNR.}\label{tab:r2_by_snr}
+{\small\input{generated/r2_by_snr}}
+\end{table}
+\begin{table}\centering
 \caption{Leaderboard.}\label{tab:leaderboard}
-\input{generated/leaderboard}
+{\small\input{generated/leaderboard}}
+\end{table}
+\begin{table}\centering
+\caption{Errors.}\label{tab:errors}
+\input{generated/errors}
 \end{table}
 Ridge reaches $R^2 = \TrackFRidgeOverallRtwo$ on \num{\TrackFRidgeNTest} test spectra.
 \end{document}
@@ -579,6 +823,8 @@ Ridge reaches $R^2 = \TrackFRidgeOverallRtwo$ on \num{\TrackFRidgeNTest} test sp
         text = subprocess.run(["pdftotext", "-layout", "table.pdf", "-"], cwd=tmp_path / "doc",
                               capture_output=True, text=True).stdout
         assert "0.471" in text and "LightGBM" in text and "Fisher ceiling" in text
+        assert "20000" in text or "20 000" in text
+        assert "0.601" in text      # ridge at noise level 0.1, 2000 spectra
 
 
 # ---------------------------------------------------------------------------------- documents
@@ -607,8 +853,8 @@ def build_fake_paper(tree, work):
     files), the tables, and figures at ``work/../figures``. Returns ``work``."""
     for doc in ("main", "track_a", "track_c", "track_f"):
         paper.write_numbers_tex(tree / "results", work / "generated" / doc / "numbers.tex")
-    for name, writer in paper.TABLES.items():
-        writer(tree / "results", work / "generated" / "tables" / f"{name}.tex")
+    for name in paper.TABLES:
+        table(tree, name, out=work / "generated" / "tables" / f"{name}.tex")
     for fig in ("r2_vs_snr", "ceiling_calibration"):
         _fake_figure(work.parent / "figures" / f"{fig}.pdf")
     return work

@@ -83,23 +83,23 @@ def test_exact_command_goes_through_slurm(slurm_run):
 
 def test_slurm_result_equals_local_run(slurm_run, tiny_run):
     wd, _, _ = slurm_run
-    local = metrics_of(tiny_run, "results/track_*/*.json")
-    remote = metrics_of(wd, "results/track_*/*.json")
-    assert remote.keys() >= {"results/track_f/ridge.json", "results/track_c/fisher.json"}
+    local = metrics_of(tiny_run, "results/**/*.json")
+    remote = metrics_of(wd, "results/**/*.json")
+    assert remote.keys() >= {"results/cells/ridge/nl1_n1000_s0.json", "results/track_c/fisher.json"}
     for key in remote:
         assert remote[key] == local[key], f"{key} differs between the Slurm run and the local run"
 
 
 def test_rule_resources_reach_sbatch(slurm_run):
     wd, _, _ = slurm_run
-    logs = sorted((wd / ".snakemake/slurm_logs/rule_train_estimator").rglob("*.log"))
-    assert logs, "no Slurm log of train_estimator"
+    logs = sorted((wd / ".snakemake/slurm_logs/rule_run_cell").rglob("*.log"))
+    assert logs, "no Slurm log of run_cell"
     job = logs[0].stem
     info = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
     assert info, f"scontrol knows job {job} no more (MinJobAge too short?)"
-    assert re.search(r"NumCPUs=2\b", info), info
-    assert re.search(r"MinMemoryNode=6000M|mem=6000M", info), info
-    assert "TimeLimit=01:00:00" in info, info
+    assert re.search(r"NumCPUs=1\b", info), info
+    assert re.search(r"MinMemoryNode=4000M|mem=4000M", info), info
+    assert "TimeLimit=00:30:00" in info, info
 
 
 def _copy_run(src, dst):
@@ -110,24 +110,25 @@ def _copy_run(src, dst):
 def test_failing_rule_is_reported_and_rerun_resumes(tiny_run, tmp_path, site_profile):
     wd = _copy_run(tiny_run, tmp_path / "wd")
     bad = yaml.safe_load((wd / TINY).read_text())
-    bad["estimators"]["lightgbm"]["num_leaves"] = 1      # LightGBM refuses: the job fails on Slurm
+    bad["estimators"]["lightgbm"]["hyper"]["num_leaves"] = 1      # LightGBM refuses: the job fails on Slurm
     (wd / "bad.yaml").write_text(yaml.safe_dump(bad))
     target = ("figures/r2_vs_snr.pdf", "--cores", "8", "--profile", "slurm")
     fail = snakemake(wd, *target, "--configfile", "bad.yaml", env=site_profile, check=False, timeout=900)
     assert fail.returncode != 0
-    assert "Error in rule train_estimator" in fail.stdout, fail.stdout[-3000:]
-    assert "num_leaves" in (wd / "logs/train_estimator/lightgbm.log").read_text()
-    assert not (wd / "models/lightgbm.pkl").exists()
+    assert "Error in rule run_cell" in fail.stdout, fail.stdout[-3000:]
+    assert "num_leaves" in (wd / "logs/run_cell/lightgbm/nl1_n1000_s0.log").read_text()
+    assert not (wd / "models/lightgbm/nl1_n1000_s0").exists()
     ok = snakemake(wd, *target, "--configfile", TINY, env=site_profile, timeout=900).stdout
     ran = set(re.findall(r"^rule (\w+):", ok, flags=re.M))
-    assert "train_estimator" in ran and not ran & {"build_raw_grid", "convolve_grid", "simulate_dataset"}, ran
-    assert metrics_of(wd, "results/track_f/lightgbm.json") == metrics_of(tiny_run, "results/track_f/lightgbm.json")
+    assert "run_cell" in ran and not ran & {"build_raw_grid", "convolve_grid", "simulate_dataset"}, ran
+    assert metrics_of(wd, "results/cells/lightgbm/nl1_n1000_s0.json") == metrics_of(tiny_run, "results/cells/lightgbm/nl1_n1000_s0.json")
 
 
 def test_scancel_is_reported_and_rerun_finishes(tiny_run, tmp_path, site_profile):
     wd = _copy_run(tiny_run, tmp_path / "wd")
     # the figure goes too: Snakemake rebuilds a missing intermediate only for a target that needs it
-    for p in ("models/ridge.pkl", "results/track_f/ridge.json", "figures/r2_vs_snr.pdf", "figures/r2_vs_snr.pdf.json"):
+    shutil.rmtree(wd / "models/ridge/nl1_n1000_s0")
+    for p in ("results/cells/ridge/nl1_n1000_s0.json", "figures/r2_vs_snr.pdf", "figures/r2_vs_snr.pdf.json"):
         (wd / p).unlink()
     cmd = [sys.executable, "-m", "snakemake", "figures/r2_vs_snr.pdf", "--cores", "8", "--profile", "slurm",
            "--configfile", TINY]
@@ -139,16 +140,16 @@ def test_scancel_is_reported_and_rerun_finishes(tiny_run, tmp_path, site_profile
         # only this run's jobs: other workflows may share the cluster
         for line in subprocess.run(["squeue", "-h", "-o", "%i %T %k %Z"], capture_output=True, text=True).stdout.splitlines():
             job, state, comment, workdir = line.split()
-            if state == "RUNNING" and comment.startswith("rule_train_estimator") and workdir == str(wd):
+            if state == "RUNNING" and comment.startswith("rule_run_cell") and workdir == str(wd):
                 subprocess.run(["scancel", job], check=True)
                 cancelled = job
                 break
         time.sleep(0.3)
     out, _ = proc.communicate(timeout=600)
-    assert cancelled, f"never saw train_estimator running:\n{out[-3000:]}"
+    assert cancelled, f"never saw run_cell running:\n{out[-3000:]}"
     assert proc.returncode != 0
-    assert re.search(r"CANCELLED|Error in rule train_estimator", out), out[-3000:]
-    assert not (wd / "models/ridge.pkl").exists(), "a cancelled job's output must not be kept"
+    assert re.search(r"CANCELLED|Error in rule run_cell", out), out[-3000:]
+    assert not (wd / "models/ridge/nl1_n1000_s0").exists(), "a cancelled job's output must not be kept"
     snakemake(wd, *EXACT[:1], "--cores", "8", "--profile", "slurm", "--configfile", TINY, env=site_profile,
               timeout=900)
-    assert metrics_of(wd, "results/track_f/ridge.json") == metrics_of(tiny_run, "results/track_f/ridge.json")
+    assert metrics_of(wd, "results/cells/ridge/nl1_n1000_s0.json") == metrics_of(tiny_run, "results/cells/ridge/nl1_n1000_s0.json")

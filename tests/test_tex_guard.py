@@ -48,8 +48,8 @@ def test_guard_catches_a_planted_hand_typed_number(tmp_path, numbers_tex):
         (2, 8, "0.47")]
     problems = paper.check_paper(work, numbers_tex)
     assert len(problems) == 1 and "planted.tex:2:8: hand-typed decimal: '0.47'" in problems[0]
-    # and the command line says so with a non-zero exit status
-    assert paper.main(["guard", str(work)]) == 1
+    # and so does what the command line runs (python -m pfslogg check-paper)
+    assert paper.check_paper_cli(work) == problems
 
 
 def test_guard_catches_a_planted_undefined_macro(tmp_path, numbers_tex):
@@ -141,4 +141,4 @@ def test_each_document_uses_only_the_numbers_of_its_own_results(tmp_path, doc):
     numbers = paper.numbers_tex(paper.collect_numbers(root / "results", files=files))
     assert paper.check_document(work, doc, numbers) == []
     (work / "own.tex").write_text(numbers)
-    assert paper.main(["guard", str(work), "--doc", doc, "--numbers", str(work / "own.tex")]) == 0
+    assert paper.check_paper_cli(work, work / "own.tex", doc=doc) == []

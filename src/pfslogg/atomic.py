@@ -37,10 +37,28 @@ def write_text(path, text):
 
 
 def write_json(path, obj):
+    """Write ``obj`` as strict JSON: NaN and infinities (not JSON) are written as ``null``."""
     with atomic_path(path) as tmp:
         with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False, default=_json_default)
+            json.dump(finite(obj), fh, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
             fh.write("\n")
+
+
+def finite(obj):
+    """``obj`` with every non-finite float (NaN, inf) replaced by None, recursively."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
 
 
 def _json_default(o):

@@ -1,9 +1,10 @@
-"""Command-line entry points: ``python -m pfslogg <command> ...``.
+"""pfslogg: one command per Snakemake rule (``python -m pfslogg <command> ...``), plus the audit.
 
-Each command is what one Snakemake rule runs: it parses the rule's parameters (one JSON string,
-so the exact command in Snakemake's metadata records them), calls the library, and writes its
-outputs atomically -- numbers to a results JSON with a provenance block. Bad input ends in one
-line ``error: <file or key>: <what was expected>`` and exit status 2.
+Each command is what the rule of the same name runs: it parses the rule's parameter block (one
+JSON string, built by :func:`pfslogg.workflow.rule_params`, so Snakemake's metadata records the
+exact parameters), makes one library call and writes its outputs atomically -- numbers to a
+results JSON with a provenance block. Bad input ends in one line ``error: <file or key>: <what
+was expected>`` and exit status 2.
 """
 
 import argparse
@@ -12,33 +13,28 @@ import logging
 import shlex
 import sys
 
-import numpy as np
-
 from .errors import InputError
 from .provenance import now, write_results
 
 log = logging.getLogger("pfslogg")
 
 
-def _command_line(argv):
-    return "python -m pfslogg " + shlex.join(argv)
-
-
-# -- commands ----------------------------------------------------------------------------------
-def cmd_build_grid(a, p):
-    if p["grid"]["source"] == "synth":
+# -- data path -----------------------------------------------------------------------------------
+def cmd_build_raw_grid(a, p):
+    """raw high-resolution grid from the embedded model or the BOSZ files (config grid.source)"""
+    g = p["grid"]
+    if g["source"] == "synth":
         from .data.synth import SynthModel, build_synth_grid
-        build_synth_grid(a.out, p["params"], resolution=p["grid"]["resolution"],
-                         wave_range=tuple(p["grid"]["wave_range"]), margin=p["grid"]["margin_nodes"],
-                         model=SynthModel(gravity_coupling=p["grid"]["gravity_coupling"]))
+        build_synth_grid(a.out, p["params"], resolution=g["resolution"], wave_range=tuple(g["wave_range"]),
+                         margin=g["margin_nodes"], model=SynthModel(gravity_coupling=g["gravity_coupling"]))
     else:
         from .data.bosz import build_bosz_grid
-        build_bosz_grid(a.out, p["grid"]["source"], p["grid"]["root"], p["params"],
-                        resolution=p["grid"]["resolution"], wave_range=tuple(p["grid"]["wave_range"]),
-                        margin=p["grid"]["margin_nodes"])
+        build_bosz_grid(a.out, g["source"], g["root"], p["params"], resolution=g["resolution"],
+                        wave_range=tuple(g["wave_range"]), margin=g["margin_nodes"])
 
 
 def cmd_convolve_grid(a, p):
+    """convolve the raw grid to the instrument's resolution and resample onto its pixels"""
     from .data.instrument import convolve_grid
     i = p["instrument"]
     convolve_grid(a.input, a.out, resolution=i["resolution"], wave_range=tuple(i["wave_range"]),
@@ -46,147 +42,119 @@ def cmd_convolve_grid(a, p):
 
 
 def cmd_simulate_dataset(a, p):
-    from .data.dataset import SpectraSet, simulate_dataset
+    """draw a data set (pfsspec layout) from the instrument grid and the exposure model"""
+    from .data.dataset import SpectraSet, simulate_dataset, summarize_dataset
     started = now()
-    noise = dict(p["noise"])
-    noise["mag"] = p["split"].get("mag", noise["mag"])
+    noise = dict(p["noise"], mag=p["split"].get("mag", p["noise"]["mag"]))
     simulate_dataset(a.grid, a.out, p["split"]["n"], p["params"], p["seed"], noise,
                      chunk_size=p["chunk_size"], threads=a.threads)
-    metrics = _dataset_summary(SpectraSet(a.out), a.split)
-    metrics["mag_range"] = noise["mag"]
-    write_results(a.summary, metrics, a.rule, [a.grid], params=p, started=started)
+    metrics = dict(summarize_dataset(SpectraSet(a.out), a.split), mag_range=noise["mag"])
+    write_results(a.summary, metrics, a.rule, [a.grid], params=p, started=started, kind="dataset")
 
 
 def cmd_describe_dataset(a, p):
-    from .data.dataset import SpectraSet
+    """summarise an existing (pfsspec layout) data set used for a split"""
+    from .data.dataset import SpectraSet, summarize_dataset
     started = now()
-    ds = SpectraSet(a.input)
-    metrics = _dataset_summary(ds, a.split)
-    if "mag" in ds.params.columns:
-        metrics["mag_range"] = [float(ds.params["mag"].min()), float(ds.params["mag"].max())]
-    write_results(a.summary, metrics, a.rule, [a.input], params=p, started=started)
+    metrics = summarize_dataset(SpectraSet(a.input), a.split)
+    write_results(a.summary, metrics, a.rule, [a.input], params=p, started=started, kind="dataset")
 
 
-def _dataset_summary(ds, split):
-    """Size and SNR distribution (SNR = median flux/sigma per spectrum) of a data set."""
-    snr = ds.snr(1.0)
-    return {"split": split, "n": int(len(snr)),
-            "snr_median": float(np.median(snr)), "snr_p05": float(np.percentile(snr, 5)),
-            "snr_p95": float(np.percentile(snr, 95)), "snr_min": float(snr.min()), "snr_max": float(snr.max())}
+def cmd_describe_grid(a, p):
+    """numbers that describe the instrument grid (axes, resolving powers, model settings)"""
+    from .data.describe import write_grid_description
+    write_grid_description(a.grid, a.out, rule=a.rule, command=_command_line())
 
 
-def cmd_train(a, p):
-    from .data.dataset import SpectraSet
-    from .estimators import make_estimator
-    hyper = dict(p["hyper"])
-    if p["estimator"] == "template":
-        hyper.update(grid_path=a.grid, ranges=p["params"])
-    else:
-        hyper.update(noise_level=p["noise_level"], random_state=p["seed"], val_noise_seed=p["val_noise_seed"])
-        if p["estimator"] == "lightgbm":
-            hyper["n_jobs"] = a.threads
-    est = make_estimator(p["estimator"], **hyper)
-    train = SpectraSet(a.train)
-    if p["estimator"] == "template":
-        from .data.gridio import read_grid
-        check_same_wave(train.wave, read_grid(a.grid, fields=()).wave, a.train, a.grid)
-    est.fit(train, SpectraSet(a.val))
-    est.save(a.out)
-
-
-def cmd_evaluate(a, p):
-    from .data.dataset import SpectraSet
-    from .estimators import Estimator
-    from .evaluation import metrics_by_snr, prior_variance, summarize
+# -- estimators and experiments --------------------------------------------------------------------
+def cmd_run_cell(a, p):
+    """train one estimator variant on one cell (noise level, training size, seed), save its model
+    folder, and score it on the test set"""
+    from .experiments import run_cell
+    from .provenance import make_block
     started = now()
-    est = Estimator.load(a.model)
-    test = SpectraSet(a.test)
-    nl = p["noise_level"]
-    pred = np.empty(test.n)
-    for s, e in test.chunks(2048):
-        flux, err = test.noisy(s, e, nl, seed=p["test_noise_seed"])
-        pred[s:e] = est.predict(flux, err * nl)
-    y, snr = test.logg, test.snr(nl)
-    var = prior_variance(*p["params"]["log_g"])
-    ev = p["evaluation"]
-    metrics = {"estimator": p["estimator"], "label": est.label, "n_test": int(test.n), "noise_level": nl,
-               "var_prior": var,
-               "overall": summarize(y, pred, var, n_resamples=ev["bootstrap"], seed=p["seed"]),
-               "snr_bins": metrics_by_snr(y, pred, snr, ev["snr_bins"], var, n_resamples=ev["bootstrap"],
-                                          seed=p["seed"]),
-               "hyper": est.summary()}
-    _write_table(a.predictions, {"log_g": y, "log_g_pred": pred, "snr": snr})
-    write_results(a.out, metrics, a.rule, [a.model, a.test], params=p, started=started)
+    inputs = [a.train, a.val, a.test] + ([a.grid] if a.grid else [])
+    metrics, details, predictions = run_cell(
+        p, a.train, a.val, a.test, a.grid, a.model, threads=a.threads,
+        provenance=make_block(a.rule, inputs, params=p, started=started))
+    _write_table(a.predictions, predictions)
+    write_results(a.out, metrics, a.rule, inputs, params=p, started=started, kind="estimator", details=details)
 
 
-def cmd_fisher(a, p):
-    from .data.dataset import SpectraSet
-    from .evaluation import bin_index, prior_variance
-    from .ceilings.fisher import crlb_logg, r2_max
+def cmd_aggregate_experiment(a, p):
+    """aggregate the cells of one experiment: a CSV row per cell, one JSON of means and intervals"""
+    from .experiments import aggregate, experiment_cells
+    from .provenance import read_results
+    started = now()
+    cells = experiment_cells(p["spec"])
+    if len(cells) != len(a.inputs):
+        raise InputError(f"experiments.{p['experiment']}: {len(cells)} cells but {len(a.inputs)} input files")
+    docs = {c: read_results(f) for c, f in zip(cells, a.inputs)}
+    metrics, details, rows = aggregate(p["experiment"], p["spec"], docs, p["confidence"],
+                                       default_noise_level=p["default_noise_level"])
+    _write_table(a.table, rows)
+    write_results(a.out, metrics, a.rule, a.inputs, params=p, started=started, kind="experiment", details=details)
+
+
+# -- ceilings ------------------------------------------------------------------------------------
+def cmd_compute_fisher_ceiling(a, p):
+    """marginal Cramer-Rao bound on log g of every test spectrum (exact Jacobian of the grid model)"""
+    from .ceilings.fisher import fisher_ceiling
+    from .data.dataset import SpectraSet, check_same_wave
     from .data.gridio import read_grid
     from .data.interp import GridInterpolator
-    from . import PARAMS
+    from .evaluation import prior_variance
     started = now()
     test = SpectraSet(a.test)
     interp = GridInterpolator(read_grid(a.grid))
     check_same_wave(test.wave, interp.wave, a.test, a.grid)
-    theta = test.params[list(PARAMS)].to_numpy(float)
-    nl = p["noise_level"]
-    sigma = np.empty((test.n, len(test.wave)))
-    for s, e in test.chunks():
-        sigma[s:e] = test.read(s, e)[1] * nl
-    crlb = crlb_logg(interp, theta, sigma, p["params"])
-    var = prior_variance(*p["params"]["log_g"])
-    r2m = r2_max(crlb, var)
-    snr = test.snr(nl)
-    edges = p["evaluation"]["snr_bins"]
-    idx = bin_index(snr, edges)
-
-    def band(sel):
-        return {"n": int(sel.sum()), "r2max_median": float(np.median(r2m[sel])),
-                "r2max_p10": float(np.percentile(r2m[sel], 10)), "r2max_p90": float(np.percentile(r2m[sel], 90)),
-                "r2max_mean_crlb": float(max(0.0, 1 - np.mean(np.minimum(crlb[sel], 1e6)) / var))}
-
-    bins = []
-    for b in range(len(edges) - 1):
-        sel = idx == b
-        if sel.sum() >= 10:
-            bins.append({"lo": float(edges[b]), "hi": float(edges[b + 1]),
-                         "snr_median": float(np.median(snr[sel])), **band(sel)})
-    metrics = {"n": int(test.n), "var_prior": var, "nuisance": [q for q in PARAMS if q != "log_g"
-                                                                 and p["params"][q][1] > p["params"][q][0]],
-               "overall": band(np.ones(test.n, bool)), "snr_bins": bins}
-    _write_table(a.per_spectrum, {"log_g": test.logg, "snr": snr, "crlb": crlb, "r2max": r2m})
-    write_results(a.out, metrics, a.rule, [a.grid, a.test], params=p, started=started)
+    metrics, per = fisher_ceiling(interp, test, p["noise_level"], p["params"], p["evaluation"]["snr_bins"],
+                                  prior_variance(*p["params"]["log_g"]))
+    _write_table(a.per_spectrum, per)
+    write_results(a.out, metrics, a.rule, [a.grid, a.test], params=p, started=started, kind="fisher")
 
 
-def cmd_ceiling_calibration(a, p):
-    from .ceilings.calibration import ceiling_curve
+def cmd_calibrate_ceiling(a, p):
+    """median Fisher R2_max at the original study's SNR points (information-content calibration)"""
+    from .ceilings.calibration import calibration_points
     from .data.gridio import read_grid
     started = now()
-    curve = ceiling_curve(read_grid(a.grid), p["params"], p["noise"], p["ceiling"]["snr"],
-                          n=p["ceiling"]["n_spectra"], seed=p["seed"])
-    points = [{"snr": s, "r2max_median": float(m), "r2max_p10": float(lo), "r2max_p90": float(hi), "original": o}
-              for s, (m, lo, hi), o in zip(p["ceiling"]["snr"], curve, p["ceiling"]["original"])]
-    write_results(a.out, {"points": points, "n_spectra": p["ceiling"]["n_spectra"]}, a.rule, [a.grid],
-                  params=p, started=started)
+    metrics = calibration_points(read_grid(a.grid), p["params"], p["noise"], p["ceiling"], seed=p["seed"])
+    write_results(a.out, metrics, a.rule, [a.grid], params=p, started=started, kind="calibration")
 
 
-def cmd_plot(a, p):
-    from . import plots
+# -- figures, tables, paper ------------------------------------------------------------------------
+def cmd_plot_figure(a, p):
+    """draw one figure from results JSONs (figure names: pfslogg.plots.FIGURES)"""
+    from .plots import FIGURES
     started = now()
-    fn = {"r2_vs_snr": plots.plot_r2_vs_snr, "ceiling_calibration": plots.plot_ceiling_calibration}[a.kind]
-    fn(a.inputs, a.out, p)
-    write_results(a.out + ".json", {"figure": a.out}, a.rule, a.inputs, params=p, started=started)
+    if p["figure"] not in FIGURES:
+        raise InputError(f"figure '{p['figure']}': unknown, expected one of {sorted(FIGURES)}")
+    FIGURES[p["figure"]](a.inputs, a.out, p)
+    write_results(a.out + ".json", {"figure": a.out}, a.rule, a.inputs, params=p, started=started, kind="figure")
 
 
-def check_same_wave(data_wave, grid_wave, data_path, grid_path):
-    """A data set and the instrument grid must share their pixels (an external pfsspec data set may
-    not: then instrument.wave_range/n_pixels must be set to its wavelengths)."""
-    if len(data_wave) != len(grid_wave) or not np.allclose(data_wave, grid_wave, atol=0.01):
-        raise InputError(f"{data_path}: its {len(data_wave)} pixels ({data_wave[0]:.2f}-{data_wave[-1]:.2f} A) differ "
-                         f"from the instrument grid {grid_path} ({len(grid_wave)} pixels, "
-                         f"{grid_wave[0]:.2f}-{grid_wave[-1]:.2f} A); set instrument.wave_range and n_pixels to match")
+def cmd_tabulate(a, p):
+    """write one LaTeX table (booktabs + siunitx) whose every value is a macro"""
+    from .paper import write_table
+    write_table(p["table"], a.results, a.out, files=a.inputs)
+
+
+def cmd_collect_numbers(a, p):
+    """one LaTeX macro per number of a document's results JSONs, each with its file and key"""
+    from .paper import write_numbers_tex
+    numbers = write_numbers_tex(a.results, a.out, index_path=a.index, files=a.inputs)
+    log.info("%s: %d macros", a.out, len(numbers))
+
+
+def cmd_check_paper(a, p):
+    """check the hand-written LaTeX for hand-typed results and undefined result macros"""
+    from .paper.guard import check_paper_cli
+    problems = check_paper_cli(a.paper, a.numbers, a.doc)
+    for line in problems:
+        print(line)
+    if problems:
+        raise InputError(f"{a.paper}: {len(problems)} problem(s) in the hand-written LaTeX")
 
 
 def _write_table(path, cols):
@@ -196,29 +164,48 @@ def _write_table(path, cols):
         pd.DataFrame(cols).to_csv(tmp, index=False, float_format="%.6g")
 
 
-# -- parser ------------------------------------------------------------------------------------
+def _command_line():
+    return "python -m pfslogg " + shlex.join(sys.argv[1:])
+
+
+# -- parser ------------------------------------------------------------------------------------------
+# command -> (function, arguments); a trailing "*" takes one or more paths, a leading "?" is optional.
+COMMANDS = {
+    "build-raw-grid": (cmd_build_raw_grid, ["out"]),
+    "convolve-grid": (cmd_convolve_grid, ["input", "out"]),
+    "simulate-dataset": (cmd_simulate_dataset, ["grid", "split", "out", "summary"]),
+    "describe-dataset": (cmd_describe_dataset, ["input", "split", "summary"]),
+    "describe-grid": (cmd_describe_grid, ["grid", "out"]),
+    "run-cell": (cmd_run_cell, ["train", "val", "test", "?grid", "model", "out", "predictions"]),
+    "aggregate-experiment": (cmd_aggregate_experiment, ["inputs*", "out", "table"]),
+    "compute-fisher-ceiling": (cmd_compute_fisher_ceiling, ["grid", "test", "out", "per-spectrum"]),
+    "calibrate-ceiling": (cmd_calibrate_ceiling, ["grid", "out"]),
+    "plot-figure": (cmd_plot_figure, ["inputs*", "out"]),
+    "tabulate": (cmd_tabulate, ["results", "inputs*", "out"]),
+    "collect-numbers": (cmd_collect_numbers, ["results", "inputs*", "out", "index"]),
+    "check-paper": (cmd_check_paper, ["paper", "?numbers", "?doc"]),
+}
+
+
 def build_parser():
-    ap = argparse.ArgumentParser(prog="python -m pfslogg", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    def add(name, fn, *args):
-        s = sub.add_parser(name)
-        s.add_argument("--params", required=True, help="the rule's parameters as one JSON object")
+    ap = argparse.ArgumentParser(
+        prog="python -m pfslogg", description=__doc__.splitlines()[0],
+        epilog="python -m pfslogg provenance <macro | value | file>: trace a number to rule, parameters, "
+               "inputs and commit (python -m pfslogg provenance --help)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (fn, args) in COMMANDS.items():
+        doc = " ".join(fn.__doc__.split())
+        s = sub.add_parser(name, help=doc, description=doc)
+        s.add_argument("--params", default="{}", help="the rule's parameter block as one JSON object")
         s.add_argument("--rule", default=name.replace("-", "_"), help="Snakemake rule name (provenance)")
-        s.add_argument("--threads", type=int, default=1)
+        s.add_argument("--threads", type=int, default=1, help="CPU threads")
         for arg in args:
-            s.add_argument(f"--{arg}", required=True, nargs="+" if arg == "inputs" else None)
+            many, optional = arg.endswith("*"), arg.startswith("?")
+            arg = arg.strip("*?")
+            s.add_argument(f"--{arg}", required=not optional, nargs="+" if many else None)
         s.set_defaults(func=fn)
-
-    add("build-grid", cmd_build_grid, "out")
-    add("convolve-grid", cmd_convolve_grid, "input", "out")
-    add("simulate-dataset", cmd_simulate_dataset, "grid", "split", "out", "summary")
-    add("describe-dataset", cmd_describe_dataset, "input", "split", "summary")
-    add("train", cmd_train, "train", "val", "grid", "out")
-    add("evaluate", cmd_evaluate, "model", "test", "out", "predictions")
-    add("fisher", cmd_fisher, "grid", "test", "out", "per-spectrum")
-    add("ceiling-calibration", cmd_ceiling_calibration, "grid", "out")
-    add("plot", cmd_plot, "kind", "inputs", "out")
+    sub.add_parser("provenance", help="trace a number, macro or file to rule, parameters, inputs and commit",
+                   add_help=False)
     return ap
 
 
@@ -227,16 +214,19 @@ def main(argv=None):
     if argv and argv[0] == "provenance":
         from .provenance.audit import main as audit_main
         return audit_main(argv[1:])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("fontTools", "matplotlib", "PIL", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as e:
         print(f"error: --params: not valid JSON ({e})", file=sys.stderr)
         return 2
     sys.argv = ["pfslogg", *argv]  # the provenance block records the exact command
-    import torch
-    torch.set_num_threads(max(1, args.threads))
+    if "torch" in sys.modules or args.command in ("build-raw-grid", "compute-fisher-ceiling", "calibrate-ceiling"):
+        import torch
+        torch.set_num_threads(max(1, args.threads))
     try:
         args.func(args, params)
     except InputError as e:

@@ -115,15 +115,53 @@ def check_config(cfg, where="config"):
     if any(b <= a for a, b in zip(edges, edges[1:])):
         raise InputError(f"{where}: evaluation.snr_bins: expected strictly increasing edges, got {edges}")
     from .estimators import REGISTRY
-    for name in cfg["estimators"]:
-        if name not in REGISTRY:
-            raise InputError(f"{where}: estimators.{name}: unknown estimator, expected one of {sorted(REGISTRY)}")
+    for name, variant in cfg["estimators"].items():
+        if variant["class"] not in REGISTRY:
+            raise InputError(f"{where}: estimators.{name}.class: unknown estimator class '{variant['class']}', "
+                             f"expected one of {sorted(REGISTRY)}")
+        _check_hyper(variant["class"], variant.get("hyper") or {}, f"{where}: estimators.{name}.hyper")
     for name in cfg["figure"]["estimators"]:
         if name not in cfg["estimators"]:
             raise InputError(f"{where}: figure.estimators: '{name}' is not configured under 'estimators'")
+    _check_experiments(cfg, where)
     if len(cfg["ceiling"]["snr"]) != len(cfg["ceiling"]["original"]):
         raise InputError(f"{where}: ceiling.original: expected one value per ceiling.snr entry")
     return cfg
+
+
+def _check_hyper(class_id, hyper, where):
+    """Hyper-parameter names must be keyword arguments of the class (a typo fails before any job)."""
+    import inspect
+
+    from .estimators import REGISTRY
+    allowed = set(inspect.signature(REGISTRY[class_id].__init__).parameters) - {"self", "random_state"}
+    unknown = sorted(set(hyper) - allowed)
+    if unknown:
+        raise InputError(f"{where}: unknown hyper-parameter(s) {unknown} of class '{class_id}', "
+                         f"expected some of {sorted(allowed)}")
+
+
+TRACK_F_EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
+
+
+def _check_experiments(cfg, where):
+    exps = cfg["experiments"]
+    for name in TRACK_F_EXPERIMENTS:
+        if name not in exps:
+            raise InputError(f"{where}: experiments.{name}: required (Track F reads it)")
+    n_train = cfg["datasets"]["train"]["n"]
+    external = bool(cfg["datasets"]["train"].get("path"))
+    for name, exp in exps.items():
+        for e in exp["estimators"]:
+            if e not in cfg["estimators"]:
+                raise InputError(f"{where}: experiments.{name}.estimators: '{e}' is not configured under 'estimators'")
+        for key in ("estimators", "noise_levels", "sizes"):
+            if len(set(exp[key])) != len(exp[key]):
+                raise InputError(f"{where}: experiments.{name}.{key}: expected distinct values, got {exp[key]}")
+        if not external:
+            big = [n for n in exp["sizes"] if n > n_train]
+            if big:
+                raise InputError(f"{where}: experiments.{name}.sizes: {big} exceed datasets.train.n = {n_train}")
 
 
 def load_config(path, schema=SCHEMA):

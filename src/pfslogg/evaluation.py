@@ -42,16 +42,30 @@ def bootstrap_r2_ci(y, yhat, var_prior, confidence=0.95, n_resamples=1000, seed=
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
-def summarize(y, yhat, var_prior, n_resamples=1000, seed=0):
-    """R^2 with bootstrap CI, MAE, RMSE and n for one set of predictions."""
+def bias(y, yhat):
+    """Mean of prediction - truth (dex)."""
+    return float(np.mean(np.asarray(yhat, float) - np.asarray(y, float)))
+
+
+def slope(y, yhat):
+    """Least-squares slope of the predictions against the true values: 1 without shrinkage, below 1
+    when an estimator pulls its answers toward the prior mean (NaN when the truth does not vary)."""
+    y, yhat = np.asarray(y, float), np.asarray(yhat, float)
+    vy = np.var(y)
+    return float(np.mean((y - y.mean()) * (yhat - yhat.mean())) / vy) if vy > 0 else float("nan")
+
+
+def summarize(y, yhat, var_prior, n_resamples=1000, seed=0, confidence=0.95):
+    """R^2 with its bootstrap CI at ``confidence``, MAE, RMSE, bias, slope and n of a set of predictions."""
     y, yhat = np.asarray(y, float), np.asarray(yhat, float)
     if y.shape != yhat.shape:
         raise InputError(f"predictions: shape {yhat.shape} does not match targets {y.shape}")
     if not np.all(np.isfinite(yhat)):
         raise InputError("predictions: contain NaN or infinite values")
     return {"n": int(len(y)), "r2": r2(y, yhat, var_prior),
-            "r2_ci": list(bootstrap_r2_ci(y, yhat, var_prior, n_resamples=n_resamples, seed=seed)),
-            "mae": mae(y, yhat), "rmse": rmse(y, yhat)}
+            "r2_ci": list(bootstrap_r2_ci(y, yhat, var_prior, confidence=confidence, n_resamples=n_resamples,
+                                          seed=seed)),
+            "mae": mae(y, yhat), "rmse": rmse(y, yhat), "bias": bias(y, yhat), "slope": slope(y, yhat)}
 
 
 def bin_index(snr, edges):
@@ -62,7 +76,7 @@ def bin_index(snr, edges):
     return i
 
 
-def metrics_by_snr(y, yhat, snr, edges, var_prior, n_resamples=1000, seed=0, min_count=10):
+def metrics_by_snr(y, yhat, snr, edges, var_prior, n_resamples=1000, seed=0, min_count=10, confidence=0.95):
     """``summarize`` per SNR bin (bins with fewer than ``min_count`` spectra are skipped)."""
     y, yhat, snr = (np.asarray(a, float) for a in (y, yhat, snr))
     if not (y.shape == yhat.shape == snr.shape):
@@ -74,6 +88,23 @@ def metrics_by_snr(y, yhat, snr, edges, var_prior, n_resamples=1000, seed=0, min
         if sel.sum() < min_count:
             continue
         row = {"lo": float(edges[b]), "hi": float(edges[b + 1]), "snr_median": float(np.median(snr[sel]))}
-        row.update(summarize(y[sel], yhat[sel], var_prior, n_resamples=n_resamples, seed=seed + b))
+        row.update(summarize(y[sel], yhat[sel], var_prior, n_resamples=n_resamples, seed=seed + b,
+                             confidence=confidence))
         out.append(row)
     return out
+
+
+def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=0.95, seed=0, batch=2048):
+    """Predict the test view with ``estimator``; (metrics, predictions table).
+
+    metrics: ``overall`` and ``snr_bins`` (``summarize`` per SNR bin of the test view at its noise
+    level), all against ``var_prior``. The table has log_g, log_g_pred and snr per spectrum.
+    """
+    pred = np.empty(test.n)
+    for a, b, flux, sigma in test.batches(batch):
+        pred[a:b] = estimator.predict(flux, sigma)
+    y, snr = test.logg, test.snr()
+    metrics = {"overall": summarize(y, pred, var_prior, n_resamples=n_resamples, seed=seed, confidence=confidence),
+               "snr_bins": metrics_by_snr(y, pred, snr, snr_bins, var_prior, n_resamples=n_resamples, seed=seed,
+                                          confidence=confidence)}
+    return metrics, {"log_g": y, "log_g_pred": pred, "snr": snr}

@@ -42,3 +42,11 @@ def ceiling_curve(grid, ranges, noise, snrs, n=500, seed=0):
         r2m = r2_max(crlb1 / s**2, var)
         out.append((np.median(r2m), np.percentile(r2m, 10), np.percentile(r2m, 90)))
     return out
+
+
+def calibration_points(grid, ranges, noise, ceiling, seed=0):
+    """The calibration curve beside the original study's values: metrics of the results JSON."""
+    curve = ceiling_curve(grid, ranges, noise, ceiling["snr"], n=ceiling["n_spectra"], seed=seed)
+    points = [{"snr": s, "r2max_median": float(m), "r2max_p10": float(lo), "r2max_p90": float(hi), "original": o}
+              for s, (m, lo, hi), o in zip(ceiling["snr"], curve, ceiling["original"])]
+    return {"points": points, "n_spectra": ceiling["n_spectra"]}

@@ -84,3 +84,38 @@ def crlb_logg(interp, theta, sigma, ranges, batch=256):
 def r2_max(crlb, var_prior):
     """Ceiling per spectrum, clipped to [0, 1]."""
     return np.clip(1.0 - np.asarray(crlb) / var_prior, 0.0, 1.0)
+
+
+def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_count=10):
+    """The Fisher ceiling of a test set: (metrics, per-spectrum table).
+
+    ``test``: a :class:`~pfslogg.data.dataset.SpectraSet` on the pixels of ``interp``; the noise is
+    ``noise_level`` times its stored sigma. Per SNR bin (and over all spectra): the median and
+    10/90th percentiles of the per-spectrum R^2_max -- a summary, not a bound on a mean -- and
+    ``r2max_mean_crlb`` = 1 - mean(CRLB)/Var_prior, the same aggregate as a model's R^2.
+    """
+    from ..evaluation import bin_index
+
+    theta = test.params[list(PARAMS)].to_numpy(float)
+    sigma = np.empty((test.n, len(test.wave)))
+    for s, e in test.chunks():
+        sigma[s:e] = test.read(s, e)[1] * noise_level
+    crlb = crlb_logg(interp, theta, sigma, ranges)
+    r2m = r2_max(crlb, var_prior)
+    snr = test.snr(noise_level)
+
+    def band(sel):
+        return {"n": int(sel.sum()), "r2max_median": float(np.median(r2m[sel])),
+                "r2max_p10": float(np.percentile(r2m[sel], 10)), "r2max_p90": float(np.percentile(r2m[sel], 90)),
+                "r2max_mean_crlb": float(max(0.0, 1 - np.mean(np.minimum(crlb[sel], 1e6)) / var_prior))}
+
+    idx = bin_index(snr, snr_edges)
+    bins = []
+    for b in range(len(snr_edges) - 1):
+        sel = idx == b
+        if sel.sum() >= min_count:
+            bins.append({"lo": float(snr_edges[b]), "hi": float(snr_edges[b + 1]),
+                         "snr_median": float(np.median(snr[sel])), **band(sel)})
+    metrics = {"n": int(test.n), "var_prior": var_prior, "noise_level": float(noise_level),
+               "nuisance": varied_params(ranges)[1:], "overall": band(np.ones(test.n, bool)), "snr_bins": bins}
+    return metrics, {"log_g": test.logg, "snr": snr, "crlb": crlb, "r2max": r2m}

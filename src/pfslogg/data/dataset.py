@@ -333,3 +333,23 @@ class SpectraSet:
             f, e = self.read(a, b)
             out[a:b] = np.median(f / e, axis=1)
         return out / max(noise_level, 1e-300)
+
+
+def summarize_dataset(ds, split):
+    """Size and SNR distribution (SNR = median flux/sigma per spectrum, noise level 1) of a data set."""
+    snr = ds.snr(1.0)
+    out = {"split": split, "n": int(len(snr)),
+           "snr_median": float(np.median(snr)), "snr_p05": float(np.percentile(snr, 5)),
+           "snr_p95": float(np.percentile(snr, 95)), "snr_min": float(snr.min()), "snr_max": float(snr.max())}
+    if "mag" in ds.params.columns:
+        out["mag_range"] = [float(ds.params["mag"].min()), float(ds.params["mag"].max())]
+    return out
+
+
+def check_same_wave(data_wave, grid_wave, data_path, grid_path):
+    """A data set and the instrument grid must share their pixels (an external pfsspec data set may
+    not: then instrument.wave_range/n_pixels must be set to its wavelengths)."""
+    if len(data_wave) != len(grid_wave) or not np.allclose(data_wave, grid_wave, atol=0.01):
+        raise InputError(f"{data_path}: its {len(data_wave)} pixels ({data_wave[0]:.2f}-{data_wave[-1]:.2f} A) differ "
+                         f"from the instrument grid {grid_path} ({len(grid_wave)} pixels, "
+                         f"{grid_wave[0]:.2f}-{grid_wave[-1]:.2f} A); set instrument.wave_range and n_pixels to match")

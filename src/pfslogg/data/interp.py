@@ -8,7 +8,6 @@ reported by ``covered`` so the point can be redrawn.
 """
 
 import numpy as np
-import torch
 
 from .. import PARAMS
 from ..errors import InputError
@@ -111,7 +110,10 @@ class GridInterpolator:
                          "(a hole in the grid)")
 
     # -- PyTorch -------------------------------------------------------------------------------
-    def torch_values(self, dtype=torch.float64, device="cpu"):
+    def torch_values(self, dtype=None, device="cpu"):
+        import torch  # only the differentiable path needs torch (its import costs seconds)
+
+        dtype = torch.float64 if dtype is None else dtype
         key = (dtype, str(device))
         if key not in self._cache:
             self._cache[key] = torch.as_tensor(self.values, dtype=dtype, device=device)
@@ -127,6 +129,8 @@ class GridInterpolator:
         so autograd gives the exact derivative of the piecewise-multilinear model (constant within a
         cell: a finite difference over the grid step, as used by the original study).
         """
+        import torch
+
         values = self.torch_values(params.dtype, params.device)
         idx, t_np = cell if cell is not None else self._locate(params.detach().cpu().numpy())
         for off in self._corners(t_np):

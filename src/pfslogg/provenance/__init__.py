@@ -6,6 +6,7 @@ configuration (digest) and package versions, and when.
 """
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,14 @@ TRACKED_PACKAGES = (
 
 
 def sha256_file(path, bufsize=1 << 20):
+    """sha256 of a file's bytes (memoised per process on path, size and modification time: a job
+    that names a large data set twice reads it once)."""
+    st = os.stat(path)
+    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns, bufsize)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path, size, mtime_ns, bufsize):
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(bufsize):
@@ -102,7 +111,33 @@ def make_block(rule, inputs, params=None, config=None, started=None, command=Non
     }
 
 
-def write_results(path, metrics, rule, inputs, params=None, config=None, started=None):
-    """Write ``{"metrics": ..., "provenance": ...}`` atomically to ``path``."""
-    write_json(path, {"metrics": metrics,
-                      "provenance": make_block(rule, inputs, params, config, started)})
+def write_results(path, metrics, rule, inputs, params=None, config=None, started=None, kind=None, details=None):
+    """Write ``{"kind", "metrics", ["details",] "provenance"}`` atomically to ``path``.
+
+    ``kind`` says what the file holds (``dataset``, ``grid``, ``estimator``, ``experiment``,
+    ``fisher``, ``calibration``, ``figure``): readers recognise a file by it, never by its keys.
+    ``details``: supporting values (searches, timings) that the paper never prints as macros.
+    """
+    if kind is None:
+        raise ValueError("write_results: say what the file holds (kind=...)")
+    doc = {"kind": kind, "metrics": metrics}
+    if details is not None:
+        doc["details"] = details
+    doc["provenance"] = make_block(rule, inputs, params, config, started)
+    write_json(path, doc)
+
+
+def read_results(path, kind=None):
+    """A results JSON document; InputError naming the file when unreadable or not of ``kind``."""
+    from ..errors import InputError
+
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: cannot read results JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(doc, dict) or "metrics" not in doc or "kind" not in doc:
+        raise InputError(f"{path}: not a results JSON (expected keys 'kind', 'metrics', 'provenance')")
+    if kind is not None and doc["kind"] != kind:
+        raise InputError(f"{path}: holds kind '{doc['kind']}', expected '{kind}'")
+    return doc

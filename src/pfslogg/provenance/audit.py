@@ -46,7 +46,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 from ..errors import InputError
-from ..paper import collect_numbers
+from ..paper.numbers import collect_numbers
 from . import sha256_file
 
 INDEX = "paper/generated/numbers.json"

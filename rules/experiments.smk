@@ -1,0 +1,53 @@
+# Experiment grids (config experiments): one job per cell, one aggregate per experiment.
+# A cell is (estimator variant, noise level, training size, seed); its path names it, so a cell
+# shared by two experiments is one job. Noise levels and sizes are views of the stored data sets:
+# editing a grid reruns cells, never a data-set rule. On Slurm, cells are submitted in groups
+# (group "cells", --group-components in profiles/slurm) instead of one job each.
+
+
+rule run_cell:
+    """Train one estimator variant on one cell (noise level, training size, seed), save its model
+    folder, and score it on the test set at the same noise level."""
+    input:
+        train=get_dataset("train"),
+        val=get_dataset("val"),
+        test=get_dataset("test"),
+        grid=get_cell_grid,
+    output:
+        model=directory(W.MODEL),
+        metrics=W.CELL,
+        predictions=W.CELL_PREDICTIONS,
+    params:
+        p=get_params("run_cell"),
+    log:
+        W.CELL_LOG,
+    benchmark:
+        W.CELL_BENCHMARK
+    group:
+        "cells"
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg run-cell --params {params.p:q} --threads {threads} --train {input.train} "
+        "--val {input.val} --test {input.test} --grid {input.grid} --model {output.model} "
+        "--out {output.metrics} --predictions {output.predictions} > {log} 2>&1"
+
+
+rule aggregate_experiment:
+    """Aggregate an experiment's cells: a CSV row per cell, one JSON of means over seeds with
+    intervals and the best estimator per noise level and size (what figures and macros read)."""
+    input:
+        get_experiment_cells,
+    output:
+        metrics=W.AGGREGATE,
+        table=W.AGGREGATE_TABLE,
+    params:
+        p=get_params("aggregate_experiment"),
+    log:
+        "logs/aggregate_experiment/{track}_{experiment}.log",
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg aggregate-experiment --params {params.p:q} --inputs {input} "
+        "--out {output.metrics} --table {output.table} > {log} 2>&1"

@@ -1,0 +1,160 @@
+"""Linear estimators: Ridge regression on the pixels, and Ridge on principal components.
+
+Both end in one linear map ``log g = flux @ coef_ + intercept_`` of the noisy, median-normalised
+flux (no feature scaling: every pixel is in the same units), with the regularisation (and the
+number of components) chosen by R^2 on the validation view.
+"""
+
+import numpy as np
+from scipy import linalg
+
+from .base import Estimator, numpy_threads, r2_score, register
+
+
+class _Linear(Estimator):
+    _state_arrays = ("coef_",)
+
+    def predict(self, flux, sigma=None):
+        self._check_fitted()
+        return np.asarray(flux, float) @ np.asarray(self.coef_, float) + self.intercept_
+
+
+def ridge_path(gram, xty, alphas):
+    """Ridge coefficients for each alpha from the centred Gram matrix (Cholesky per alpha)."""
+    eye = np.eye(len(gram))
+    scale = np.trace(gram) / len(gram)  # tiny jitter so a rank-deficient Gram stays factorisable
+    out = []
+    for alpha in alphas:
+        c = linalg.cho_factor(gram + (alpha + 1e-12 * scale) * eye, check_finite=False)
+        out.append(linalg.cho_solve(c, xty, check_finite=False))
+    return out
+
+
+def centred_moments(view, chunk):
+    """Streaming centred moments of a view: (X^T X, X^T y, mean x, mean y) with X, y centred.
+
+    Each chunk is centred on a reference (the first chunk's mean) before its float32 product is
+    accumulated in float64, so the sums lose no precision to the large mean flux.
+    """
+    y_all = view.logg
+    p = view.n_pixels
+    xtx, xty, sx = np.zeros((p, p)), np.zeros(p), np.zeros(p)
+    sy, ref, yref = 0.0, None, None
+    for a, b, X, _ in view.batches(chunk):
+        y = y_all[a:b]
+        if ref is None:
+            ref, yref = X.mean(0), y.mean()
+        Xc = (X - ref).astype(np.float32)
+        yc = y - yref
+        xtx += (Xc.T @ Xc).astype(np.float64)
+        xty += Xc.T.astype(np.float64) @ yc
+        sx += Xc.sum(0, dtype=np.float64)
+        sy += yc.sum()
+    n = view.n
+    mx, my = sx / n, sy / n
+    xtx -= n * np.outer(mx, mx)
+    xty -= n * mx * my
+    return xtx, xty, ref + mx, yref + my
+
+
+@register
+class RidgeEstimator(_Linear):
+    """Ridge regression of log g on the noisy flux; alpha chosen on validation R^2.
+
+    With at least as many spectra as pixels, streams the training view (fresh noise per chunk) into
+    the centred Gram matrix X^T X (p x p), then one Cholesky solve per alpha; with fewer, solves the
+    same problem in its dual form (X X^T + alpha I) a = y, coef = X^T a (n x n). ``alphas``: the
+    values tried (a list of one fixes alpha).
+    """
+
+    class_id = "ridge"
+    label = "Ridge"
+    _state_json = ("intercept_", "alpha_", "search_")
+
+    def __init__(self, alphas=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0), chunk=4096, random_state=0):
+        self.alphas = alphas
+        self.chunk = chunk
+        self.random_state = random_state
+
+    def fit(self, train, val, context=None):
+        threads = context.threads if context else 1
+        alphas = [float(a) for a in self.alphas]
+        with numpy_threads(threads):
+            if train.n < train.n_pixels:   # fewer spectra than pixels: the n x n dual problem is cheaper
+                X, _ = train.load(dtype=np.float64)
+                mx, my = X.mean(0), train.logg.mean()
+                X -= mx
+                duals = ridge_path(X @ X.T, train.logg - my, alphas)
+                coefs = [X.T @ d for d in duals]
+                del X
+            else:                          # stream the p x p Gram matrix
+                gram, xty, mx, my = centred_moments(train, self.chunk)
+                coefs = ridge_path(gram, xty, alphas)
+        Xv, _ = val.load(dtype=np.float64)
+        scores = [r2_score(val.logg, (Xv - mx) @ c + my) for c in coefs]
+        best = int(np.argmax(scores))
+        self.coef_ = coefs[best]
+        self.alpha_ = float(self.alphas[best])
+        self.intercept_ = float(my - mx @ self.coef_)
+        self.search_ = {"alpha": [float(a) for a in self.alphas], "val_r2": scores}
+        return self
+
+    def fitted(self):
+        self._check_fitted()
+        return {"alpha": self.alpha_, "search": self.search_}
+
+
+@register
+class PCARidgeEstimator(_Linear):
+    """Ridge regression on the first k principal components of the noisy training flux.
+
+    PCA by scikit-learn (randomised SVD, seeded by ``random_state``) with ``max(n_components)``
+    components; then for every k in ``n_components`` and every alpha a Ridge fit on the first k
+    scores, chosen on validation R^2. The result is folded back into one linear map of the pixels.
+    """
+
+    class_id = "pca_ridge"
+    label = "PCA + Ridge"
+    _state_json = ("intercept_", "alpha_", "n_components_", "search_")
+
+    def __init__(self, n_components=(8, 16, 32, 64, 128), alphas=(0.01, 1.0, 100.0, 10000.0), random_state=0):
+        self.n_components = n_components
+        self.alphas = alphas
+        self.random_state = random_state
+
+    def fit(self, train, val, context=None):
+        from sklearn.decomposition import PCA
+
+        ks = sorted(int(k) for k in self.n_components)
+        kmax = min(ks[-1], train.n - 1, train.n_pixels)
+        ks = [k for k in ks if k <= kmax] or [kmax]
+        X, _ = train.load()
+        with numpy_threads(context.threads if context else 1):
+            pca = PCA(n_components=kmax, svd_solver="randomized", random_state=int(self.random_state)).fit(X)
+            Z = pca.transform(X).astype(np.float64)
+            del X
+            Xv, _ = val.load()
+            Zv = pca.transform(Xv).astype(np.float64)
+        y, my = train.logg, train.logg.mean()
+        scores, best = [], None
+        for k in ks:
+            zk = Z[:, :k] - Z[:, :k].mean(0)
+            coefs = ridge_path(zk.T @ zk, zk.T @ (y - my), [float(a) for a in self.alphas])
+            row = []
+            for a, c in zip(self.alphas, coefs):
+                s = r2_score(val.logg, (Zv[:, :k] - Z[:, :k].mean(0)) @ c + my)
+                row.append(s)
+                if best is None or s > best[0]:
+                    best = (s, k, float(a), c, Z[:, :k].mean(0))
+            scores.append(row)
+        _, k, alpha, c, zmean = best
+        comps = pca.components_[:k].astype(np.float64)     # (k, n_pix)
+        self.coef_ = comps.T @ c                            # flux -> log g, folded through the PCA
+        self.intercept_ = float(my - (zmean + pca.mean_.astype(np.float64) @ comps.T) @ c)
+        self.n_components_, self.alpha_ = int(k), alpha
+        self.search_ = {"n_components": ks, "alpha": [float(a) for a in self.alphas], "val_r2": scores}
+        return self
+
+    def fitted(self):
+        self._check_fitted()
+        return {"n_components": self.n_components_, "alpha": self.alpha_, "search": self.search_}

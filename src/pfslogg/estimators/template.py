@@ -1,0 +1,93 @@
+"""Template fitting: the chi^2 minimum over the instrument-grid nodes inside the prior ranges.
+
+Each template is median-normalised like the data; a free scale factor is fitted analytically per
+template (chi^2_min = sum w y^2 - (sum w y t)^2 / sum w t^2, w = 1/sigma^2), so the whole search
+is two matrix products. The estimate is the log g of the best node. Needs no training data: its
+"weights" are the grid itself, which the model folder names by path and sha256 (the templates are
+read again on load, and a changed grid is refused) instead of copying it into every model folder.
+"""
+
+import numpy as np
+
+from .. import PARAMS
+from ..errors import InputError
+from .base import Estimator, register
+
+
+def grid_templates(grid_path, ranges):
+    """(templates (m, n_pix) float32 median-normalised, node parameters (m, 4)) inside ``ranges``."""
+    from ..data.gridio import read_grid
+
+    grid = read_grid(grid_path)
+    mesh = np.stack(np.meshgrid(*[grid.axes[p] for p in PARAMS], indexing="ij"), axis=-1)
+    keep = grid.mask.copy()
+    for d, p in enumerate(PARAMS):
+        if ranges and p in ranges:
+            lo, hi = ranges[p]
+            keep &= (mesh[..., d] >= lo - 1e-9) & (mesh[..., d] <= hi + 1e-9)
+    if not keep.any():
+        raise InputError(f"{grid_path}: no grid node inside the ranges {ranges}")
+    t = grid.flux[keep].astype(float)
+    return (t / np.median(t, axis=1, keepdims=True)).astype(np.float32), mesh[keep]
+
+
+@register
+class TemplateEstimator(Estimator):
+    class_id = "template"
+    label = "Template fit"
+    _state_json = ("grid_", "ranges_", "n_templates_")
+
+    def __init__(self, batch=512, random_state=0):
+        self.batch = batch
+        self.random_state = random_state  # unused: the fit is deterministic
+
+    def fit(self, train=None, val=None, context=None):
+        from ..provenance import sha256_file
+
+        if context is None or not context.grid:
+            raise InputError("estimators: class 'template' needs the instrument grid (FitContext.grid)")
+        self.templates_, self.node_params_ = grid_templates(context.grid, context.ranges)
+        self.grid_ = {"path": str(context.grid), "sha256": sha256_file(context.grid)}
+        self.ranges_ = {p: list(v) for p, v in (context.ranges or {}).items()}
+        self.n_templates_ = int(len(self.templates_))
+        return self
+
+    def _load_native(self, folder):
+        from ..provenance import sha256_file
+
+        path = self.grid_["path"]
+        try:
+            sha = sha256_file(path)
+        except OSError:
+            raise InputError(f"{folder}: its templates come from the grid {path}, which is not there") from None
+        if sha != self.grid_["sha256"]:
+            raise InputError(f"{folder}: the grid {path} changed since the model was fitted (sha256 differs)")
+        self.templates_, self.node_params_ = grid_templates(path, self.ranges_)
+
+    def chi2(self, flux, sigma):
+        sigma = np.asarray(sigma, float)
+        # noise level 0: no noise to weight by, every pixel counts the same
+        w = np.where(sigma > 0, 1.0 / np.where(sigma > 0, sigma, 1.0) ** 2, 1.0)
+        y = np.asarray(flux, float)
+        t = self.templates_.astype(float)
+        syt = (w * y) @ t.T
+        stt = w @ (t**2).T
+        syy = (w * y**2).sum(1, keepdims=True)
+        return syy - syt**2 / stt
+
+    def predict(self, flux, sigma):
+        self._check_fitted()
+        out = np.empty(len(flux))
+        b = int(self.batch)
+        for a in range(0, len(flux), b):
+            best = np.argmin(self.chi2(flux[a:a + b], sigma[a:a + b]), axis=1)
+            out[a:a + b] = self.node_params_[best, PARAMS.index("log_g")]
+        return out
+
+    @property
+    def is_fitted(self):
+        return super().is_fitted and hasattr(self, "templates_")
+
+    def fitted(self):
+        self._check_fitted()
+        return {"n_templates": self.n_templates_}

@@ -1,0 +1,13 @@
+"""Figures. Plotting reads results JSONs only, so restyling never reruns a computation.
+
+``FIGURES[name](inputs, out, params)`` draws figure ``name`` from the results files ``inputs``
+(recognised by their "kind") and writes it to ``out`` with reproducible bytes; ``render`` returns
+the figure unsaved. Modules: common (style, registry, I/O), snr (r2_vs_snr, ceiling_calibration),
+experiment (r2_vs_size, r2_vs_noise, decision), hyper (ridge_alpha, lightgbm_sensitivity,
+pca_components).
+"""
+
+from . import experiment, hyper, snr  # noqa: F401  (register their figures)
+from .common import FIGURES, load_results, render, save
+
+__all__ = ["FIGURES", "load_results", "render", "save"]

@@ -1,0 +1,99 @@
+"""Figures against the signal-to-noise ratio: R^2 of estimators with the information ceilings
+(r2_vs_snr), and the calibration of the Fisher ceiling against the original study
+(ceiling_calibration)."""
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..errors import InputError
+from .common import COLORS, MARKERS, R2_LABEL, SNR_LABEL, confidence, figure, load_results, log_ticks, percent
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """How a ceiling of kind ``kind`` is drawn: a band between the ``{field}_p10`` and ``{field}_p90``
+    of its snr_bins and a line at their ``{field}_median``."""
+    name: str
+    field: str
+    fill: str
+    line: str
+    ls: str
+
+    def draw(self, ax, m):
+        b = m["snr_bins"]
+        x = [r["snr_median"] for r in b]
+        ax.fill_between(x, [r[f"{self.field}_p10"] for r in b], [r[f"{self.field}_p90"] for r in b],
+                        color=self.fill, lw=0, label=f"{self.name}, 10–90 %")
+        ax.plot(x, [r[f"{self.field}_median"] for r in b], color=self.line, ls=self.ls,
+                label=f"{self.name}, median")
+
+
+# A further ceiling (e.g. "bayes") is one more entry: its kind and how its snr_bins are named.
+CEILINGS = {"fisher": Ceiling("Fisher ceiling", "r2max", fill="0.8", line="0.25", ls="--")}
+
+
+@figure("r2_vs_snr")
+def r2_vs_snr(inputs, params):
+    """R^2 per SNR bin of each estimator (bootstrap band) with the ceiling bands.
+    inputs: experiment cells (kind "estimator") and ceilings (a kind of CEILINGS).
+    params: estimators (drawing order), snr_bins (edges), confidence (of the bootstrap bands)."""
+    if not inputs:
+        raise InputError("r2_vs_snr: no inputs (expected experiment cells and ceilings)")
+    docs = [(p, load_results(p, ("estimator", *CEILINGS))) for p in inputs]
+    models = [(p, d["metrics"]) for p, d in docs if d["kind"] == "estimator"]
+    ceilings = [(d["kind"], d["metrics"]) for _, d in docs if d["kind"] in CEILINGS]
+    level = confidence(params, models)
+    order = params.get("estimators") or [m["estimator"] for _, m in models]
+    models.sort(key=lambda pm: order.index(pm[1]["estimator"]) if pm[1]["estimator"] in order else len(order))
+    edges = params["snr_bins"]
+    fig, ax = plt.subplots(figsize=(4.6, 3.3))
+    for kind, c in ceilings:
+        CEILINGS[kind].draw(ax, c)
+    for i, (_, m) in enumerate(models):
+        b = m["snr_bins"]
+        x = np.array([r["snr_median"] for r in b])
+        col = COLORS[i % len(COLORS)]
+        ax.fill_between(x, [r["r2_ci"][0] for r in b], [r["r2_ci"][1] for r in b], color=col, alpha=0.2, lw=0)
+        ax.plot(x, [r["r2"] for r in b], color=col, marker=MARKERS[i % len(MARKERS)], ms=3.5,
+                label=f"{m.get('label', m['estimator'])} (all: {m['overall']['r2']:.2f})")
+    ax.set_xscale("log")
+    ax.set_xlim(edges[0], edges[-1])
+    log_ticks(ax.xaxis, [t for t in (2, 3, 5, 7, 10, 15, 20, 30, 50, 100) if edges[0] <= t <= edges[-1]])
+    ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_xlabel(SNR_LABEL)
+    ax.set_ylabel(R2_LABEL)
+    n = models[0][1]["n_test"] if models else ceilings[0][1]["n"]
+    ax.set_title(f"log g on held-out spectra (N = {n}), {percent(level)} bootstrap bands", fontsize=8.5)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(loc="lower right", frameon=False)
+    return fig
+
+
+@figure("ceiling_calibration")
+def ceiling_calibration(inputs, params):
+    """Median Fisher R^2_max of the embedded model vs the original study's (BOSZ) values.
+    inputs: one results file of kind "calibration"; params: none."""
+    if len(inputs) != 1:
+        raise InputError(f"{', '.join(inputs) or '(none)'}: ceiling_calibration reads one file of kind 'calibration'")
+    res = load_results(inputs[0], "calibration")["metrics"]
+    pts = res["points"]
+    s = np.array([p["snr"] for p in pts])
+    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    orig = np.array([p["original"] for p in pts])
+    ax.fill_between(s, orig - 0.1, np.minimum(orig + 0.1, 1.0), color="C1", alpha=0.15, lw=0,
+                    label="original ±0.1 (calibration target)")
+    ax.plot(s, orig, "s--", color="C1", ms=4, label="original study (BOSZ, finite differences)")
+    med = np.array([p["r2max_median"] for p in pts])
+    yerr = [med - [p["r2max_p10"] for p in pts], np.array([p["r2max_p90"] for p in pts]) - med]
+    ax.errorbar(s, med, yerr=yerr, fmt="o-", color="C0", ms=4, capsize=2, label="embedded model (median, 10–90 %)")
+    ax.set_xscale("log")
+    log_ticks(ax.xaxis, [2, 3, 5, 7, 10, 20, 30])
+    ax.set_xlabel(SNR_LABEL)
+    ax.set_ylabel(r"marginal Fisher ceiling $R^2_\mathrm{max}$")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", frameon=False)
+    return fig

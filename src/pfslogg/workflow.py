@@ -1,0 +1,197 @@
+"""The contract between the Snakemake rules and the commands: paths, parameter blocks, cells.
+
+Every path the workflow writes is named once here (``rules/*.smk`` use these constants), and
+every rule's parameter block -- the one JSON object passed as ``--params`` and recorded in
+Snakemake's metadata and in each results JSON -- is built by :func:`rule_params`, the single
+place where the keys that the commands of :mod:`pfslogg.cli` read are made. Tests check both
+sides against each other without Snakemake.
+"""
+
+from .config import noise_seed, split_seed
+from .errors import InputError
+from .experiments import cell_seed, experiment_cells, noise_tag, parse_noise_tag
+
+SPLITS = ("train", "val", "test")
+
+# -- paths ------------------------------------------------------------------------------------
+RAW_GRID = "data/grid/raw.h5"
+INSTRUMENT_GRID = "data/grid/instrument.h5"
+DATASET = "data/datasets/{split}.h5"
+DATASET_SUMMARY = "results/data/{split}.json"
+GRID_SUMMARY = "results/data/grid.json"
+CELL_NAME = "{estimator}/nl{noise}_n{size}_s{seed}"
+MODEL = f"models/{CELL_NAME}"
+CELL = f"results/cells/{CELL_NAME}.json"
+CELL_PREDICTIONS = f"results/cells/{CELL_NAME}.csv"
+CELL_LOG = f"logs/run_cell/{CELL_NAME}.log"
+CELL_BENCHMARK = f"benchmarks/run_cell/{CELL_NAME}.tsv"
+AGGREGATE = "results/track_{track}/{experiment}.json"
+AGGREGATE_TABLE = "results/track_{track}/{experiment}.csv"
+FISHER = "results/track_c/fisher.json"
+FISHER_PER_SPECTRUM = "results/track_c/fisher_per_spectrum.csv"
+CALIBRATION = "results/track_c/ceiling_calibration.json"
+FIGURE = "figures/{figure}.pdf"
+FIGURE_SIDECAR = "figures/{figure}.pdf.json"
+TABLE = "paper/generated/tables/{table}.tex"
+NUMBERS = "paper/generated/{doc}/numbers.tex"
+NUMBERS_INDEX = "paper/generated/{doc}/numbers.json"
+PDF = "paper/build/{doc}.pdf"
+PAPER_DOCS = ("main",) + tuple(f"track_{t}" for t in "abcdef")
+
+# Track F reads three experiments by these names (config experiments.<name>).
+TRACK_F_EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
+
+
+def dataset_path(cfg, split):
+    """A split's data set: the configured existing file (datasets.<split>.path) or the simulated one."""
+    return cfg["datasets"][split].get("path") or DATASET.format(split=split)
+
+
+def external_splits(cfg):
+    return [s for s in SPLITS if cfg["datasets"][s].get("path")]
+
+
+def aggregate_path(cfg, experiment, table=False):
+    track = cfg["experiments"][experiment]["track"]
+    return (AGGREGATE_TABLE if table else AGGREGATE).format(track=track, experiment=experiment)
+
+
+def cell_path(estimator, noise_level, size, seed, template=CELL):
+    return template.format(estimator=estimator, noise=noise_tag(noise_level), size=int(size), seed=int(seed))
+
+
+def experiment_cell_paths(cfg, experiment, template=CELL):
+    return [template.format(estimator=e, noise=tag, size=n, seed=s)
+            for e, tag, n, s in experiment_cells(cfg["experiments"][experiment])]
+
+
+def figure_cells(cfg):
+    """The cells drawn in figures/r2_vs_snr.pdf: each figure estimator at the default noise level,
+    trained on the whole training set, seed 0."""
+    return [cell_path(e, cfg["noise"]["noise_level"], cfg["datasets"]["train"]["n"], 0)
+            for e in cfg["figure"]["estimators"]]
+
+
+# -- figures and tables: what each reads ---------------------------------------------------------
+def figure_inputs(cfg, figure):
+    if figure == "r2_vs_snr":
+        return figure_cells(cfg) + [FISHER]
+    if figure == "ceiling_calibration":
+        return [CALIBRATION]
+    if figure == "lightgbm_sensitivity":
+        return [aggregate_path(cfg, "sensitivity")]
+    if figure in ("r2_vs_size", "r2_vs_noise", "decision", "ridge_alpha", "pca_components"):
+        return [aggregate_path(cfg, "benchmark")]
+    raise InputError(f"figure '{figure}': unknown, expected one of {sorted(FIGURE_TRACKS)}")
+
+
+FIGURE_TRACKS = {"r2_vs_snr": "f", "ceiling_calibration": "c", "r2_vs_size": "f", "r2_vs_noise": "f",
+                 "decision": "f", "ridge_alpha": "f", "pca_components": "f", "lightgbm_sensitivity": "f"}
+
+
+def table_inputs(cfg, table):
+    if table == "datasets":
+        return [DATASET_SUMMARY.format(split=s) for s in SPLITS]
+    if table in ("ceiling",):
+        return [FISHER]
+    if table == "calibration":
+        return [CALIBRATION]
+    if table == "r2_by_snr":
+        return figure_cells(cfg) + [FISHER]
+    if table in ("leaderboard", "errors"):
+        return [aggregate_path(cfg, "benchmark")]
+    raise InputError(f"table '{table}': unknown")
+
+
+TABLES = ("datasets", "ceiling", "calibration", "r2_by_snr", "leaderboard", "errors")
+
+
+def doc_results(cfg, doc):
+    """Results JSONs whose numbers the text of ``doc`` prints (its tables add their own)."""
+    data = [DATASET_SUMMARY.format(split=s) for s in SPLITS] + [GRID_SUMMARY]
+    track_c = data + [FISHER, CALIBRATION]
+    track_f = data + figure_cells(cfg) + [FISHER] + [aggregate_path(cfg, e) for e in TRACK_F_EXPERIMENTS]
+    own = {"main": track_c + track_f, "track_c": track_c, "track_f": track_f}
+    return list(dict.fromkeys(own.get(doc, [])))
+
+
+# -- parameter blocks ----------------------------------------------------------------------------
+def _variant(cfg, name):
+    v = cfg["estimators"].get(name)
+    if v is None:
+        raise InputError(f"estimators.{name}: not configured")
+    return v
+
+
+def rule_params(rule, cfg, **w):
+    """The parameter block of one job of ``rule`` (wildcards as keyword arguments)."""
+    if rule == "build_raw_grid":
+        return {"grid": cfg["grid"], "params": cfg["params"]}
+    if rule == "convolve_grid":
+        return {"instrument": cfg["instrument"]}
+    if rule == "simulate_dataset":
+        split = w["split"]
+        return {"params": cfg["params"], "noise": cfg["noise"], "split": cfg["datasets"][split],
+                "chunk_size": cfg["datasets"]["chunk_size"], "seed": split_seed(cfg, split)}
+    if rule == "describe_dataset":
+        return {"split": w["split"], "path": dataset_path(cfg, w["split"]), "noise": cfg["noise"]}
+    if rule == "run_cell":
+        v = _variant(cfg, w["estimator"])
+        s = int(w["seed"])
+        return {"estimator": w["estimator"], "class": v["class"], "hyper": v.get("hyper", {}),
+                "noise_level": parse_noise_tag(str(w["noise"])), "size": int(w["size"]), "seed_index": s,
+                "seed": cell_seed(cfg["seed"], s), "val_noise_seed": noise_seed(cfg, "val"),
+                "test_noise_seed": noise_seed(cfg, "test"), "params": cfg["params"],
+                "evaluation": cfg["evaluation"]}
+    if rule == "aggregate_experiment":
+        return {"experiment": w["experiment"], "spec": cfg["experiments"][w["experiment"]],
+                "confidence": cfg["evaluation"]["confidence"], "bootstrap": cfg["evaluation"]["bootstrap"],
+                "default_noise_level": cfg["noise"]["noise_level"]}
+    if rule == "compute_fisher_ceiling":
+        return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],
+                "evaluation": cfg["evaluation"]}
+    if rule == "calibrate_ceiling":
+        return {"params": cfg["params"], "noise": cfg["noise"], "ceiling": cfg["ceiling"], "seed": cfg["seed"]}
+    if rule == "plot_figure":
+        f = w["figure"]
+        if f == "r2_vs_snr":
+            return {"figure": f, "estimators": cfg["figure"]["estimators"],
+                    "snr_bins": cfg["evaluation"]["snr_bins"], "confidence": cfg["evaluation"]["confidence"]}
+        return {"figure": f, "confidence": cfg["evaluation"]["confidence"]}
+    if rule in ("tabulate", "collect_numbers", "describe_grid", "compile_paper"):
+        return {k: v for k, v in w.items()}
+    raise InputError(f"rule '{rule}': no parameter block defined")
+
+
+def jobs(cfg):
+    """Every (rule, wildcards) of the full DAG (rules with parameters), for tests and audits."""
+    out = [("build_raw_grid", {}), ("convolve_grid", {}), ("compute_fisher_ceiling", {}), ("calibrate_ceiling", {})]
+    for s in SPLITS:
+        out.append(("describe_dataset" if cfg["datasets"][s].get("path") else "simulate_dataset", {"split": s}))
+    cells = {c for name in cfg["experiments"] for c in experiment_cells(cfg["experiments"][name])}
+    cells |= {(e, noise_tag(cfg["noise"]["noise_level"]), int(cfg["datasets"]["train"]["n"]), 0)
+              for e in cfg["figure"]["estimators"]}
+    for e, tag, n, s in sorted(cells):
+        out.append(("run_cell", {"estimator": e, "noise": tag, "size": n, "seed": s}))
+    out += [("aggregate_experiment", {"experiment": x}) for x in cfg["experiments"]]
+    out += [("plot_figure", {"figure": f}) for f in FIGURE_TRACKS]
+    return out
+
+
+# -- captions of the HTML report (snakemake --report), one per figure and table --------------------
+CAPTIONS = {
+    "r2_vs_snr": "held-out R2 of each estimator per SNR bin (bootstrap bands) beside the Fisher ceiling.",
+    "ceiling_calibration": "median Fisher R2_max of the embedded model against the original study's values.",
+    "r2_vs_size": "R2 against training-set size per estimator, one panel per noise level (intervals over seeds).",
+    "r2_vs_noise": "R2 against noise level at the largest training size, per estimator.",
+    "decision": "which estimator for which noise level and training size (best mean R2; ties marked).",
+    "ridge_alpha": "Ridge: the alpha chosen on validation against noise level, and validation R2 against alpha.",
+    "pca_components": "PCA + Ridge: validation R2 against the number of principal components.",
+    "lightgbm_sensitivity": "LightGBM: validation R2 over learning rate x number of leaves.",
+    "datasets": "size, magnitudes and SNR distribution of the training, validation and test sets.",
+    "ceiling": "the Fisher ceiling per SNR bin of the test set.",
+    "calibration": "the Fisher ceiling at the original study's SNR points, beside its values.",
+    "r2_by_snr": "R2 per estimator and SNR bin at the default noise level, with the Fisher ceiling.",
+    "leaderboard": "R2 of every estimator across noise levels and training sizes, with intervals over seeds.",
+    "errors": "R2, RMSE, MAE, bias and slope of every estimator at the default noise level and the largest size.",
+}

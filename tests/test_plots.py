@@ -1,0 +1,304 @@
+"""Figures: every registered figure renders from synthetic results JSONs written per the results
+spec, with byte-identical output on a second run, and bad input ends in one InputError naming the
+file."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pfslogg.errors import InputError
+from pfslogg.plots import FIGURES, load_results, render
+from pfslogg.experiments import noise_tag
+
+ESTIMATORS = {"ridge": {"class": "ridge", "label": "Ridge"},
+              "pca_ridge": {"class": "pca_ridge", "label": "PCA+Ridge"},
+              "lightgbm": {"class": "lightgbm", "label": "LightGBM"},
+              "template": {"class": "template", "label": "Template fit"}}
+RIDGE_ALPHAS = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
+PCA_COMPONENTS = [5, 10, 20, 50, 100]
+PCA_ALPHAS = [0.1, 1.0, 10.0, 100.0]
+LGB_RATES = [0.03, 0.1, 0.3]
+LGB_LEAVES = [15, 31, 63]
+SNR_EDGES = [2, 3, 5, 7, 10, 15, 20, 30]
+
+
+def write(path, kind, metrics, details=None):
+    path.write_text(json.dumps({"kind": kind, "metrics": metrics, "details": details or {},
+                                "provenance": {"rule": "test"}}))
+    return str(path)
+
+
+def true_r2(est, nl, n):
+    """A plausible R^2: better with more data, worse with more noise; trees need data, the
+    template fit does not train."""
+    data = {"ridge": 4, "pca_ridge": 3, "lightgbm": 9, "template": 0}[est] / math.sqrt(n)
+    noise = {"ridge": 0.22, "pca_ridge": 0.18, "lightgbm": 0.25, "template": 0.2}[est] * nl
+    return {"ridge": 0.95, "pca_ridge": 0.93, "lightgbm": 0.99, "template": 0.85}[est] - data - noise
+
+
+def fitted_of(cls, nl, rng):
+    peak = 0.9 - 0.2 * nl
+    if cls == "ridge":
+        best = -1 + 1.5 * nl + rng.normal(0, 0.3)
+        val = [peak - 0.05 * (math.log10(a) - best) ** 2 for a in RIDGE_ALPHAS]
+        return {"alpha": RIDGE_ALPHAS[int(np.argmax(val))], "search": {"alpha": RIDGE_ALPHAS, "val_r2": val}}
+    if cls == "pca_ridge":
+        kbest = 1.6 - 0.3 * nl
+        val = [[peak - 0.08 * (math.log10(k) - kbest) ** 2 - 0.02 * (math.log10(a) - nl) ** 2 for a in PCA_ALPHAS]
+               for k in PCA_COMPONENTS]
+        i, j = np.unravel_index(np.argmax(val), (len(PCA_COMPONENTS), len(PCA_ALPHAS)))
+        return {"n_components": PCA_COMPONENTS[i], "alpha": PCA_ALPHAS[j],
+                "search": {"n_components": PCA_COMPONENTS, "alpha": PCA_ALPHAS, "val_r2": val}}
+    if cls == "lightgbm":
+        val = [[peak - 0.03 * abs(math.log10(lr) + 1) - 0.02 * abs(math.log2(L / 31)) * (1 + nl) for L in LGB_LEAVES]
+               for lr in LGB_RATES]
+        i, j = np.unravel_index(np.argmax(val), (len(LGB_RATES), len(LGB_LEAVES)))
+        return {"learning_rate": LGB_RATES[i], "num_leaves": LGB_LEAVES[j], "best_iteration": 400,
+                "search": {"learning_rate": LGB_RATES, "num_leaves": LGB_LEAVES, "val_r2": val,
+                           "best_iteration": [[int(40 / lr) for _ in LGB_LEAVES] for lr in LGB_RATES]}}
+    return {"n_templates": 5000}
+
+
+def make_aggregate(path, noise_levels=(0.0, 0.5, 1.0, 2.0), sizes=(500, 1000, 2000), seeds=(0, 1),
+                   estimators=ESTIMATORS, confidence=0.95, experiment="benchmark"):
+    """An aggregate of kind "experiment" as the spec lays it out, with fitted searches."""
+    rng = np.random.default_rng(1)
+    cells, best, fitted = {}, {}, {}
+    for e, info in estimators.items():
+        for nl in noise_levels:
+            for n in sizes:
+                r2 = true_r2(e, nl, n) + rng.normal(0, 0.01, len(seeds))
+                m, sd = float(r2.mean()), float(r2.std(ddof=1)) if len(seeds) > 1 else 0.0
+                half = stats.t.ppf(0.5 + confidence / 2, len(seeds) - 1) * sd / math.sqrt(len(seeds)) if sd else 0.0
+                rmse = math.sqrt((1 - m) * 4 / 3)
+                cells.setdefault(e, {}).setdefault("nl" + noise_tag(nl), {})[f"n{n}"] = {
+                    "n_seeds": len(seeds), "noise_level": nl, "size": n, "r2": m, "r2_ci_seeds": [m - half, m + half],
+                    "r2_ci_boot": [m - 0.02, m + 0.02], "rmse": rmse, "mae": 0.8 * rmse, "bias": 0.01,
+                    "slope": 0.9, "rmse_sd": 0.01}
+                fitted.setdefault(e, {}).setdefault("nl" + noise_tag(nl), {})[f"n{n}"] = [
+                    fitted_of(info["class"], nl, rng) for _ in seeds]
+    for nl in noise_levels:
+        key = "nl" + noise_tag(nl)
+        for n in sizes:
+            e = max(estimators, key=lambda e: cells[e][key][f"n{n}"]["r2"])
+            best.setdefault(key, {})[f"n{n}"] = {"estimator": e, "r2": cells[e][key][f"n{n}"]["r2"]}
+    metrics = {"experiment": experiment, "track": "f", "confidence": confidence, "var_prior": 4 / 3, "n_test": 2000,
+               "noise_levels": list(noise_levels), "sizes": list(sizes), "seeds": list(seeds),
+               "estimators": estimators, "cells": cells, "best": best}
+    return write(path, "experiment", metrics, {"fitted": fitted, "snr_bins": {}})
+
+
+def snr_bins(r2_at, confidence):
+    bins = []
+    for lo, hi in zip(SNR_EDGES[:-1], SNR_EDGES[1:]):
+        s = math.sqrt(lo * hi)
+        r2 = r2_at(s)
+        w = 0.05 * (1.5 - confidence)
+        bins.append({"lo": lo, "hi": hi, "snr_median": s, "n": 200, "r2": r2, "r2_ci": [r2 - w, r2 + w],
+                     "mae": 0.3, "rmse": 0.4, "bias": 0.0, "slope": 0.9})
+    return bins
+
+
+def make_cell(path, est, confidence=0.95):
+    info = ESTIMATORS[est]
+    scale = {"ridge": 4.0, "lightgbm": 6.0, "template": 8.0, "pca_ridge": 5.0}[est]
+
+    def r2_at(s):
+        return 1 - 1.1 / (1 + (s / scale) ** 2)
+
+    metrics = {"estimator": est, "class": info["class"], "label": info["label"], "noise_level": 1.0, "size": 2000,
+               "seed": 0, "n_test": 2000, "var_prior": 4 / 3, "confidence": confidence,
+               "overall": {"n": 2000, "r2": r2_at(8.0), "r2_ci": [r2_at(8.0) - 0.02, r2_at(8.0) + 0.02], "mae": 0.3,
+                           "rmse": 0.4, "bias": 0.0, "slope": 0.9},
+               "snr_bins": snr_bins(r2_at, confidence)}
+    fitted = fitted_of(info["class"], 1.0, np.random.default_rng(0))
+    return write(path, "estimator", metrics, {"fitted": fitted, "timing": {"fit_s": 1.0}})
+
+
+def make_fisher(path):
+    bins = []
+    for lo, hi in zip(SNR_EDGES[:-1], SNR_EDGES[1:]):
+        s = math.sqrt(lo * hi)
+        med = 1 - 1 / (1 + (s / 2.5) ** 2)
+        bins.append({"lo": lo, "hi": hi, "snr_median": s, "n": 200, "r2max_median": med, "r2max_p10": med - 0.15,
+                     "r2max_p90": min(1.0, med + 0.05), "r2max_mean_crlb": med - 0.05})
+    band = {"n": 2000, "r2max_median": 0.9, "r2max_p10": 0.7, "r2max_p90": 0.98, "r2max_mean_crlb": 0.85}
+    return write(path, "fisher", {"n": 2000, "var_prior": 4 / 3, "nuisance": ["T_eff", "M_H"], "overall": band,
+                                  "snr_bins": bins})
+
+
+def make_calibration(path):
+    snr = [2, 3, 5, 7, 10, 20, 30]
+    orig = [0.3, 0.5, 0.72, 0.82, 0.9, 0.96, 0.98]
+    pts = [{"snr": s, "r2max_median": o - 0.03, "r2max_p10": o - 0.15, "r2max_p90": min(1, o + 0.02), "original": o}
+           for s, o in zip(snr, orig)]
+    return write(path, "calibration", {"points": pts, "n_spectra": 500})
+
+
+SNR_PARAMS = {"estimators": ["ridge", "lightgbm", "template"], "snr_bins": SNR_EDGES, "confidence": 0.95}
+
+
+def inputs_for(name, folder, confidence=0.95):
+    """(inputs, params) of figure ``name`` from synthetic results in ``folder``."""
+    if name == "r2_vs_snr":
+        cells = [make_cell(folder / f"{e}.json", e, confidence) for e in ("template", "ridge", "lightgbm")]
+        return cells + [make_fisher(folder / "fisher.json")], dict(SNR_PARAMS, confidence=confidence)
+    if name == "ceiling_calibration":
+        return [make_calibration(folder / "calibration.json")], {}
+    return [make_aggregate(folder / "benchmark.json", confidence=confidence)], {}
+
+
+def test_registry_holds_every_figure():
+    assert set(FIGURES) == {"r2_vs_snr", "ceiling_calibration", "r2_vs_size", "r2_vs_noise", "decision",
+                            "ridge_alpha", "lightgbm_sensitivity", "pca_components"}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figure_renders_reproducibly(name, tmp_path):
+    inputs, params = inputs_for(name, tmp_path)
+    first, second = tmp_path / "a" / f"{name}.pdf", tmp_path / "b" / f"{name}.pdf"
+    FIGURES[name](inputs, first, params)
+    FIGURES[name](inputs, second, params)
+    data = first.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 5000
+    assert data == second.read_bytes()
+    assert sorted(p.name for p in first.parent.iterdir()) == [f"{name}.pdf"]  # no temporary left
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_wrong_kind_is_one_line_naming_the_file(name, tmp_path):
+    wrong = make_cell(tmp_path / "cell.json", "ridge") if name not in ("r2_vs_snr",) \
+        else make_aggregate(tmp_path / "agg.json")
+    with pytest.raises(InputError) as e:
+        FIGURES[name]([wrong], tmp_path / "out.pdf", dict(SNR_PARAMS) if name == "r2_vs_snr" else {})
+    msg = str(e.value)
+    assert wrong in msg and "kind" in msg and "\n" not in msg
+    assert not (tmp_path / "out.pdf").exists()
+
+
+def test_load_results_unreadable_and_wrong_kind(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    for path in (bad, tmp_path / "missing.json"):
+        with pytest.raises(InputError, match=str(path)):
+            load_results(path)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="not a results JSON"):
+        load_results(tmp_path / "list.json")
+    fisher = make_fisher(tmp_path / "fisher.json")
+    doc = load_results(fisher, "fisher")
+    assert doc["kind"] == "fisher" and doc["metrics"]["n"] == 2000 and doc["details"] == {}
+    with pytest.raises(InputError, match=r"fisher.json: results of kind 'fisher', expected 'experiment'"):
+        load_results(fisher, "experiment")
+
+
+def test_r2_vs_snr_says_the_confidence_level(tmp_path):
+    inputs, params = inputs_for("r2_vs_snr", tmp_path, confidence=0.9)
+    fig = render("r2_vs_snr", inputs, params)
+    ax = fig.axes[0]
+    assert "90 % bootstrap bands" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("Fisher ceiling") and labels[2].startswith("Ridge (all: ")
+    assert [lab.split(" (")[0] for lab in labels[2:]] == ["Ridge", "LightGBM", "Template fit"]  # params order
+    # params asking for another level than the cells' intervals were computed at
+    with pytest.raises(InputError, match=r"\.json: intervals computed at confidence 0.9, the figure asks for 0.95"):
+        render("r2_vs_snr", inputs, dict(params, confidence=0.95))
+
+
+def test_r2_vs_snr_ceiling_only_and_unknown_kind(tmp_path):
+    fig = render("r2_vs_snr", [make_fisher(tmp_path / "fisher.json")], SNR_PARAMS)
+    assert "N = 2000" in fig.axes[0].get_title()
+    cal = make_calibration(tmp_path / "cal.json")
+    with pytest.raises(InputError, match="cal.json: results of kind 'calibration', expected 'estimator' or 'fisher'"):
+        render("r2_vs_snr", [cal], SNR_PARAMS)
+
+
+def test_noise_zero_on_a_symlog_axis(tmp_path):
+    agg = make_aggregate(tmp_path / "agg.json")
+    ax = render("r2_vs_noise", [agg], {}).axes[0]
+    assert ax.get_xscale() == "symlog" and "linear below 0.5" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.5", "1", "2"]
+    ax = render("r2_vs_noise", [make_aggregate(tmp_path / "pos.json", noise_levels=(0.5, 1.0))], {}).axes[0]
+    assert ax.get_xscale() == "log"
+
+
+def test_decision_names_the_best_and_marks_ties(tmp_path):
+    one_seed = make_aggregate(tmp_path / "one.json", seeds=(0,))
+    texts = [t.get_text() for t in render("decision", [one_seed], {}).axes[0].texts]
+    assert len(texts) == 12 and not any("≈" in t for t in texts)
+    doc = json.loads((tmp_path / "one.json").read_text())
+    for level in ("nl0", "nl2"):
+        e = doc["metrics"]["best"][level]["n2000"]["estimator"]
+        assert any(t.startswith(ESTIMATORS[e]["label"] + "\n") for t in texts)
+    # widen every interval: each cell becomes a tie with its runner-up
+    for e in doc["metrics"]["cells"].values():
+        for by_size in e.values():
+            for c in by_size.values():
+                c["r2_ci_seeds"] = [c["r2"] - 0.5, c["r2"] + 0.5]
+    (tmp_path / "wide.json").write_text(json.dumps(doc))
+    texts = [t.get_text() for t in render("decision", [str(tmp_path / "wide.json")], {}).axes[0].texts]
+    assert all("≈" in t for t in texts)
+
+
+def test_lightgbm_without_a_search_names_the_file(tmp_path):
+    path = make_aggregate(tmp_path / "agg.json")
+    doc = json.loads((tmp_path / "agg.json").read_text())
+    for by_size in doc["details"]["fitted"]["lightgbm"].values():
+        for fits in by_size.values():
+            for f in fits:
+                f["search"] = {"learning_rate": [0.1], "num_leaves": [31], "val_r2": [[0.8]],
+                               "best_iteration": [[100]]}
+    (tmp_path / "agg.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=f"^no LightGBM learning-rate x leaves search in {path}$"):
+        render("lightgbm_sensitivity", [path], {})
+
+
+def test_lightgbm_panels_lowest_middle_highest(tmp_path):
+    path = make_aggregate(tmp_path / "agg.json", noise_levels=(0.0, 0.1, 0.2, 0.5, 1.0, 2.0))
+    fig = render("lightgbm_sensitivity", [path], {})
+    assert [ax.get_title() for ax in fig.axes] == [f"noise level $k$ = {v}" for v in ("0", "0.5", "2")]
+
+
+def test_malformed_aggregate_names_the_file(tmp_path):
+    path = make_aggregate(tmp_path / "agg.json")
+    doc = json.loads((tmp_path / "agg.json").read_text())
+    del doc["metrics"]["cells"]
+    (tmp_path / "agg.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=f"{path}: malformed results for figure 'r2_vs_size'"):
+        FIGURES["r2_vs_size"]([path], tmp_path / "out.pdf", {})
+    with pytest.raises(InputError, match="the figure reads one aggregate"):
+        FIGURES["decision"]([path, path], tmp_path / "out.pdf", {})
+
+
+def test_class_missing_from_the_aggregate(tmp_path):
+    only = {"template": ESTIMATORS["template"]}
+    path = make_aggregate(tmp_path / "agg.json", estimators=only)
+    for name, cls in (("ridge_alpha", "ridge"), ("pca_components", "pca_ridge")):
+        with pytest.raises(InputError, match=f"{path}: no estimator of class '{cls}'"):
+            render(name, [path], {})
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_other_formats_are_reproducible(fmt, tmp_path):
+    inputs, params = inputs_for("decision", tmp_path)
+    FIGURES["decision"](inputs, tmp_path / f"a.{fmt}", params)
+    FIGURES["decision"](inputs, tmp_path / f"b.{fmt}", params)
+    assert (tmp_path / f"a.{fmt}").read_bytes() == (tmp_path / f"b.{fmt}").read_bytes()
+
+
+def test_nulls_where_numbers_were_not_finite(tmp_path):
+    """NaN is written as null: such a cell or search value is left out, not an error."""
+    path = make_aggregate(tmp_path / "agg.json")
+    doc = json.loads((tmp_path / "agg.json").read_text())
+    doc["metrics"]["cells"]["lightgbm"]["nl2"]["n500"].update(r2=None, r2_ci_seeds=[None, None])
+    doc["metrics"]["cells"]["ridge"]["nl0"]["n500"]["r2_ci_seeds"] = [None, None]
+    for f in doc["details"]["fitted"]["pca_ridge"]["nl1"]["n2000"]:
+        f["search"]["val_r2"][0][0] = None
+    doc["details"]["fitted"]["lightgbm"]["nl0"]["n2000"][0]["search"]["val_r2"][1][1] = None
+    (tmp_path / "agg.json").write_text(json.dumps(doc))
+    for name in ("r2_vs_size", "r2_vs_noise", "decision", "ridge_alpha", "lightgbm_sensitivity", "pca_components"):
+        FIGURES[name]([path], tmp_path / f"{name}.pdf", {"figure": name, "confidence": 0.95})
+        assert (tmp_path / f"{name}.pdf").stat().st_size > 5000

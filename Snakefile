@@ -4,13 +4,15 @@
 
 from snakemake.utils import min_version, validate
 
+from pfslogg.config import SCHEMA
+
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
 
 
-validate(config, "config/schema.yaml")
+validate(config, str(SCHEMA))  # config/schema.yaml links to it
 
 
 include: "rules/common.smk"

@@ -80,10 +80,15 @@ def test_pdf_has_no_undefined_references_or_citations(run, doc):
 @pytest.mark.parametrize("doc", ["track_f", "main"])
 def test_pdf_prints_the_generated_numbers(run, doc):
     macros = _numbers(run.wd, doc)
-    ridge = macros["TrackFRidgeOverallRtwo"]
-    assert ridge["file"] == "results/track_f/ridge.json" and ridge["key"] == "overall.r2"
-    results = json.loads((run.wd / "results/track_f/ridge.json").read_text())["metrics"]
-    assert ridge["raw"] == results["overall"]["r2"]
+    ridge = macros["TrackFBenchmarkAtDefaultRidgeRtwo"]
+    assert ridge["file"] == "results/track_f/benchmark.json" and ridge["key"] == "at_default.ridge.r2"
+    results = json.loads((run.wd / "results/track_f/benchmark.json").read_text())["metrics"]
+    assert ridge["raw"] == results["at_default"]["ridge"]["r2"]
+    seeds = [json.loads((run.wd / f"results/cells/ridge/nl1_n1000_s{s}.json").read_text())["metrics"]
+             for s in (0, 1)]
+    agg = results["cells"]["ridge"]["nl1"]["n1000"]
+    assert agg["n_seeds"] == 2 and agg["r2"] == pytest.approx(sum(m["overall"]["r2"] for m in seeds) / 2)
+    assert agg["r2_ci_seeds"][0] <= agg["r2"] <= agg["r2_ci_seeds"][1]
     text = _text(run.wd / f"paper/build/{doc}.pdf")
     assert ridge["formatted"] in text
     n_train = macros["DataTrainN"]["formatted"]
@@ -93,7 +98,8 @@ def test_pdf_prints_the_generated_numbers(run, doc):
 
 def test_track_documents_use_exactly_their_results(run):
     f = {m["file"] for m in _numbers(run.wd, "track_f").values()}
-    assert "results/track_f/ridge.json" in f and "results/track_c/fisher.json" in f
+    assert "results/track_f/benchmark.json" in f and "results/track_c/fisher.json" in f
+    assert "results/track_f/pitfalls.json" in f and "results/cells/ridge/nl1_n1000_s0.json" in f
     assert "results/track_c/ceiling_calibration.json" not in f
     main = {m["file"] for m in _numbers(run.wd, "main").values()}
     assert "results/track_c/ceiling_calibration.json" in main and f <= main
@@ -108,21 +114,21 @@ def test_guard_passes_on_the_real_documents_with_real_numbers(run, doc):
 
 
 def test_provenance_of_a_printed_number(run):
-    value = _numbers(run.wd, "track_f")["TrackFRidgeOverallRtwo"]["formatted"]
-    proc = _provenance(run.wd, value)
+    value = _numbers(run.wd, "track_f")["TrackFBenchmarkAtDefaultRidgeRtwo"]["formatted"]
+    proc = _provenance(run.wd, "\\TrackFBenchmarkAtDefaultRidgeRtwo")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert f"\\TrackFRidgeOverallRtwo = {value}" in out
-    assert "results/track_f/ridge.json :: overall.r2" in out
-    lines = (run.wd / "rules/baselines.smk").read_text().splitlines()
-    line = next(i for i, l in enumerate(lines, 1) if l.startswith("rule evaluate_estimator:"))
-    assert f"rule evaluate_estimator   defined at rules/baselines.smk:{line}" in out
-    assert "python -m pfslogg evaluate" in out
-    assert re.search(r"OK\s+models/ridge\.pkl\s+sha256 \w+ unchanged", out)
+    assert f"\\TrackFBenchmarkAtDefaultRidgeRtwo = {value}" in out
+    assert "results/track_f/benchmark.json :: at_default.ridge.r2" in out
+    lines = (run.wd / "rules/experiments.smk").read_text().splitlines()
+    line = next(i for i, l in enumerate(lines, 1) if l.startswith("rule aggregate_experiment:"))
+    assert f"rule aggregate_experiment   defined at rules/experiments.smk:{line}" in out
+    assert "python -m pfslogg aggregate-experiment" in out
+    # each cell: its own provenance, down to the data sets and Snakemake's record of them
+    assert re.search(r"OK\s+results/cells/ridge/nl1_n1000_s0\.json\s+sha256 \w+ unchanged", out)
+    assert "rule run_cell   defined at rules/experiments.smk:" in out
+    assert "python -m pfslogg run-cell" in out
     assert re.search(r"OK\s+data/datasets/test\.h5\s+sha256 \w+ unchanged", out)
-    # the model's own provenance, from Snakemake's record of its training job
-    assert "upstream: models/ridge.pkl (Snakemake record)" in out
-    assert "rule train_estimator   defined at rules/baselines.smk:" in out
     assert "rule simulate_dataset   defined at rules/data.smk:" in out
     assert "STALE" not in out and "up to date" in out
 
@@ -131,7 +137,7 @@ def test_provenance_of_a_figure_and_a_macro(run):
     proc = _provenance(run.wd, "figures/r2_vs_snr.pdf")
     assert proc.returncode == 0, proc.stderr
     assert "figure figures/r2_vs_snr.pdf   (sidecar figures/r2_vs_snr.pdf.json)" in proc.stdout
-    assert "rule plot_r2_vs_snr   defined at rules/figures.smk:" in proc.stdout
+    assert "rule plot_figure   defined at rules/figures.smk:" in proc.stdout
     proc = _provenance(run.wd, "\\DataTrainCfgNoiseThroughput")
     assert proc.returncode == 0, proc.stderr
     assert "results/data/train.json :: provenance.params.noise.throughput" in proc.stdout
@@ -139,8 +145,8 @@ def test_provenance_of_a_figure_and_a_macro(run):
 
 def test_the_figure_needs_no_latex(run):
     out = snakemake(run.wd, "figures/r2_vs_snr.pdf", "--configfile", TINY, "-n", "--forceall").stdout
-    assert "plot_r2_vs_snr" in out
-    for rule in ("compile_paper", "collect_numbers", "tabulate_leaderboard"):
+    assert "plot_figure" in out
+    for rule in ("compile_paper", "collect_numbers", "tabulate", "aggregate_experiment"):
         assert rule not in out
 
 
@@ -153,19 +159,37 @@ def test_report_builds_with_every_figure_and_table(run):
     proc = snakemake(run.wd, "track_f", "paper", "--configfile", TINY, "--report", "report.html")
     html = (run.wd / "report.html").read_text(errors="replace")
     assert "Report created" in proc.stdout
-    for name in ("r2_vs_snr.pdf", "leaderboard.tex", "datasets.tex", "main.pdf", "track_f.pdf"):
+    for name in ("r2_vs_snr.pdf", "decision.pdf", "leaderboard.tex", "datasets.tex", "main.pdf", "track_f.pdf"):
         assert name in html, name
-    assert "Track F" in html and "Paper" in html
+    assert "Figures" in html and "Tables" in html and "Paper" in html
 
 
 def test_changed_input_makes_the_number_stale(run):
     # last: it changes an input of the workflow
-    value = _numbers(run.wd, "track_f")["TrackFRidgeOverallRtwo"]["formatted"]
+    value = _numbers(run.wd, "track_f")["TrackFBenchmarkAtDefaultRidgeRtwo"]["formatted"]
     with open(run.wd / "data/datasets/test.h5", "ab") as fh:
         fh.write(b"\0")
     proc = _provenance(run.wd, value)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"CHANGED\s+data/datasets/test\.h5\s+sha256 then \w+ now \w+\s+<- STALE", proc.stdout)
-    assert "STALE: input data/datasets/test.h5 changed since results/track_f/ridge.json was made" in proc.stdout
-    proc = _provenance(run.wd, "models/ridge.pkl")
-    assert proc.returncode == 0 and proc.stdout.startswith("output models/ridge.pkl")
+    assert "STALE: input data/datasets/test.h5 changed since results/cells/ridge/nl1_n1000_s0.json was made" \
+        in proc.stdout
+    proc = _provenance(run.wd, "models/ridge/nl1_n1000_s0")
+    assert proc.returncode == 0 and proc.stdout.startswith("output models/ridge/nl1_n1000_s0"), proc.stdout[:500]
+
+
+def test_benchmark_grid_physics(run):
+    """Ridge is near-perfect without noise; every estimator loses R^2 as the noise grows (beyond
+    the intervals over seeds), on the same test spectra."""
+    m = json.loads((run.wd / "results/track_f/benchmark.json").read_text())["metrics"]
+    big = f"n{max(m['sizes'])}"
+    assert m["cells"]["ridge"]["nl0"][big]["r2"] > 0.99
+    for est, by_noise in m["cells"].items():
+        r2 = [by_noise[f"nl{t}"][big] for t in ("0", "1", "2")]
+        assert r2[0]["r2"] > r2[1]["r2"] > r2[2]["r2"], (est, [c["r2"] for c in r2])
+        assert r2[0]["r2_ci_seeds"][0] > r2[2]["r2_ci_seeds"][1], (est, r2)
+    csv = (run.wd / "results/track_f/benchmark.csv").read_text().splitlines()
+    assert len(csv) == 1 + m["n_cells"]
+    assert m["comparisons"] == {}  # the benchmark compares nothing; pitfalls does
+    pit = json.loads((run.wd / "results/track_f/pitfalls.json").read_text())["metrics"]
+    assert set(pit["comparisons"]) == {"ridge_small_alpha", "lightgbm_standardized"}

@@ -14,7 +14,9 @@ from . import PARAMS
 from .errors import InputError
 from .data.gridio import SOURCE_AXES
 
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+# The schema ships inside the package (package data), so the library validates configs however it is
+# installed (wheel, editable, conda); config/schema.yaml in the repository is a link to it.
+SCHEMA = Path(__file__).resolve().with_name("schema.yaml")
 
 
 def _validate_schema(cfg, schema_path, where):

@@ -21,7 +21,7 @@ _TAG = re.compile(r"^\d+(p\d+)?$")
 
 def noise_tag(noise_level):
     """Noise level as it appears in paths and keys: 0 -> '0', 0.1 -> '0p1', 1.0 -> '1'."""
-    return f"{float(noise_level):g}".replace(".", "p")
+    return np.format_float_positional(float(noise_level), trim="-").replace(".", "p")  # exact, never 1e-05
 
 
 def parse_noise_tag(tag):
@@ -120,6 +120,8 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None):
     if default_noise_level is not None and f"nl{noise_tag(default_noise_level)}" in best:
         tag = f"nl{noise_tag(default_noise_level)}"
         at = {e: out[e][tag][nmax] for e in exp["estimators"]}
+    lowest = f"nl{noise_tag(min(exp['noise_levels']))}"
+    at_lowest = {e: out[e][lowest][nmax] for e in exp["estimators"]}
     comparisons = {}
     for variant, ref in (exp.get("compare") or {}).items():
         for e in (variant, ref):
@@ -146,7 +148,7 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None):
                "noise_max": float(max(exp["noise_levels"])),
                "default_noise_level": default_noise_level,
                "estimators": {e: labels[e] for e in exp["estimators"]}, "cells": out, "best": best,
-               "at_default": at, "comparisons": comparisons}
+               "at_default": at, "at_lowest_noise": at_lowest, "comparisons": comparisons}
     return metrics, {"fitted": fitted, "snr_bins": bins}, rows
 
 

@@ -123,6 +123,12 @@ def _variant(cfg, name):
     return v
 
 
+def _stored_noise(cfg):
+    """The exposure model without noise.noise_level: data sets are stored at noise level 1 and the
+    calibration works at fixed SNR, so the default noise level must not rerun them."""
+    return {k: v for k, v in cfg["noise"].items() if k != "noise_level"}
+
+
 def rule_params(rule, cfg, **w):
     """The parameter block of one job of ``rule`` (wildcards as keyword arguments)."""
     if rule == "build_raw_grid":
@@ -131,7 +137,7 @@ def rule_params(rule, cfg, **w):
         return {"instrument": cfg["instrument"]}
     if rule == "simulate_dataset":
         split = w["split"]
-        return {"params": cfg["params"], "noise": cfg["noise"], "split": cfg["datasets"][split],
+        return {"params": cfg["params"], "noise": _stored_noise(cfg), "split": cfg["datasets"][split],
                 "chunk_size": cfg["datasets"]["chunk_size"], "seed": split_seed(cfg, split)}
     if rule == "describe_dataset":
         return {"split": w["split"], "path": dataset_path(cfg, w["split"]), "noise": cfg["noise"]}
@@ -151,7 +157,7 @@ def rule_params(rule, cfg, **w):
         return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],
                 "evaluation": cfg["evaluation"]}
     if rule == "calibrate_ceiling":
-        return {"params": cfg["params"], "noise": cfg["noise"], "ceiling": cfg["ceiling"], "seed": cfg["seed"]}
+        return {"params": cfg["params"], "noise": _stored_noise(cfg), "ceiling": cfg["ceiling"], "seed": cfg["seed"]}
     if rule == "plot_figure":
         f = w["figure"]
         if f == "r2_vs_snr":

@@ -140,7 +140,7 @@ def rule_params(rule, cfg, **w):
         return {"params": cfg["params"], "noise": _stored_noise(cfg), "split": cfg["datasets"][split],
                 "chunk_size": cfg["datasets"]["chunk_size"], "seed": split_seed(cfg, split)}
     if rule == "describe_dataset":
-        return {"split": w["split"], "path": dataset_path(cfg, w["split"]), "noise": cfg["noise"]}
+        return {"split": w["split"], "path": dataset_path(cfg, w["split"])}
     if rule == "run_cell":
         v = _variant(cfg, w["estimator"])
         s = int(w["seed"])

@@ -1,0 +1,144 @@
+"""Noise-level views of a stored data set (pfslogg.data.views.NoisyView).
+
+The file holds the clean flux and its sigma at noise level 1; a view of its first n rows adds
+noise_level * sigma * eps, eps fixed per (seed, row) for validation/test, fresh per batch for training.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from pfslogg.data.dataset import NOISE_BLOCK, SpectraSet, simulate_dataset
+from pfslogg.data.views import NoisyView
+from pfslogg.errors import InputError
+
+from conftest import DEFAULT_NOISE, TINY_RANGES
+
+N = NOISE_BLOCK + 300   # rows spanning two blocks of the fixed noise
+
+
+@pytest.fixture(scope="module")
+def ds(coarse_instrument_grid, tmp_path_factory):
+    path = tmp_path_factory.mktemp("views") / "set.h5"
+    simulate_dataset(coarse_instrument_grid, path, N, TINY_RANGES, seed=4, noise=DEFAULT_NOISE, chunk_size=256)
+    return SpectraSet(path)
+
+
+@pytest.fixture(scope="module")
+def clean(ds):
+    return ds.read()
+
+
+def concat(view, size):
+    parts = list(view.batches(size))
+    assert [p[0] for p in parts] == list(range(0, view.n, size))          # contiguous, in order
+    assert parts[-1][1] == view.n
+    return np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts])
+
+
+def test_fixed_noise_identical_across_reads_and_batch_sizes(ds):
+    v = NoisyView(ds, 1.0, noise_seed=42)
+    X1, S1 = v.load(np.float64)
+    X2, S2 = v.load(np.float64)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(S1, S2)
+    for size in (97, NOISE_BLOCK - 1, NOISE_BLOCK + 7, 10 * N):    # batches straddling noise blocks
+        Xb, Sb = concat(v, size)
+        np.testing.assert_array_equal(Xb, X1)
+        np.testing.assert_array_equal(Sb, S1)
+    Xb, _ = concat(NoisyView(ds, 1.0, n=40, noise_seed=42), 1)         # row by row
+    np.testing.assert_array_equal(Xb, X1[:40])
+    # another view with the same seed: the same noise; another seed: other noise
+    np.testing.assert_array_equal(NoisyView(ds, 1.0, noise_seed=42).load(np.float64)[0], X1)
+    assert not np.allclose(NoisyView(ds, 1.0, noise_seed=43).load(np.float64)[0], X1)
+
+
+def test_fixed_noise_is_one_eps_per_row_for_every_size_and_level(ds, clean):
+    """Every size and noise level sees the same eps on the same row (paired comparisons):
+    the first n rows of a view are the view of n rows, and level k adds k times the noise of level 1."""
+    flux, error = clean
+    full = NoisyView(ds, 1.0, noise_seed=7).load(np.float64)[0]
+    np.testing.assert_array_equal(NoisyView(ds, 1.0, n=333, noise_seed=7).load(np.float64)[0], full[:333])
+    eps = (full - flux) / error
+    for k in (0.1, 0.5, 2.0):
+        Xk, Sk = NoisyView(ds, k, noise_seed=7).load(np.float64)
+        np.testing.assert_allclose((Xk - flux) / error, k * eps, rtol=1e-9, atol=1e-9)
+
+
+def test_fresh_noise_differs_between_passes_and_is_seeded(ds, clean):
+    flux, error = clean
+    v = NoisyView(ds, 1.0, n=300, rng_seed=3)
+    assert not v.fixed
+    X1, _ = v.load(np.float64)
+    X2, _ = v.load(np.float64)
+    assert not np.allclose(X1, X2)                               # a second epoch: new noise
+    w = NoisyView(ds, 1.0, n=300, rng_seed=3)                    # same seed: same sequence
+    np.testing.assert_array_equal(w.load(np.float64)[0], X1)
+    np.testing.assert_array_equal(w.load(np.float64)[0], X2)
+    # the noise is standard normal in units of the stored sigma
+    eps = (X1 - flux[:300]) / error[:300]
+    assert abs(eps.mean()) < 0.01 and abs(eps.std() - 1.0) < 0.01
+
+
+@pytest.mark.parametrize("kind", ["fixed", "fresh"])
+def test_noise_level_zero_is_clean_with_sigma_zero(ds, clean, kind):
+    flux, error = clean
+    seeds = {"noise_seed": 1} if kind == "fixed" else {"rng_seed": 1}
+    v = NoisyView(ds, 0.0, **seeds)
+    X, S = v.load(np.float64)
+    np.testing.assert_array_equal(X, flux)
+    assert not S.any()
+    for a, b, Xb, Sb in v.batches(500):
+        np.testing.assert_array_equal(Xb, flux[a:b])
+        assert not Sb.any()
+
+
+@pytest.mark.parametrize("level", [0.1, 1.0, 2.5])
+def test_sigma_is_noise_level_times_stored_error(ds, clean, level):
+    _, error = clean
+    for v in (NoisyView(ds, level, noise_seed=1), NoisyView(ds, level, rng_seed=1)):
+        _, S = v.load(np.float64)
+        np.testing.assert_allclose(S, level * error, rtol=1e-12)
+
+
+def test_view_of_n_rows(ds, clean):
+    flux, _ = clean
+    v = NoisyView(ds, 0.0, n=123, noise_seed=1)
+    X, S = v.load()
+    assert X.shape == S.shape == (123, len(ds.wave)) and X.dtype == np.float32
+    assert v.n == 123 and v.n_pixels == len(ds.wave)
+    np.testing.assert_array_equal(v.logg, ds.logg[:123])
+    assert len(v.params) == 123
+    np.testing.assert_array_equal(v.wave, ds.wave)
+    np.testing.assert_array_equal(X, flux[:123].astype(np.float32))
+    assert NoisyView(ds, 1.0, noise_seed=1).n == ds.n == N           # default: the whole set
+
+
+@pytest.mark.parametrize("n", [N + 1, 10**9, 0, -5])
+def test_view_larger_than_the_data_set_named(ds, n):
+    with pytest.raises(InputError, match=re.escape(str(ds.path)) + f".*{n}"):
+        NoisyView(ds, 1.0, n=n, noise_seed=1)
+
+
+@pytest.mark.parametrize("level", [-0.1, float("nan"), float("inf")])
+def test_bad_noise_level_rejected(ds, level):
+    with pytest.raises(InputError, match="noise level"):
+        NoisyView(ds, level, noise_seed=1)
+
+
+def test_a_view_needs_a_seed(ds):
+    with pytest.raises(InputError, match="noise_seed.*rng_seed"):
+        NoisyView(ds, 1.0)
+
+
+def test_snr_scales_as_one_over_noise_level(ds, clean):
+    flux, error = clean
+    snr1 = NoisyView(ds, 1.0, noise_seed=1).snr()
+    np.testing.assert_allclose(snr1, np.median(flux / error, axis=1), rtol=1e-5)
+    for k in (0.1, 0.5, 2.0):
+        np.testing.assert_allclose(NoisyView(ds, k, noise_seed=1).snr(), snr1 / k, rtol=1e-12)
+    s = NoisyView(ds, 1.0, n=50, rng_seed=1).snr()
+    np.testing.assert_array_equal(s, snr1[:50])
+    z = NoisyView(ds, 0.0, n=50, noise_seed=1).snr()
+    assert z.shape == (50,) and np.all(np.isinf(z)) and np.all(z > 0)

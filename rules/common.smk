@@ -3,15 +3,21 @@
 # place); the get_* functions below only adapt them to Snakemake's wildcards.
 
 import json
+import os
 
 from pfslogg.config import check_config
 from pfslogg.errors import InputError
+from pfslogg.provenance import CONFIG_DIGEST_ENV as PROVENANCE_ENV, config_digest
 from pfslogg import workflow as W
 
 try:
     check_config(config, "config")
 except InputError as e:
     raise WorkflowError(str(e))
+
+# the digest of the whole configuration, for every job's provenance block (params_digest covers
+# the rule's own parameters); an environment variable, so that it never changes a job's params
+os.environ[PROVENANCE_ENV] = config_digest(config)
 
 ENV = "../envs/pfslogg.yaml"
 EXPERIMENTS = list(config["experiments"])

@@ -8,6 +8,9 @@ cool stars. It does not depend on ``pfslogg.data.synth``. ``make_fake_grid`` bui
 pixels for tests whose cost grows with n_pix, holes in the mask, other axes).
 """
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -29,6 +32,33 @@ TINY_RANGES = {"T_eff": [3750.0, 6000.0], "log_g": [1.0, 5.0], "M_H": [-0.25, 0.
 DEFAULT_NOISE = {"exposures": 12, "exp_time": 900.0, "throughput": 2.2, "mag": [20.5, 22.5], "seeing": [0.5, 1.5]}
 
 _HC_K = 1.4387769e8  # h c / k in A K
+
+# What provides each external tool (for the messages of ``require_tools``).
+TOOL_PACKAGES = {
+    **dict.fromkeys(("pdflatex", "bibtex"), "TeX Live, Debian: texlive-latex-base"),
+    "latexmk": "Debian: latexmk",
+    **dict.fromkeys(("pdftoppm", "pdftotext"), "poppler, Debian: poppler-utils"),
+    **dict.fromkeys(("sinfo", "sbatch", "squeue", "scancel", "scontrol"), "Slurm, Debian: slurm-wlm"),
+}
+
+
+def in_ci():
+    """True under CI (environment variable CI set to anything but empty/0/false/no, as .ci/run sets it)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_tools(*names):
+    """Skip the calling test (or fixture) when an external tool is not on PATH -- with one reason that
+    names every missing tool -- or, under CI (``in_ci()``), fail it loudly: CI installs them all."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if not missing:
+        return
+    what = ", ".join(f"{n} ({TOOL_PACKAGES[n]})" if n in TOOL_PACKAGES else n for n in missing)
+    if in_ci():
+        pytest.fail(f"CI must run this test but {what} {'is' if len(missing) == 1 else 'are'} not on PATH "
+                    "(.ci/run installs LaTeX, poppler and Slurm)", pytrace=False)
+    pytest.skip(f"needs {what}: not on PATH")
+
 
 # line list: fixed, so every grid built here is the same function of the parameters
 _rng = np.random.default_rng(12345)

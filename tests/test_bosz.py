@@ -369,7 +369,7 @@ def test_malformed_2024(tmp_path, case, problem):
     d = tmp_path / "r5000"
     d.mkdir()
     wf = d / "bosz2024_wave_r5000.txt"
-    np.savetxt(wf, np.linspace(7000, 7010, 10))
+    np.savetxt(wf, np.geomspace(7000, 7010, 10))   # log-uniform, as BOSZ 2024 wavelengths are
     name = bosz2024_filename(5000, 4.5, 0, 0, 0, 2, 5000, "mp")
     p = d / "m+0.00" / name
     h = np.linspace(1, 2, 10)
@@ -527,26 +527,35 @@ def test_build_bad_arguments(tree2017, tmp_path):
     assert not out.exists()
 
 
-@pytest.fixture
-def tree2024(tmp_path):
-    """BOSZ 2024 copy: wave file in the resolution folder, in-range nodes, ms and mp for low g."""
-    root = tmp_path / "models"
-    resdir = root / "bosz2024" / "r5000"
+TREE24_RANGES = {"T_eff": (4000, 4250), "log_g": (2.5, 3.0), "M_H": (-0.25, 0.0), "a_M": (0.0, 0.0)}
+
+
+def write_tree2024(root, wave, resolution=R24, ranges=TREE24_RANGES, wave_fmt="%.4f"):
+    """BOSZ 2024 copy under ``root``: wave file (printed with ``wave_fmt``) in the resolution folder,
+    the nodes at the ends of ``ranges``, ms and mp for low g. Returns (axes, written)."""
+    resdir = root / "bosz2024" / f"r{resolution}"
     resdir.mkdir(parents=True)
-    wave = np.round(np.geomspace(FILE_WINDOW[0], FILE_WINDOW[1], 120), 4)
-    np.savetxt(resdir / "bosz2024_wave_r5000.txt", wave, fmt="%.4f")
-    ranges = {"T_eff": (4000, 4250), "log_g": (2.5, 3.0), "M_H": (-0.25, 0.0), "a_M": (0.0, 0.0)}
+    np.savetxt(resdir / f"bosz2024_wave_r{resolution}.txt", wave, fmt=wave_fmt)
     written = {}
     axes = {p: np.array(sorted({ranges[p][0], ranges[p][1]}), dtype=float) for p in PARAMS}
     for idx, v in _nodes(axes):
         flux, cont = _spectrum(wave, v["T_eff"], v["log_g"], v["M_H"], v["a_M"])
         atm = "mp"
         if v["log_g"] == 2.5:  # both spherical and plane-parallel present: spherical must win
-            write_2024(bosz2024_path(root, v["T_eff"], v["log_g"], v["M_H"], 0, 0, 2, 5000, "mp"), flux, cont)
+            write_2024(bosz2024_path(root, v["T_eff"], v["log_g"], v["M_H"], 0, 0, 2, resolution, "mp"), flux, cont)
             flux, cont, atm = 3 * flux, 3 * cont, "ms"
-        write_2024(bosz2024_path(root, v["T_eff"], v["log_g"], v["M_H"], 0, 0, 2, 5000, atm), flux, cont)
+        write_2024(bosz2024_path(root, v["T_eff"], v["log_g"], v["M_H"], 0, 0, 2, resolution, atm), flux, cont)
         written[idx] = (flux, cont)
-    return root, ranges, axes, wave, written
+    return axes, written
+
+
+@pytest.fixture
+def tree2024(tmp_path):
+    """BOSZ 2024 copy: wave file in the resolution folder, in-range nodes, ms and mp for low g."""
+    root = tmp_path / "models"
+    wave = np.round(np.geomspace(FILE_WINDOW[0], FILE_WINDOW[1], 120), 4)
+    axes, written = write_tree2024(root, wave)
+    return root, TREE24_RANGES, axes, wave, written
 
 
 @pytest.mark.parametrize("level", ["top", "bosz2024", "r5000"])
@@ -558,7 +567,9 @@ def test_build_2024_grid(tree2024, tmp_path, level):
     g = read_grid(out)
     assert g.shape == (2, 2, 2, 1) and g.mask.all()
     m = (wave >= WAVE_RANGE[0]) & (wave <= WAVE_RANGE[1])
-    np.testing.assert_array_equal(g.wave, wave[m])
+    assert len(g.wave) == m.sum()
+    np.testing.assert_allclose(g.wave, wave[m], rtol=0, atol=5e-5 * 1.001)   # regularised within print precision
+    assert np.ptp(np.diff(np.log(g.wave))) < 1e-8 * np.diff(np.log(g.wave)).mean()
     for p in PARAMS:
         np.testing.assert_allclose(g.axes[p], axes[p])
     for idx, (flux, cont) in written.items():
@@ -602,3 +613,57 @@ def test_build_2024_no_wave_file(tree2024, tmp_path):
     (root / "bosz2024" / "r5000" / "bosz2024_wave_r5000.txt").unlink()
     with pytest.raises(InputError, match="wavelength file not found.*bosz2024_wave_r5000.txt"):
         build_bosz_grid(tmp_path / "g.h5", "bosz2024", root, ranges, resolution=R24, margin=0)
+
+
+# --- BOSZ 2024 as it comes: wavelengths printed with 4 decimals at high R --------------------------
+
+
+def _wave24(resolution, lo=7050.0, hi=8900.0):
+    """The log-uniform grid of two samples per resolution element (d ln lambda = 1 / 2R)."""
+    n = int(np.log(hi / lo) * 2 * resolution) + 1
+    return lo * np.exp(np.arange(n) / (2.0 * resolution))
+
+
+def test_bosz2024_r50000_wave_printed_with_4_decimals_builds_and_convolves(tmp_path):
+    """At R = 50000 four decimals leave a d ln lambda spread of ~2.7e-3 of its mean, above the
+    instrument's 1e-3 log-uniformity tolerance; reading regularises the wavelengths to the log-uniform
+    grid they encode (within the print precision), so the raw grid convolves."""
+    from pfslogg.data.instrument import convolve_grid, log_step
+
+    r = 50000
+    exact = _wave24(r)
+    printed = np.round(exact, 4)
+    with pytest.raises(InputError, match="log-uniform"):
+        log_step(printed)   # the values as printed
+    root = tmp_path / "models"
+    ranges = {"T_eff": (4000, 4000), "log_g": (2.5, 3.0), "M_H": (0.0, 0.0), "a_M": (0.0, 0.0)}
+    write_tree2024(root, printed, resolution=r, ranges=ranges)
+    wf = root / "bosz2024" / f"r{r}" / f"bosz2024_wave_r{r}.txt"
+    w = read_bosz2024_wave(wf)
+    assert len(w) == len(printed)
+    assert np.max(np.abs(w - printed)) <= 5e-5 * 1.001          # within the print precision
+    np.testing.assert_allclose(w, exact, rtol=0, atol=1e-4)
+    d = np.diff(np.log(w))
+    assert np.ptp(d) < 1e-8 * d.mean()                          # log-uniform
+    raw, inst = tmp_path / "raw.h5", tmp_path / "inst.h5"
+    build_bosz_grid(raw, "bosz2024", root, ranges, resolution=r, wave_range=(7060.0, 8890.0), margin=0)
+    g = read_grid(raw)
+    assert g.attrs["resolution"] == r and g.mask.all()
+    convolve_grid(raw, inst, resolution=5000.0, wave_range=(7100.0, 8850.0), n_pixels=4096)
+    gi = read_grid(inst)
+    assert gi.attrs["kind"] == "instrument" and gi.flux.shape == (1, 2, 1, 1, 4096)
+    assert np.all(np.isfinite(gi.flux)) and np.all(gi.flux > 0) and np.all(gi.cont > 0)
+
+
+def test_bosz2024_wave_not_log_uniform_within_print_precision(tmp_path):
+    """A wave file that no log-uniform grid matches to its print precision: one error naming it."""
+    wf = tmp_path / "bosz2024_wave_r50000.txt"
+    np.savetxt(wf, np.linspace(7050.0, 7150.0, 2000), fmt="%.4f")        # linear, not log-uniform
+    with pytest.raises(InputError, match=r"bosz2024_wave_r50000.txt: .*log-uniform.*row \d+"):
+        read_bosz2024_wave(wf)
+    # the precision is the file's own: 6 decimals promise more than values rounded to 4 deliver
+    np.savetxt(wf, np.round(_wave24(50000, 7050.0, 7100.0), 4), fmt="%.6f")
+    with pytest.raises(InputError, match=r"bosz2024_wave_r50000.txt: .*log-uniform"):
+        read_bosz2024_wave(wf)
+    np.savetxt(wf, np.round(_wave24(50000, 7050.0, 7100.0), 6), fmt="%.6f")
+    assert np.max(np.abs(read_bosz2024_wave(wf) - _wave24(50000, 7050.0, 7100.0))) < 1e-6

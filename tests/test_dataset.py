@@ -323,3 +323,110 @@ def test_simulate_failure_keeps_existing_output(tiny_instrument_grid, tmp_path):
         simulate_dataset(tiny_instrument_grid, out, 10, {**TINY_RANGES, "T_eff": [3000, 4000]}, seed=2,
                          noise=DEFAULT_NOISE)
     assert out.read_bytes() == before and listing(tmp_path) == ["d.h5"]
+
+
+# -- messages name the offending rows (absolute row numbers in the file) ------------------------
+def test_bad_flux_message_names_the_rows(tmp_path):
+    flux = np.ones((12, 64))
+    for i in (2, 5, 7, 8, 9, 11):
+        flux[i, 3] = np.nan if i % 2 else np.inf
+    ds = SpectraSet(write_pfsspec(tmp_path / "orig.h5", n=12, n_pix=64, flux=flux))
+    with pytest.raises(InputError) as e:
+        ds.read()
+    msg = str(e.value)
+    assert "orig.h5" in msg and "flux rows 2, 5, 7, 8, 9 and 1 more" in msg and "NaN or infinite" in msg
+    assert "0-12" not in msg
+    with pytest.raises(InputError, match=r"flux rows 5, 7, 8, 9, 11 contain"):
+        ds.read(4, 12)   # row numbers are the file's, not the chunk's
+    with pytest.raises(InputError, match=r"flux row 11 contains"):
+        ds.read(10, 12)
+
+
+def test_bad_error_message_names_the_rows(tmp_path):
+    error = np.full((10, 64), 0.1)
+    error[3, 1], error[3, 2], error[8, 0] = 0.0, -1.0, np.nan
+    ds = SpectraSet(write_pfsspec(tmp_path / "orig.h5", n=10, n_pix=64, error=error))
+    with pytest.raises(InputError) as e:
+        ds.noisy(0, 10, 1.0, seed=0)
+    msg = str(e.value)
+    assert "orig.h5" in msg and "error rows 3, 8" in msg and "3 error values" in msg
+    assert "0-10" not in msg
+    with pytest.raises(InputError, match=r"error row 8\b.*1 error value"):
+        ds.read(5, 10)
+    ds.read(4, 8)   # clean rows stay readable
+
+
+def test_unreadable_rows_are_named(tmp_path):
+    """A corrupt compressed chunk of the flux: the message names the rows it holds, not the whole read."""
+    path = write_pfsspec(tmp_path / "orig.h5", n=12, n_pix=64)
+    with h5py.File(path, "a") as h5:
+        data = h5[FLUX][:]
+        del h5[FLUX]
+        h5.create_dataset(FLUX, data=data, chunks=(2, 64), compression="gzip")
+    with h5py.File(path, "r") as h5:
+        info = h5[FLUX].id.get_chunk_info_by_coord((4, 0))   # rows 4-5
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\xff" * info.size)
+    ds = SpectraSet(path)
+    with pytest.raises(InputError) as e:
+        ds.read(0, 12)
+    msg = str(e.value)
+    assert "orig.h5" in msg and "cannot read rows 4-5 of flux/error" in msg and "0-12" not in msg
+    ds.read(6, 12)
+
+
+# -- the snr column of an external data set is checked against the project's definition -------------
+def _set_snr(path, snr):
+    df = pd.read_hdf(path, key=PARAMS_KEY)
+    df["snr"] = snr
+    df.to_hdf(path, key=PARAMS_KEY, mode="a", format="table")
+
+
+def test_check_snr_warns_when_the_column_disagrees(tmp_path, caplog):
+    flux = np.full((8, 64), 2.0)
+    flux[:, ::2] = 4.0   # median over pixels of flux / error = 30
+    error = np.full((8, 64), 0.1)
+    path = write_pfsspec(tmp_path / "orig.h5", n=8, n_pix=64, flux=flux, error=error)
+    stored = np.full(8, 30.0)
+    stored[1], stored[3], stored[6] = 7.5, 45.0, 30.9   # 75 % and 50 % off; 3 % is within 5 %
+    _set_snr(path, stored)
+    ds = SpectraSet(path)
+    with caplog.at_level("WARNING", logger="pfslogg.data.dataset"):
+        snr = ds.check_snr(chunk_size=3)
+    np.testing.assert_allclose(snr, 30.0, rtol=1e-6)
+    assert ds.snr_column_disagrees == 2
+    warn = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warn) == 1
+    text = warn[0].getMessage()
+    assert "orig.h5" in text and "2 of 8 rows" in text and "row 1" in text
+    np.testing.assert_allclose(ds.snr(2.0), 15.0, rtol=1e-6)   # from now on the recomputed values
+    summary = dsmod.summarize_dataset(SpectraSet(path), "test", check_snr=True)
+    assert summary["snr_column_disagrees"] == 2
+    assert summary["snr_median"] == pytest.approx(30.0) and summary["snr_min"] == pytest.approx(30.0)
+
+
+def test_check_snr_agrees_on_our_own_data_set(tiny_dataset, caplog):
+    ds = SpectraSet(tiny_dataset)
+    with caplog.at_level("WARNING", logger="pfslogg.data.dataset"):
+        snr = ds.check_snr()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert ds.snr_column_disagrees == 0
+    np.testing.assert_allclose(snr, ds.params["snr"], rtol=1e-5)
+
+
+def test_describe_dataset_reports_the_project_snr(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from pfslogg.cli import main
+
+    flux = np.full((6, 64), 2.0)
+    path = write_pfsspec(tmp_path / "orig.h5", n=6, n_pix=64, flux=flux, error=np.full((6, 64), 0.2))
+    _set_snr(path, [10.0, 10.0, 10.0, 99.0, 10.0, 10.0])
+    out = tmp_path / "summary.json"
+    monkeypatch.setattr(sys, "argv", ["pfslogg"])
+    assert main(["describe-dataset", "--input", str(path), "--split", "test", "--summary", str(out)]) == 0
+    metrics = json.loads(out.read_text())["metrics"]
+    assert metrics["snr_column_disagrees"] == 1
+    assert metrics["snr_max"] == pytest.approx(10.0)

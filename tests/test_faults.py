@@ -12,7 +12,7 @@ import time
 import h5py
 import pytest
 
-from workflow_util import TINY, copy_workflow, metrics_of, snakemake
+from workflow_util import ROOT, TINY, copy_workflow, metrics_of, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ def test_changed_input_reruns_only_the_affected_targets_and_marks_numbers_stale(
     assert "data/datasets/test.h5" in audit.stdout
     dry = snakemake(wd, "figures/r2_vs_snr.pdf", "figures/ceiling_calibration.pdf", "--cores", "2",
                     "--configfile", TINY, "-n").stdout
-    jobs = set(re.findall(r"^(?:local)?rule (\w+):", dry, flags=re.M))
+    jobs = set(re.findall(r"^\s*(?:local)?rule (\w+):", dry, flags=re.M))
     assert jobs == {"run_cell", "compute_fisher_ceiling", "plot_figure"}, jobs
     snakemake(wd, "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", TINY)
     after = json.loads((wd / "results/cells/ridge/nl1_n1000_s0.json").read_text())
@@ -57,3 +57,64 @@ def test_changed_input_reruns_only_the_affected_targets_and_marks_numbers_stale(
     audit = subprocess.run([sys.executable, "-m", "pfslogg", "provenance", "results/cells/ridge/nl1_n1000_s0.json"],
                            cwd=wd, capture_output=True, text=True)
     assert audit.returncode == 0 and "STALE" not in audit.stdout, audit.stdout[-3000:]
+
+
+def _jobs_of(wd):
+    """PIDs of pfslogg commands whose working directory is ``wd``."""
+    out = []
+    for proc in os.listdir("/proc"):
+        if not proc.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{proc}/cmdline", "rb").read()
+            cwd = os.readlink(f"/proc/{proc}/cwd")
+        except OSError:
+            continue
+        if b"pfslogg" in cmd and b"-m\0pfslogg" in cmd and cwd == str(wd):
+            out.append(int(proc))
+    return out
+
+
+def test_kill_of_snakemake_alone_stops_its_jobs_and_the_readme_recovery_works(tiny_run, tmp_path):
+    """SIGKILL of the snakemake process only (a user's Ctrl-\\, the OOM killer), not its process
+    group: its running commands stop too instead of finishing as orphans, and the README's words --
+    `snakemake --unlock`, then the same command again -- finish the run with the same numbers."""
+    wd = copy_workflow(tmp_path)
+    cmd = [sys.executable, "-m", "snakemake", "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", TINY]
+    proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((wd / "logs").glob("run_cell/*/*.log")):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    running = _jobs_of(wd)
+    assert running, "no pfslogg job was running"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and _jobs_of(wd):
+        time.sleep(0.5)
+    assert not _jobs_of(wd), "the killed workflow's jobs went on as orphans"
+    readme = (ROOT / "README.md").read_text()
+    assert "`snakemake --unlock` and rerun" in readme
+    snakemake(wd, "--unlock", "--cores", "1", "--configfile", TINY)
+    snakemake(wd, "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", TINY)   # the same command again
+    mine, ref = metrics_of(wd), metrics_of(tiny_run)
+    assert "results/track_c/fisher.json" in mine and all(ref[k] == v for k, v in mine.items())
+    leftovers = [p for p in wd.rglob(".*.tmp*") if ".snakemake" not in p.parts]
+    assert not leftovers, leftovers
+
+
+def test_a_failing_job_shows_its_error_line_on_the_console(tiny_run, tmp_path):
+    """The failed job's log reaches the console (show-failed-logs), ending in the command's one
+    'error:' line, not only Snakemake's 'check log'."""
+    import yaml
+    wd = tmp_path / "wd"
+    shutil.copytree(tiny_run, wd, symlinks=True)
+    bad = yaml.safe_load((wd / TINY).read_text())
+    bad["estimators"]["lightgbm"]["hyper"]["num_leaves"] = 1
+    (wd / "bad.yaml").write_text(yaml.safe_dump(bad))
+    proc = snakemake(wd, "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert "error: estimators: LightGBM rejected the hyper-parameters" in proc.stdout, proc.stdout[-3000:]
+    assert "Error in rule run_cell" in proc.stdout

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import require_tools
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -787,6 +788,7 @@ def test_unknown_table_and_no_files_are_input_errors(tree, tmp_path):
 
 
 def _latex(cwd, name, engine=("pdflatex", "-interaction=nonstopmode", "-halt-on-error")):
+    require_tools(engine[0], *(("bibtex",) if engine[0] == "latexmk" else ()))
     return subprocess.run([*engine, name], cwd=cwd, capture_output=True, text=True, timeout=180)
 
 
@@ -819,12 +821,12 @@ Ridge reaches $R^2 = \TrackFRidgeOverallRtwo$ on \num{\TrackFRidgeNTest} test sp
     run = _latex(tmp_path / "doc", "table.tex")
     assert run.returncode == 0, run.stdout[-3000:]
     assert (tmp_path / "doc" / "table.pdf").is_file()
-    if shutil.which("pdftotext"):
-        text = subprocess.run(["pdftotext", "-layout", "table.pdf", "-"], cwd=tmp_path / "doc",
-                              capture_output=True, text=True).stdout
-        assert "0.471" in text and "LightGBM" in text and "Fisher ceiling" in text
-        assert "20000" in text or "20 000" in text
-        assert "0.601" in text      # ridge at noise level 0.1, 2000 spectra
+    require_tools("pdftotext")
+    text = subprocess.run(["pdftotext", "-layout", "table.pdf", "-"], cwd=tmp_path / "doc",
+                          capture_output=True, text=True).stdout
+    assert "0.471" in text and "LightGBM" in text and "Fisher ceiling" in text
+    assert "20000" in text or "20 000" in text
+    assert "0.601" in text      # ridge at noise level 0.1, 2000 spectra
 
 
 # ---------------------------------------------------------------------------------- documents

@@ -73,9 +73,20 @@ def test_config_digest_sensitive_to_values():
 
 def test_block_digest_of_config_or_params(inputs):
     params = {"x": 1}
-    assert make_block("r", [], params=params)["config_digest"] == config_digest(params)
+    assert make_block("r", [], params=params)["params_digest"] == config_digest(params)
     cfg = {"whole": "config"}
-    assert make_block("r", [], params=params, config=cfg)["config_digest"] == config_digest(cfg)
+    block = make_block("r", [], params=params, config=cfg)
+    assert block["config_digest"] == config_digest(cfg) and block["params_digest"] == config_digest(params)
+
+
+def test_config_digest_comes_from_the_workflow(monkeypatch):
+    """Inside the workflow every job records the digest of the whole config (rules/common.smk puts
+    it in the environment), beside the digest of its own parameters."""
+    from pfslogg.provenance import CONFIG_DIGEST_ENV
+    monkeypatch.setenv(CONFIG_DIGEST_ENV, "abc123")
+    assert make_block("r", [], params={"a": 1})["config_digest"] == "abc123"
+    monkeypatch.delenv(CONFIG_DIGEST_ENV)
+    assert make_block("r", [], params={"a": 1})["config_digest"] is None
 
 
 def test_git_state_of_the_package_repository():
@@ -111,9 +122,11 @@ def test_command_recorded(inputs):
 def test_write_results(tmp_path, inputs):
     out = tmp_path / "results" / "track_f" / "ridge.json"
     metrics = {"r2": np.float64(0.75), "n": np.int64(300), "bins": np.array([0.1, 0.2])}
-    write_results(out, metrics, "evaluate_estimator", inputs, params={"seed": 1})
+    write_results(out, metrics, "run_cell", inputs, params={"seed": 1}, kind="estimator", details={"t": 1.5})
     doc = json.loads(out.read_text())
+    assert list(doc) == ["kind", "metrics", "details", "provenance"] and doc["kind"] == "estimator"
     assert doc["metrics"] == {"r2": 0.75, "n": 300, "bins": [0.1, 0.2]}
+    assert doc["details"] == {"t": 1.5}
     assert DESIGN_KEYS <= set(doc["provenance"])
     assert doc["provenance"]["inputs"][str(inputs[0])] == sha256_file(inputs[0])
     assert sorted(p.name for p in out.parent.iterdir()) == ["ridge.json"]
@@ -122,17 +135,17 @@ def test_write_results(tmp_path, inputs):
 def test_failing_write_leaves_no_file(tmp_path, inputs):
     out = tmp_path / "results" / "x.json"
     with pytest.raises(TypeError):
-        write_results(out, {"bad": object()}, "r", inputs)
+        write_results(out, {"bad": object()}, "r", inputs, kind="estimator")
     assert not out.exists()
     assert list(out.parent.iterdir()) == []   # no temporary left either
 
 
 def test_failing_write_keeps_previous_file(tmp_path, inputs):
     out = tmp_path / "x.json"
-    write_results(out, {"r2": 0.5}, "r", inputs)
+    write_results(out, {"r2": 0.5}, "r", inputs, kind="estimator")
     before = out.read_bytes()
     with pytest.raises(TypeError):
-        write_results(out, {"r2": 0.6, "bad": {1, 2}}, "r", inputs)
+        write_results(out, {"r2": 0.6, "bad": {1, 2}}, "r", inputs, kind="estimator")
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "sub", "x.json"]
 
@@ -140,7 +153,7 @@ def test_failing_write_keeps_previous_file(tmp_path, inputs):
 def test_missing_input_leaves_no_file(tmp_path):
     out = tmp_path / "x.json"
     with pytest.raises(OSError):
-        write_results(out, {"r2": 0.5}, "r", [tmp_path / "gone.h5"])
+        write_results(out, {"r2": 0.5}, "r", [tmp_path / "gone.h5"], kind="estimator")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -119,7 +119,7 @@ def test_failing_rule_is_reported_and_rerun_resumes(tiny_run, tmp_path, site_pro
     assert "num_leaves" in (wd / "logs/run_cell/lightgbm/nl1_n1000_s0.log").read_text()
     assert not (wd / "models/lightgbm/nl1_n1000_s0").exists()
     ok = snakemake(wd, *target, "--configfile", TINY, env=site_profile, timeout=900).stdout
-    ran = set(re.findall(r"^rule (\w+):", ok, flags=re.M))
+    ran = set(re.findall(r"^\s*(?:local)?rule (\w+):", ok, flags=re.M))
     assert "run_cell" in ran and not ran & {"build_raw_grid", "convolve_grid", "simulate_dataset"}, ran
     assert metrics_of(wd, "results/cells/lightgbm/nl1_n1000_s0.json") == metrics_of(tiny_run, "results/cells/lightgbm/nl1_n1000_s0.json")
 

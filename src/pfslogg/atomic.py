@@ -6,7 +6,6 @@ A crash or an error midway leaves no partial output under the final name.
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -19,9 +18,10 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)  # many writers (h5py, savefig) want to create the file themselves
+    # one deterministic name per target: a rerun after a kill replaces what a killed run left
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # many writers (h5py, savefig) want to create the file themselves
     try:
         yield Path(tmp)
         os.replace(tmp, path)

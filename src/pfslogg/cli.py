@@ -10,8 +10,12 @@ was expected>`` and exit status 2.
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
+import threading
+import time
+from pathlib import Path
 
 from .errors import InputError
 from .provenance import now, write_results
@@ -26,7 +30,8 @@ def cmd_build_raw_grid(a, p):
     if g["source"] == "synth":
         from .data.synth import SynthModel, build_synth_grid
         build_synth_grid(a.out, p["params"], resolution=g["resolution"], wave_range=tuple(g["wave_range"]),
-                         margin=g["margin_nodes"], model=SynthModel(gravity_coupling=g["gravity_coupling"]))
+                         margin=g["margin_nodes"], model=SynthModel(gravity_coupling=g["gravity_coupling"]),
+                         progress=True)
     else:
         from .data.bosz import build_bosz_grid
         build_bosz_grid(a.out, g["source"], g["root"], p["params"], resolution=g["resolution"],
@@ -38,7 +43,7 @@ def cmd_convolve_grid(a, p):
     from .data.instrument import convolve_grid
     i = p["instrument"]
     convolve_grid(a.input, a.out, resolution=i["resolution"], wave_range=tuple(i["wave_range"]),
-                  n_pixels=i["n_pixels"])
+                  n_pixels=i["n_pixels"], progress=True)
 
 
 def cmd_simulate_dataset(a, p):
@@ -47,7 +52,7 @@ def cmd_simulate_dataset(a, p):
     started = now()
     noise = dict(p["noise"], mag=p["split"].get("mag", p["noise"]["mag"]))
     simulate_dataset(a.grid, a.out, p["split"]["n"], p["params"], p["seed"], noise,
-                     chunk_size=p["chunk_size"], threads=a.threads)
+                     chunk_size=p["chunk_size"], threads=a.threads, progress=True)
     metrics = dict(summarize_dataset(SpectraSet(a.out), a.split), mag_range=noise["mag"])
     write_results(a.summary, metrics, a.rule, [a.grid], params=p, started=started, kind="dataset")
 
@@ -56,7 +61,7 @@ def cmd_describe_dataset(a, p):
     """summarise an existing (pfsspec layout) data set used for a split"""
     from .data.dataset import SpectraSet, summarize_dataset
     started = now()
-    metrics = summarize_dataset(SpectraSet(a.input), a.split)
+    metrics = summarize_dataset(SpectraSet(a.input), a.split, check_snr=True)  # the project's SNR, column checked
     write_results(a.summary, metrics, a.rule, [a.input], params=p, started=started, kind="dataset")
 
 
@@ -168,6 +173,81 @@ def _command_line():
     return "python -m pfslogg " + shlex.join(sys.argv[1:])
 
 
+# options that name files a command writes; the other path options name what it reads
+OUTPUT_OPTIONS = {"out", "summary", "model", "predictions", "per_spectrum", "table", "index"}
+
+
+def _paths(args, outputs):
+    names = [k for k in vars(args) if (k in OUTPUT_OPTIONS) == outputs and k not in ("params", "rule", "func")]
+    out = []
+    for k in names:
+        v = getattr(args, k)
+        for p in (v if isinstance(v, list) else [v]):
+            if isinstance(p, str) and os.path.exists(p):
+                out.append(p)
+    return out
+
+
+def _size(path):
+    p = Path(path)
+    n = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _files(paths):
+    return ", ".join(f"{p} ({_size(p)})" for p in paths) or "none"
+
+
+def _snakemake_ancestor():
+    """PID of the nearest ancestor that is a snakemake process (None outside Snakemake)."""
+    pid = os.getppid()
+    for _ in range(8):
+        if pid <= 1:
+            return None
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        base = [os.path.basename(c) for c in cmd[:3]]
+        if base[:1] == [b"snakemake"] or b"snakemake" in base[1:2] or cmd[1:3] == [b"-m", b"snakemake"]:
+            return pid
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return None
+
+
+def die_with_workflow(poll_s=1.0):
+    """Stop this command when the snakemake process that started it is gone.
+
+    A SIGKILL of snakemake (a user's Ctrl-\\, the OOM killer) leaves its running jobs behind as
+    orphans that go on writing their outputs after Snakemake stopped tracking them, so that the
+    rerun finds "incomplete" files. A daemon thread watches the ancestor and ends this process
+    (exit 3) as soon as it disappears; the atomic writers leave no partial output under a final name.
+    """
+    pid = _snakemake_ancestor()
+    if pid is None:
+        return None
+
+    def gone():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except OSError:
+            return True
+
+    def watch():
+        while not gone():
+            time.sleep(poll_s)
+        print(f"error: the workflow that started this job (snakemake, pid {pid}) is gone: stopping", file=sys.stderr,
+              flush=True)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="die-with-workflow", daemon=True).start()
+    return pid
+
+
 # -- parser ------------------------------------------------------------------------------------------
 # command -> (function, arguments); a trailing "*" takes one or more paths, a leading "?" is optional.
 COMMANDS = {
@@ -224,12 +304,18 @@ def main(argv=None):
         print(f"error: --params: not valid JSON ({e})", file=sys.stderr)
         return 2
     sys.argv = ["pfslogg", *argv]  # the provenance block records the exact command
+    die_with_workflow()
     if "torch" in sys.modules or args.command in ("build-raw-grid", "compute-fisher-ceiling", "calibrate-ceiling"):
         import torch
         torch.set_num_threads(max(1, args.threads))
+    t0 = time.perf_counter()
+    log.info("%s (rule %s, %d thread(s)) starts; reads %s", args.command, args.rule, args.threads,
+             _files(_paths(args, outputs=False)))
     try:
         args.func(args, params)
     except InputError as e:
+        log.info("%s failed after %.1f s", args.command, time.perf_counter() - t0)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    log.info("%s done in %.1f s; wrote %s", args.command, time.perf_counter() - t0, _files(_paths(args, outputs=True)))
     return 0

@@ -100,9 +100,14 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
     metrics: ``overall`` and ``snr_bins`` (``summarize`` per SNR bin of the test view at its noise
     level), all against ``var_prior``. The table has log_g, log_g_pred and snr per spectrum.
     """
+    from .progress import progress
+
     pred = np.empty(test.n)
+    bar = progress(total=test.n, desc="predict test set", unit="spec")
     for a, b, flux, sigma in test.batches(batch):
         pred[a:b] = estimator.predict(flux, sigma)
+        bar.update(b - a)
+    bar.close()
     y, snr = test.logg, test.snr()
     metrics = {"overall": summarize(y, pred, var_prior, n_resamples=n_resamples, seed=seed, confidence=confidence),
                "snr_bins": metrics_by_snr(y, pred, snr, snr_bins, var_prior, n_resamples=n_resamples, seed=seed,

@@ -71,11 +71,13 @@ def varied_params(ranges):
     return ["log_g"] + [p for p in PARAMS if p != "log_g" and ranges[p][1] > ranges[p][0]]
 
 
-def crlb_logg(interp, theta, sigma, ranges, batch=256):
+def crlb_logg(interp, theta, sigma, ranges, batch=256, progress=False):
     """Marginal CRLB on log g for each spectrum (parameters ``theta`` (B, 4), noise ``sigma``)."""
+    from ..progress import progress as _progress
+
     which = varied_params(ranges)
     out = np.empty(len(theta))
-    for a in range(0, len(theta), batch):
+    for a in _progress(range(0, len(theta), batch), desc="Fisher CRLB", unit="batch", enabled=progress):
         J = jacobian(interp, theta[a:a + batch], which)
         out[a:a + batch] = marginal_crlb(fisher_matrix(J, sigma[a:a + batch]), target=0)
     return out
@@ -100,7 +102,7 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
     sigma = np.empty((test.n, len(test.wave)))
     for s, e in test.chunks():
         sigma[s:e] = test.read(s, e)[1] * noise_level
-    crlb = crlb_logg(interp, theta, sigma, ranges)
+    crlb = crlb_logg(interp, theta, sigma, ranges, progress=True)
     r2m = r2_max(crlb, var_prior)
     snr = test.snr(noise_level)
 

@@ -15,8 +15,11 @@ Two releases are supported (see REFERENCE.md):
     Resampled files hold two columns (Eddington flux H, continuum); the wavelengths (Angstrom) are in
     ``bosz2024_wave_r{R}.txt`` beside the resolution folder. Non-resampled (``rorig``,
     ``_noresam``) files hold three columns, wavelength first. H is multiplied by 4 pi (surface flux).
+    The wavelength file is log-uniform but printed with few decimals (4 at R = 50000 leave a
+    d ln lambda spread of ~3e-3), so its values are regularised to the log-uniform grid they encode
+    (:func:`read_bosz2024_wave`), checked to lie within the print precision, as for BOSZ 2017.
 
-Wavelengths are kept as the files give them: no air/vacuum conversion is applied here.
+No air/vacuum conversion is applied here.
 
 :func:`build_bosz_grid` crops every spectrum of a regular (T_eff, log g, [M/H], [alpha/M]) sub-grid
 to one wavelength window and streams it into the project's HDF5 grid (:mod:`pfslogg.gridio`).
@@ -297,6 +300,19 @@ def bosz2017_wave(resolution):
     return np.array(_bosz2017_wave_cached(r))
 
 
+def _check_rebuilt(path, file_wave, rebuilt, precision, rule):
+    """``rebuilt`` (float64), after checking that no row of the file's wavelength column is farther
+    from it than the print ``precision`` (A, scalar or per row) plus the column's own float precision
+    (FITS may store float32); else one InputError naming the file, the rule and the worst row."""
+    tol = precision * 1.001 + 2 * np.spacing(np.abs(file_wave).astype(file_wave.dtype)).astype(float)
+    dev = np.abs(file_wave.astype(float) - rebuilt)
+    if not np.all(dev <= tol):
+        k = int(np.argmax(dev - tol))
+        fail(path, f"wavelength column does not follow {rule}: row {k + 1} has {file_wave[k]:.10g} A, "
+                   f"rebuilt {rebuilt[k]:.6f} A, beyond the print precision (+-{np.broadcast_to(tol, dev.shape)[k]:.2g} A)")
+    return np.array(rebuilt, dtype=float)
+
+
 def _match_bosz2017_wave(path, file_wave, resolution):
     """The rebuilt wavelengths for the file's rows; error if the column does not follow the rule."""
     grid = _bosz2017_wave_cached(resolution)
@@ -308,15 +324,9 @@ def _match_bosz2017_wave(path, file_wave, resolution):
         fail(path, f"{n} rows from {file_wave[0]:.3f} A run past the end of the BOSZ 2017 R={resolution} "
                    f"wavelength grid ({grid[-1]:.3f} A)")
     rebuilt = grid[i0:i0 + n]
-    # 3-decimal printing, plus the file's own float precision (FITS may store float32)
-    tol = _PRINT_PRECISION * 1.001 + 2 * np.spacing(np.abs(file_wave).astype(file_wave.dtype)).astype(float)
-    dev = np.abs(file_wave.astype(float) - rebuilt)
-    if not np.all(dev <= tol):
-        k = int(np.argmax(dev - tol))
-        fail(path, f"wavelength column does not follow the BOSZ 2017 R={resolution} log-uniform grid "
-                   f"(ratio 1+1/300000, every {max(1, _PARENT_R // resolution // 2)}th point): row {k + 1} has "
-                   f"{file_wave[k]:.10g} A, rebuilt {rebuilt[k]:.4f} A, beyond the 3-decimal print precision")
-    return np.array(rebuilt)
+    return _check_rebuilt(path, file_wave, rebuilt, _PRINT_PRECISION,  # 3-decimal printing
+                          f"the BOSZ 2017 R={resolution} log-uniform grid (ratio 1+1/300000, every "
+                          f"{max(1, _PARENT_R // resolution // 2)}th point)")
 
 
 def _read_bosz2017_ascii(path, compression):
@@ -493,14 +503,77 @@ def parse_bosz2024_filename(name):
     }
 
 
+# a number as printed: integer digits, decimals, exponent (bounded runs, ASCII digits only)
+_RE_PRINTED = re.compile(r"[+-]?(?:\d+(?:\.(\d*))?|\.(\d+))(?:[eE]([+-]?\d{1,6}))?", re.ASCII)
+
+
+def _print_precision(data, n):
+    """Half a unit of the last printed digit of each of the ``n`` numbers of a one-column text table
+    (A); comments and blank lines skipped as np.loadtxt does."""
+    tokens = re.sub(rb"#[^\n]*", b"", data).split()
+    half = np.full(len(tokens), np.nan)
+    for k, t in enumerate(tokens):
+        m = _RE_PRINTED.fullmatch(t.decode("ascii", "replace"))
+        if m is not None:
+            e = int(m[3] or 0) - len(m[1] or m[2] or "")
+            half[k] = 0.5 * 10.0 ** min(max(e, -300), 300)
+    if len(half) != n or not np.isfinite(half).any():  # not one number a row: the coarsest for all
+        return np.full(n, np.nanmax(half) if np.isfinite(half).any() else 0.0)
+    return np.where(np.isfinite(half), half, np.nanmax(half))
+
+
+def _log_uniform_fit(wave, tol):
+    """The log-uniform grid ``exp(a + b i)`` that keeps every row of ``wave`` within ``tol`` (A, per
+    row) if one does: least squares in ln lambda, then the step correction that maximises the room
+    left for the offset (a concave function of the step: golden-section search), offset centred."""
+    n = len(wave)
+    x = np.arange(n) - (n - 1) / 2.0
+    y = np.log(wave)
+    b0, a0 = np.polyfit(x, y, 1)
+    r = y - (a0 + b0 * x)
+    s = tol / wave  # half-widths in ln lambda
+    lo, hi = r - s, r + s
+    xs = x / x[-1]  # -1 .. 1
+
+    def room(db):
+        return np.min(hi - db * xs) - np.max(lo - db * xs)
+
+    g = (math.sqrt(5.0) - 1.0) / 2.0
+    u, v = -(hi.max() - lo.min()) / 2.0, (hi.max() - lo.min()) / 2.0  # any feasible step lies inside
+    c, d = v - g * (v - u), u + g * (v - u)
+    fc, fd = room(c), room(d)
+    for _ in range(80):
+        if fc >= fd:
+            v, d, fd = d, c, fc
+            c = v - g * (v - u)
+            fc = room(c)
+        else:
+            u, c, fc = c, d, fd
+            d = u + g * (v - u)
+            fd = room(d)
+    db = (u + v) / 2.0
+    da = (np.min(hi - db * xs) + np.max(lo - db * xs)) / 2.0
+    return np.exp((a0 + da) + (b0 + db / x[-1]) * x)
+
+
 def read_bosz2024_wave(path):
-    """The BOSZ 2024 wavelength file ``bosz2024_wave_r{R}.txt``: one column, Angstrom."""
+    """The BOSZ 2024 wavelength file ``bosz2024_wave_r{R}.txt``: one column, Angstrom.
+
+    The file's grid is log-uniform, but printed with few decimals (4 at R = 50000 give d ln lambda a
+    spread of ~3e-3 of its mean, beyond what the instrument's convolution accepts), so the values
+    returned are the log-uniform grid they encode, checked to lie within each value's print precision
+    (half a unit of its last digit) -- an InputError naming the file otherwise.
+    """
     path = Path(path)
     compression = "gzip" if path.name.endswith(".gz") else None
-    table = _parse_table(path, _read_bytes(path, compression), 1, ("wavelength",))
+    data = _read_bytes(path, compression)
+    table = _parse_table(path, data, 1, ("wavelength",))
     wave = table[:, 0]
     _check_wave(path, wave)
-    return wave
+    # print precision, plus room for the float rounding of log/exp (~1e-10 A at 7000 A)
+    precision = _print_precision(data, len(wave)) + 8 * np.finfo(float).eps * wave * np.abs(np.log(wave))
+    rebuilt = _log_uniform_fit(wave, precision)
+    return _check_rebuilt(path, wave, rebuilt, precision, "a log-uniform grid (constant d ln lambda)")
 
 
 def _read_bosz2024_table(path, wave=None, kind=None):
@@ -723,6 +796,7 @@ def build_bosz_grid(path, source, root, ranges, resolution=50000, wave_range=(70
     }
     if source == "bosz2024":
         attrs["wave_file"] = str(wave_file)
+        attrs["wave_rule"] = "log-uniform, regularised from the wave file's printed values (within print precision)"
         attrs["flux"] = "4 pi H (surface flux), continuum likewise"
     else:
         exts = sorted({".fits" if f.name.endswith(".fits") else ".asc.bz2" for f in files.values()})

@@ -22,6 +22,7 @@ Generation streams chunks of rows, so peak memory does not grow with N.
 
 import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -42,6 +43,17 @@ FLUX_KEY = "dataset/arrays/flux/value"
 ERROR_KEY = "dataset/arrays/error/value"
 WAVE_KEY = "spectrumdataset/wave"
 PARAMS_KEY = "dataset/params"
+
+log = logging.getLogger(__name__)
+
+
+def _name_rows(rows, first=5):
+    """'row 7', 'rows 2, 5, 9' or 'rows 2, 5, 7, 8, 9 and 3 more' (rows: ints or 'a-b' strings)."""
+    rows = list(rows)
+    head = ", ".join(str(r) for r in rows[:first])
+    more = f" and {len(rows) - first} more" if len(rows) > first else ""
+    one = len(rows) == 1 and "-" not in str(rows[0])
+    return f"{'row' if one else 'rows'} {head}{more}"
 
 
 def draw_params(rng, n, ranges):
@@ -133,10 +145,8 @@ def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=102
 
                 ahead = max(1, int(threads))
                 pending = [submit(c) for c in range(min(ahead, len(starts)))]
-                it = range(len(starts))
-                if progress:
-                    from tqdm import tqdm
-                    it = tqdm(it, desc=f"simulate {out_path.name}", unit="chunk")
+                from ..progress import progress as _progress
+                it = _progress(range(len(starts)), desc=f"simulate {out_path.name}", unit="chunk", enabled=progress)
                 for c in it:
                     flux, sigma, table = pending.pop(0).result()
                     if c + ahead < len(starts):
@@ -159,7 +169,21 @@ def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=102
 class SpectraSet:
     """Read-only access to a data set file (pfsspec layout), chunk by chunk.
 
-    Attributes: ``path``, ``wave`` (n_pix,), ``params`` (DataFrame), ``n``.
+    Attributes: ``path``, ``wave`` (n_pix,), ``params`` (DataFrame), ``n``, ``snr_column_disagrees``
+    (rows whose stored ``snr`` is off, set by :meth:`check_snr`; None before).
+
+    Messages about bad rows name them by their row number in the file (the first few, then a count).
+
+    External data sets (a ``datasets.<split>.path`` not made by this project, e.g. the original
+    study's pfsspec files) are read as they come, with two caveats:
+
+    * their ``snr`` column is whatever their writer stored; :meth:`check_snr` recomputes the
+      project's SNR (median over pixels of flux / error, noise level 1), warns where the column
+      disagrees, and from then on :meth:`snr` returns the recomputed values (``describe-dataset``
+      does this, so its summary is by the project's definition);
+    * the prior variance in R^2 = 1 - MSE / var_prior comes from the config's ``params.log_g``
+      range ((hi - lo)^2 / 12, :func:`pfslogg.evaluation.prior_variance`), not from the file's own
+      log g distribution: set ``params.log_g`` to the range the file was drawn from.
     """
 
     def __init__(self, path):
@@ -204,6 +228,8 @@ class SpectraSet:
         self._check_params()
         self.params = self.params.reset_index(drop=True)
         self.n = fshape[0]
+        self.snr_column_disagrees = None
+        self._snr_recomputed = None
 
     @staticmethod
     def _why(e):
@@ -271,7 +297,7 @@ class SpectraSet:
                 bad = ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
                 if bad.any():
                     raise InputError(f"{self.path}: parameter table column '{c}' has {int(bad.sum())} NaN or "
-                                     f"infinite value(s), first in row {int(np.argmax(bad))}")
+                                     f"infinite value(s), in {_name_rows(np.flatnonzero(bad))}")
 
     @property
     def logg(self):
@@ -285,11 +311,44 @@ class SpectraSet:
                 flux = h5[FLUX_KEY][start:stop].astype(float)
                 error = h5[ERROR_KEY][start:stop].astype(float)
         except Exception as e:  # corrupt chunks, or a file changed since it was opened
-            raise InputError(f"{self.path}: cannot read rows {start}-{stop} of flux/error ({self._why(e)})") from None
-        if not np.all(np.isfinite(flux)):
-            raise InputError(f"{self.path}: flux rows {start}-{stop} contain NaN or infinite values")
-        check_sigma(error, f"{self.path} (rows {start}-{stop})")
+            rows = self._unreadable_rows(start, stop) or [f"{start}-{stop - 1}"]
+            raise InputError(f"{self.path}: cannot read {_name_rows(rows)} of flux/error ({self._why(e)})") from None
+        bad = ~np.isfinite(flux).all(axis=1)
+        if bad.any():
+            rows = start + np.flatnonzero(bad)
+            verb = "contains" if len(rows) == 1 else "contain"
+            raise InputError(f"{self.path}: flux {_name_rows(rows)} {verb} NaN or infinite values")
+        bad = ~(np.isfinite(error) & (error > 0)).all(axis=1)
+        if bad.any():
+            check_sigma(error, f"{self.path} (error {_name_rows(start + np.flatnonzero(bad))})")
         return flux, error
+
+    def _unreadable_rows(self, start, stop):
+        """Row ranges ('a-b', in the file) of [start, stop) that HDF5 cannot read, probed one storage
+        chunk at a time; None if even that fails."""
+        try:
+            bad = []
+            with h5py.File(self.path, "r") as h5:
+                for key in (FLUX_KEY, ERROR_KEY):
+                    d = h5[key]
+                    step = d.chunks[0] if d.chunks else 256
+                    a = start
+                    while a < stop:
+                        b = min(stop, (a // step + 1) * step)
+                        try:
+                            d[a:b]
+                        except Exception:
+                            bad.append((a, b - 1))
+                        a = b
+            merged = []
+            for a, b in sorted(bad):
+                if merged and a <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            return [f"{a}-{b}" if b > a else str(a) for a, b in merged] or None
+        except Exception:
+            return None
 
     def chunks(self, size=4096):
         for start in range(0, self.n, size):
@@ -325,22 +384,65 @@ class SpectraSet:
         return X, E
 
     def snr(self, noise_level=1.0):
-        """Per-spectrum SNR = median(flux / (noise_level * error)) (DESIGN.md)."""
-        if "snr" in self.params.columns:
-            return self.params["snr"].to_numpy(float) / max(noise_level, 1e-300)
-        out = np.empty(self.n)
-        for a, b in self.chunks():
-            f, e = self.read(a, b)
-            out[a:b] = np.median(f / e, axis=1)
+        """Per-spectrum SNR = median(flux / (noise_level * error)) (DESIGN.md): the recomputed values
+        once :meth:`check_snr` ran, else the ``snr`` column, else computed from the arrays."""
+        if self._snr_recomputed is not None:
+            out = self._snr_recomputed
+        elif "snr" in self.params.columns:
+            out = self.params["snr"].to_numpy(float)
+        else:
+            out = self._snr_from_arrays()
         return out / max(noise_level, 1e-300)
 
+    def _snr_from_arrays(self, chunk_size=4096):
+        """The project's SNR of every row (noise level 1), read chunk by chunk."""
+        out = np.empty(self.n)
+        for a, b in self.chunks(chunk_size):
+            f, e = self.read(a, b)
+            out[a:b] = np.median(f / e, axis=1)
+        return out
 
-def summarize_dataset(ds, split):
-    """Size and SNR distribution (SNR = median flux/sigma per spectrum, noise level 1) of a data set."""
-    snr = ds.snr(1.0)
+    def check_snr(self, tolerance=0.05, chunk_size=4096):
+        """Recompute every row's SNR by the project's definition (median over pixels of flux / error,
+        noise level 1; chunks of ``chunk_size`` rows) and compare with the stored ``snr`` column.
+
+        Logs a WARNING naming the file, the number of rows whose stored value differs by more than
+        ``tolerance`` (relative) and the worst row. Sets ``snr_column_disagrees`` (0 without a
+        column) and makes :meth:`snr` return the recomputed values. Returns them (noise level 1).
+        """
+        snr = self._snr_from_arrays(chunk_size)
+        self._snr_recomputed = snr
+        self.snr_column_disagrees = 0
+        if "snr" not in self.params.columns:
+            log.info("%s: no 'snr' column; SNR computed from the arrays", self.path)
+            return snr.copy()
+        stored = self.params["snr"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(stored - snr) / np.abs(snr)
+        rel[(stored == snr)] = 0.0   # 0 / 0
+        off = ~(rel <= tolerance)
+        self.snr_column_disagrees = int(off.sum())
+        if off.any():
+            k = int(np.argmax(np.where(np.isnan(rel), np.inf, rel)))
+            log.warning("%s: the 'snr' column differs by more than %g %% from the SNR recomputed by the "
+                        "project's definition (median over pixels of flux/error, noise level 1) in %d of %d "
+                        "rows; worst row %d: stored %.4g, recomputed %.4g; the recomputed values are used",
+                        self.path, 100 * tolerance, self.snr_column_disagrees, self.n, k, stored[k], snr[k])
+        return snr.copy()
+
+
+def summarize_dataset(ds, split, check_snr=False):
+    """Size and SNR distribution (SNR = median flux/sigma per spectrum, noise level 1) of a data set.
+
+    ``check_snr``: recompute the SNR from the arrays (:meth:`SpectraSet.check_snr`, for a data set not
+    made here) and add ``snr_column_disagrees``, the rows whose stored ``snr`` is off by over 5 %.
+    """
+    snr = ds.check_snr() if check_snr else ds.snr(1.0)
     out = {"split": split, "n": int(len(snr)),
            "snr_median": float(np.median(snr)), "snr_p05": float(np.percentile(snr, 5)),
            "snr_p95": float(np.percentile(snr, 95)), "snr_min": float(snr.min()), "snr_max": float(snr.max())}
+    if check_snr:
+        out["snr_column_disagrees"] = int(ds.snr_column_disagrees)
     if "mag" in ds.params.columns:
         out["mag_range"] = [float(ds.params["mag"].min()), float(ds.params["mag"].max())]
     return out

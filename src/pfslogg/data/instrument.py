@@ -77,10 +77,8 @@ def convolve_grid(raw_path, out_path, resolution=5000.0, wave_range=(7100.0, 885
         if not nodes:
             raise InputError(f"{raw_path}: grid holds no spectra (mask all False)")
         with GridWriter(out_path, inst.wave, raw.axes, attrs, dtype="float32") as w:
-            it = nodes
-            if progress:
-                from tqdm import tqdm
-                it = tqdm(nodes, desc="convolve", unit="spec")
+            from ..progress import progress as _progress
+            it = _progress(nodes, desc="convolve", unit="spec", enabled=progress)
             for idx in it:
                 w.write(idx, inst(raw.flux[idx]), inst(raw.cont[idx]))
     finally:

@@ -961,11 +961,9 @@ def build_synth_grid(path, ranges, resolution=20000, wave_range=(7000.0, 9000.0)
         "flux": "F_lambda = pi B_lambda(T_c) x normalised spectrum, erg s^-1 cm^-2 A^-1",
         "pseudo_seed": PSEUDO_SEED,
     }
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from ..progress import progress as _progress
 
-        bar = tqdm(total=len(params), desc="synth grid", unit="spec")
+    bar = _progress(total=len(params), desc="synth grid", unit="spec") if progress else None
     with GridWriter(path, wave, axes, attrs) as w:
         for start in range(0, len(params), batch_size):
             chunk = params[start:start + batch_size]

@@ -26,7 +26,6 @@ import inspect
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +115,9 @@ class Estimator:
         self._check_fitted()
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+        tmp = folder.with_name(f".{folder.name}.tmp")  # deterministic: a rerun replaces a killed run's
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         try:
             files = []
             if self._state_arrays:

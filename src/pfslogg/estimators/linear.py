@@ -40,7 +40,11 @@ def centred_moments(view, chunk):
     p = view.n_pixels
     xtx, xty, sx = np.zeros((p, p)), np.zeros(p), np.zeros(p)
     sy, ref, yref = 0.0, None, None
+    from ..progress import progress
+
+    bar = progress(total=view.n, desc="Ridge: X^T X", unit="spec")
     for a, b, X, _ in view.batches(chunk):
+        bar.update(b - a)
         y = y_all[a:b]
         if ref is None:
             ref, yref = X.mean(0), y.mean()
@@ -50,6 +54,7 @@ def centred_moments(view, chunk):
         xty += Xc.T.astype(np.float64) @ yc
         sx += Xc.sum(0, dtype=np.float64)
         sy += yc.sum()
+    bar.close()
     n = view.n
     mx, my = sx / n, sy / n
     xtx -= n * np.outer(mx, mx)

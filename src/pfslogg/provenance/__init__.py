@@ -87,12 +87,16 @@ def _command():
     return shlex.join([Path(sys.executable).name, *sys.argv])
 
 
+CONFIG_DIGEST_ENV = "PFSLOGG_CONFIG_DIGEST"
+
+
 def make_block(rule, inputs, params=None, config=None, started=None, command=None):
     """The provenance block: see DESIGN.md section 5.
 
     ``inputs``: list of paths (files) whose sha256 is recorded; ``params``: the parameters the
-    computation used (recorded verbatim); ``config``: the configuration the digest is taken of
-    (defaults to ``params``).
+    computation used (recorded verbatim), digested as ``params_digest``; ``config``: the whole
+    configuration, digested as ``config_digest`` -- by default the digest the workflow put in the
+    environment variable ``PFSLOGG_CONFIG_DIGEST`` (rules/common.smk), None outside the workflow.
     """
     commit, dirty = git_state()
     inputs = [str(p) for p in (inputs or [])]
@@ -102,7 +106,8 @@ def make_block(rule, inputs, params=None, config=None, started=None, command=Non
         "params": params,
         "git_commit": commit,
         "git_dirty": dirty,
-        "config_digest": config_digest(config if config is not None else params),
+        "params_digest": config_digest(params),
+        "config_digest": config_digest(config) if config is not None else os.environ.get(CONFIG_DIGEST_ENV),
         "inputs": {p: sha256_file(p) for p in inputs},
         "packages": package_versions(),
         "started": started or now(),

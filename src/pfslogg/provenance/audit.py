@@ -226,6 +226,7 @@ class Tracer:
             "command": prov.get("command"),
             "params": prov.get("params"),
             "config_digest": prov.get("config_digest"),
+            "params_digest": prov.get("params_digest"),
             "git_commit": prov.get("git_commit"),
             "git_dirty": prov.get("git_dirty"),
             "packages": prov.get("packages") or {},
@@ -510,7 +511,8 @@ def _print_node(node, out, indent):
     rows = [("made by", f"rule {rule}   {where}"),
             ("command", node["command"] or "-"),
             ("params", _fmt_params(node["params"])),
-            ("config", f"sha256 {_short(node['config_digest'])}"),
+            ("digests", f"params sha256 {_short(node.get('params_digest'))} (the rule's parameters), "
+                        f"config sha256 {_short(node['config_digest'])} (the whole configuration)"),
             ("commit", f"{node['git_commit'] or 'unknown (not in git)'}   work tree {tree}"),
             ("packages", pkgs),
             ("time", f"{node['started'] or '?'} -> {node['finished'] or '?'} on {node['host'] or '?'}")]

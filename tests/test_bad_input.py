@@ -93,7 +93,7 @@ def test_bad_dataset_values_are_named(wd, tiny_dataset, tiny_instrument_grid, da
     params = json.dumps({"params": {"T_eff": [4000.0, 5500.0], "log_g": [1.0, 5.0], "M_H": [-0.25, 0.5],
                                     "a_M": [0.0, 0.0]}, "noise_level": 1.0,
                          "evaluation": {"snr_bins": [2.0, 10.0, 35.0], "bootstrap": 50, "confidence": 0.95}})
-    proc = _cli("fisher", "--params", params, "--grid", str(tiny_instrument_grid), "--test", str(path),
+    proc = _cli("compute-fisher-ceiling", "--params", params, "--grid", str(tiny_instrument_grid), "--test", str(path),
                 "--out", "fisher.json", "--per-spectrum", "fisher.csv", cwd=wd)
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
@@ -103,7 +103,7 @@ def test_bad_dataset_values_are_named(wd, tiny_dataset, tiny_instrument_grid, da
 
 
 def test_missing_dataset_file_is_named(wd, tiny_instrument_grid):
-    proc = _cli("fisher", "--params", "{}", "--grid", str(tiny_instrument_grid), "--test", "nope.h5",
+    proc = _cli("compute-fisher-ceiling", "--params", "{}", "--grid", str(tiny_instrument_grid), "--test", "nope.h5",
                 "--out", "f.json", "--per-spectrum", "f.csv", cwd=wd)
     assert proc.returncode == 2 and "nope.h5: data set file not found" in proc.stderr
 

@@ -49,3 +49,20 @@ def test_list_rules_describes_every_rule(tmp_path):
     for name in _rules():
         m = re.search(rf"^{name} \((\w.*)", out, flags=re.M)
         assert m, f"--list-rules gives no description of {name}:\n{out[-2000:]}"
+
+
+def test_cli_help_describes_every_command():
+    """One entry point: `python -m pfslogg --help` lists each command (one per rule) with a help
+    line, and the provenance audit."""
+    import subprocess
+    import sys
+
+    from pfslogg.cli import COMMANDS
+
+    out = subprocess.run([sys.executable, "-m", "pfslogg", "--help"], capture_output=True, text=True, check=True).stdout
+    for name in [*COMMANDS, "provenance"]:
+        assert re.search(rf"^\s+{name}\s*\n?\s+\w", out, flags=re.M), f"{name} has no help line:\n{out}"
+    rules = _rules()
+    for name in COMMANDS:
+        if name != "check-paper":
+            assert name.replace("-", "_") in rules, f"command {name} is named after no rule"

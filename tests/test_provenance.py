@@ -166,3 +166,26 @@ def test_atomic_path_error_midway(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_json(out, {"a": 1})
     assert json.loads(out.read_text()) == {"a": 1}
+
+
+def test_sha256_cache_across_processes_follows_changes(tmp_path, monkeypatch):
+    """The on-disk cache of input digests gives the true digest, and a changed file (size or
+    modification time) is hashed again, never served from the cache."""
+    import os
+
+    import pfslogg.provenance as prov
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".snakemake").mkdir()
+    monkeypatch.setattr(prov, "SHA_CACHE_MIN_BYTES", 0)
+    f = tmp_path / "big.h5"
+    f.write_bytes(b"a" * 1000)
+    prov._sha256.cache_clear()
+    assert prov.sha256_file(f) == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert len(list((tmp_path / ".snakemake/pfslogg-sha256").iterdir())) == 1
+    prov._sha256.cache_clear()
+    assert prov.sha256_file(f) == hashlib.sha256(b"a" * 1000).hexdigest()   # from the cache
+    f.write_bytes(b"b" * 1000)                                              # same size, new mtime
+    os.utime(f, ns=(1, 2))
+    prov._sha256.cache_clear()
+    assert prov.sha256_file(f) == hashlib.sha256(b"b" * 1000).hexdigest()

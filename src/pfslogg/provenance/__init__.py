@@ -27,11 +27,38 @@ TRACKED_PACKAGES = (
 )
 
 
+SHA_CACHE = Path(".snakemake") / "pfslogg-sha256"
+SHA_CACHE_MIN_BYTES = 64 << 20   # smaller files are hashed every time
+
+
 def sha256_file(path, bufsize=1 << 20):
-    """sha256 of a file's bytes (memoised per process on path, size and modification time: a job
-    that names a large data set twice reads it once)."""
+    """sha256 of a file's bytes.
+
+    Memoised per process, and across processes in ``.snakemake/pfslogg-sha256/`` of the workflow
+    folder (when there is one), on (path, size, modification time, inode) -- the same test of
+    change that Snakemake itself applies: the hundreds of cells of an experiment grid all name the
+    same large training set, which is then read once, not once per cell.
+    """
     st = os.stat(path)
-    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns, bufsize)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    if st.st_size < SHA_CACHE_MIN_BYTES or not SHA_CACHE.parent.is_dir():
+        return _sha256(*key[:3], bufsize)
+    entry = SHA_CACHE / (hashlib.sha256(key[0].encode()).hexdigest()[:32] + ".json")
+    try:
+        cached = json.loads(entry.read_text())
+        if cached["key"] == list(key):
+            return cached["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = _sha256(*key[:3], bufsize)
+    try:
+        SHA_CACHE.mkdir(exist_ok=True)
+        tmp = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": list(key), "sha256": digest}))
+        os.replace(tmp, entry)
+    except OSError:
+        pass
+    return digest
 
 
 @functools.lru_cache(maxsize=64)

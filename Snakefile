@@ -2,9 +2,10 @@
 # Table of contents: configuration + validation, rule files (each track's file declares its own
 # target), and the two targets that span tracks.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from pfslogg.config import SCHEMA
+from pfslogg.config import SCHEMA, validate_config
+from pfslogg.errors import InputError
 
 min_version("9.0")
 
@@ -12,7 +13,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, str(SCHEMA))  # config/schema.yaml links to it
+try:
+    validate_config(config, "config", SCHEMA)  # config/schema.yaml links to it; one line per violation
+except InputError as e:
+    raise WorkflowError(str(e))
 
 
 include: "rules/common.smk"

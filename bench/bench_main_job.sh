@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 wd=$(mktemp -d)
 trap 'rm -rf "$wd"' EXIT
-cp -r "$root"/{Snakefile,rules,workflow,config,profiles,paper,envs} "$wd"/
+cp -rL "$root"/{Snakefile,rules,config,profiles,paper,envs} "$wd"/
 [ -d "$root/report" ] && cp -r "$root/report" "$wd"/
 cd "$wd"
 
@@ -22,10 +22,10 @@ python -c "print(f'snakemake -n (full DAG, nothing built): {$t1 - $t0:.2f} s')"
     snakemake figures/r2_vs_snr.pdf --cores 2 >snakemake.log 2>&1 || { tail -40 snakemake.log; exit 1; }
 python - <<'PY'
 import json, glob
-for f in sorted(glob.glob("results/track_f/*.json")) + ["results/track_c/fisher.json", "results/data/test.json"]:
+for f in sorted(glob.glob("results/cells/*/*.json")) + sorted(glob.glob("results/track_c/*.json")) + ["results/data/test.json"]:
     m = json.load(open(f))["metrics"]
     o = m.get("overall", {})
-    print(f"{f:36s}", {k: round(v, 3) for k, v in o.items() if isinstance(v, float)} or
+    print(f"{f:44s}", {k: round(v, 3) for k, v in o.items() if isinstance(v, float)} or
           {k: round(m[k], 2) for k in ("snr_median", "snr_p05", "snr_p95")})
 PY
 t2=$(date +%s.%N)

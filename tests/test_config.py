@@ -42,8 +42,10 @@ def test_paper_config_validates():
     paper = ROOT / "config" / "paper.yaml"
     if not paper.exists():
         pytest.skip("config/paper.yaml not present")
-    cfg = load_config(paper)
+    cfg = load_config(DEFAULT, paper)   # as `snakemake --configfile config/paper.yaml` sees it
     assert cfg["datasets"]["train"]["n"] >= 100_000
+    assert max(cfg["experiments"]["benchmark"]["sizes"]) == cfg["datasets"]["train"]["n"]
+    assert cfg["estimators"]["lightgbm"]["hyper"]["n_estimators"] == 3000
 
 
 def test_schema_documents_every_key():
@@ -80,6 +82,9 @@ def test_defaults_match_config_yaml(default_cfg, tmp_path):
     filled = load_config(write(tmp_path, {"seed": default_cfg["seed"]}))
     for section in ("grid", "params", "instrument", "noise", "evaluation", "ceiling"):
         assert filled[section] == default_cfg[section], section
+    loaded = load_config(DEFAULT)   # the default config with its own defaults filled in
+    for section in ("estimators", "experiments", "figure"):
+        assert filled[section] == loaded[section], section
 
 
 def test_seeds_distinct_per_split(default_cfg):

@@ -53,6 +53,25 @@ def test_ceiling_rises_with_snr(tiny_run):
     assert len(per) == 300 and (per["crlb"] > 0).all()
 
 
+def test_no_model_beats_the_bayes_ceiling(tiny_run):
+    """The posterior mean has the least MSE of any estimator: no cell of the figure scores above the
+    Bayes ceiling beyond its interval, overall or in an SNR bin; and it lies on the same spectra."""
+    bayes = json.loads((tiny_run / "results/track_c/bayes.json").read_text())
+    assert bayes["kind"] == "bayes"
+    m = bayes["metrics"]
+    top = {b["lo"]: b["r2_ci"][1] for b in m["snr_bins"]}
+    for name in ("ridge", "lightgbm", "template"):
+        cell = json.loads((tiny_run / f"results/cells/{name}/nl1_n1000_s0.json").read_text())["metrics"]
+        assert cell["overall"]["r2"] <= m["overall"]["r2_ci"][1], name
+        for b in cell["snr_bins"]:
+            assert b["r2"] <= top.get(b["lo"], 1.0), (name, b["lo"])
+    per = pd.read_csv(tiny_run / "results/track_c/bayes_per_spectrum.csv")
+    cells = pd.read_csv(tiny_run / "results/cells/ridge/nl1_n1000_s0.csv")
+    assert len(per) == 300 and (per["post_sd"] > 0).all()
+    np.testing.assert_allclose(per["log_g"], cells["log_g"], rtol=1e-5)
+    np.testing.assert_allclose(per["snr"], cells["snr"], rtol=1e-5)
+
+
 def test_datasets_follow_the_pfsspec_layout(tiny_run):
     params = pd.read_hdf(tiny_run / "data/datasets/test.h5", key="dataset/params")
     for col in ("T_eff", "log_g", "M_H", "a_M", "C_M", "mag", "redshift", "snr"):

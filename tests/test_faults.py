@@ -50,7 +50,7 @@ def test_changed_input_reruns_only_the_affected_targets_and_marks_numbers_stale(
     dry = snakemake(wd, "figures/r2_vs_snr.pdf", "figures/ceiling_calibration.pdf", "--cores", "2",
                     "--configfile", TINY, "-n").stdout
     jobs = set(re.findall(r"^\s*(?:local)?rule (\w+):", dry, flags=re.M))
-    assert jobs == {"run_cell", "compute_fisher_ceiling", "plot_figure"}, jobs
+    assert jobs == {"run_cell", "compute_fisher_ceiling", "compute_bayes_ceiling", "plot_figure"}, jobs
     snakemake(wd, "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", TINY)
     after = json.loads((wd / "results/cells/ridge/nl1_n1000_s0.json").read_text())
     assert after["provenance"]["inputs"]["data/datasets/test.h5"] != before["provenance"]["inputs"]["data/datasets/test.h5"]

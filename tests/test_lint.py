@@ -39,7 +39,8 @@ def test_every_rule_has_a_docstring_and_every_job_rule_a_log_and_an_env():
 
 def test_training_and_evaluation_rules_record_their_cost():
     rules = _rules()
-    for name in ("run_cell", "simulate_dataset", "compute_fisher_ceiling", "calibrate_ceiling"):
+    for name in ("run_cell", "simulate_dataset", "compute_fisher_ceiling", "compute_bayes_ceiling",
+                 "calibrate_ceiling"):
         assert "\n    benchmark:" in rules[name], f"rule {name}: no benchmark"
 
 

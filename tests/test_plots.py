@@ -201,7 +201,7 @@ def test_r2_vs_snr_says_the_confidence_level(tmp_path):
     ax = fig.axes[0]
     assert "90 % bootstrap bands" in ax.get_title()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0].startswith("Fisher ceiling") and labels[2].startswith("Ridge (all: ")
+    assert labels[0].startswith("Fisher/CRLB") and labels[2].startswith("Ridge (all: ")
     assert [lab.split(" (")[0] for lab in labels[2:]] == ["Ridge", "LightGBM", "Template fit"]  # params order
     # params asking for another level than the cells' intervals were computed at
     with pytest.raises(InputError, match=r"\.json: intervals computed at confidence 0.9, the figure asks for 0.95"):
@@ -212,7 +212,8 @@ def test_r2_vs_snr_ceiling_only_and_unknown_kind(tmp_path):
     fig = render("r2_vs_snr", [make_fisher(tmp_path / "fisher.json")], SNR_PARAMS)
     assert "N = 2000" in fig.axes[0].get_title()
     cal = make_calibration(tmp_path / "cal.json")
-    with pytest.raises(InputError, match="cal.json: results of kind 'calibration', expected 'estimator' or 'fisher'"):
+    with pytest.raises(InputError, match="cal.json: results of kind 'calibration', expected 'estimator' or 'bayes' or "
+                                         "'fisher'"):
         render("r2_vs_snr", [cal], SNR_PARAMS)
 
 

@@ -7,8 +7,8 @@ import yaml
 from workflow_util import ROOT, copy_workflow, snakemake
 
 RULES = {"build_raw_grid", "convolve_grid", "simulate_dataset", "describe_dataset", "describe_grid", "run_cell",
-         "aggregate_experiment", "compute_fisher_ceiling", "calibrate_ceiling", "plot_figure", "tabulate",
-         "collect_numbers", "compile_paper"}
+         "aggregate_experiment", "compute_fisher_ceiling", "compute_bayes_ceiling", "calibrate_ceiling", "plot_figure",
+         "tabulate", "collect_numbers", "compile_paper"}
 RUN_RULES = RULES - {"describe_dataset"}   # the default config simulates every split
 
 
@@ -39,7 +39,7 @@ def test_resources_reach_the_jobs(tmp_path):
     out = snakemake(wd, "figures/r2_vs_snr.pdf", "-n", "--cores", "2", "--configfile", "tests/configs/tiny.yaml").stdout
     block = out[out.index("rule run_cell:"):] if "rule run_cell:" in out else out[out.index("localrule run_cell:"):]
     block = block[:block.index("\n\n")] if "\n\n" in block else block
-    assert "mem_mb=4000" in block and "runtime=30" in block, block
+    assert "mem_mb=4000" in block and "runtime=15" in block, block
 
 
 def test_slurm_profile_groups_the_cells():

@@ -74,7 +74,10 @@ def slurm_run(tmp_path_factory, site_profile):
 def test_exact_command_goes_through_slurm(slurm_run):
     wd, log, wall = slurm_run
     ids = _slurm_job_ids(log)
-    assert len(ids) >= 10, f"expected every job to be submitted to Slurm:\n{log[-3000:]}"
+    # raw grid, instrument grid, 3 data sets, the Fisher ceiling, the figure, and the 3 cells
+    # submitted together as one job of group "cells" (--group-components cells=20)
+    assert len(ids) >= 8, f"expected every job to be submitted to Slurm:\n{log[-3000:]}"
+    assert not (wd / ".snakemake/slurm_logs/rule_run_cell").exists(), "cells must go to Slurm as a group"
     assert (wd / "figures/r2_vs_snr.pdf").read_bytes()[:5] == b"%PDF-"
     logs = list((wd / ".snakemake/slurm_logs").rglob("*.log"))
     assert {p.stem for p in logs} & set(ids), "the plugin's per-job logs carry the Slurm job ids"
@@ -92,14 +95,14 @@ def test_slurm_result_equals_local_run(slurm_run, tiny_run):
 
 def test_rule_resources_reach_sbatch(slurm_run):
     wd, _, _ = slurm_run
-    logs = sorted((wd / ".snakemake/slurm_logs/rule_run_cell").rglob("*.log"))
-    assert logs, "no Slurm log of run_cell"
+    logs = sorted((wd / ".snakemake/slurm_logs/rule_compute_fisher_ceiling").rglob("*.log"))
+    assert logs, "no Slurm log of compute_fisher_ceiling"
     job = logs[0].stem
     info = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
     assert info, f"scontrol knows job {job} no more (MinJobAge too short?)"
-    assert re.search(r"NumCPUs=1\b", info), info
+    assert re.search(r"NumCPUs=2\b", info), info
     assert re.search(r"MinMemoryNode=4000M|mem=4000M", info), info
-    assert "TimeLimit=00:30:00" in info, info
+    assert "TimeLimit=00:20:00" in info, info
 
 
 def _copy_run(src, dst):
@@ -115,7 +118,7 @@ def test_failing_rule_is_reported_and_rerun_resumes(tiny_run, tmp_path, site_pro
     target = ("figures/r2_vs_snr.pdf", "--cores", "8", "--profile", "slurm")
     fail = snakemake(wd, *target, "--configfile", "bad.yaml", env=site_profile, check=False, timeout=900)
     assert fail.returncode != 0
-    assert "Error in rule run_cell" in fail.stdout, fail.stdout[-3000:]
+    assert re.search(r"Error in (rule run_cell|group cells)", fail.stdout), fail.stdout[-3000:]
     assert "num_leaves" in (wd / "logs/run_cell/lightgbm/nl1_n1000_s0.log").read_text()
     assert not (wd / "models/lightgbm/nl1_n1000_s0").exists()
     ok = snakemake(wd, *target, "--configfile", TINY, env=site_profile, timeout=900).stdout
@@ -140,7 +143,7 @@ def test_scancel_is_reported_and_rerun_finishes(tiny_run, tmp_path, site_profile
         # only this run's jobs: other workflows may share the cluster
         for line in subprocess.run(["squeue", "-h", "-o", "%i %T %k %Z"], capture_output=True, text=True).stdout.splitlines():
             job, state, comment, workdir = line.split()
-            if state == "RUNNING" and comment.startswith("rule_run_cell") and workdir == str(wd):
+            if state == "RUNNING" and ("run_cell" in comment or comment.startswith("group")) and workdir == str(wd):
                 subprocess.run(["scancel", job], check=True)
                 cancelled = job
                 break
@@ -148,7 +151,7 @@ def test_scancel_is_reported_and_rerun_finishes(tiny_run, tmp_path, site_profile
     out, _ = proc.communicate(timeout=600)
     assert cancelled, f"never saw run_cell running:\n{out[-3000:]}"
     assert proc.returncode != 0
-    assert re.search(r"CANCELLED|Error in rule run_cell", out), out[-3000:]
+    assert re.search(r"CANCELLED|Error in (rule run_cell|group cells)", out), out[-3000:]
     assert not (wd / "models/ridge/nl1_n1000_s0").exists(), "a cancelled job's output must not be kept"
     snakemake(wd, *EXACT[:1], "--cores", "8", "--profile", "slurm", "--configfile", TINY, env=site_profile,
               timeout=900)

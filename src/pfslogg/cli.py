@@ -119,6 +119,23 @@ def cmd_compute_fisher_ceiling(a, p):
     write_results(a.out, metrics, a.rule, [a.grid, a.test], params=p, started=started, kind="fisher")
 
 
+def cmd_compute_bayes_ceiling(a, p):
+    """posterior mean and sd of log g of every test spectrum over a fine parameter grid (Bayes ceiling)"""
+    from .ceilings.bayes import bayes_ceiling
+    from .data.dataset import SpectraSet, check_same_wave
+    from .data.gridio import read_grid
+    from .data.interp import GridInterpolator
+    from .evaluation import prior_variance
+    started = now()
+    test = SpectraSet(a.test)
+    interp = GridInterpolator(read_grid(a.grid, fields=("flux",)))
+    check_same_wave(test.wave, interp.wave, a.test, a.grid)
+    metrics, per = bayes_ceiling(interp, test, p["noise_level"], p["test_noise_seed"], p["params"], p["evaluation"],
+                                 prior_variance(*p["params"]["log_g"]), p["bayes"], threads=a.threads)
+    _write_table(a.per_spectrum, per)
+    write_results(a.out, metrics, a.rule, [a.grid, a.test], params=p, started=started, kind="bayes")
+
+
 def cmd_calibrate_ceiling(a, p):
     """median Fisher R2_max at the original study's SNR points (information-content calibration)"""
     from .ceilings.calibration import calibration_points
@@ -259,6 +276,7 @@ COMMANDS = {
     "run-cell": (cmd_run_cell, ["train", "val", "test", "?grid", "model", "out", "predictions"]),
     "aggregate-experiment": (cmd_aggregate_experiment, ["inputs*", "out", "table"]),
     "compute-fisher-ceiling": (cmd_compute_fisher_ceiling, ["grid", "test", "out", "per-spectrum"]),
+    "compute-bayes-ceiling": (cmd_compute_bayes_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "calibrate-ceiling": (cmd_calibrate_ceiling, ["grid", "out"]),
     "plot-figure": (cmd_plot_figure, ["inputs*", "out"]),
     "tabulate": (cmd_tabulate, ["results", "inputs*", "out"]),

@@ -1,11 +1,15 @@
 """Configuration: schema validation (config/schema.yaml) plus the checks a schema cannot express.
 
-The Snakefile calls ``snakemake.utils.validate`` and then ``check_config``; library users call
-``load_config(path)`` which does both without Snakemake.
+The Snakefile calls ``validate_config`` (every schema violation as one line ``config: <key>: <what
+was expected>``) and then ``check_config``; library users call ``load_config(path)`` which does both
+without Snakemake.
 """
 
+import copy
+import difflib
 import functools
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -19,26 +23,99 @@ from .data.gridio import SOURCE_AXES
 SCHEMA = Path(__file__).resolve().with_name("schema.yaml")
 
 
-def _validate_schema(cfg, schema_path, where):
+def _filling_validator(schema_path):
+    """A jsonschema validator of the schema that fills defaults as it goes (as
+    snakemake.utils.validate does)."""
     import jsonschema
 
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
     validator_cls = jsonschema.validators.validator_for(schema)
 
-    # fill defaults, as snakemake.utils.validate does
     def set_defaults(validator, properties, instance, schema):
         for prop, sub in properties.items():
             if isinstance(instance, dict) and "default" in sub:
-                instance.setdefault(prop, sub["default"])
+                instance.setdefault(prop, copy.deepcopy(sub["default"]))
         yield from validator_cls.VALIDATORS["properties"](validator, properties, instance, schema)
 
     filling = jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
-    try:
-        filling(schema).validate(cfg)
-    except jsonschema.ValidationError as e:
-        key = ".".join(str(k) for k in e.absolute_path) or "(top level)"
-        raise InputError(f"{where}: config key '{key}': {e.message}") from None
+    return filling(schema)
+
+
+_TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string", "object": "a mapping",
+               "array": "a list", "boolean": "true or false", "null": "null"}
+
+
+def _show(value, width=60):
+    """A config value as the user would recognise it, on one short line."""
+    if value is None or isinstance(value, bool):
+        text = {None: "null", True: "true", False: "false"}[value]
+    else:
+        text = " ".join(repr(value).split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _key_path(path):
+    """('experiments', 'benchmark', 'sizes', 0) -> 'experiments.benchmark.sizes[0]'."""
+    out = ""
+    for k in path:
+        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
+    return out or "(top level)"
+
+
+def _suggest(word, choices):
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _explain(e):
+    """(key path, what was expected) pairs for one jsonschema error: never the schema or the whole
+    instance, only the expectation and the value given."""
+    path, v, value = tuple(e.absolute_path), e.validator_value, e.instance
+    if e.validator == "additionalProperties" and isinstance(value, dict):
+        allowed = list(e.schema.get("properties", {}))
+        patterns = list(e.schema.get("patternProperties", {}))
+        extra = [k for k in value if k not in allowed and not any(re.search(p, str(k)) for p in patterns)]
+        return [(path + (k,), "unknown key" + _suggest(k, allowed)) for k in extra]
+    if e.validator == "required" and isinstance(value, dict):
+        return [(path + (k,), "required key missing") for k in v if k not in value]
+    if e.validator == "type":
+        types = [v] if isinstance(v, str) else list(v)
+        return [(path, f"expected {' or '.join(_TYPE_NAMES.get(t, t) for t in types)}, got {_show(value)}")]
+    if e.validator == "enum":
+        hint = _suggest(value, v) if isinstance(value, str) else ""
+        return [(path, f"expected one of {', '.join(_show(x) for x in v)}, got {_show(value)}{hint}")]
+    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    if e.validator in bounds:
+        return [(path, f"expected a number {bounds[e.validator]} {v}, got {_show(value)}")]
+    if e.validator in ("minItems", "maxItems"):
+        most = "at least" if e.validator == "minItems" else "at most"
+        return [(path, f"expected {most} {v} item{'s' if v != 1 else ''}, got {len(value)} ({_show(value)})")]
+    if e.validator == "pattern":
+        return [(path, f"expected a string matching {v!r}, got {_show(value)}")]
+    return [(path, " ".join(str(e.message).split())[:200])]
+
+
+def validate_config(cfg, where="config", schema=SCHEMA):
+    """Validate ``cfg`` against the schema, filling defaults in place; returns cfg.
+
+    Every violation becomes one line ``<where>: <dotted.key.path>: <what was expected>`` (an unknown
+    key with a did-you-mean among the allowed keys; a wrong type, value or bound with the expectation
+    and the value given), sorted by key path; all of them are raised together as one InputError.
+    """
+    found = {}
+    for e in _filling_validator(schema).iter_errors(cfg):
+        for path, what in _explain(e):
+            found.setdefault((path, what), None)
+
+    def order(item):
+        path, what = item
+        return [(0, k, "") if isinstance(k, int) else (1, 0, str(k)) for k in path], what
+
+    lines = [f"{where}: {_key_path(path)}: {what}" for path, what in sorted(found, key=order)]
+    if lines:
+        raise InputError("\n".join(lines))
+    return cfg
 
 
 @functools.lru_cache(maxsize=4)
@@ -166,8 +243,7 @@ def _check_experiments(cfg, where):
                 raise InputError(f"{where}: experiments.{name}.sizes: {big} exceed datasets.train.n = {n_train}")
 
 
-def load_config(path, schema=SCHEMA):
-    """Read, validate (filling defaults) and check a YAML config file."""
+def _read_yaml(path):
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: config file not found")
@@ -183,11 +259,32 @@ def load_config(path, schema=SCHEMA):
         raise InputError(f"{path}: not valid YAML (nested too deeply)") from None
     if not isinstance(cfg, dict):
         raise InputError(f"{path}: expected a mapping of config keys at the top level")
+    return cfg
+
+
+def merge_configs(base, over):
+    """``over`` merged into ``base`` as Snakemake merges --configfile files: mappings key by key,
+    everything else (lists included) replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge_configs(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path, *more, schema=SCHEMA):
+    """Read, validate (filling defaults) and check a YAML config file -- or several, merged in
+    order as ``snakemake --configfile`` merges them (``load_config('config/config.yaml',
+    'config/paper.yaml')`` is the full study as the workflow sees it)."""
+    paths = [Path(path), *map(Path, more)]
+    cfg = {}
+    for p in paths:
+        cfg = merge_configs(cfg, _read_yaml(p))
+    where = paths[-1] if len(paths) == 1 else " + ".join(map(str, paths))
     try:
-        _validate_schema(cfg, schema, path)
+        validate_config(cfg, where, schema)
     except RecursionError:
-        raise InputError(f"{path}: config nested too deeply (or a recursive YAML alias)") from None
-    return check_config(cfg, path)
+        raise InputError(f"{where}: config nested too deeply (or a recursive YAML alias)") from None
+    return check_config(cfg, where)
 
 
 def split_seed(cfg, split):

@@ -29,6 +29,8 @@ AGGREGATE = "results/track_{track}/{experiment}.json"
 AGGREGATE_TABLE = "results/track_{track}/{experiment}.csv"
 FISHER = "results/track_c/fisher.json"
 FISHER_PER_SPECTRUM = "results/track_c/fisher_per_spectrum.csv"
+BAYES = "results/track_c/bayes.json"
+BAYES_PER_SPECTRUM = "results/track_c/bayes_per_spectrum.csv"
 CALIBRATION = "results/track_c/ceiling_calibration.json"
 FIGURE = "figures/{figure}.pdf"
 FIGURE_SIDECAR = "figures/{figure}.pdf.json"
@@ -75,7 +77,7 @@ def figure_cells(cfg):
 # -- figures and tables: what each reads ---------------------------------------------------------
 def figure_inputs(cfg, figure):
     if figure == "r2_vs_snr":
-        return figure_cells(cfg) + [FISHER]
+        return figure_cells(cfg) + [BAYES, FISHER]
     if figure == "ceiling_calibration":
         return [CALIBRATION]
     if figure == "lightgbm_sensitivity":
@@ -97,7 +99,7 @@ def table_inputs(cfg, table):
     if table == "calibration":
         return [CALIBRATION]
     if table == "r2_by_snr":
-        return figure_cells(cfg) + [FISHER]
+        return figure_cells(cfg) + [BAYES, FISHER]
     if table in ("leaderboard", "errors"):
         return [aggregate_path(cfg, "benchmark")]
     raise InputError(f"table '{table}': unknown")
@@ -109,7 +111,7 @@ TABLES = ("datasets", "ceiling", "calibration", "r2_by_snr", "leaderboard", "err
 def doc_results(cfg, doc):
     """Results JSONs whose numbers the text of ``doc`` prints (its tables add their own)."""
     data = [DATASET_SUMMARY.format(split=s) for s in SPLITS] + [GRID_SUMMARY]
-    track_c = data + [FISHER, CALIBRATION]
+    track_c = data + [BAYES, FISHER, CALIBRATION]
     track_f = data + figure_cells(cfg) + [FISHER] + [aggregate_path(cfg, e) for e in TRACK_F_EXPERIMENTS]
     own = {"main": track_c + track_f, "track_c": track_c, "track_f": track_f}
     return list(dict.fromkeys(own.get(doc, [])))
@@ -156,6 +158,9 @@ def rule_params(rule, cfg, **w):
     if rule == "compute_fisher_ceiling":
         return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],
                 "evaluation": cfg["evaluation"]}
+    if rule == "compute_bayes_ceiling":
+        return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],
+                "test_noise_seed": noise_seed(cfg, "test"), "evaluation": cfg["evaluation"], "bayes": cfg["bayes"]}
     if rule == "calibrate_ceiling":
         return {"params": cfg["params"], "noise": _stored_noise(cfg), "ceiling": cfg["ceiling"], "seed": cfg["seed"]}
     if rule == "plot_figure":
@@ -171,7 +176,8 @@ def rule_params(rule, cfg, **w):
 
 def jobs(cfg):
     """Every (rule, wildcards) of the full DAG (rules with parameters), for tests and audits."""
-    out = [("build_raw_grid", {}), ("convolve_grid", {}), ("compute_fisher_ceiling", {}), ("calibrate_ceiling", {})]
+    out = [("build_raw_grid", {}), ("convolve_grid", {}), ("compute_fisher_ceiling", {}), ("compute_bayes_ceiling", {}),
+           ("calibrate_ceiling", {})]
     for s in SPLITS:
         out.append(("describe_dataset" if cfg["datasets"][s].get("path") else "simulate_dataset", {"split": s}))
     cells = {c for name in cfg["experiments"] for c in experiment_cells(cfg["experiments"][name])}
@@ -186,7 +192,8 @@ def jobs(cfg):
 
 # -- captions of the HTML report (snakemake --report), one per figure and table --------------------
 CAPTIONS = {
-    "r2_vs_snr": "held-out R2 of each estimator per SNR bin (bootstrap bands) beside the Fisher ceiling.",
+    "r2_vs_snr": "held-out R2 of each estimator per SNR bin (bootstrap bands) under the Bayes ceiling, with the "
+                 "Fisher/CRLB band (median of per-spectrum bounds) beside it.",
     "ceiling_calibration": "median Fisher R2_max of the embedded model against the original study's values.",
     "r2_vs_size": "R2 against training-set size per estimator, one panel per noise level (intervals over seeds).",
     "r2_vs_noise": "R2 against noise level at the largest training size, per estimator.",
@@ -197,7 +204,7 @@ CAPTIONS = {
     "datasets": "size, magnitudes and SNR distribution of the training, validation and test sets.",
     "ceiling": "the Fisher ceiling per SNR bin of the test set.",
     "calibration": "the Fisher ceiling at the original study's SNR points, beside its values.",
-    "r2_by_snr": "R2 per estimator and SNR bin at the default noise level, with the Fisher ceiling.",
+    "r2_by_snr": "R2 per estimator and SNR bin at the default noise level, with the Bayes and Fisher ceilings.",
     "leaderboard": "R2 of every estimator across noise levels and training sizes, with intervals over seeds.",
     "errors": "R2, RMSE, MAE, bias and slope of every estimator at the default noise level and the largest size.",
 }

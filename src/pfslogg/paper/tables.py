@@ -2,7 +2,7 @@
 rule's inputs) and referring to values only through the macros of numbers.tex, so that a table and
 the text cannot disagree.
 
-A table recognises its files by their top-level ``kind`` (``dataset``, ``fisher``,
+A table recognises its files by their top-level ``kind`` (``dataset``, ``bayes``, ``fisher``,
 ``calibration``, ``estimator``, ``experiment``), never by which keys they have; a file of a kind
 the table does not read, or the wrong number of files of a kind, is an
 :class:`~pfslogg.errors.InputError` naming the table. :data:`TABLES` maps each table's name to its
@@ -13,7 +13,8 @@ builder; :func:`write_table` writes one by name:
 * ``calibration``: the ceiling at the original study's SNR points beside its values (one
   ``calibration`` file);
 * ``r2_by_snr``: R^2 per estimator and SNR bin with confidence intervals (one ``estimator``
-  cell per estimator), plus the Fisher ceiling (``fisher`` files, optional);
+  cell per estimator), plus the Bayes ceiling (``bayes`` files, optional) with its intervals and
+  the Fisher ceiling (``fisher`` files, optional);
 * ``leaderboard``: R^2 of every estimator and training size at every noise level, with the
   interval over seeds (one ``experiment`` aggregate);
 * ``errors``: R^2, RMSE, MAE, bias and slope of every estimator at the aggregate's
@@ -222,10 +223,11 @@ def r2_by_snr_tex(sources, macros):
     """R^2 per estimator and SNR bin (booktabs + siunitx ``tabular``, no float).
 
     Rows: the estimators (``estimator`` cells, one per estimator), best overall R^2 first, each
-    with a second row holding its confidence intervals; then the Fisher ceiling (median R^2_max
-    of each ``fisher`` file). Columns: the SNR bins (the union over the files, by edges), then
+    with a second row holding its confidence intervals; then the Bayes ceiling (R^2 of the
+    posterior mean of each ``bayes`` file, with its intervals) and the Fisher ceiling (median
+    R^2_max of each ``fisher`` file). Columns: the SNR bins (the union over the files, by edges), then
     all spectra. The table is wide: the includer fits it to the text width (``\\fittable``)."""
-    groups = _by_kind("r2_by_snr", sources, {"estimator": (1, None), "fisher": (0, None)})
+    groups = _by_kind("r2_by_snr", sources, {"estimator": (1, None), "bayes": (0, None), "fisher": (0, None)})
     rows, seen = [], {}
     for s in groups["estimator"]:
         m = s.metrics
@@ -261,9 +263,8 @@ def r2_by_snr_tex(sources, macros):
               f"\\cmidrule(lr){{2-{nb + 1}}}",
               "Estimator & " + " & ".join(header_bins) + " & {All} \\\\"]
 
-    body = []
-    for s in rows:
-        index = {_bin_key(b, s.file): i for i, b in enumerate(s.metrics["snr_bins"])}
+    def r2_rows(s, label):
+        index = {_bin_key(b, s.file): i for i, b in enumerate(s.metrics.get("snr_bins", []))}
         r2, ci = [], []
         for bk in bin_keys:
             i = index.get(bk)
@@ -271,9 +272,13 @@ def r2_by_snr_tex(sources, macros):
             ci.append(_ci_cell(macros, s.file, "snr_bins", i, "r2_ci") if i is not None else "{}")
         r2.append(macros.cell(s.file, "overall", "r2"))
         ci.append(_ci_cell(macros, s.file, "overall", "r2_ci"))
-        label = tex_escape(s.metrics.get("label") or s.metrics.get("estimator"))
-        body.append(f"{label} & " + " & ".join(r2) + " \\\\")
-        body.append(" & " + " & ".join(ci) + " \\\\[2pt]")
+        return [f"{label} & " + " & ".join(r2) + " \\\\", " & " + " & ".join(ci) + " \\\\[2pt]"]
+
+    body = []
+    for s in rows:
+        body += r2_rows(s, tex_escape(s.metrics.get("label") or s.metrics.get("estimator")))
+    for s in groups["bayes"]:
+        body += [r"\midrule", *r2_rows(s, "Bayes ceiling")]
 
     for s in groups["fisher"]:
         index = {_bin_key(b, s.file): i for i, b in enumerate(s.metrics.get("snr_bins", []))}
@@ -286,9 +291,10 @@ def r2_by_snr_tex(sources, macros):
     note = ["R^2 = 1 - MSE / Var_prior(log g) in every bin (one denominator for all);",
             "SNR = median(flux / (noise_level * error)) of each spectrum;",
             "second row of each estimator: bootstrap confidence interval of R^2;",
+            "Bayes ceiling: R^2 of the posterior mean of log g (the least MSE of any estimator), with its interval;",
             "last row: the median Fisher ceiling R^2_max of the spectra of each bin."]
     colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
-    files = [s.file for s in rows] + [s.file for s in groups["fisher"]]
+    files = [s.file for s in rows] + [s.file for s in groups["bayes"]] + [s.file for s in groups["fisher"]]
     return _tabular(colspec, header, body, files, note, pre=[r"\setlength{\tabcolsep}{4pt}"])
 
 

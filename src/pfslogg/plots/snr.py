@@ -1,6 +1,6 @@
-"""Figures against the signal-to-noise ratio: R^2 of estimators with the information ceilings
-(r2_vs_snr), and the calibration of the Fisher ceiling against the original study
-(ceiling_calibration)."""
+"""Figures against the signal-to-noise ratio: R^2 of estimators under the Bayes ceiling, with the
+Fisher/CRLB band beside it (r2_vs_snr), and the calibration of the Fisher ceiling against the
+original study (ceiling_calibration)."""
 
 from dataclasses import dataclass
 
@@ -13,25 +13,33 @@ from .common import COLORS, MARKERS, R2_LABEL, SNR_LABEL, confidence, figure, lo
 
 @dataclass(frozen=True)
 class Ceiling:
-    """How a ceiling of kind ``kind`` is drawn: a band between the ``{field}_p10`` and ``{field}_p90``
-    of its snr_bins and a line at their ``{field}_median``."""
+    """How a ceiling of kind ``kind`` is drawn over its snr_bins: a line in a band. With ``field``:
+    the line at ``{field}_median`` in the band between ``{field}_p10`` and ``{field}_p90`` -- a
+    median of per-spectrum bounds, not a bound on the models' mean; without: the line at ``r2`` in
+    its bootstrap ``r2_ci`` -- a ceiling scored like the models (the Bayes ceiling)."""
     name: str
-    field: str
     fill: str
     line: str
     ls: str
+    field: str = None
 
     def draw(self, ax, m):
         b = m["snr_bins"]
         x = [r["snr_median"] for r in b]
-        ax.fill_between(x, [r[f"{self.field}_p10"] for r in b], [r[f"{self.field}_p90"] for r in b],
-                        color=self.fill, lw=0, label=f"{self.name}, 10–90 %")
-        ax.plot(x, [r[f"{self.field}_median"] for r in b], color=self.line, ls=self.ls,
-                label=f"{self.name}, median")
+        if self.field:
+            lo, hi, y = ([r[f"{self.field}_{k}"] for r in b] for k in ("p10", "p90", "median"))
+            band, label = (f"{self.name}, 10–90 % of per-spectrum bounds",
+                           f"{self.name}, median of per-spectrum bounds")
+        else:
+            lo, hi, y = [r["r2_ci"][0] for r in b], [r["r2_ci"][1] for r in b], [r["r2"] for r in b]
+            band, label = None, f"{self.name} (all: {m['overall']['r2']:.2f})"
+        ax.fill_between(x, lo, hi, color=self.fill, lw=0, label=band)
+        ax.plot(x, y, color=self.line, ls=self.ls, label=label)
 
 
-# A further ceiling (e.g. "bayes") is one more entry: its kind and how its snr_bins are named.
-CEILINGS = {"fisher": Ceiling("Fisher ceiling", "r2max", fill="0.8", line="0.25", ls="--")}
+# A further ceiling is one more entry: its results kind and how it is drawn (in this order).
+CEILINGS = {"bayes": Ceiling("Bayes ceiling (posterior mean)", fill="0.75", line="k", ls="-"),
+            "fisher": Ceiling("Fisher/CRLB", fill="0.88", line="0.4", ls="--", field="r2max")}
 
 
 @figure("r2_vs_snr")
@@ -43,8 +51,9 @@ def r2_vs_snr(inputs, params):
         raise InputError("r2_vs_snr: no inputs (expected experiment cells and ceilings)")
     docs = [(p, load_results(p, ("estimator", *CEILINGS))) for p in inputs]
     models = [(p, d["metrics"]) for p, d in docs if d["kind"] == "estimator"]
-    ceilings = [(d["kind"], d["metrics"]) for _, d in docs if d["kind"] in CEILINGS]
-    level = confidence(params, models)
+    ceilings = sorted(((d["kind"], d["metrics"]) for _, d in docs if d["kind"] in CEILINGS),
+                      key=lambda km: list(CEILINGS).index(km[0]))
+    level = confidence(params, models + [(p, d["metrics"]) for p, d in docs if d["kind"] == "bayes"])
     order = params.get("estimators") or [m["estimator"] for _, m in models]
     models.sort(key=lambda pm: order.index(pm[1]["estimator"]) if pm[1]["estimator"] in order else len(order))
     edges = params["snr_bins"]

@@ -147,7 +147,7 @@ def write_results(path, metrics, rule, inputs, params=None, config=None, started
     """Write ``{"kind", "metrics", ["details",] "provenance"}`` atomically to ``path``.
 
     ``kind`` says what the file holds (``dataset``, ``grid``, ``estimator``, ``experiment``,
-    ``fisher``, ``calibration``, ``figure``): readers recognise a file by it, never by its keys.
+    ``fisher``, ``bayes``, ``calibration``, ``figure``): readers recognise a file by it, never by its keys.
     ``details``: supporting values (searches, timings) that the paper never prints as macros.
     """
     if kind is None:

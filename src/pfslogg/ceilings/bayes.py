@@ -1,0 +1,348 @@
+"""The Bayes (minimum mean squared error) ceiling on log g (DESIGN.md section 3).
+
+For a test spectrum y with known noise sigma (the stored error times the noise level), the posterior
+mean of log g under the data set's prior and forward model has the least mean squared error of any
+estimator. Here::
+
+    p(theta | y)  ~  prior(theta) * exp(-chi2(theta) / 2),   chi2 = sum_i (y_i - mu_i(theta))^2 / sigma_i^2
+
+with mu(theta) the interpolated instrument grid divided by its median pixel -- the clean flux of
+the data sets, made the same way (``GridInterpolator`` in float32, median-normalised) -- and the
+prior uniform over the config's ``params`` ranges (over the part of the box the grid covers: data
+sets redraw points that fall into holes). The integrals over theta are sums over a regular
+midpoint grid inside the ranges (:func:`grid_axes`); the nuisance parameters (T_eff, M_H, and
+a_M when it varies) are summed out with log g. For every spectrum against every template::
+
+    chi2 = sum(r^2 / s^2) - 2 (r / s^2) @ d.T + (1 / s^2) @ (d^2).T,   r = y - f_ref, d = f - f_ref
+
+one matrix product per chunk of templates (``f_ref`` a fixed reference template: it keeps the
+terms small, so float32 products stay accurate), and the posterior sums are carried over the
+chunks with a running log-sum-exp, so memory holds the spectra and one chunk of templates, never
+all spectra x all templates (a chunk whose weights for a spectrum are all below e^-60 of its best
+adds nothing and is skipped for it). R^2_Bayes = 1 - mean((posterior mean - true log g)^2) / Var_prior,
+the same aggregate as every model's R^2 (``pfslogg.evaluation.summarize``).
+
+What the ceiling conditions on: the noisy flux and its given sigma (the noise is Gaussian with that
+sigma, as it was drawn), the prior (uniform in the ranges), and the forward model exactly as
+interpolated and normalised for the data sets. It is therefore the ceiling for estimators that
+know the exact forward model and prior; a real estimator that faces model error (another grid, an
+unknown continuum, a misjudged sigma) does worse, and the ceiling says nothing about that gap. What
+it does not include: the quadrature error of the parameter grid, which the convergence check
+(halving the spacing; ``tests/test_bayes.py``) bounds, and sampling error of the test set, which
+the bootstrap intervals show. Per spectrum, ``n_eff`` = (sum w)^2 / sum w^2 over the templates
+says how many grid points carry the posterior: a value near 1 means the grid does not resolve it.
+"""
+
+import time
+
+import numpy as np
+
+from .. import PARAMS
+from ..errors import InputError
+
+LOGG = PARAMS.index("log_g")
+LIVE = 60.0   # a chunk whose weights are all below e^-LIVE of a spectrum's best is skipped for it
+
+
+class PosteriorAccumulator:
+    """Posterior moments of log g for spectra ``y`` (N, n_pix) with noise ``sigma``, accumulated over
+    chunks of templates (:meth:`add`) with a running log-sum-exp; :meth:`result` gives them.
+
+    ``dtype``: of the matrix products (float32 or float64; the sums are float64). ``reference``: the
+    template subtracted from spectra and templates (default: the mean of the first chunk).
+    """
+
+    def __init__(self, y, sigma, dtype=np.float64, reference=None):
+        self.y = np.asarray(y, float)
+        self.sigma = np.asarray(sigma, float)
+        if self.y.ndim != 2 or self.sigma.shape != self.y.shape:
+            raise InputError(f"posterior: flux {self.y.shape} and sigma {self.sigma.shape} must be 2D of equal shape")
+        if not (self.sigma > 0).all() or not np.isfinite(self.sigma).all():
+            raise InputError("posterior: sigma must be finite and > 0 (the Bayes ceiling needs noise)")
+        self.n_pix = self.y.shape[1]
+        self.dtype = np.dtype(dtype)
+        n = len(self.y)
+        self.log_max = np.full(n, -np.inf)
+        self.s0, self.s1, self.s2, self.sq = (np.zeros(n) for _ in range(4))
+        self.chi2_min = np.full(n, np.inf)
+        self.g0 = None            # log g the moments are centred on (first chunk's mean)
+        self.reference = None if reference is None else np.asarray(reference, float)
+        self.n_templates = 0
+        self.product_s = 0.0      # seconds spent in the chi^2 matrix products (benchmarks)
+
+    def _start(self, first):
+        """lhs = [r / sigma^2, 1 / sigma^2] in the products' dtype and c0 = sum(r^2 / sigma^2), r = y - f_ref."""
+        if self.reference is None:
+            self.reference = np.asarray(first, float).mean(axis=0)
+        w = np.multiply(self.sigma, self.sigma)
+        np.reciprocal(w, out=w)
+        r = self.y - self.reference
+        self.lhs = np.empty((len(r), 2 * self.n_pix), dtype=self.dtype)
+        np.multiply(r, w, out=self.lhs[:, :self.n_pix], casting="same_kind")
+        self.lhs[:, self.n_pix:] = w
+        r *= r
+        r *= w
+        self.c0 = r.sum(axis=1)
+        self.ref = self.reference.astype(self.dtype)
+        self.y = self.sigma = None   # all that is needed is in lhs and c0
+
+    def add(self, templates, logg, log_prior=None):
+        """One chunk: templates (C, n_pix), their log g (C,), log prior weights (C,) or None (equal)."""
+        templates = np.asarray(templates)
+        n_pix = self.n_pix
+        if templates.ndim != 2 or templates.shape[1] != n_pix:
+            raise InputError(f"posterior: templates {templates.shape}, expected (C, {n_pix})")
+        if len(templates) == 0:
+            return
+        if self.n_templates == 0:
+            self._start(templates)
+            self.g0 = float(np.mean(logg))
+        rhs = np.empty((len(templates), 2 * n_pix), dtype=self.dtype)   # [-2 d, d^2]
+        d = rhs[:, :n_pix]
+        np.subtract(templates, self.ref, out=d)
+        np.multiply(d, d, out=rhs[:, n_pix:])
+        d *= -2.0
+        t0 = time.perf_counter()
+        prod = self.lhs @ rhs.T
+        self.product_s += time.perf_counter() - t0
+        chi2 = np.add(prod, self.c0[:, None])                           # float64
+        del prod
+        chunk_min = chi2.min(axis=1)
+        self.chi2_min = np.minimum(self.chi2_min, chunk_min)
+        if log_prior is None:
+            chunk_max = -0.5 * chunk_min
+        else:
+            chi2 *= -0.5
+            chi2 += np.asarray(log_prior, float)[None, :]
+            chunk_max = chi2.max(axis=1)
+        new_max = np.maximum(self.log_max, chunk_max)
+        with np.errstate(invalid="ignore"):           # exp(-inf) = 0 on the first chunk; -inf - -inf: no weight yet
+            scale = np.where(np.isneginf(new_max), 1.0, np.exp(self.log_max - new_max))
+        for acc in (self.s0, self.s1, self.s2):
+            acc *= scale
+        self.sq *= scale * scale
+        # rows whose best weight in this chunk is below e^-LIVE of their best so far add nothing
+        live = np.flatnonzero(chunk_max > new_max - LIVE)
+        w = chi2 if len(live) == len(chi2) else chi2[live]
+        if log_prior is None:
+            w *= -0.5
+        w -= new_max[live, None]
+        np.exp(w, out=w)                              # the weights
+        g = np.asarray(logg, float) - self.g0
+        moments = w @ np.stack([np.ones_like(g), g, g * g], axis=1)
+        self.s0[live] += moments[:, 0]
+        self.s1[live] += moments[:, 1]
+        self.s2[live] += moments[:, 2]
+        self.sq[live] += np.einsum("ij,ij->i", w, w)
+        self.log_max = new_max
+        self.n_templates += len(templates)
+
+    def result(self):
+        """dict of (N,) arrays: ``mean``, ``sd`` (posterior of log g), ``n_eff`` (effective number of
+        templates), ``chi2_min`` (best template's chi^2) and ``log_evidence`` (log sum of the
+        weights, up to a constant shared by all spectra)."""
+        if self.n_templates == 0:
+            raise InputError("posterior: no templates (is the prior box outside the grid?)")
+        m1 = self.s1 / self.s0
+        var = np.maximum(self.s2 / self.s0 - m1 * m1, 0.0)
+        return {"mean": self.g0 + m1, "sd": np.sqrt(var), "n_eff": self.s0 ** 2 / self.sq,
+                "chi2_min": self.chi2_min, "log_evidence": self.log_max + np.log(self.s0)}
+
+
+def posterior_moments(y, sigma, templates, grid_logg, log_prior=None, chunk=1024, dtype=np.float64,
+                      reference=None):
+    """Posterior mean and sd of log g for spectra ``y`` (N, n_pix) with noise ``sigma`` over explicit
+    ``templates`` (M, n_pix) at log g ``grid_logg`` (M,), with ``log_prior`` (M,) weights (None:
+    equal; a quadrature weight belongs here too). Templates are taken ``chunk`` at a time.
+    Returns :meth:`PosteriorAccumulator.result`."""
+    templates = np.asarray(templates)
+    grid_logg = np.asarray(grid_logg, float)
+    if len(grid_logg) != len(templates):
+        raise InputError(f"posterior: {len(templates)} templates but {len(grid_logg)} log g values")
+    acc = PosteriorAccumulator(y, sigma, dtype=dtype,
+                               reference=templates.mean(axis=0) if reference is None else reference)
+    for a in range(0, len(templates), int(chunk)):
+        lp = None if log_prior is None else np.asarray(log_prior, float)[a:a + chunk]
+        acc.add(templates[a:a + chunk], grid_logg[a:a + chunk], lp)
+    return acc.result()
+
+
+# -- the parameter grid and its templates ------------------------------------------------------------
+def grid_axes(ranges, points_per_axis=None, spacing=None):
+    """Midpoint-rule nodes of every parameter inside ``ranges``: dict name -> 1-D array.
+
+    A varied parameter (hi > lo) gets ``n`` points at lo + (k + 1/2) (hi - lo) / n, with ``n`` from
+    ``points_per_axis`` (an int for all, or a dict name -> int) or from ``spacing`` (dict name ->
+    largest allowed step: n = ceil((hi - lo) / step)); a fixed one its single value.
+    """
+    if (points_per_axis is None) == (spacing is None):
+        raise InputError("bayes: give exactly one of points_per_axis and spacing")
+    axes = {}
+    for p in PARAMS:
+        lo, hi = (float(v) for v in ranges[p])
+        if not hi > lo:
+            axes[p] = np.array([lo])
+            continue
+        if spacing is not None:
+            if p not in spacing or not float(spacing[p]) > 0:
+                raise InputError(f"bayes.spacing.{p}: expected a step > 0 for a varied parameter")
+            n = int(np.ceil((hi - lo) / float(spacing[p]) - 1e-9))
+        else:
+            n = int(points_per_axis[p] if isinstance(points_per_axis, dict) else points_per_axis)
+        if n < 1:
+            raise InputError(f"bayes: {p} needs at least one grid point, got {n}")
+        axes[p] = lo + (np.arange(n) + 0.5) * (hi - lo) / n
+    return axes
+
+
+def _axis_cells(nodes, points):
+    """Cell (lower node index) and fraction t in [0, 1] of ``points`` on ``nodes``, located exactly
+    as :class:`~pfslogg.data.interp.GridInterpolator` does (a single node: cell 0, t = 0)."""
+    if len(nodes) == 1:
+        return np.zeros(len(points), dtype=np.int64), np.zeros(len(points))
+    i = np.clip(np.searchsorted(nodes, points, side="right") - 1, 0, len(nodes) - 2)
+    return i, np.clip((points - nodes[i]) / (nodes[i + 1] - nodes[i]), 0.0, 1.0)
+
+
+def _corner_weights(nodes, points):
+    """[(node index, weight)] of the (one or two) nodes each point interpolates between."""
+    i, t = _axis_cells(nodes, points)
+    return [(i, 1.0 - t)] + ([(i + 1, t)] if len(nodes) > 1 else [])
+
+
+def _axis_weights(nodes, points):
+    """(len(points), len(nodes)) linear-interpolation weights of ``points`` on ``nodes``."""
+    W = np.zeros((len(points), len(nodes)), dtype=np.float32)
+    rows = np.arange(len(points))
+    for k, w in _corner_weights(nodes, points):
+        W[rows, k] += w
+    return W
+
+
+def grid_chunks(interp, axes, chunk):
+    """Yield (theta (C, 4), templates (C, n_pix) float32) over the product of ``axes`` (C order, about
+    ``chunk`` at a time): the data sets' clean flux (:func:`normalized_templates`) at those points.
+
+    The multilinear interpolation is done one axis at a time (it is separable), as small matrix
+    products over the regular grid instead of a gather of 2^D corners per point: the same function,
+    in float32 like the data sets. Points whose interpolation needs a missing node (a hole) are left
+    out: the prior is zero there, as data sets redraw such points.
+    """
+    n_pix = interp.values.shape[1]
+    values = interp.values.reshape(interp.shape + (n_pix,)).astype(np.float32)
+    if not interp.mask.all():
+        values[~interp.mask] = 0.0   # never weighted: covered() drops the points that would need them
+    W = [_axis_weights(a, axes[p]) for a, p in zip(interp.axes, PARAMS)]
+    # a_M first, once for all: (nM, nT, ng, fa, n_pix), M_H leading for the product below
+    values = np.ascontiguousarray(np.einsum("fl,tgmlp->mtgfp", W[3], values))
+    corners_t, corners_g = (_corner_weights(a, axes[p]) for a, p in zip(interp.axes[:2], PARAMS[:2]))
+    n_m, fa = len(axes[PARAMS[2]]), len(axes[PARAMS[3]])
+    pairs = np.stack(np.meshgrid(np.arange(len(axes[PARAMS[0]])), np.arange(len(axes[PARAMS[1]])),
+                                 indexing="ij"), axis=-1).reshape(-1, 2)
+    step = max(1, int(chunk) // (n_m * fa))
+    for a in range(0, len(pairs), step):
+        it, ig = pairs[a:a + step].T
+        # T_eff and log g: the 2 x 2 nodes with weight per (T_eff, log g) pair -> (nM, pairs, fa, n_pix)
+        part = 0.0
+        for kt, wt in corners_t:
+            for kg, wg in corners_g:
+                w = (wt[it] * wg[ig]).astype(np.float32)
+                part = part + w[None, :, None, None] * values[:, kt[it], kg[ig]]
+        # M_H: a (points x nodes) product -> templates in (M_H, pair, a_M) order
+        flux = (W[2] @ part.reshape(part.shape[0], -1)).reshape(-1, n_pix)
+        mesh = np.meshgrid(np.arange(n_m), np.arange(len(it)), np.arange(fa), indexing="ij")
+        im, ip, ia = (m.ravel() for m in mesh)
+        theta = np.stack([axes[PARAMS[0]][it[ip]], axes[PARAMS[1]][ig[ip]], axes[PARAMS[2]][im],
+                          axes[PARAMS[3]][ia]], axis=1)
+        keep = interp.covered(theta)
+        if not keep.all():
+            theta, flux = theta[keep], flux[keep]
+        if len(theta):
+            flux *= (1.0 / np.median(flux, axis=1, keepdims=True)).astype(np.float32)
+            yield theta, flux
+
+
+def normalized_templates(interp, theta):
+    """The data sets' clean flux at ``theta``: float32 interpolation divided by its median pixel."""
+    flux = interp(theta, dtype=np.float32)
+    flux *= (1.0 / np.median(flux, axis=1, keepdims=True)).astype(np.float32)
+    return flux
+
+
+def grid_posterior(interp, y, sigma, ranges, points_per_axis=None, spacing=None, chunk=1024, dtype=np.float32,
+                   threads=1, progress=False):
+    """Posterior moments of log g (:meth:`PosteriorAccumulator.result`) of spectra ``y`` with noise
+    ``sigma`` under a uniform prior over ``ranges`` and the interpolated, median-normalised grid
+    ``interp``, summed over the regular grid of :func:`grid_axes`; BLAS limited to ``threads``."""
+    from ..estimators.base import numpy_threads
+    from ..progress import progress as _progress
+
+    axes = grid_axes(ranges, points_per_axis, spacing)
+    centre = np.array([[np.mean(ranges[p]) for p in PARAMS]])
+    reference = normalized_templates(interp, centre)[0] if interp.covered(centre)[0] else None
+    acc = PosteriorAccumulator(y, sigma, dtype=dtype, reference=reference)
+    total = int(np.prod([len(v) for v in axes.values()]))
+    bar = _progress(total=total, desc="Bayes templates", unit="tpl", enabled=progress)
+    with numpy_threads(threads):
+        for theta, templates in grid_chunks(interp, axes, chunk):
+            acc.add(templates, theta[:, LOGG])
+            bar.update(len(theta))
+    bar.close()
+    out = acc.result()
+    out["axes"] = {p: len(v) for p, v in axes.items()}
+    out["n_templates"] = acc.n_templates
+    out["product_s"] = acc.product_s
+    return out
+
+
+def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var_prior, bayes, threads=1):
+    """The Bayes ceiling of a test set: (metrics, per-spectrum table).
+
+    ``test``: a :class:`~pfslogg.data.dataset.SpectraSet` on the pixels of ``interp``, seen as the
+    models see it (:class:`~pfslogg.data.views.NoisyView` at ``noise_level`` with the fixed test
+    noise ``noise_seed``). ``evaluation``: snr_bins, bootstrap, confidence (config ``evaluation``);
+    ``bayes``: spacing (or points_per_axis), chunk (templates per product), block (spectra per
+    pass), dtype (config ``bayes``). The posterior mean is scored like any model's predictions
+    (:func:`pfslogg.evaluation.summarize`, :func:`~pfslogg.evaluation.metrics_by_snr`, bootstrap seed
+    0 as the figure's cells), plus per bin the mean posterior sd and the median ``n_eff``.
+    """
+    from ..data.views import NoisyView
+    from ..evaluation import bin_index, metrics_by_snr, summarize
+
+    if not noise_level > 0:
+        raise InputError(f"noise.noise_level = {noise_level}: the Bayes ceiling needs noise (> 0); without "
+                         "noise the posterior is a point")
+    view = NoisyView(test, noise_level, noise_seed=noise_seed)
+    keys = ("mean", "sd", "n_eff", "chi2_min")
+    post = {k: np.empty(view.n) for k in keys}
+    grid = {}
+    for a, b, flux, sigma in view.batches(int(bayes.get("block", 4096))):
+        out = grid_posterior(interp, flux, sigma, ranges, points_per_axis=bayes.get("points_per_axis"),
+                             spacing=None if bayes.get("points_per_axis") else bayes["spacing"],
+                             chunk=int(bayes.get("chunk", 1024)), dtype=np.dtype(bayes.get("dtype", "float32")),
+                             threads=threads, progress=True)
+        for k in keys:
+            post[k][a:b] = out[k]
+        grid = {"points": out["axes"], "n_templates": int(out["n_templates"])}
+    y, snr = view.logg, view.snr()
+    ev = {"n_resamples": evaluation["bootstrap"], "confidence": evaluation["confidence"], "seed": 0}
+
+    def extra(sel):
+        return {"post_sd_mean": float(np.mean(post["sd"][sel])), "post_sd_median": float(np.median(post["sd"][sel])),
+                "n_eff_median": float(np.median(post["n_eff"][sel])),
+                "n_eff_below_10": float(np.mean(post["n_eff"][sel] < 10))}
+
+    bins = metrics_by_snr(y, post["mean"], snr, evaluation["snr_bins"], var_prior, **ev)
+    idx = bin_index(snr, evaluation["snr_bins"])
+    for row in bins:
+        row.update(extra(idx == [float(e) for e in evaluation["snr_bins"]].index(row["lo"])))
+    n_pix = len(test.wave)
+    metrics = {"n": int(view.n), "var_prior": var_prior, "noise_level": float(noise_level),
+               "confidence": evaluation["confidence"],
+               "nuisance": [p for p in PARAMS if p != "log_g" and ranges[p][1] > ranges[p][0]],
+               "grid": {**grid, "dtype": str(np.dtype(bayes.get("dtype", "float32")))},
+               "chi2_min_per_pixel_median": float(np.median(post["chi2_min"]) / n_pix),
+               "overall": {**summarize(y, post["mean"], var_prior, **ev), **extra(np.ones(view.n, bool))},
+               "snr_bins": bins}
+    table = {"log_g": y, "snr": snr, "post_mean": post["mean"], "post_sd": post["sd"], "n_eff": post["n_eff"]}
+    return metrics, table

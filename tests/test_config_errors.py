@@ -1,0 +1,124 @@
+"""A config mistake prints one line per violation: ``config: <dotted.key.path>: <what was expected>``,
+with a did-you-mean for unknown keys, the expectation and the value given for wrong values, never the
+schema or the whole config (as snakemake.utils.validate did: dozens to hundreds of lines for one typo)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pfslogg.config import load_config, validate_config
+from pfslogg.errors import InputError
+
+from workflow_util import copy_workflow, snakemake
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def default_cfg():
+    with open(ROOT / "config" / "config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def errors(cfg, where="config"):
+    """The lines of the one InputError that validate_config raises for ``cfg``."""
+    with pytest.raises(InputError) as e:
+        validate_config(copy.deepcopy(cfg), where)
+    lines = str(e.value).split("\n")
+    for line in lines:
+        assert line.startswith(f"{where}: ") and len(line) < 200, line
+        assert "properties" not in line and "$ref" not in line and "description" not in line, line  # no schema dump
+    return lines
+
+
+def with_(cfg, **edits):
+    """A copy of cfg with dotted keys (``noise__exposures``) set."""
+    out = copy.deepcopy(cfg)
+    for dotted, value in edits.items():
+        *parents, last = dotted.split("__")
+        node = out
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return out
+
+
+def test_the_default_config_passes_and_defaults_are_filled(default_cfg):
+    assert validate_config(copy.deepcopy(default_cfg)) is not None
+    filled = validate_config({"seed": 3})
+    assert filled["noise"]["noise_level"] == 1.0 and filled["grid"]["source"] == "synth"
+
+
+def test_typo_names_the_key_and_suggests_the_right_one(default_cfg):
+    assert errors(with_(default_cfg, noise__noise_levle=1.0)) == [
+        "config: noise.noise_levle: unknown key (did you mean 'noise_level'?)"]
+    assert errors(with_(default_cfg, figur={})) == ["config: figur: unknown key (did you mean 'figure'?)"]
+    assert errors(with_(default_cfg, zzz=1)) == ["config: zzz: unknown key"]   # nothing close: no guess
+
+
+def test_wrong_type_says_what_was_expected_and_what_was_given(default_cfg):
+    assert errors(with_(default_cfg, seed="abc")) == ["config: seed: expected an integer, got 'abc'"]
+    assert errors(with_(default_cfg, noise__exposures=2.5)) == ["config: noise.exposures: expected an integer, got 2.5"]
+    assert errors(with_(default_cfg, grid__root=5)) == ["config: grid.root: expected a string or null, got 5"]
+
+
+def test_below_minimum_and_other_bounds(default_cfg):
+    assert errors(with_(default_cfg, noise__exposures=0)) == ["config: noise.exposures: expected a number >= 1, got 0"]
+    assert errors(with_(default_cfg, noise__throughput=0.0)) == [
+        "config: noise.throughput: expected a number > 0, got 0.0"]
+    assert errors(with_(default_cfg, evaluation__confidence=1.5)) == [
+        "config: evaluation.confidence: expected a number < 1, got 1.5"]
+    assert errors(with_(default_cfg, params__T_eff=[4000.0])) == [
+        "config: params.T_eff: expected at least 2 items, got 1 ([4000.0])"]
+
+
+def test_enum_lists_the_allowed_values(default_cfg):
+    assert errors(with_(default_cfg, grid__source="bosz2042")) == [
+        "config: grid.source: expected one of 'synth', 'bosz2017', 'bosz2024', got 'bosz2042' "
+        "(did you mean 'bosz2024'?)"]
+
+
+def test_nested_keys(default_cfg):
+    ridge = next(iter(default_cfg["estimators"]))
+    assert errors(with_(default_cfg, estimators={ridge: {"class": "ridge", "hyper": 5}})) == [
+        f"config: estimators.{ridge}.hyper: expected a mapping, got 5"]
+    assert errors(with_(default_cfg, estimators={ridge: {"class": "ridge", "hyepr": {}}})) == [
+        f"config: estimators.{ridge}.hyepr: unknown key (did you mean 'hyper'?)"]
+    exp = dict(default_cfg["experiments"]["benchmark"], sizes=[1, 2.5, 100])
+    assert errors(with_(default_cfg, experiments__benchmark=exp)) == [
+        "config: experiments.benchmark.sizes[0]: expected a number >= 2, got 1",
+        "config: experiments.benchmark.sizes[1]: expected an integer, got 2.5"]
+    assert errors(with_(default_cfg, datasets__train={"path": None})) == [
+        "config: datasets.train.n: required key missing"]
+
+
+def test_several_violations_give_several_lines_sorted_by_key(default_cfg):
+    cfg = with_(default_cfg, seed=-1, noise__noise_levle=1.0, noise__exposures="12", grid__source="x",
+                evaluation__snr_bins=[2.0])
+    lines = errors(cfg)
+    assert [line.split(": ")[1] for line in lines] == [
+        "evaluation.snr_bins", "grid.source", "noise.exposures", "noise.noise_levle", "seed"]
+    assert len(lines) == 5
+
+
+def test_load_config_uses_it_and_names_the_file(default_cfg, tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text(yaml.safe_dump(with_(default_cfg, noise__noise_levle=1.0, seed="x")))
+    with pytest.raises(InputError) as e:
+        load_config(path)
+    assert str(e.value).split("\n") == [
+        f"{path}: noise.noise_levle: unknown key (did you mean 'noise_level'?)",
+        f"{path}: seed: expected an integer, got 'x'"]
+
+
+def test_snakemake_prints_one_short_message(tmp_path):
+    """End to end: a typo in a --configfile stops `snakemake -n` with a few lines naming the key."""
+    wd = copy_workflow(tmp_path / "wf")
+    (wd / "typo.yaml").write_text("noise:\n  noise_levle: 1.0\n")
+    proc = snakemake(wd, "-n", "--configfile", "typo.yaml", check=False, timeout=300)
+    out = proc.stdout
+    assert proc.returncode != 0, out[-3000:]
+    assert "noise.noise_levle" in out and "did you mean 'noise_level'" in out, out[-3000:]
+    assert len(out.splitlines()) < 25, out[-3000:]

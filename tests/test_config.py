@@ -185,3 +185,14 @@ def test_check_config_does_not_need_a_file(default_cfg):
     bad = edit(cfg, "evaluation.snr_bins", [3.0, 2.0])
     with pytest.raises(InputError, match="^config: evaluation.snr_bins"):
         check_config(bad)
+
+
+def test_a_user_data_set_may_not_sit_where_the_workflow_writes(tmp_path, monkeypatch):
+    """datasets.<split>.path at data/datasets/<split>.h5 would be overwritten by a rebuild: refused."""
+    monkeypatch.chdir(tmp_path)
+    cfg = yaml.safe_load(DEFAULT.read_text())
+    cfg["datasets"]["test"]["path"] = "data/datasets/train.h5"
+    with pytest.raises(InputError, match=r"datasets\.test\.path: data/datasets/train\.h5 is where the workflow"):
+        load_config(write(tmp_path, cfg))
+    cfg["datasets"]["test"]["path"] = "external/test.h5"
+    assert load_config(write(tmp_path, cfg))["datasets"]["test"]["path"] == "external/test.h5"

@@ -81,8 +81,11 @@ def test_summarize_fields():
     y = rng.uniform(1, 5, 200)
     yhat = y + rng.normal(0, 0.3, 200)
     s = summarize(y, yhat, 4 / 3, n_resamples=200)
-    assert set(s) == {"n", "r2", "r2_ci", "mae", "rmse"}
+    assert set(s) == {"n", "r2", "r2_ci", "mae", "rmse", "bias", "slope"}
     assert s["n"] == 200 and s["r2"] == pytest.approx(r2(y, yhat, 4 / 3))
+    assert abs(s["bias"]) < 0.1 and s["slope"] == pytest.approx(1.0, abs=0.05)
+    shrunk = summarize(y, 3 + 0.5 * (y - 3) + 0.2, 4 / 3, n_resamples=50)   # halfway to the mean, +0.2 dex
+    assert shrunk["slope"] == pytest.approx(0.5) and shrunk["bias"] == pytest.approx(0.2 + 0.5 * (3 - y.mean()))
     assert s["rmse"] == pytest.approx(0.3, rel=0.15)
     assert s["r2_ci"][0] < s["r2"] < s["r2_ci"][1]
 

@@ -125,10 +125,10 @@ def test_comment_masking_keeps_escaped_percent_and_positions():
     assert masked.endswith("next\\\\   ")
 
 
-# What rules/common.smk (get_doc_results + the tables' inputs) gives each document.
+# What pfslogg.workflow.doc_results (+ the tables' inputs) gives each document, in the tree's files.
 DATA = [f"results/data/{s}.json" for s in ("train", "val", "test", "grid")]
 TRACK_C = DATA + ["results/track_c/fisher.json", "results/track_c/ceiling_calibration.json"]
-TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template")] + [
+TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template", "benchmark", "pitfalls")] + [
     "results/track_c/fisher.json"]
 DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F, "main": TRACK_C + TRACK_F, "track_a": []}
 

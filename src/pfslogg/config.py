@@ -203,6 +203,7 @@ def check_config(cfg, where="config"):
         if name not in cfg["estimators"]:
             raise InputError(f"{where}: figure.estimators: '{name}' is not configured under 'estimators'")
     _check_experiments(cfg, where)
+    _check_user_paths(cfg, where)
     if len(cfg["ceiling"]["snr"]) != len(cfg["ceiling"]["original"]):
         raise InputError(f"{where}: ceiling.original: expected one value per ceiling.snr entry")
     return cfg
@@ -221,6 +222,17 @@ def _check_hyper(class_id, hyper, where):
 
 
 TRACK_F_EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
+
+
+def _check_user_paths(cfg, where):
+    """A user-supplied data set may not sit where the workflow writes its own (it would be written
+    over the day a simulated split is rebuilt)."""
+    ours = {Path(f"data/datasets/{s}.h5").resolve() for s in ("train", "val", "test")}
+    for s in ("train", "val", "test"):
+        p = cfg["datasets"][s].get("path")
+        if p and Path(p).resolve() in ours:
+            raise InputError(f"{where}: datasets.{s}.path: {p} is where the workflow writes the data sets it "
+                             "simulates; keep your own files elsewhere (e.g. external/{split}.h5)")
 
 
 def _check_experiments(cfg, where):

@@ -155,3 +155,14 @@ def tiny_run(tmp_path_factory):
     wd = copy_workflow(tmp_path_factory.mktemp("e2e"))
     snakemake(wd, "figures/r2_vs_snr.pdf", "figures/ceiling_calibration.pdf", "--cores", "2", "--configfile", TINY)
     return wd
+
+
+def simulate_splits(grid, root, sizes=(("train", 800, 1), ("val", 200, 2), ("test", 200, 3))):
+    """{split: path} of small data sets drawn from ``grid`` into ``root`` with the default noise."""
+    from pfslogg.data.dataset import simulate_dataset
+
+    out = {}
+    for name, n, seed in sizes:
+        simulate_dataset(grid, root / f"{name}.h5", n, TINY_RANGES, seed=seed, noise=DEFAULT_NOISE, chunk_size=256)
+        out[name] = root / f"{name}.h5"
+    return out

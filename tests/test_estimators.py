@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from pfslogg import PARAMS
-from pfslogg.data.dataset import SpectraSet, simulate_dataset
+from pfslogg.data.dataset import SpectraSet
 from pfslogg.data.gridio import read_grid
 from pfslogg.data.views import NoisyView
 from pfslogg.errors import InputError
@@ -27,7 +27,7 @@ from pfslogg.estimators import REGISTRY, FitContext, load, make_estimator
 from pfslogg.estimators.base import MANIFEST, WEIGHTS, r2_score
 from pfslogg.evaluation import prior_variance, r2
 
-from conftest import DEFAULT_NOISE, TINY_RANGES
+from conftest import TINY_RANGES, simulate_splits
 
 ALPHAS = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
 VAR = prior_variance(*TINY_RANGES["log_g"])
@@ -44,12 +44,7 @@ HYPER = {
 
 @pytest.fixture(scope="module")
 def splits(coarse_instrument_grid, tmp_path_factory):
-    root = tmp_path_factory.mktemp("splits")
-    out = {}
-    for name, n, seed in (("train", 800, 1), ("val", 200, 2), ("test", 200, 3)):
-        simulate_dataset(coarse_instrument_grid, root / f"{name}.h5", n, TINY_RANGES, seed=seed,
-                         noise=DEFAULT_NOISE, chunk_size=256)
-        out[name] = SpectraSet(root / f"{name}.h5")
+    out = {k: SpectraSet(p) for k, p in simulate_splits(coarse_instrument_grid, tmp_path_factory.mktemp("splits")).items()}
     return out
 
 

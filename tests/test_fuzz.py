@@ -979,6 +979,7 @@ def check_config_ok(cfg):
 
 @fuzz(100)
 @given(edits=CONFIG_EDITS)
+@example(edits=[("set", ("grid",), {"\x1e": None}, "0", -1.0)])   # a record separator in a key: still one line
 def test_load_config_values_fuzzed(tmp_path, edits):
     """Values substituted at key paths of the default config: wrong types, out-of-range or non-finite
     numbers, lists of the wrong length, unknown keys, nulls, deleted keys, scaled and reversed ranges."""

@@ -25,11 +25,10 @@ import yaml
 
 from pfslogg import workflow as W
 from pfslogg.config import SCHEMA as SCHEMA_PATH, load_config
-from pfslogg.data.dataset import simulate_dataset
 from pfslogg.estimators import REGISTRY
 from pfslogg.experiments import experiment_cells, noise_tag, parse_noise_tag, run_cell
 
-from conftest import DEFAULT_NOISE, TINY_RANGES
+from conftest import TINY_RANGES, simulate_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "config.yaml"
@@ -142,12 +141,8 @@ class Recorder(dict):
 
 @pytest.fixture(scope="module")
 def small_sets(coarse_instrument_grid, tmp_path_factory):
-    root = tmp_path_factory.mktemp("wf")
-    out = {}
-    for name, n, seed in (("train", 400, 1), ("val", 100, 2), ("test", 100, 3)):
-        simulate_dataset(coarse_instrument_grid, root / f"{name}.h5", n, TINY_RANGES, seed=seed,
-                         noise=DEFAULT_NOISE, chunk_size=256)
-        out[name] = root / f"{name}.h5"
+    out = simulate_splits(coarse_instrument_grid, tmp_path_factory.mktemp("wf"),
+                          (("train", 400, 1), ("val", 100, 2), ("test", 100, 3)))
     return out
 
 

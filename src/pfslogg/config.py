@@ -59,8 +59,15 @@ def _key_path(path):
     """('experiments', 'benchmark', 'sizes', 0) -> 'experiments.benchmark.sizes[0]'."""
     out = ""
     for k in path:
+        if not isinstance(k, int) and not (str(k).isprintable() and str(k).strip() == str(k) and str(k)):
+            k = repr(str(k))   # a key with control characters or blanks: quoted, so the message stays one line
         out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
     return out or "(top level)"
+
+
+def _one_line(text):
+    """``text`` with control characters (line and record separators included) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def _suggest(word, choices):
@@ -112,7 +119,7 @@ def validate_config(cfg, where="config", schema=SCHEMA):
         path, what = item
         return [(0, k, "") if isinstance(k, int) else (1, 0, str(k)) for k in path], what
 
-    lines = [f"{where}: {_key_path(path)}: {what}" for path, what in sorted(found, key=order)]
+    lines = [f"{where}: {_key_path(path)}: {_one_line(what)}" for path, what in sorted(found, key=order)]
     if lines:
         raise InputError("\n".join(lines))
     return cfg

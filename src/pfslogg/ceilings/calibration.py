@@ -11,7 +11,6 @@ scales as 1/SNR^2: one Jacobian per spectrum serves every SNR.
 
 import numpy as np
 
-from .. import PARAMS
 from ..data.dataset import draw_params
 from ..evaluation import prior_variance
 from .fisher import crlb_logg, r2_max

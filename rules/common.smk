@@ -58,12 +58,6 @@ def get_dataset_of(wildcards):
     return W.dataset_path(config, wildcards.split)
 
 
-def get_cell_grid(wildcards):
-    """The instrument grid, for estimators that fit templates from it (an input of every cell, so
-    that a changed grid reruns them)."""
-    return W.INSTRUMENT_GRID
-
-
 def get_experiment_cells(wildcards):
     return W.experiment_cell_paths(config, wildcards.experiment)
 

@@ -12,7 +12,7 @@ rule run_cell:
         train=get_dataset("train"),
         val=get_dataset("val"),
         test=get_dataset("test"),
-        grid=get_cell_grid,
+        grid=W.INSTRUMENT_GRID,  # for estimators that fit templates from it; a changed grid reruns every cell
     output:
         model=directory(W.MODEL),
         metrics=W.CELL,

@@ -228,6 +228,7 @@ def _check_hyper(class_id, hyper, where):
                          f"expected some of {sorted(allowed)}")
 
 
+# Track F reads three experiments by these names (config experiments.<name>); pfslogg.workflow too.
 TRACK_F_EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
 
 

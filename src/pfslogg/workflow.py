@@ -7,7 +7,7 @@ place where the keys that the commands of :mod:`pfslogg.cli` read are made. Test
 sides against each other without Snakemake.
 """
 
-from .config import noise_seed, split_seed
+from .config import TRACK_F_EXPERIMENTS, noise_seed, split_seed  # Track F reads these experiments
 from .errors import InputError
 from .experiments import cell_seed, experiment_cells, noise_tag, parse_noise_tag
 
@@ -39,9 +39,6 @@ NUMBERS = "paper/generated/{doc}/numbers.tex"
 NUMBERS_INDEX = "paper/generated/{doc}/numbers.json"
 PDF = "paper/build/{doc}.pdf"
 PAPER_DOCS = ("main",) + tuple(f"track_{t}" for t in "abcdef")
-
-# Track F reads three experiments by these names (config experiments.<name>).
-TRACK_F_EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
 
 
 def dataset_path(cfg, split):

@@ -33,7 +33,7 @@ def main():
     from pfslogg.evaluation import prior_variance
     from pfslogg.ceilings.fisher import crlb_logg, r2_max, varied_params
     from pfslogg.data.gridio import read_grid
-    from pfslogg.data.interp import GridInterpolator
+    from pfslogg.data.interp import GridInterpolator, normalization
     from pfslogg.data.noise import ExposureModel
 
     torch.set_num_threads(a.threads)
@@ -48,7 +48,7 @@ def main():
     flux = interp(theta)
     model = ExposureModel(grid.wave, exposures=NOISE["exposures"], throughput=NOISE["throughput"])
     sigma = model.sigma(flux, rng.uniform(*NOISE["mag"], a.n), rng.uniform(*NOISE["seeing"], a.n))
-    sigma /= np.median(flux, axis=1, keepdims=True)
+    sigma /= normalization(flux)
 
     crlb_logg(interp, theta[:8], sigma[:8], RANGES, batch=a.batch)  # warm-up (torch dispatch, caches)
     t0 = time.perf_counter()

@@ -171,7 +171,7 @@ def test_no_estimator_beats_the_bayes_ceiling(coarse_instrument_grid, coarse_set
 
 
 def test_the_posterior_equals_an_mcmc_sampler(tmp_path):
-    """emcee on the same interpolated, median-normalised model (T_eff and log g free, M_H fixed)
+    """emcee on the same interpolated, mean-normalised model (T_eff and log g free, M_H fixed)
     gives the grid's posterior mean and sd of log g within its sampling error."""
     emcee = pytest.importorskip("emcee")
     path = make_fake_grid(tmp_path / "g.h5", n_pixels=256)

@@ -62,7 +62,7 @@ def test_params_within_ranges(tiny_dataset):
 
 def test_flux_is_median_normalised(tiny_dataset):
     flux, error = SpectraSet(tiny_dataset).read()
-    np.testing.assert_allclose(np.median(flux, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(flux.mean(axis=1), 1.0, rtol=1e-6)
     assert np.all(error > 0) and np.all(flux > 0)
 
 
@@ -75,14 +75,14 @@ def test_snr_column_is_median_flux_over_error(tiny_dataset):
 
 
 def test_rows_are_the_grid_at_the_params_with_the_exposure_model(tiny_dataset, tiny_instrument_grid):
-    """Each row is the interpolated grid spectrum at its parameters, normalised by its median, and
+    """Each row is the (cubic) interpolated grid spectrum at its parameters, normalised by its mean, and
     its error is the exposure model's sigma for the row's magnitude and seeing, same normalisation."""
     ds = SpectraSet(tiny_dataset)
     flux, error = ds.read(0, 20)
     p = ds.params.iloc[:20]
     grid = read_grid(tiny_instrument_grid)
     model = GridInterpolator(grid)(p[list(PARAMS)].to_numpy())
-    norm = np.median(model, axis=1, keepdims=True)
+    norm = model.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(flux, model / norm, rtol=1e-5)
     sigma = ExposureModel(grid.wave, exposures=12, throughput=2.2).sigma(model, p["mag"].to_numpy(), p["seeing"].to_numpy())
     np.testing.assert_allclose(error, sigma / norm, rtol=1e-5)
@@ -115,7 +115,7 @@ def test_rows_spanning_several_chunks(tiny_instrument_grid, tmp_path):
     ds = SpectraSet(path)
     assert ds.n == 37 and list(ds.params.index) == list(range(37))
     flux, _ = ds.read()
-    assert np.all(np.median(flux, axis=1) > 0.99)   # no unwritten (zero) rows
+    assert np.all(flux.mean(axis=1) > 0.99)   # no unwritten (zero) rows
     assert len(np.unique(ds.params["log_g"])) == 37
 
 
@@ -158,15 +158,20 @@ def test_draw_params_fixed_range_is_constant():
 
 
 def test_grid_with_holes_draws_only_covered_points(tmp_path):
-    axes = {"T_eff": [4000.0, 4500.0, 5000.0], "log_g": [1.0, 2.0, 3.0], "M_H": [0.0, 0.5], "a_M": [0.0]}
-    grid = make_fake_grid(tmp_path / "g.h5", axes=axes, n_pixels=256, holes=[(2, 2, 1, 0)])
+    """The cubic stencil spans 4 nodes per axis: a missing corner node (6000 K, log g 5, M_H 0.5)
+    removes the points whose stencil reaches it -- T_eff > 5000, log g > 3, M_H > 0 (2 M_H nodes:
+    linear there) -- and no others."""
+    axes = {"T_eff": [4000.0, 4500.0, 5000.0, 5500.0, 6000.0], "log_g": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "M_H": [0.0, 0.5], "a_M": [0.0]}
+    grid = make_fake_grid(tmp_path / "g.h5", axes=axes, n_pixels=256, holes=[(4, 4, 1, 0)])
     out = tmp_path / "d.h5"
-    ranges = {"T_eff": [4000, 5000], "log_g": [1, 3], "M_H": [0, 0.5], "a_M": [0, 0]}
-    simulate_dataset(grid, out, 300, ranges, seed=2, noise=DEFAULT_NOISE, chunk_size=100)
+    ranges = {"T_eff": [4000, 6000], "log_g": [1, 5], "M_H": [0, 0.5], "a_M": [0, 0]}
+    simulate_dataset(grid, out, 600, ranges, seed=2, noise=DEFAULT_NOISE, chunk_size=100)
     p = SpectraSet(out).params
-    hole_cell = (p["T_eff"] > 4500) & (p["log_g"] > 2) & (p["M_H"] > 0)
+    hole_cell = (p["T_eff"] > 5000) & (p["log_g"] > 3) & (p["M_H"] > 0)
     assert not hole_cell.any()
-    assert len(p) == 300
+    assert len(p) == 600
+    assert ((p["T_eff"] > 5000) & (p["log_g"] < 3) & (p["M_H"] > 0)).sum() > 30   # the rest is drawn
 
 
 # -- files written by other tools (the original study's pfsspec files) ----------------------------

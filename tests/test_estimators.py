@@ -346,14 +346,14 @@ def test_lightgbm_standardize_changes_little(splits):
 
 # -- template fit ------------------------------------------------------------------------------
 def node_spectra(grid_path, ranges):
-    """(flux, node parameters) of every grid node inside ``ranges``, median-normalised like the data."""
+    """(flux, node parameters) of every grid node inside ``ranges``, normalised like the data."""
     g = read_grid(grid_path)
     mesh = np.stack(np.meshgrid(*[g.axes[p] for p in PARAMS], indexing="ij"), axis=-1)
     keep = g.mask.copy()
     for d, p in enumerate(PARAMS):
         keep &= (mesh[..., d] >= ranges[p][0]) & (mesh[..., d] <= ranges[p][1])
     flux = g.flux[keep].astype(float)
-    return flux / np.median(flux, axis=1, keepdims=True), mesh[keep]
+    return flux / flux.mean(axis=1, keepdims=True), mesh[keep]
 
 
 def test_template_recovers_logg_exactly_at_nodes(fit, coarse_instrument_grid):

@@ -1,5 +1,5 @@
-"""Multilinear interpolation in (T_eff, log_g, M_H, a_M): exactness, NumPy/torch agreement, autograd
-derivatives, range and hole errors."""
+"""Interpolation in (T_eff, log_g, M_H, a_M), cubic Hermite (default) and multilinear: exactness,
+NumPy/torch agreement, autograd derivatives (continuous across nodes for cubic), range and hole errors."""
 
 import numpy as np
 import pytest
@@ -53,23 +53,26 @@ def random_points(n, axes=AXES, seed=1):
     return np.stack([rng.uniform(axes[p][0], axes[p][-1], n) for p in PARAMS], axis=1)
 
 
-def test_exact_for_linear_functions():
-    interp = GridInterpolator(grid_of(linear))
+@pytest.mark.parametrize("method", ["cubic", "linear"])
+def test_exact_for_linear_functions(method):
+    interp = GridInterpolator(grid_of(linear), method=method)
     theta = random_points(200)
     np.testing.assert_allclose(interp(theta), np.apply_along_axis(linear, 1, theta), rtol=1e-12, atol=1e-12)
 
 
-def test_exact_for_multilinear_cross_terms():
-    """Multilinear interpolation reproduces T_eff * log_g * M_H products exactly (one cell or many)."""
+@pytest.mark.parametrize("method", ["cubic", "linear"])
+def test_exact_for_multilinear_cross_terms(method):
+    """Both tensor products reproduce T_eff * log_g * M_H products exactly (one cell or many)."""
     fn = lambda th: np.full(N_PIX, th[0] * th[1] * th[2] / 1e3 + th[3] * th[1])
-    interp = GridInterpolator(grid_of(fn))
+    interp = GridInterpolator(grid_of(fn), method=method)
     theta = random_points(100, seed=4)
     np.testing.assert_allclose(interp(theta)[:, 0], np.apply_along_axis(fn, 1, theta)[:, 0], rtol=1e-12)
 
 
-def test_reproduces_node_values_exactly():
+@pytest.mark.parametrize("method", ["cubic", "linear"])
+def test_reproduces_node_values_exactly(method):
     g = grid_of(nonlinear)
-    interp = GridInterpolator(g)
+    interp = GridInterpolator(g, method=method)
     nodes = mesh(AXES).reshape(-1, 4)
     np.testing.assert_array_equal(interp(nodes), g.flux.reshape(-1, N_PIX))
 
@@ -85,11 +88,68 @@ def test_reproduces_node_values_of_a_grid_file(tiny_instrument_grid):
         np.testing.assert_array_equal(row, g.flux[ix].astype(float))
 
 
-def test_midpoint_is_mean_of_neighbours():
+def test_linear_midpoint_is_mean_of_neighbours():
     g = grid_of(nonlinear)
-    interp = GridInterpolator(g)
+    interp = GridInterpolator(g, method="linear")
     theta = np.array([[4000.0, 2.5, 0.0, 0.0]])  # halfway between log_g 2 and 3
     np.testing.assert_allclose(interp(theta)[0], 0.5 * (g.flux[1, 2, 1, 0] + g.flux[1, 3, 1, 0]), rtol=1e-12)
+
+
+def test_cubic_midpoint_on_even_steps_is_catmull_rom():
+    """On even steps the cubic is Catmull-Rom: the midpoint is (-f0 + 9 f1 + 9 f2 - f3) / 16."""
+    g = grid_of(nonlinear)
+    interp = GridInterpolator(g)
+    theta = np.array([[4000.0, 1.75, 0.0, 0.0]])  # halfway between log_g 1.5 and 2 (nodes 1.0 .. 2.0 even)
+    f = g.flux[1, :, 1, 0]
+    # nodes 1.0, 1.5, 2.0, 3.0: the slope at 2.0 spans 1.5..3.0 (uneven), so build it by hand
+    m1 = (f[2] - f[0]) / 1.0
+    m2 = (f[3] - f[1]) / 1.5
+    want = 0.5 * (f[1] + f[2]) + 0.125 * 0.5 * (m1 - m2)
+    np.testing.assert_allclose(interp(theta)[0], want, rtol=1e-12)
+    even = {**AXES, "log_g": np.array([1.0, 1.5, 2.0, 2.5, 3.0])}
+    g = grid_of(nonlinear, axes=even)
+    f = g.flux[1, :, 1, 0]
+    np.testing.assert_allclose(GridInterpolator(g)(theta)[0], (-f[0] + 9 * f[1] + 9 * f[2] - f[3]) / 16, rtol=1e-12)
+
+
+def test_cubic_exact_for_quadratics_inside_even_axes():
+    """Finite-difference slopes are exact for quadratics on even steps, so the cubic reproduces them
+    in every cell but the two end cells (one-sided slopes there)."""
+    even = {**AXES, "log_g": np.array([1.0, 1.5, 2.0, 2.5, 3.0, 3.5])}
+    fn = lambda th: np.full(N_PIX, 0.7 * th[1] ** 2 - th[1])
+    interp = GridInterpolator(grid_of(fn, axes=even))
+    theta = random_points(100, axes=even, seed=8)
+    theta[:, 1] = np.random.default_rng(9).uniform(1.5, 3.0, 100)
+    np.testing.assert_allclose(interp(theta)[:, 0], 0.7 * theta[:, 1] ** 2 - theta[:, 1], rtol=1e-12)
+    linear_interp = GridInterpolator(grid_of(fn, axes=even), method="linear")
+    assert np.abs(linear_interp(theta)[:, 0] - (0.7 * theta[:, 1] ** 2 - theta[:, 1])).max() > 1e-3
+
+
+def _dlogg(interp, theta):
+    t = torch.as_tensor(theta).requires_grad_(True)
+    out = interp.torch(t)
+    return np.stack([torch.autograd.grad(out[:, k].sum(), t, retain_graph=True)[0][:, 1].numpy()
+                     for k in range(N_PIX)], axis=1)
+
+
+def test_cubic_derivative_is_continuous_across_nodes_and_the_central_slope_at_them():
+    g = grid_of(nonlinear)
+    cubic, lin = GridInterpolator(g), GridInterpolator(g, method="linear")
+    node = np.array([[4100.0, 2.0, 0.1, 0.1]])
+    below, above = node.copy(), node.copy()
+    below[0, 1] -= 1e-9
+    above[0, 1] += 1e-9
+    np.testing.assert_allclose(_dlogg(cubic, below), _dlogg(cubic, above), rtol=1e-6)
+    assert np.abs(_dlogg(lin, below) - _dlogg(lin, above)).max() > 1e-3   # the linear one jumps
+    # at the node: the finite difference over the neighbouring nodes 1.5 and 3.0
+    lo, hi = node.copy(), node.copy()
+    lo[0, 1], hi[0, 1] = 1.5, 3.0
+    np.testing.assert_allclose(_dlogg(cubic, node), (cubic(hi) - cubic(lo)) / 1.5, rtol=1e-9)
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(InputError, match="interpolation method 'spline'"):
+        GridInterpolator(grid_of(linear), method="spline")
 
 
 def test_single_node_axis_has_weight_one():
@@ -109,8 +169,9 @@ def test_single_node_axis_has_weight_one():
     np.testing.assert_allclose(g0(nodes), ref(nodes), rtol=1e-12)
 
 
-def test_torch_and_numpy_agree():
-    interp = GridInterpolator(grid_of(nonlinear))
+@pytest.mark.parametrize("method", ["cubic", "linear"])
+def test_torch_and_numpy_agree(method):
+    interp = GridInterpolator(grid_of(nonlinear), method=method)
     theta = random_points(300, seed=2)
     theta[:5] = mesh(AXES).reshape(-1, 4)[[0, 17, 40, 77, -1]]  # nodes, including the last one
     np.testing.assert_allclose(interp.torch(torch.as_tensor(theta)).numpy(), interp(theta), rtol=1e-12, atol=1e-12)
@@ -125,10 +186,10 @@ def test_torch_float32_close_to_numpy():
 
 
 @pytest.mark.parametrize("d", range(4))
-def test_autograd_derivative_is_cell_finite_difference(d):
-    """Inside a cell the model is linear in each parameter: d flux / d theta_d is the difference of
-    the values on the cell's two faces divided by the grid step."""
-    interp = GridInterpolator(grid_of(nonlinear))
+def test_linear_autograd_derivative_is_cell_finite_difference(d):
+    """Inside a cell the linear model is linear in each parameter: d flux / d theta_d is the
+    difference of the values on the cell's two faces divided by the grid step."""
+    interp = GridInterpolator(grid_of(nonlinear), method="linear")
     theta = random_points(30, seed=10 + d)
     a = AXES[PARAMS[d]]
     i = np.clip(np.searchsorted(a, theta[:, d], side="right") - 1, 0, len(a) - 2)
@@ -151,8 +212,8 @@ def test_forward_mode_jvp_matches_backward():
     theta = torch.as_tensor(theta_np)
     tangent = torch.zeros_like(theta)
     tangent[:, 1] = 1.0
-    cell = interp._locate(theta_np)
-    _, jv = torch.func.jvp(lambda t: interp.torch(t, cell), (theta,), (tangent,))
+    stencil = interp.stencil(theta_np)
+    _, jv = torch.func.jvp(lambda t: interp.torch(t, stencil), (theta,), (tangent,))
     t = theta.clone().requires_grad_(True)
     out = interp.torch(t)
     back = np.stack([torch.autograd.grad(out[:, k].sum(), t, retain_graph=True)[0][:, 1].numpy()

@@ -10,7 +10,7 @@ synth       the embedded physics-based forward model (default grid source)
 bosz        readers of the real BOSZ 2017 / 2024 files
 instrument  PFS red-arm medium-resolution convolution and resampling
 noise       exposure-time / noise model
-interp      multilinear interpolation of the instrument grid (NumPy and differentiable torch)
+interp      cubic (C1) or multilinear interpolation of the instrument grid (NumPy and differentiable torch)
 dataset     data-set generation and the pfsspec ``dataset.h5`` layout
 evaluation  R^2, MAE, RMSE, bootstrap intervals, per-SNR-bin metrics
 estimators  one scikit-learn-style interface for every log g estimator

@@ -6,8 +6,8 @@ estimator. Here::
 
     p(theta | y)  ~  prior(theta) * exp(-chi2(theta) / 2),   chi2 = sum_i (y_i - mu_i(theta))^2 / sigma_i^2
 
-with mu(theta) the interpolated instrument grid divided by its median pixel -- the clean flux of
-the data sets, made the same way (``GridInterpolator`` in float32, median-normalised) -- and the
+with mu(theta) the interpolated instrument grid divided by its mean over pixels -- the clean flux of
+the data sets, made the same way (``GridInterpolator``, cubic, in float32, mean-normalised) -- and the
 prior uniform over the config's ``params`` ranges (over the part of the box the grid covers: data
 sets redraw points that fall into holes). The integrals over theta are sums over a regular
 midpoint grid inside the ranges (:func:`grid_axes`); the nuisance parameters (T_eff, M_H, and
@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from .. import PARAMS
+from ..data.interp import normalization
 from ..errors import InputError
 
 LOGG = PARAMS.index("log_g")
@@ -195,54 +196,31 @@ def grid_axes(ranges, points_per_axis=None, spacing=None):
     return axes
 
 
-def _axis_cells(nodes, points):
-    """Cell (lower node index) and fraction t in [0, 1] of ``points`` on ``nodes``, located exactly
-    as :class:`~pfslogg.data.interp.GridInterpolator` does (a single node: cell 0, t = 0)."""
-    if len(nodes) == 1:
-        return np.zeros(len(points), dtype=np.int64), np.zeros(len(points))
-    i = np.clip(np.searchsorted(nodes, points, side="right") - 1, 0, len(nodes) - 2)
-    return i, np.clip((points - nodes[i]) / (nodes[i + 1] - nodes[i]), 0.0, 1.0)
-
-
-def _corner_weights(nodes, points):
-    """[(node index, weight)] of the (one or two) nodes each point interpolates between."""
-    i, t = _axis_cells(nodes, points)
-    return [(i, 1.0 - t)] + ([(i + 1, t)] if len(nodes) > 1 else [])
-
-
-def _axis_weights(nodes, points):
-    """(len(points), len(nodes)) linear-interpolation weights of ``points`` on ``nodes``."""
-    W = np.zeros((len(points), len(nodes)), dtype=np.float32)
-    rows = np.arange(len(points))
-    for k, w in _corner_weights(nodes, points):
-        W[rows, k] += w
-    return W
-
-
 def grid_chunks(interp, axes, chunk):
     """Yield (theta (C, 4), templates (C, n_pix) float32) over the product of ``axes`` (C order, about
     ``chunk`` at a time): the data sets' clean flux (:func:`normalized_templates`) at those points.
 
-    The multilinear interpolation is done one axis at a time (it is separable), as small matrix
-    products over the regular grid instead of a gather of 2^D corners per point: the same function,
-    in float32 like the data sets. Points whose interpolation needs a missing node (a hole) are left
+    The interpolation is done one axis at a time (it is a tensor product, so separable), as small
+    matrix products over the regular grid instead of a gather of 4^D nodes per point: the same
+    function (:class:`~pfslogg.data.interp.GridInterpolator`, cubic or linear), in float32 like the
+    data sets. Points whose interpolation needs a missing node (a hole) are left
     out: the prior is zero there, as data sets redraw such points.
     """
     n_pix = interp.values.shape[1]
     values = interp.values.reshape(interp.shape + (n_pix,)).astype(np.float32)
     if not interp.mask.all():
         values[~interp.mask] = 0.0   # never weighted: covered() drops the points that would need them
-    W = [_axis_weights(a, axes[p]) for a, p in zip(interp.axes, PARAMS)]
+    W = [interp.axis_weights(d, axes[p]).astype(np.float32) for d, p in enumerate(PARAMS)]
     # a_M first, once for all: (nM, nT, ng, fa, n_pix), M_H leading for the product below
     values = np.ascontiguousarray(np.einsum("fl,tgmlp->mtgfp", W[3], values))
-    corners_t, corners_g = (_corner_weights(a, axes[p]) for a, p in zip(interp.axes[:2], PARAMS[:2]))
+    corners_t, corners_g = (interp.axis_slots(d, axes[p]) for d, p in enumerate(PARAMS[:2]))
     n_m, fa = len(axes[PARAMS[2]]), len(axes[PARAMS[3]])
     pairs = np.stack(np.meshgrid(np.arange(len(axes[PARAMS[0]])), np.arange(len(axes[PARAMS[1]])),
                                  indexing="ij"), axis=-1).reshape(-1, 2)
     step = max(1, int(chunk) // (n_m * fa))
     for a in range(0, len(pairs), step):
         it, ig = pairs[a:a + step].T
-        # T_eff and log g: the 2 x 2 nodes with weight per (T_eff, log g) pair -> (nM, pairs, fa, n_pix)
+        # T_eff and log g: the (up to 4 x 4) nodes with weight per (T_eff, log g) pair -> (nM, pairs, fa, n_pix)
         part = 0.0
         for kt, wt in corners_t:
             for kg, wg in corners_g:
@@ -258,21 +236,21 @@ def grid_chunks(interp, axes, chunk):
         if not keep.all():
             theta, flux = theta[keep], flux[keep]
         if len(theta):
-            flux *= (1.0 / np.median(flux, axis=1, keepdims=True)).astype(np.float32)
+            flux *= (1.0 / normalization(flux)).astype(np.float32)
             yield theta, flux
 
 
 def normalized_templates(interp, theta):
-    """The data sets' clean flux at ``theta``: float32 interpolation divided by its median pixel."""
+    """The data sets' clean flux at ``theta``: float32 interpolation divided by its mean over pixels."""
     flux = interp(theta, dtype=np.float32)
-    flux *= (1.0 / np.median(flux, axis=1, keepdims=True)).astype(np.float32)
+    flux *= (1.0 / normalization(flux)).astype(np.float32)
     return flux
 
 
 def grid_posterior(interp, y, sigma, ranges, points_per_axis=None, spacing=None, chunk=1024, dtype=np.float32,
                    threads=1, progress=False):
     """Posterior moments of log g (:meth:`PosteriorAccumulator.result`) of spectra ``y`` with noise
-    ``sigma`` under a uniform prior over ``ranges`` and the interpolated, median-normalised grid
+    ``sigma`` under a uniform prior over ``ranges`` and the interpolated, mean-normalised grid
     ``interp``, summed over the regular grid of :func:`grid_axes`; BLAS limited to ``threads``."""
     from ..estimators.base import numpy_threads
     from ..progress import progress as _progress

@@ -14,7 +14,7 @@ import numpy as np
 from ..data.dataset import draw_params
 from ..evaluation import prior_variance
 from .fisher import crlb_logg, r2_max
-from ..data.interp import GridInterpolator
+from ..data.interp import GridInterpolator, normalization
 from ..data.noise import ETC_SEEING, ExposureModel
 
 REFERENCE_MAG = 21.5  # the shape of sigma(lambda) is taken at the original study's median magnitude
@@ -31,7 +31,7 @@ def ceiling_curve(grid, ranges, noise, snrs, n=500, seed=0):
     exposure = ExposureModel(grid.wave, exposures=int(noise["exposures"]), exp_time=float(noise["exp_time"]),
                              throughput=float(noise["throughput"]))
     sigma = exposure.sigma(flux, np.full(len(flux), REFERENCE_MAG), np.full(len(flux), ETC_SEEING))
-    norm = np.median(flux, axis=1, keepdims=True)
+    norm = normalization(flux)
     flux, sigma = flux / norm, sigma / norm
     sigma1 = sigma * np.median(flux / sigma, axis=1, keepdims=True)  # SNR exactly 1
     crlb1 = crlb_logg(interp, theta, sigma1, ranges)

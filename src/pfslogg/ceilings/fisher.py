@@ -1,7 +1,7 @@
 """Fisher information and Cramer-Rao ceilings on log g (DESIGN.md section 3).
 
-For a spectrum with noiseless model mu(theta) (the interpolated instrument grid, median-normalised
-exactly as the data sets are) and independent Gaussian pixel noise sigma_i::
+For a spectrum with noiseless model mu(theta) (the interpolated instrument grid, normalised by its
+mean exactly as the data sets are) and independent Gaussian pixel noise sigma_i::
 
     I = J^T diag(1/sigma^2) J,        J = d mu / d theta   (n_pix x n_par, automatic differentiation)
 
@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from .. import PARAMS
+from ..data.interp import normalize
 
 
-def normalized_model(interp, theta, cell=None):
-    """mu(theta): interpolated flux divided by its median over pixels (torch, differentiable)."""
-    flux = interp.torch(theta, cell)
-    return flux / torch.quantile(flux, 0.5, dim=1, keepdim=True)
+def normalized_model(interp, theta, stencil=None):
+    """mu(theta): interpolated flux divided by its mean over pixels, as the data sets' clean flux
+    (torch, differentiable; ``stencil``: ``interp.stencil(theta)`` inside torch.func transforms)."""
+    return normalize(interp.torch(theta, stencil))
 
 
 def jacobian(interp, theta, which):
@@ -32,13 +33,13 @@ def jacobian(interp, theta, which):
     Forward-mode AD: one Jacobian-vector product per parameter.
     """
     theta_np = np.array(theta, dtype=float)
-    cell = interp._locate(theta_np)
+    stencil = interp.stencil(theta_np)
     theta = torch.from_numpy(theta_np)
     cols = []
     for name in which:
         tangent = torch.zeros_like(theta)
         tangent[:, PARAMS.index(name)] = 1.0
-        _, jv = torch.func.jvp(lambda t: normalized_model(interp, t, cell), (theta,), (tangent,))
+        _, jv = torch.func.jvp(lambda t: normalized_model(interp, t, stencil), (theta,), (tangent,))
         cols.append(jv)
     return torch.stack(cols, dim=-1).numpy()
 

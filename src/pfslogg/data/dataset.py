@@ -3,7 +3,7 @@
 File layout (readable by the original study's tools, and existing files of theirs are read here)::
 
     spectrumdataset/wave          (n_pix,)     float64, A
-    dataset/arrays/flux/value     (N, n_pix)   float32, clean flux normalised by its median
+    dataset/arrays/flux/value     (N, n_pix)   float32, clean flux normalised by its mean over pixels
     dataset/arrays/error/value    (N, n_pix)   float32, 1-sigma noise for noise level 1, same units
     dataset/params                pandas table (PyTables 'table' format): T_eff, log_g, M_H, a_M,
                                   C_M, mag, redshift, snr (+ seeing); read with
@@ -34,7 +34,7 @@ from .. import PARAMS
 from ..atomic import atomic_path
 from ..errors import InputError
 from .gridio import read_grid
-from .interp import GridInterpolator
+from .interp import GridInterpolator, normalization
 from .noise import ExposureModel, check_sigma
 
 NOISE_BLOCK = 1024
@@ -84,7 +84,7 @@ def _make_chunk(interp, exposure, ranges, noise, seed, c, m, grid_path):
     seeing = rng.uniform(*noise["seeing"], m)
     flux = interp(theta, dtype=np.float32)
     sigma = exposure.sigma(flux, mag, seeing)
-    inv = (1.0 / np.median(flux, axis=1, keepdims=True)).astype(np.float32)
+    inv = (1.0 / normalization(flux)).astype(np.float32)
     flux *= inv
     sigma *= inv
     snr = np.median(flux / sigma, axis=1)

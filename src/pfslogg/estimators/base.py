@@ -66,6 +66,8 @@ class FitContext:
     grid: str = None          # instrument grid file (physics-based estimators)
     ranges: dict = field(default_factory=dict)   # prior ranges of the parameters
     threads: int = 1          # CPU threads the estimator may use
+    checkpoint_dir: str = None   # where an iterative fit keeps its checkpoint (resume after a kill)
+    device: str = None        # torch device for neural estimators (None: cuda when present, else cpu)
 
 
 class Estimator:

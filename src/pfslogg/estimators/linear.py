@@ -1,6 +1,6 @@
 """Linear estimators: Ridge regression on the pixels, and Ridge on principal components.
 
-Both end in one linear map ``log g = flux @ coef_ + intercept_`` of the noisy, median-normalised
+Both end in one linear map ``log g = flux @ coef_ + intercept_`` of the noisy, mean-normalised
 flux (no feature scaling: every pixel is in the same units), with the regularisation (and the
 number of components) chosen by R^2 on the validation view.
 """

@@ -1,6 +1,6 @@
 """Template fitting: the chi^2 minimum over the instrument-grid nodes inside the prior ranges.
 
-Each template is median-normalised like the data; a free scale factor is fitted analytically per
+Each template is normalised like the data (its mean over pixels); a free scale factor is fitted analytically per
 template (chi^2_min = sum w y^2 - (sum w y t)^2 / sum w t^2, w = 1/sigma^2), so the whole search
 is two matrix products. The estimate is the log g of the best node. Needs no training data: its
 "weights" are the grid itself, which the model folder names by path and sha256 (the templates are
@@ -11,11 +11,12 @@ import numpy as np
 
 from .. import PARAMS
 from ..errors import InputError
+from ..data.interp import normalize
 from .base import Estimator, register
 
 
 def grid_templates(grid_path, ranges):
-    """(templates (m, n_pix) float32 median-normalised, node parameters (m, 4)) inside ``ranges``."""
+    """(templates (m, n_pix) float32 normalised as the data, node parameters (m, 4)) inside ``ranges``."""
     from ..data.gridio import read_grid
 
     grid = read_grid(grid_path)
@@ -28,7 +29,7 @@ def grid_templates(grid_path, ranges):
     if not keep.any():
         raise InputError(f"{grid_path}: no grid node inside the ranges {ranges}")
     t = grid.flux[keep].astype(float)
-    return (t / np.median(t, axis=1, keepdims=True)).astype(np.float32), mesh[keep]
+    return normalize(t).astype(np.float32), mesh[keep]
 
 
 @register

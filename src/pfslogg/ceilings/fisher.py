@@ -3,7 +3,7 @@
 For a spectrum with noiseless model mu(theta) (the interpolated instrument grid, normalised by its
 mean exactly as the data sets are) and independent Gaussian pixel noise sigma_i::
 
-    I = J^T diag(1/sigma^2) J,        J = d mu / d theta   (n_pix x n_par, automatic differentiation)
+    I = J^T diag(1/sigma^2) J,        J = d mu / d theta   (n_pix x n_par, exact: analytic, checked by autograd)
 
 The marginal CRLB on log g, with the other varied parameters (T_eff, M_H; plus a_M when it varies)
 as nuisances, is the Schur complement::
@@ -11,14 +11,23 @@ as nuisances, is the Schur complement::
     CRLB = 1 / (I_gg - I_gn I_nn^{-1} I_ng) = (I^{-1})_gg
 
 and the ceiling R^2_max = 1 - CRLB / Var_prior(log g). A ceiling below 0 is reported as 0: the
-prior mean already reaches R^2 = 0 (the original study reports 0 likewise).
+prior mean already reaches R^2 = 0 (the original study reports 0 likewise). "3D" is the bound
+with T_eff and M_H as nuisances, "4D" adds a_M (unknown to the estimator even where the data set
+holds it fixed).
+
+What the exact gradient means: J is the derivative of the model as interpolated
+(``pfslogg.data.interp``). With the cubic (C1) interpolant it is continuous; at a node it is the
+finite difference over the two neighbouring nodes -- exactly the original study's "central
+differences on the grid with step = grid step" -- and between nodes it moves smoothly to the next
+node's. With the multilinear interpolant J is constant in a cell and jumps at every node, so the
+bound depends on where a point sits in its cell (:func:`cell_profile`); :func:`fd_jacobian` and
+:func:`step_sensitivity` show how a finite-difference bound depends on its step.
 """
 
 import numpy as np
-import torch
 
 from .. import PARAMS
-from ..data.interp import normalize
+from ..data.interp import normalization, normalize
 
 
 def normalized_model(interp, theta, stencil=None):
@@ -30,8 +39,28 @@ def normalized_model(interp, theta, stencil=None):
 def jacobian(interp, theta, which):
     """d mu / d theta_k for k in ``which`` (parameter names): (B, n_pix, len(which)), float64.
 
-    Forward-mode AD: one Jacobian-vector product per parameter.
+    The exact derivative of the interpolated model (:meth:`GridInterpolator.derivatives`), through
+    the mean normalisation by the quotient rule: d(f / m) = df / m - f dm / m^2, m = mean(f).
+    :func:`jacobian_autograd` computes the same by forward-mode automatic differentiation.
     """
+    return model_and_jacobian(interp, theta, which)[1]
+
+
+def model_and_jacobian(interp, theta, which):
+    """(mu (B, n_pix), :func:`jacobian` (B, n_pix, k)) from one pass over the grid nodes."""
+    flux, grad = interp.derivatives(np.asarray(theta, float), which)
+    m = normalization(flux)                       # (B, 1)
+    dm = grad.mean(axis=1, keepdims=True)         # (B, 1, k)
+    mu = flux / m
+    grad /= m[..., None]
+    grad -= (mu / m)[..., None] * dm
+    return mu, grad
+
+
+def jacobian_autograd(interp, theta, which):
+    """:func:`jacobian` by forward-mode AD in PyTorch: one Jacobian-vector product per parameter."""
+    import torch
+
     theta_np = np.array(theta, dtype=float)
     stencil = interp.stencil(theta_np)
     theta = torch.from_numpy(theta_np)
@@ -72,16 +101,82 @@ def varied_params(ranges):
     return ["log_g"] + [p for p in PARAMS if p != "log_g" and ranges[p][1] > ranges[p][0]]
 
 
-def crlb_logg(interp, theta, sigma, ranges, batch=256, progress=False):
-    """Marginal CRLB on log g for each spectrum (parameters ``theta`` (B, 4), noise ``sigma``)."""
+def crlb_logg(interp, theta, sigma, ranges, batch=256, progress=False, nuisance=None):
+    """Marginal CRLB on log g for each spectrum (parameters ``theta`` (B, 4), noise ``sigma``).
+
+    ``nuisance``: the parameters marginalised over (default: those that vary in ``ranges``)."""
+    return fisher_information(interp, theta, sigma, ranges, batch, progress, nuisance)[1]
+
+
+def fisher_information(interp, theta, sigma, ranges, batch=256, progress=False, nuisance=None):
+    """(information matrices (B, k, k) with log g first, marginal CRLB (B,)) of each spectrum."""
     from ..progress import progress as _progress
 
-    which = varied_params(ranges)
-    out = np.empty(len(theta))
+    which = ["log_g"] + list(varied_params(ranges)[1:] if nuisance is None else nuisance)
+    info = np.empty((len(theta), len(which), len(which)))
     for a in _progress(range(0, len(theta), batch), desc="Fisher CRLB", unit="batch", enabled=progress):
         J = jacobian(interp, theta[a:a + batch], which)
-        out[a:a + batch] = marginal_crlb(fisher_matrix(J, sigma[a:a + batch]), target=0)
+        info[a:a + batch] = fisher_matrix(J, sigma[a:a + batch])
+    return info, marginal_crlb(info, target=0)
+
+
+def schur_decay(info):
+    """Marginal / unmarginalised information on log g, (I^-1)_gg^-1 / I_gg, in (0, 1] (B,): the
+    fraction of the information that survives not knowing the nuisances."""
+    return 1.0 / marginal_crlb(info, target=0) / info[:, 0, 0]
+
+
+def grid_steps(interp, theta):
+    """Local grid step of every parameter at each point (B, 4): the width of its cell (0 on a
+    single-node axis)."""
+    out = np.zeros((len(theta), len(PARAMS)))
+    for d, a in enumerate(interp.axes):
+        if len(a) > 1:
+            i = np.clip(np.searchsorted(a, theta[:, d], side="right") - 1, 0, len(a) - 2)
+            out[:, d] = a[i + 1] - a[i]
     return out
+
+
+def fd_jacobian(interp, theta, which, steps):
+    """Central finite differences of the normalised model, (B, n_pix, len(which)): column k is
+    (mu(theta + h e_k) - mu(theta - h e_k)) / 2h with ``steps`` (B, 4) the step h of every parameter
+    per point; one-sided (over h) where a side leaves the grid. The original study's method is this
+    on grid nodes with h = the grid step."""
+    theta = np.asarray(theta, float)
+    steps = np.asarray(steps, float)
+    cols = []
+    for name in which:
+        d = PARAMS.index(name)
+        a = interp.axes[d]
+        up, down = theta.copy(), theta.copy()
+        up[:, d] = np.minimum(theta[:, d] + steps[:, d], a[-1])
+        down[:, d] = np.maximum(theta[:, d] - steps[:, d], a[0])
+        width = (up[:, d] - down[:, d])[:, None]
+        cols.append((normalize(interp(up)) - normalize(interp(down))) / width)
+    return np.stack(cols, axis=-1)
+
+
+def step_sensitivity(interp, theta, sigma, ranges, fractions, nuisance=None):
+    """CRLB from finite differences with step = ``f`` x the local grid step, over the exact CRLB, for
+    each f in ``fractions``: {"fraction", "ratio_median", "ratio_p10", "ratio_p90"} rows."""
+    which = ["log_g"] + list(varied_params(ranges)[1:] if nuisance is None else nuisance)
+    exact = marginal_crlb(fisher_matrix(jacobian(interp, theta, which), sigma))
+    rows = []
+    for f in fractions:
+        J = fd_jacobian(interp, theta, which, f * grid_steps(interp, theta))
+        ratio = marginal_crlb(fisher_matrix(J, sigma)) / exact
+        rows.append({"fraction": float(f), "ratio_median": float(np.median(ratio)),
+                     "ratio_p10": float(np.percentile(ratio, 10)), "ratio_p90": float(np.percentile(ratio, 90))})
+    return rows
+
+
+def cell_profile(interp, theta0, logg, sigma, ranges, nuisance=None):
+    """Marginal CRLB along a line of log g values through ``theta0`` (4,), noise ``sigma`` (n_pix,)
+    fixed: shows whether the bound depends on where a point sits in its grid cell."""
+    theta = np.repeat(np.asarray(theta0, float)[None], len(logg), axis=0)
+    theta[:, PARAMS.index("log_g")] = logg
+    return crlb_logg(interp, theta, np.repeat(np.asarray(sigma, float)[None], len(logg), axis=0), ranges,
+                     nuisance=nuisance)
 
 
 def r2_max(crlb, var_prior):

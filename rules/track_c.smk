@@ -65,12 +65,74 @@ rule calibrate_ceiling:
         "--grid {input.grid} --out {output} > {log} 2>&1"
 
 
+rule compute_crlb_validation:
+    """Checks of the CRLB: node jumps, finite-difference steps, cell profile, ML fits against the bound."""
+    input:
+        grid=W.INSTRUMENT_GRID,
+    output:
+        W.CRLB_VALIDATION,
+    params:
+        p=get_params("compute_crlb_validation"),
+    log:
+        "logs/compute_crlb_validation.log",
+    benchmark:
+        "benchmarks/compute_crlb_validation.tsv"
+    threads: 2
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg compute-crlb-validation --params {params.p:q} --threads {threads} "
+        "--grid {input.grid} --out {output} > {log} 2>&1"
+
+
+rule compute_snr_sweep:
+    """Ceilings over SNR: 3D/4D CRLB, Schur decay and Bayes ceiling on a parameter grid per magnitude."""
+    input:
+        grid=W.INSTRUMENT_GRID,
+    output:
+        W.SNR_SWEEP,
+    params:
+        p=get_params("compute_snr_sweep"),
+    log:
+        "logs/compute_snr_sweep.log",
+    benchmark:
+        "benchmarks/compute_snr_sweep.tsv"
+    threads: 2
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg compute-snr-sweep --params {params.p:q} --threads {threads} "
+        "--grid {input.grid} --out {output} > {log} 2>&1"
+
+
+rule check_ceiling:
+    """Efficiency of every model against both ceilings; fails if a model beats the Bayes ceiling beyond the CIs."""
+    input:
+        bayes=W.BAYES,
+        fisher=W.FISHER,
+        cells=W.efficiency_cells(config),
+    output:
+        W.EFFICIENCY,
+    params:
+        p=get_params("check_ceiling"),
+    log:
+        "logs/check_ceiling.log",
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg check-ceiling --params {params.p:q} --bayes {input.bayes} --fisher {input.fisher} "
+        "--inputs {input.cells} --out {output} > {log} 2>&1"
+
+
 rule track_c:
     """Track C: Bayes and Fisher / Cramer-Rao ceilings (results, figure, tables, paper/build/track_c.pdf)."""
     input:
         W.BAYES,
         W.FISHER,
         W.CALIBRATION,
-        W.FIGURE.format(figure="ceiling_calibration"),
-        expand(W.TABLE, table=["ceiling", "calibration"]),
+        W.CRLB_VALIDATION,
+        W.SNR_SWEEP,
+        W.EFFICIENCY,
+        expand(W.FIGURE, figure=[f for f, t in W.FIGURE_TRACKS.items() if t == "c"]),
+        expand(W.TABLE, table=["ceiling", "calibration", "crlb_validation", "snr_sweep", "efficiency_by_snr"]),
         W.PDF.format(doc="track_c"),

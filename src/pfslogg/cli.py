@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .errors import InputError
-from .provenance import now, write_results
+from .provenance import now, read_results, write_results
 
 log = logging.getLogger("pfslogg")
 
@@ -113,10 +113,11 @@ def cmd_compute_fisher_ceiling(a, p):
     test = SpectraSet(a.test)
     interp = GridInterpolator(read_grid(a.grid))
     check_same_wave(test.wave, interp.wave, a.test, a.grid)
-    metrics, per = fisher_ceiling(interp, test, p["noise_level"], p["params"], p["evaluation"]["snr_bins"],
-                                  prior_variance(*p["params"]["log_g"]))
+    metrics, per, details = fisher_ceiling(interp, test, p["noise_level"], p["params"], p["evaluation"]["snr_bins"],
+                                           prior_variance(*p["params"]["log_g"]))
     _write_table(a.per_spectrum, per)
-    write_results(a.out, metrics, a.rule, [a.grid, a.test], params=p, started=started, kind="fisher")
+    write_results(a.out, metrics, a.rule, [a.grid, a.test], params=p, started=started, kind="fisher",
+                  details=details)
 
 
 def cmd_compute_bayes_ceiling(a, p):
@@ -143,6 +144,60 @@ def cmd_calibrate_ceiling(a, p):
     started = now()
     metrics = calibration_points(read_grid(a.grid), p["params"], p["noise"], p["ceiling"], seed=p["seed"])
     write_results(a.out, metrics, a.rule, [a.grid], params=p, started=started, kind="calibration")
+
+
+def _exposure(wave, noise):
+    from .data.noise import ExposureModel
+    return ExposureModel(wave, exposures=int(noise["exposures"]), exp_time=float(noise["exp_time"]),
+                         throughput=float(noise["throughput"]))
+
+
+def cmd_compute_crlb_validation(a, p):
+    """checks of the CRLB: node jumps, finite-difference steps, cell profile, ML fits against the bound"""
+    from .ceilings.validation import crlb_validation
+    from .data.gridio import read_grid
+    from .estimators.base import numpy_threads
+    started = now()
+    grid = read_grid(a.grid, fields=("flux",))
+    with numpy_threads(a.threads):
+        metrics, details = crlb_validation(grid, p["params"], _exposure(grid.wave, p["noise"]), p["validation"],
+                                           seed=p["seed"])
+    write_results(a.out, metrics, a.rule, [a.grid], params=p, started=started, kind="crlb_validation",
+                  details=details)
+
+
+def cmd_compute_snr_sweep(a, p):
+    """ceilings over SNR: 3D/4D CRLB, Schur decay and the Bayes ceiling on a parameter grid per magnitude"""
+    from .ceilings.sweep import snr_sweep
+    from .data.gridio import read_grid
+    from .data.interp import GridInterpolator
+    from .evaluation import prior_variance
+    started = now()
+    grid = read_grid(a.grid, fields=("flux",))
+    sw = p["sweep"]
+    metrics = snr_sweep(GridInterpolator(grid), _exposure(grid.wave, p["noise"]), p["params"], sw["mags"], sw["points"],
+                        sw["seeing"], prior_variance(*p["params"]["log_g"]), p["bayes"], p["evaluation"],
+                        seed=p["seed"], threads=a.threads)
+    write_results(a.out, metrics, a.rule, [a.grid], params=p, started=started, kind="snr_sweep")
+
+
+def cmd_check_ceiling(a, p):
+    """efficiency of every model against both ceilings; fails if one beats the Bayes ceiling beyond the CIs"""
+    from .ceilings.efficiency import efficiency
+    started = now()
+    bayes, fisher = read_results(a.bayes, kind="bayes"), read_results(a.fisher, kind="fisher")
+    cells = {}
+    for f in a.inputs:
+        doc = read_results(f)
+        cells.setdefault(doc["metrics"]["estimator"], []).append(doc)
+    metrics = efficiency(bayes["metrics"], fisher["metrics"], cells)
+    write_results(a.out, metrics, a.rule, [a.bayes, a.fisher, *a.inputs], params=p, started=started,
+                  kind="efficiency")
+    if metrics["violations"]:
+        lines = [f"{v['estimator']} in SNR bin {v['lo']}: R2 {v['r2']:.3f} {v['r2_ci']} above the Bayes interval "
+                 f"{v['bayes_r2_ci']}" for v in metrics["violations"]]
+        raise InputError(f"{a.out}: {len(lines)} model(s) beat the Bayes ceiling beyond the intervals (a bug): "
+                         + "; ".join(lines))
 
 
 # -- figures, tables, paper ------------------------------------------------------------------------
@@ -278,6 +333,9 @@ COMMANDS = {
     "compute-fisher-ceiling": (cmd_compute_fisher_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "compute-bayes-ceiling": (cmd_compute_bayes_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "calibrate-ceiling": (cmd_calibrate_ceiling, ["grid", "out"]),
+    "compute-crlb-validation": (cmd_compute_crlb_validation, ["grid", "out"]),
+    "compute-snr-sweep": (cmd_compute_snr_sweep, ["grid", "out"]),
+    "check-ceiling": (cmd_check_ceiling, ["bayes", "fisher", "inputs*", "out"]),
     "plot-figure": (cmd_plot_figure, ["inputs*", "out"]),
     "tabulate": (cmd_tabulate, ["results", "inputs*", "out"]),
     "collect-numbers": (cmd_collect_numbers, ["results", "inputs*", "out", "index"]),
@@ -323,7 +381,7 @@ def main(argv=None):
         return 2
     sys.argv = ["pfslogg", *argv]  # the provenance block records the exact command
     die_with_workflow()
-    if "torch" in sys.modules or args.command in ("build-raw-grid", "compute-fisher-ceiling", "calibrate-ceiling"):
+    if "torch" in sys.modules or args.command in ("build-raw-grid",):
         import torch
         torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()

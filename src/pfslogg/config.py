@@ -213,7 +213,27 @@ def check_config(cfg, where="config"):
     _check_user_paths(cfg, where)
     if len(cfg["ceiling"]["snr"]) != len(cfg["ceiling"]["original"]):
         raise InputError(f"{where}: ceiling.original: expected one value per ceiling.snr entry")
+    _check_ceiling_checks(cfg, where)
     return cfg
+
+
+def _check_ceiling_checks(cfg, where):
+    """The CRLB checks' star and log g values must lie inside the prior ranges."""
+    mags = cfg["ceiling"]["sweep"]["mags"]
+    if any(b <= a for a, b in zip(mags, mags[1:])):
+        raise InputError(f"{where}: ceiling.sweep.mags: expected strictly increasing magnitudes, got {mags}")
+    v = cfg["ceiling"]["validation"]
+    prof = v["profile"]
+    values = {p: [prof[p]] for p in PARAMS if p != "log_g"}
+    values["log_g"] = list(prof["log_g"]) + list(v["ml_logg"])
+    for p, xs in values.items():
+        lo, hi = cfg["params"][p]
+        for x in xs:
+            if not lo <= x <= hi:
+                key = {"log_g": "profile.log_g / ml_logg"}.get(p, f"profile.{p}")
+                raise InputError(f"{where}: ceiling.validation.{key}: {x} is outside params.{p} [{lo}, {hi}]")
+    if prof["log_g"][1] <= prof["log_g"][0]:
+        raise InputError(f"{where}: ceiling.validation.profile.log_g: expected lo < hi, got {prof['log_g']}")
 
 
 def _check_hyper(class_id, hyper, where):

@@ -32,6 +32,9 @@ FISHER_PER_SPECTRUM = "results/track_c/fisher_per_spectrum.csv"
 BAYES = "results/track_c/bayes.json"
 BAYES_PER_SPECTRUM = "results/track_c/bayes_per_spectrum.csv"
 CALIBRATION = "results/track_c/ceiling_calibration.json"
+CRLB_VALIDATION = "results/track_c/crlb_validation.json"
+SNR_SWEEP = "results/track_c/snr_sweep.json"
+EFFICIENCY = "results/track_c/efficiency.json"
 FIGURE = "figures/{figure}.pdf"
 FIGURE_SIDECAR = "figures/{figure}.pdf.json"
 TABLE = "paper/generated/tables/{table}.tex"
@@ -71,12 +74,29 @@ def figure_cells(cfg):
             for e in cfg["figure"]["estimators"]]
 
 
+def efficiency_cells(cfg):
+    """Every cell at the default noise level and the full training size, all seeds, of every
+    experiment (and the figure's cells): the models compared with the ceilings on the same test set."""
+    level, n = noise_tag(cfg["noise"]["noise_level"]), int(cfg["datasets"]["train"]["n"])
+    cells = {c for x in cfg["experiments"].values() for c in experiment_cells(x) if c[1] == level and c[2] == n}
+    cells |= {(e, level, n, 0) for e in cfg["figure"]["estimators"]}
+    return [CELL.format(estimator=e, noise=t, size=m, seed=s) for e, t, m, s in sorted(cells)]
+
+
 # -- figures and tables: what each reads ---------------------------------------------------------
 def figure_inputs(cfg, figure):
     if figure == "r2_vs_snr":
         return figure_cells(cfg) + [BAYES, FISHER]
     if figure == "ceiling_calibration":
         return [CALIBRATION]
+    if figure in ("crlb_cell_position", "crlb_step_size"):
+        return [CRLB_VALIDATION]
+    if figure == "ceilings_vs_snr":
+        return [SNR_SWEEP]
+    if figure == "crlb_distribution":
+        return [FISHER, BAYES]
+    if figure == "efficiency":
+        return [EFFICIENCY]
     if figure == "lightgbm_sensitivity":
         return [aggregate_path(cfg, "sensitivity")]
     if figure in ("r2_vs_size", "r2_vs_noise", "decision", "ridge_alpha", "pca_components"):
@@ -85,7 +105,9 @@ def figure_inputs(cfg, figure):
 
 
 FIGURE_TRACKS = {"r2_vs_snr": "f", "ceiling_calibration": "c", "r2_vs_size": "f", "r2_vs_noise": "f",
-                 "decision": "f", "ridge_alpha": "f", "pca_components": "f", "lightgbm_sensitivity": "f"}
+                 "decision": "f", "ridge_alpha": "f", "pca_components": "f", "lightgbm_sensitivity": "f",
+                 "crlb_cell_position": "c", "crlb_step_size": "c", "ceilings_vs_snr": "c", "crlb_distribution": "c",
+                 "efficiency": "c"}
 
 
 def table_inputs(cfg, table):
@@ -95,6 +117,12 @@ def table_inputs(cfg, table):
         return [FISHER]
     if table == "calibration":
         return [CALIBRATION]
+    if table == "crlb_validation":
+        return [CRLB_VALIDATION]
+    if table == "snr_sweep":
+        return [SNR_SWEEP]
+    if table == "efficiency_by_snr":
+        return [EFFICIENCY]
     if table == "r2_by_snr":
         return figure_cells(cfg) + [BAYES, FISHER]
     if table in ("leaderboard", "errors"):
@@ -102,13 +130,14 @@ def table_inputs(cfg, table):
     raise InputError(f"table '{table}': unknown")
 
 
-TABLES = ("datasets", "ceiling", "calibration", "r2_by_snr", "leaderboard", "errors")
+TABLES = ("datasets", "ceiling", "calibration", "r2_by_snr", "leaderboard", "errors", "crlb_validation", "snr_sweep",
+          "efficiency_by_snr")
 
 
 def doc_results(cfg, doc):
     """Results JSONs whose numbers the text of ``doc`` prints (its tables add their own)."""
     data = [DATASET_SUMMARY.format(split=s) for s in SPLITS] + [GRID_SUMMARY]
-    track_c = data + [BAYES, FISHER, CALIBRATION]
+    track_c = data + [BAYES, FISHER, CALIBRATION, CRLB_VALIDATION, SNR_SWEEP, EFFICIENCY]
     track_f = data + figure_cells(cfg) + [FISHER] + [aggregate_path(cfg, e) for e in TRACK_F_EXPERIMENTS]
     own = {"main": track_c + track_f, "track_c": track_c, "track_f": track_f}
     return list(dict.fromkeys(own.get(doc, [])))
@@ -159,7 +188,16 @@ def rule_params(rule, cfg, **w):
         return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],
                 "test_noise_seed": noise_seed(cfg, "test"), "evaluation": cfg["evaluation"], "bayes": cfg["bayes"]}
     if rule == "calibrate_ceiling":
-        return {"params": cfg["params"], "noise": _stored_noise(cfg), "ceiling": cfg["ceiling"], "seed": cfg["seed"]}
+        c = {k: v for k, v in cfg["ceiling"].items() if k not in ("sweep", "validation")}
+        return {"params": cfg["params"], "noise": _stored_noise(cfg), "ceiling": c, "seed": cfg["seed"]}
+    if rule == "compute_crlb_validation":
+        return {"params": cfg["params"], "noise": _stored_noise(cfg), "validation": cfg["ceiling"]["validation"],
+                "seed": cfg["seed"]}
+    if rule == "compute_snr_sweep":
+        return {"params": cfg["params"], "noise": _stored_noise(cfg), "sweep": cfg["ceiling"]["sweep"],
+                "bayes": cfg["bayes"], "evaluation": cfg["evaluation"], "seed": cfg["seed"]}
+    if rule == "check_ceiling":
+        return {"noise_level": cfg["noise"]["noise_level"], "size": int(cfg["datasets"]["train"]["n"])}
     if rule == "plot_figure":
         f = w["figure"]
         if f == "r2_vs_snr":
@@ -174,7 +212,7 @@ def rule_params(rule, cfg, **w):
 def jobs(cfg):
     """Every (rule, wildcards) of the full DAG (rules with parameters), for tests and audits."""
     out = [("build_raw_grid", {}), ("convolve_grid", {}), ("compute_fisher_ceiling", {}), ("compute_bayes_ceiling", {}),
-           ("calibrate_ceiling", {})]
+           ("calibrate_ceiling", {}), ("compute_crlb_validation", {}), ("compute_snr_sweep", {}), ("check_ceiling", {})]
     for s in SPLITS:
         out.append(("describe_dataset" if cfg["datasets"][s].get("path") else "simulate_dataset", {"split": s}))
     cells = {c for name in cfg["experiments"] for c in experiment_cells(cfg["experiments"][name])}
@@ -198,6 +236,16 @@ CAPTIONS = {
     "ridge_alpha": "Ridge: the alpha chosen on validation against noise level, and validation R2 against alpha.",
     "pca_components": "PCA + Ridge: validation R2 against the number of principal components.",
     "lightgbm_sensitivity": "LightGBM: validation R2 over learning rate x number of leaves.",
+    "crlb_cell_position": "the CRLB along log g through grid cells for the cubic and the multilinear interpolant, "
+                          "and maximum-likelihood variances against it.",
+    "crlb_step_size": "finite-difference CRLB over the exact one against the step (fraction of the grid step).",
+    "ceilings_vs_snr": "3D/4D CRLB ceilings (median, 10-90 %), the Bayes ceiling, sigma_min and the Schur decay "
+                       "over a sweep of magnitudes.",
+    "crlb_distribution": "distribution of the per-spectrum sigma_min = sqrt(CRLB) of the test set, per SNR bin.",
+    "efficiency": "model efficiency R2_model / R2_ceiling per SNR bin and estimator, for both ceilings.",
+    "crlb_validation": "maximum-likelihood variance over the CRLB at cell centres and next to log g nodes.",
+    "snr_sweep": "ceilings over the magnitude sweep: SNR, R2_max (3D, 4D), mean-CRLB R2, R2_Bayes, Schur decay.",
+    "efficiency_by_snr": "efficiency of each estimator against the Bayes ceiling per SNR bin.",
     "datasets": "size, magnitudes and SNR distribution of the training, validation and test sets.",
     "ceiling": "the Fisher ceiling per SNR bin of the test set.",
     "calibration": "the Fisher ceiling at the original study's SNR points, beside its values.",

@@ -185,7 +185,8 @@ def r2_max(crlb, var_prior):
 
 
 def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_count=10):
-    """The Fisher ceiling of a test set: (metrics, per-spectrum table).
+    """The Fisher ceiling of a test set: (metrics, per-spectrum table, details with histograms of
+    sigma_min = sqrt(CRLB), overall and per SNR bin).
 
     ``test``: a :class:`~pfslogg.data.dataset.SpectraSet` on the pixels of ``interp``; the noise is
     ``noise_level`` times its stored sigma. Per SNR bin (and over all spectra): the median and
@@ -202,8 +203,11 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
     r2m = r2_max(crlb, var_prior)
     snr = test.snr(noise_level)
 
+    sigma_min = np.sqrt(np.minimum(crlb, 1e6))
+
     def band(sel):
-        return {"n": int(sel.sum()), "r2max_median": float(np.median(r2m[sel])),
+        return {"n": int(sel.sum()), "sigma_min_median": float(np.median(sigma_min[sel])),
+                "r2max_median": float(np.median(r2m[sel])),
                 "r2max_p10": float(np.percentile(r2m[sel], 10)), "r2max_p90": float(np.percentile(r2m[sel], 90)),
                 "r2max_mean_crlb": float(max(0.0, 1 - np.mean(np.minimum(crlb[sel], 1e6)) / var_prior))}
 
@@ -216,4 +220,15 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
                          "snr_median": float(np.median(snr[sel])), **band(sel)})
     metrics = {"n": int(test.n), "var_prior": var_prior, "noise_level": float(noise_level),
                "nuisance": varied_params(ranges)[1:], "overall": band(np.ones(test.n, bool)), "snr_bins": bins}
-    return metrics, {"log_g": test.logg, "snr": snr, "crlb": crlb, "r2max": r2m}
+    edges = np.logspace(np.log10(max(sigma_min.min(), 1e-3)) - 1e-9, np.log10(sigma_min.max()) + 1e-9, 41)
+    details = {"sigma_min_histogram": {"edges": edges.tolist(), "all": np.histogram(sigma_min, edges)[0].tolist(),
+                                       "bins": [{"lo": b["lo"], "hi": b["hi"], "counts": np.histogram(
+                                           sigma_min[idx == k], edges)[0].tolist()}
+                                                for k, b in enumerate(_bins_by_lo(bins, snr_edges))]}}
+    return metrics, {"log_g": test.logg, "snr": snr, "crlb": crlb, "r2max": r2m}, details
+
+
+def _bins_by_lo(bins, edges):
+    """The rows of ``bins`` in the order of ``edges``, with empty rows for bins left out (too few spectra)."""
+    by_lo = {b["lo"]: b for b in bins}
+    return [by_lo.get(float(lo), {"lo": float(lo), "hi": float(hi)}) for lo, hi in zip(edges[:-1], edges[1:])]

@@ -1,0 +1,73 @@
+"""Model efficiency against the ceilings, and the check that no estimator beats the Bayes ceiling.
+
+For the cells of every estimator at the default noise level and the full training size (all seeds),
+per SNR bin of the test set and overall:
+
+    eta_Bayes = R^2_model / R^2_Bayes,        eta_CRLB = R^2_model / R^2_CRLB(mean)
+
+with R^2_model the mean over seeds, R^2_Bayes the posterior mean's R^2 on the same test spectra and
+noise (``compute_bayes_ceiling``), R^2_CRLB(mean) = 1 - mean(CRLB) / Var_prior over the bin (the same
+aggregate; ``compute_fisher_ceiling``). eta_CRLB above 1 is no contradiction -- the CRLB binds
+unbiased estimators only -- but a model whose R^2 interval lies wholly above the Bayes interval
+would beat the minimum mean squared error, which means a bug (a leak of the test noise or truth,
+or a ceiling computed on another model): :func:`violations` lists such cells and the command fails.
+"""
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def _ratio(a, b):
+    return float(a / b) if b is not None and b > 0 else None
+
+
+def _model_row(docs, key, lo=None):
+    """Mean R^2 and mean interval over seeds of one estimator, overall (lo None) or in bin ``lo``."""
+    r2, ci = [], []
+    for d in docs:
+        m = d["metrics"]
+        row = m["overall"] if lo is None else next((b for b in m["snr_bins"] if b["lo"] == lo), None)
+        if row is None:
+            return None
+        r2.append(row["r2"])
+        ci.append(row["r2_ci"])
+    return {"r2": float(np.mean(r2)), "r2_ci": [float(v) for v in np.mean(ci, axis=0)], "n_seeds": len(docs)}
+
+
+def efficiency(bayes, fisher, cells):
+    """Metrics: ``bayes``, ``fisher``: the metrics of the two ceilings; ``cells``: estimator -> list
+    of cell results documents (same noise level and size, one per seed)."""
+    if not cells:
+        raise InputError("efficiency: no model cells at the default noise level and training size")
+    noise = {float(d["metrics"]["noise_level"]) for docs in cells.values() for d in docs}
+    if noise != {float(bayes["noise_level"])}:
+        raise InputError(f"efficiency: cells at noise levels {sorted(noise)}, the Bayes ceiling at {bayes['noise_level']}")
+    fisher_bins = {b["lo"]: b for b in fisher["snr_bins"]}
+    bins = []
+    for b in bayes["snr_bins"] + [dict(bayes["overall"], lo=None, hi=None)]:
+        f = fisher["overall"] if b["lo"] is None else fisher_bins.get(b["lo"])
+        crlb = None if f is None else f["r2max_mean_crlb"]
+        models = {}
+        for name, docs in cells.items():
+            m = _model_row(docs, "r2", b["lo"])
+            if m is None:
+                continue
+            m["eta_bayes"] = _ratio(m["r2"], b["r2"])
+            m["eta_crlb"] = _ratio(m["r2"], crlb)
+            m["above_bayes"] = bool(m["r2_ci"][0] > b["r2_ci"][1])
+            models[name] = m
+        bins.append({"lo": b["lo"], "hi": b["hi"], "snr_median": b.get("snr_median"), "bayes_r2": b["r2"],
+                     "bayes_r2_ci": b["r2_ci"], "crlb_mean_r2": crlb,
+                     "crlb_median_r2": None if f is None else f["r2max_median"], "models": models})
+    overall = bins.pop()
+    best = max(overall["models"], key=lambda e: overall["models"][e]["r2"])
+    return {"noise_level": float(bayes["noise_level"]), "estimators": list(cells), "snr_bins": bins,
+            "overall": overall, "best": best, "best_eta_bayes": overall["models"][best]["eta_bayes"],
+            "violations": violations(bins + [overall]), "n_violations": len(violations(bins + [overall]))}
+
+
+def violations(bins):
+    """[(estimator, bin lo)] where a model's R^2 interval lies wholly above the Bayes interval."""
+    return [{"estimator": e, "lo": b["lo"], "r2": m["r2"], "r2_ci": m["r2_ci"], "bayes_r2_ci": b["bayes_r2_ci"]}
+            for b in bins for e, m in b["models"].items() if m["above_bayes"]]

@@ -16,6 +16,13 @@ The Jacobian is computed once per point; the information matrix scales with 1/si
 magnitude costs a weighted product. ``parting_snr`` is where the two ceilings part: the highest SNR
 of the sweep at which the mean-CRLB R^2 (3D) lies below the Bayes interval -- below it the CRLB,
 which binds only unbiased estimators, is no longer a ceiling for estimators that shrink.
+
+The Bayes ceiling is a sum over a fixed grid (config ``bayes.spacing``): where the posterior is
+narrower than the grid step (bright stars) only a few grid points carry it and the posterior mean
+is quantised, which lowers R^2_Bayes below the truth. Each row gives the median ``n_eff`` (grid
+points carrying the posterior) and ``resolved`` = n_eff >= 10; unresolved rows are left out of
+``parting_snr`` and drawn open in the figure. (There the CRLB is reached by maximum likelihood
+anyway: ``compute_crlb_validation``.)
 """
 
 import numpy as np
@@ -26,6 +33,7 @@ from ..errors import InputError
 from .bayes import grid_axes, grid_posterior
 from .fisher import fisher_matrix, jacobian, marginal_crlb, r2_max, schur_decay
 
+RESOLVED_N_EFF = 10   # median grid points carrying the posterior below which the grid does not resolve it
 NUISANCE_3D = ["T_eff", "M_H"]
 NUISANCE_4D = ["T_eff", "M_H", "a_M"]
 
@@ -82,7 +90,9 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
                      "crlb_3d": _ceilings(info[:, :3, :3], var_prior),
                      "crlb_4d": _ceilings(info, var_prior) if four else None,
                      "bayes": {"r2": score["r2"], "r2_ci": score["r2_ci"], "rmse": score["rmse"],
-                               "post_sd_median": float(np.median(post["sd"]))}})
+                               "post_sd_median": float(np.median(post["sd"])),
+                               "n_eff_median": float(np.median(post["n_eff"])),
+                               "resolved": bool(np.median(post["n_eff"]) >= RESOLVED_N_EFF)}})
     return {"n_points": int(len(theta)), "points_per_axis": int(points), "seeing": float(seeing),
             "var_prior": var_prior, "confidence": evaluation["confidence"], "four_d": four,
             "nuisance_3d": NUISANCE_3D, "nuisance_4d": NUISANCE_4D if four else None,
@@ -91,6 +101,7 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
 
 def parting_snr(rows):
     """Highest median SNR of the sweep at which the mean-CRLB R^2 (3D) lies below the Bayes ceiling's
-    interval; None if it never does."""
-    below = [r["snr_median"] for r in rows if r["crlb_3d"]["r2max_mean_crlb"] < r["bayes"]["r2_ci"][0]]
+    interval (rows whose grid resolves the posterior); None if it never does."""
+    below = [r["snr_median"] for r in rows if r["bayes"].get("resolved", True)
+             and r["crlb_3d"]["r2max_mean_crlb"] < r["bayes"]["r2_ci"][0]]
     return float(max(below)) if below else None

@@ -91,7 +91,8 @@ def ml_fit_scipy(interp, y, sigma, theta0, which):
 
 def ml_variance(interp, theta, sigma, which, n_draws=500, seed=0, confidence=0.95):
     """Empirical variance of the ML log g over ``n_draws`` noise draws at the point ``theta`` (4,)
-    with noise ``sigma`` (n_pix,), against the marginal CRLB over ``which[1:]`` at that point.
+    with noise ``sigma`` (n_pix,), against the marginal CRLB over ``which[1:]`` at that point
+    (``seed``: anything ``np.random.default_rng`` takes).
 
     Returns {"var", "crlb", "ratio", "ratio_ci", "bias", "bias_se", "n_draws"}: ``ratio_ci`` is the
     interval of var / CRLB from the chi^2 distribution of a sample variance.

@@ -133,10 +133,11 @@ def crlb_validation(grid, ranges, exposure, cfg, seed=0):
     which = varied_params(ranges)
     ml = []
     for method, interp in interps.items():
-        for g in cfg["ml_logg"]:
+        for k, g in enumerate(cfg["ml_logg"]):
             point = np.array([float(prof[p]) if p != "log_g" else float(g) for p in PARAMS])
             sigma = _scaled_to_snr(interp, _sigma(interp, exposure, point[None]), point[None], float(cfg["ml_snr"]))[0]
-            r = ml_variance(interp, point, sigma, which, n_draws=int(cfg["ml_draws"]), seed=int(seed))
+            # the same draws for both interpolants at a point (paired), other draws at other points
+            r = ml_variance(interp, point, sigma, which, n_draws=int(cfg["ml_draws"]), seed=[int(seed), 43, k])
             node_dist = float(np.min(np.abs(interp.axes[1] - g)))
             step = float(grid_steps(interp, point[None])[0, 1])
             ml.append({"method": method, "log_g": float(g), "node_distance": node_dist,

@@ -126,7 +126,7 @@ def test_r2_bayes_converges_and_tops_the_template_fit(tiny_instrument_grid, tiny
         assert abs(f["r2"] - c["r2"]) < min(f["r2"] - f["r2_ci"][0], f["r2_ci"][1] - f["r2"]), f["lo"]
     assert runs["fine"]["grid"]["n_templates"] == 45 * 20 * 20
     assert 0.9 < runs["fine"]["chi2_min_per_pixel_median"] < 1.1   # sigma is right: chi2/pixel ~ 1
-    assert set(per) == {"log_g", "snr", "post_mean", "post_sd", "n_eff"} and (per["post_sd"] > 0).all()
+    assert set(per) == {"log_g", "snr", "post_mean", "post_sd", "n_eff", "method", "is_n_eff"} and (per["post_sd"] > 0).all()
     view = NoisyView(test, 1.0, noise_seed=11)
     est = make_estimator("template", {}).fit(None, None, FitContext(grid=str(tiny_instrument_grid),
                                                                      ranges=TINY_RANGES))
@@ -234,7 +234,7 @@ def test_command_writes_kind_bayes(tiny_instrument_grid, tiny_dataset, tmp_path)
     assert doc["kind"] == "bayes" and doc["metrics"]["n"] == 200 and doc["metrics"]["grid"]["n_templates"] == 288
     lo, hi = doc["metrics"]["overall"]["r2_ci"]
     assert lo <= doc["metrics"]["overall"]["r2"] <= hi
-    assert per.read_text().splitlines()[0] == "log_g,snr,post_mean,post_sd,n_eff"
+    assert per.read_text().splitlines()[0] == "log_g,snr,post_mean,post_sd,n_eff,method,is_n_eff"
     # the table's posterior means are what the metrics scored
     y = NoisyView(SpectraSet(tiny_dataset), 1.0, noise_seed=11).logg
     pred = np.loadtxt(per, delimiter=",", skiprows=1)[:, 2]
@@ -291,3 +291,25 @@ def test_r2_by_snr_table_has_a_bayes_row(tmp_path):
     rows = [line.split("&")[0].strip() for line in paper.mask_comments(text).splitlines() if "&" in line]
     assert [r for r in rows if r] == ["Estimator", "Ridge", "Bayes ceiling", "Fisher ceiling"]
     assert "\\TrackCBayesSnrBinsOneRtwo" in text and "\\TrackCBayesOverallRtwoCiHi" in text
+
+
+def test_unresolved_posteriors_are_refined_by_importance_sampling(coarse_instrument_grid, tmp_path):
+    """Bright stars: a coarse grid (8 templates) cannot resolve their posteriors; importance sampling
+    around the ML point gives the posterior mean and sd of a grid fine enough to resolve them."""
+    ranges = {"T_eff": [4700.0, 4800.0], "log_g": [2.9, 3.1], "M_H": [0.1, 0.2], "a_M": [0.0, 0.0]}
+    data = tmp_path / "bright.h5"
+    simulate_dataset(coarse_instrument_grid, data, 6, ranges, seed=5, noise=dict(DEFAULT_NOISE, mag=[17.5, 18.5]),
+                     chunk_size=6)
+    interp = GridInterpolator(read_grid(coarse_instrument_grid, fields=("flux",)))
+    flux, sigma = NoisyView(SpectraSet(data), 1.0, noise_seed=3).load(dtype=np.float64)
+    coarse = grid_posterior(interp, flux, sigma, ranges, spacing={"T_eff": 50.0, "log_g": 0.1, "M_H": 0.05})
+    assert (coarse["method"] == 1).all() and (coarse["is_n_eff"] > 20).all()
+    raw = grid_posterior(interp, flux, sigma, ranges, spacing={"T_eff": 50.0, "log_g": 0.1, "M_H": 0.05}, refine=False)
+    assert (raw["n_eff"] < 10).all()
+    fine = grid_posterior(interp, flux, sigma, ranges, spacing={"T_eff": 2.0, "log_g": 0.004, "M_H": 0.002},
+                          refine=False)
+    assert (fine["n_eff"] > 50).all()
+    err = coarse["sd"] / np.sqrt(coarse["is_n_eff"])
+    assert np.all(np.abs(coarse["mean"] - fine["mean"]) < 4 * err + 1e-3), (coarse["mean"], fine["mean"], err)
+    np.testing.assert_allclose(coarse["sd"], fine["sd"], rtol=0.25)
+    assert np.abs(raw["mean"] - fine["mean"]).max() > np.abs(coarse["mean"] - fine["mean"]).max()

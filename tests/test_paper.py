@@ -647,8 +647,12 @@ def _rows(text):
     return [line.split("&")[0].strip() for line in body.splitlines() if "&" in line]
 
 
+# Track C's ceiling tables are written from their own results in test_plots_ceilings.py.
+CEILING_TABLES = {"crlb_validation", "snr_sweep", "efficiency_by_snr"}
+
+
 def test_every_table_has_its_files():
-    assert set(TABLE_FILES) == set(paper.TABLES)
+    assert set(TABLE_FILES) == set(paper.TABLES) - CEILING_TABLES
 
 
 @pytest.mark.parametrize("name", sorted(TABLE_FILES))
@@ -888,7 +892,7 @@ def build_fake_paper(tree, work):
     files), the tables, and figures at ``work/../figures``. Returns ``work``."""
     for doc in ("main", "track_a", "track_c", "track_f"):
         paper.write_numbers_tex(tree / "results", work / "generated" / doc / "numbers.tex")
-    for name in paper.TABLES:
+    for name in TABLE_FILES:
         table(tree, name, out=work / "generated" / "tables" / f"{name}.tex")
     from pfslogg.workflow import FIGURE_TRACKS
     for fig in FIGURE_TRACKS:

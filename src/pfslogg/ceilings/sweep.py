@@ -17,12 +17,10 @@ magnitude costs a weighted product. ``parting_snr`` is where the two ceilings pa
 of the sweep at which the mean-CRLB R^2 (3D) lies below the Bayes interval -- below it the CRLB,
 which binds only unbiased estimators, is no longer a ceiling for estimators that shrink.
 
-The Bayes ceiling is a sum over a fixed grid (config ``bayes.spacing``): where the posterior is
-narrower than the grid step (bright stars) only a few grid points carry it and the posterior mean
-is quantised, which lowers R^2_Bayes below the truth. Each row gives the median ``n_eff`` (grid
-points carrying the posterior) and ``resolved`` = n_eff >= 10; unresolved rows are left out of
-``parting_snr`` and drawn open in the figure. (There the CRLB is reached by maximum likelihood
-anyway: ``compute_crlb_validation``.)
+The Bayes ceiling is a sum over a fixed grid (config ``bayes.spacing``); where the posterior is
+narrower than the grid step (bright stars) it comes from importance sampling around the maximum-
+likelihood point instead (:func:`pfslogg.ceilings.bayes.refine_unresolved`). Each row gives the
+median ``n_eff`` of the grid and the share of spectra so refined.
 """
 
 import numpy as np
@@ -33,7 +31,6 @@ from ..errors import InputError
 from .bayes import grid_axes, grid_posterior
 from .fisher import fisher_matrix, jacobian, marginal_crlb, r2_max, schur_decay
 
-RESOLVED_N_EFF = 10   # median grid points carrying the posterior below which the grid does not resolve it
 NUISANCE_3D = ["T_eff", "M_H"]
 NUISANCE_4D = ["T_eff", "M_H", "a_M"]
 
@@ -83,7 +80,7 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
         info = fisher_matrix(J, sigma)
         y = mu + sigma * rng.standard_normal(mu.shape)
         post = grid_posterior(interp, y, sigma, ranges, spacing=bayes["spacing"], chunk=int(bayes.get("chunk", 1024)),
-                              dtype=np.dtype(bayes.get("dtype", "float32")), threads=threads)
+                              dtype=np.dtype(bayes.get("dtype", "float32")), threads=threads, seed=int(m * 100))
         score = summarize(y_true, post["mean"], var_prior, n_resamples=evaluation["bootstrap"], seed=0,
                           confidence=evaluation["confidence"])
         rows.append({"mag": m, **_band(np.median(mu / sigma, axis=1), "snr"),
@@ -92,7 +89,7 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
                      "bayes": {"r2": score["r2"], "r2_ci": score["r2_ci"], "rmse": score["rmse"],
                                "post_sd_median": float(np.median(post["sd"])),
                                "n_eff_median": float(np.median(post["n_eff"])),
-                               "resolved": bool(np.median(post["n_eff"]) >= RESOLVED_N_EFF)}})
+                               "refined_share": float(np.mean(post["method"] == 1))}})
     return {"n_points": int(len(theta)), "points_per_axis": int(points), "seeing": float(seeing),
             "var_prior": var_prior, "confidence": evaluation["confidence"], "four_d": four,
             "nuisance_3d": NUISANCE_3D, "nuisance_4d": NUISANCE_4D if four else None,
@@ -101,7 +98,6 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
 
 def parting_snr(rows):
     """Highest median SNR of the sweep at which the mean-CRLB R^2 (3D) lies below the Bayes ceiling's
-    interval (rows whose grid resolves the posterior); None if it never does."""
-    below = [r["snr_median"] for r in rows if r["bayes"].get("resolved", True)
-             and r["crlb_3d"]["r2max_mean_crlb"] < r["bayes"]["r2_ci"][0]]
+    interval; None if it never does."""
+    below = [r["snr_median"] for r in rows if r["crlb_3d"]["r2max_mean_crlb"] < r["bayes"]["r2_ci"][0]]
     return float(max(below)) if below else None

@@ -4,10 +4,11 @@
 (recognised by their "kind") and writes it to ``out`` with reproducible bytes; ``render`` returns
 the figure unsaved. Modules: common (style, registry, I/O), snr (r2_vs_snr, ceiling_calibration),
 experiment (r2_vs_size, r2_vs_noise, decision), hyper (ridge_alpha, lightgbm_sensitivity,
-pca_components).
+pca_components), ceilings (crlb_cell_position, crlb_step_size, ceilings_vs_snr, crlb_distribution,
+efficiency).
 """
 
-from . import experiment, hyper, snr  # noqa: F401  (register their figures)
+from . import ceilings, experiment, hyper, snr  # noqa: F401  (register their figures)
 from .common import FIGURES, load_results, render, save
 
 __all__ = ["FIGURES", "load_results", "render", "save"]

@@ -284,7 +284,7 @@ def grid_posterior(interp, y, sigma, ranges, points_per_axis=None, spacing=None,
         out["method"] = np.zeros(len(y), dtype=np.int8)       # 0: grid, 1: importance sampling
         out["is_n_eff"] = np.zeros(len(y))                    # effective samples (0: not refined)
         if refine:
-            refine_unresolved(interp, y, sigma, ranges, out, seed=seed, first_row=first_row)
+            refine_unresolved(interp, y, sigma, ranges, out, seed=seed, first_row=first_row, progress=progress)
     out["axes"] = {p: len(v) for p, v in axes.items()}
     out["n_templates"] = acc.n_templates
     out["product_s"] = acc.product_s
@@ -296,7 +296,8 @@ IS_SAMPLES = 256        # importance samples per unresolved spectrum
 IS_SCALE = 1.3          # proposal covariance = IS_SCALE^2 x the inverse Fisher matrix at the ML point
 
 
-def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=0, first_row=0, batch=64):
+def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=0, first_row=0, batch=64,
+                      progress=False):
     """Replace the grid's moments of the spectra with ``n_eff < RESOLVED_N_EFF`` (``out`` from the
     grid pass, changed in place) by self-normalised importance sampling of the same posterior.
 
@@ -309,6 +310,7 @@ def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=
     normalised, float32 as the data) and the same uniform prior as the grid. The draws of spectrum
     ``i`` come from a generator seeded by (seed, first_row + i): the same whatever the blocking.
     """
+    from ..progress import progress as _progress
     from .fisher import fisher_matrix, jacobian, varied_params
     from .mlfit import ml_fit
 
@@ -320,6 +322,7 @@ def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=
     lo = np.array([ranges[p][0] for p in PARAMS], float)
     hi = np.array([ranges[p][1] for p in PARAMS], float)
     y, sigma = np.asarray(y, float), np.asarray(sigma, float)
+    bar = _progress(total=len(todo), desc="importance sampling", unit="spec", enabled=progress)
     for a in range(0, len(todo), batch):
         idx = todo[a:a + batch]
         fit, _ = ml_fit(interp, y[idx], sigma[idx], out["best_theta"][idx], which)
@@ -347,6 +350,8 @@ def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=
             out["sd"][i] = float(np.sqrt(max(w @ (g - m) ** 2, 0.0)))
             out["is_n_eff"][i] = float(1.0 / np.sum(w * w))
             out["method"][i] = 1
+        bar.update(len(idx))
+    bar.close()
     return out
 
 

@@ -23,6 +23,8 @@ likelihood point instead (:func:`pfslogg.ceilings.bayes.refine_unresolved`). Eac
 median ``n_eff`` of the grid and the share of spectra so refined.
 """
 
+import logging
+
 import numpy as np
 
 from .. import PARAMS
@@ -31,6 +33,7 @@ from ..errors import InputError
 from .bayes import grid_axes, grid_posterior
 from .fisher import fisher_matrix, jacobian, marginal_crlb, r2_max, schur_decay
 
+log = logging.getLogger(__name__)
 NUISANCE_3D = ["T_eff", "M_H"]
 NUISANCE_4D = ["T_eff", "M_H", "a_M"]
 
@@ -76,11 +79,13 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
     rng = np.random.default_rng([int(seed), 31])
     rows = []
     for m in mags:
+        log.info("magnitude %g: %d stars", m, len(theta))
         sigma = exposure.sigma(flux, np.full(len(theta), m), np.full(len(theta), float(seeing))) / normalization(flux)
         info = fisher_matrix(J, sigma)
         y = mu + sigma * rng.standard_normal(mu.shape)
         post = grid_posterior(interp, y, sigma, ranges, spacing=bayes["spacing"], chunk=int(bayes.get("chunk", 1024)),
-                              dtype=np.dtype(bayes.get("dtype", "float32")), threads=threads, seed=int(m * 100))
+                              dtype=np.dtype(bayes.get("dtype", "float32")), threads=threads, seed=int(m * 100),
+                              progress=True)
         score = summarize(y_true, post["mean"], var_prior, n_resamples=evaluation["bootstrap"], seed=0,
                           confidence=evaluation["confidence"])
         rows.append({"mag": m, **_band(np.median(mu / sigma, axis=1), "snr"),

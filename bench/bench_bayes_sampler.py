@@ -31,7 +31,7 @@ def main():
     import emcee
 
     from pfslogg import PARAMS
-    from pfslogg.ceilings.bayes import grid_posterior, normalized_templates
+    from pfslogg.ceilings.bayes import grid_posterior, log_posterior
     from pfslogg.config import load_config
     from pfslogg.data.dataset import SpectraSet
     from pfslogg.data.gridio import read_grid
@@ -56,15 +56,7 @@ def main():
     rng = np.random.default_rng(0)
     rows = []
     for k, (y, s) in enumerate(zip(flux, sigma)):
-        def log_prob(x, y=y, s=s):
-            theta = np.tile(lo, (len(x), 1))
-            theta[:, free] = x
-            inside = ((theta >= lo) & (theta <= hi)).all(axis=1)
-            out = np.full(len(x), -np.inf)
-            if inside.any():
-                mu = normalized_templates(interp, theta[inside]).astype(float)
-                out[inside] = -0.5 * (((y - mu) / s) ** 2).sum(axis=1)
-            return out
+        log_prob = log_posterior(interp, y, s, lo, hi, free)
 
         t1 = time.perf_counter()
         start = lo[free] + rng.uniform(0, 1, (a.walkers, len(free))) * (hi - lo)[free]

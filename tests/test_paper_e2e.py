@@ -193,3 +193,15 @@ def test_benchmark_grid_physics(run):
     assert m["comparisons"] == {}  # the benchmark compares nothing; pitfalls does
     pit = json.loads((run.wd / "results/track_f/pitfalls.json").read_text())["metrics"]
     assert set(pit["comparisons"]) == {"ridge_small_alpha", "lightgbm_standardized"}
+
+
+def test_no_model_beats_the_bayes_ceiling_in_the_run(run):
+    """The efficiency check ran on the tiny run's cells (default noise level, full training size, all
+    seeds) and found no model above the Bayes ceiling beyond the intervals."""
+    doc = json.loads((run.wd / "results/track_c/efficiency.json").read_text())
+    assert doc["kind"] == "efficiency" and doc["metrics"]["n_violations"] == 0
+    assert set(doc["metrics"]["estimators"]) >= {"ridge", "lightgbm", "template"}
+    sweep = json.loads((run.wd / "results/track_c/snr_sweep.json").read_text())["metrics"]
+    assert [r["mag"] for r in sweep["rows"]] == [19.0, 21.0, 23.0]
+    checks = json.loads((run.wd / "results/track_c/crlb_validation.json").read_text())["metrics"]
+    assert all(r["ratio_ci"][0] < r["ratio"] < r["ratio_ci"][1] for r in checks["ml"]["rows"])

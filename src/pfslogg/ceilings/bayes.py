@@ -291,6 +291,25 @@ def grid_posterior(interp, y, sigma, ranges, points_per_axis=None, spacing=None,
     return out
 
 
+def log_posterior(interp, y, sigma, lo, hi, free):
+    """The unnormalised log posterior of one spectrum ``y`` (noise ``sigma``) as a function of the
+    ``free`` parameters (indices into PARAMS), the others held at ``lo``: uniform prior on [lo, hi],
+    the data sets' model. Vectorised: (W, len(free)) -> (W,), -inf outside the prior (for samplers)."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+
+    def log_prob(x):
+        theta = np.tile(lo, (len(x), 1))
+        theta[:, free] = x
+        inside = ((theta >= lo) & (theta <= hi)).all(axis=1)
+        out = np.full(len(x), -np.inf)
+        if inside.any():
+            mu = normalized_templates(interp, theta[inside]).astype(float)
+            out[inside] = -0.5 * (((y - mu) / sigma) ** 2).sum(axis=1)
+        return out
+
+    return log_prob
+
+
 RESOLVED_N_EFF = 10.0   # grid points carrying a posterior below which the grid does not resolve it
 IS_SAMPLES = 256        # importance samples per unresolved spectrum
 IS_SCALE = 1.3          # proposal covariance = IS_SCALE^2 x the inverse Fisher matrix at the ML point

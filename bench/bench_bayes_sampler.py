@@ -5,7 +5,8 @@ test noise the models see), emcee samples the posterior of (T_eff, log g, M_H) u
 prior (uniform in the config's ranges) and the same forward model (cubic interpolation of the
 instrument grid, mean-normalised) from random starts; the grid posterior (``compute_bayes_ceiling``,
 config ``bayes``) gives its mean and sd of log g. Printed per spectrum: z = (mean_MCMC - mean_grid)
-/ (sd / sqrt(n_eff)) and the sd ratio; then the rms of z and the spread of the ratios. Needs the
+/ (the two sampling errors in quadrature: sd / sqrt(n_eff) of the chain, and of the importance
+sampling where it refined the grid) and the sd ratio; then the rms of z and the spread of the ratios. Needs the
 default run's grid and test set (``snakemake figures/r2_vs_snr.pdf``) and emcee (pip install emcee).
 
     python bench/bench_bayes_sampler.py --n 50        # ~20 s per spectrum on one core
@@ -67,9 +68,13 @@ def main():
         tau = max(1.0, float(emcee.autocorr.integrated_time(chain[:, :, None], quiet=True)[0]))
         n_eff = chain.size / tau
         m, sd = float(chain.mean()), float(chain.std())
+        # the grid's own error: none on the grid (quadrature checked apart), sampling error where
+        # importance sampling refined the spectrum
+        grid_err = grid["sd"][k] / np.sqrt(grid["is_n_eff"][k]) if grid["method"][k] == 1 else 0.0
         row = {"i": k, "snr": float(view.snr()[k]), "log_g": float(view.logg[k]), "grid_mean": float(grid["mean"][k]),
                "grid_sd": float(grid["sd"][k]), "mcmc_mean": m, "mcmc_sd": sd, "n_eff": n_eff,
-               "z": (m - grid["mean"][k]) / (sd / np.sqrt(n_eff)), "sd_ratio": sd / grid["sd"][k]}
+               "refined": bool(grid["method"][k] == 1),
+               "z": (m - grid["mean"][k]) / np.sqrt(sd**2 / n_eff + grid_err**2), "sd_ratio": sd / grid["sd"][k]}
         rows.append(row)
         print(f"{k:3d} SNR {row['snr']:5.1f}  grid {row['grid_mean']:.3f}±{row['grid_sd']:.3f}  "
               f"MCMC {m:.3f}±{sd:.3f} (n_eff {n_eff:.0f})  z {row['z']:+.2f}  sd ratio {row['sd_ratio']:.3f}  "

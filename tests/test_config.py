@@ -196,3 +196,13 @@ def test_a_user_data_set_may_not_sit_where_the_workflow_writes(tmp_path, monkeyp
         load_config(write(tmp_path, cfg))
     cfg["datasets"]["test"]["path"] = "external/test.h5"
     assert load_config(write(tmp_path, cfg))["datasets"]["test"]["path"] == "external/test.h5"
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("ceiling.validation.fractions", [0.1, 0.5], "expected 1.0 among them"),
+    ("ceiling.validation.ml_logg", [2.25, 5.5], "5.5 is outside params.log_g"),
+    ("ceiling.sweep.mags", [21.0, 19.0], "strictly increasing magnitudes"),
+])
+def test_ceiling_checks_are_checked(default_cfg, tmp_path, key, value, message):
+    with pytest.raises(InputError, match=message):
+        load_config(write(tmp_path, edit(default_cfg, key, value)))

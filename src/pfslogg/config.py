@@ -218,20 +218,20 @@ def check_config(cfg, where="config"):
 
 
 def _check_ceiling_checks(cfg, where):
-    """The CRLB checks' star and log g values must lie inside the prior ranges."""
+    """The CRLB checks' log g values must lie inside the prior range, and FD steps include 1.0."""
     mags = cfg["ceiling"]["sweep"]["mags"]
     if any(b <= a for a, b in zip(mags, mags[1:])):
         raise InputError(f"{where}: ceiling.sweep.mags: expected strictly increasing magnitudes, got {mags}")
     v = cfg["ceiling"]["validation"]
+    if 1.0 not in [float(f) for f in v["fractions"]]:
+        raise InputError(f"{where}: ceiling.validation.fractions: expected 1.0 among them (the original study's "
+                         f"step = grid step), got {v['fractions']}")
     prof = v["profile"]
-    values = {p: [prof[p]] for p in PARAMS if p != "log_g"}
-    values["log_g"] = list(prof["log_g"]) + list(v["ml_logg"])
-    for p, xs in values.items():
-        lo, hi = cfg["params"][p]
-        for x in xs:
-            if not lo <= x <= hi:
-                key = {"log_g": "profile.log_g / ml_logg"}.get(p, f"profile.{p}")
-                raise InputError(f"{where}: ceiling.validation.{key}: {x} is outside params.{p} [{lo}, {hi}]")
+    lo, hi = cfg["params"]["log_g"]
+    for x in list(prof["log_g"]) + list(v["ml_logg"]):     # the star's other parameters are clipped into the prior
+        if not lo <= x <= hi:
+            raise InputError(f"{where}: ceiling.validation.profile.log_g / ml_logg: {x} is outside params.log_g "
+                             f"[{lo}, {hi}]")
     if prof["log_g"][1] <= prof["log_g"][0]:
         raise InputError(f"{where}: ceiling.validation.profile.log_g: expected lo < hi, got {prof['log_g']}")
 

@@ -95,10 +95,16 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
                                "post_sd_median": float(np.median(post["sd"])),
                                "n_eff_median": float(np.median(post["n_eff"])),
                                "refined_share": float(np.mean(post["method"] == 1))}})
+    ends = {name: {"mag": r["mag"], "snr_median": r["snr_median"], "r2max_median_3d": r["crlb_3d"]["r2max_median"],
+                   "r2max_mean_crlb_3d": r["crlb_3d"]["r2max_mean_crlb"], "bayes_r2": r["bayes"]["r2"]}
+            for name, r in (("brightest", rows[0]), ("faintest", rows[-1]))}
+    decay = {d: float(np.median([r[f"crlb_{d}"]["schur_decay_median"] for r in rows])) if rows[0][f"crlb_{d}"]
+             else None for d in ("3d", "4d")}
     return {"n_points": int(len(theta)), "points_per_axis": int(points), "seeing": float(seeing),
             "var_prior": var_prior, "confidence": evaluation["confidence"], "four_d": four,
             "nuisance_3d": NUISANCE_3D, "nuisance_4d": NUISANCE_4D if four else None,
-            "rows": rows, "parting_snr": parting_snr(rows)}
+            "rows": rows, "parting_snr": parting_snr(rows), **ends,
+            "schur_decay_3d": decay["3d"], "schur_decay_4d": decay["4d"]}
 
 
 def parting_snr(rows):

@@ -97,6 +97,23 @@ def interpolation_error(grid, snr=10.0):
     return out
 
 
+def _in_prior(value, bounds):
+    """The profile star's parameter, clipped into the prior (a fixed parameter takes its value)."""
+    return float(np.clip(float(value), *bounds))
+
+
+def ml_summary(rows):
+    """Per interpolant: the range of var(ML) / CRLB, and the row farthest from 1 (``worst``)."""
+    out = {}
+    for method in METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        worst = max(mine, key=lambda r: abs(r["ratio"] - 1))
+        out[method] = {"ratio_min": min(r["ratio"] for r in mine), "ratio_max": max(r["ratio"] for r in mine),
+                       "within_20_percent": all(abs(r["ratio"] - 1) < 0.2 for r in mine),
+                       "worst": {k: worst[k] for k in ("log_g", "node_distance", "ratio", "ratio_ci")}}
+    return out
+
+
 def crlb_validation(grid, ranges, exposure, cfg, seed=0):
     """Metrics and per-point details of all checks (module docstring). ``cfg``: config
     ``ceiling.validation`` (n_points, fractions, ml_snr, ml_draws, ml_logg, profile)."""
@@ -119,7 +136,7 @@ def crlb_validation(grid, ranges, exposure, cfg, seed=0):
     metrics["step_sensitivity"] = sens
 
     prof = cfg["profile"]
-    star = np.array([float(prof[p]) if p != "log_g" else np.mean(prof["log_g"]) for p in PARAMS])
+    star = np.array([_in_prior(prof[p], ranges[p]) if p != "log_g" else np.mean(prof["log_g"]) for p in PARAMS])
     logg = np.linspace(*prof["log_g"], int(prof["n"]))
     details = {"profile": {"log_g": logg.tolist()}}
     for method, interp in interps.items():
@@ -134,7 +151,8 @@ def crlb_validation(grid, ranges, exposure, cfg, seed=0):
     ml = []
     for method, interp in interps.items():
         for k, g in enumerate(cfg["ml_logg"]):
-            point = np.array([float(prof[p]) if p != "log_g" else float(g) for p in PARAMS])
+            point = star.copy()
+            point[PARAMS.index("log_g")] = float(g)
             sigma = _scaled_to_snr(interp, _sigma(interp, exposure, point[None]), point[None], float(cfg["ml_snr"]))[0]
             # the same draws for both interpolants at a point (paired), other draws at other points
             r = ml_variance(interp, point, sigma, which, n_draws=int(cfg["ml_draws"]), seed=[int(seed), 43, k])
@@ -142,6 +160,8 @@ def crlb_validation(grid, ranges, exposure, cfg, seed=0):
             step = float(grid_steps(interp, point[None])[0, 1])
             ml.append({"method": method, "log_g": float(g), "node_distance": node_dist,
                        "position": "centre" if abs(node_dist - step / 2) < 1e-9 else "near node", **r})
-    metrics["ml"] = {"snr": float(cfg["ml_snr"]), "rows": ml}
+    metrics["ml"] = {"snr": float(cfg["ml_snr"]), "n_draws": int(cfg["ml_draws"]), "rows": ml, **ml_summary(ml)}
+    metrics["original_method"] = {m: next((r for r in sens[m]["nodes"] if r["fraction"] == 1.0), None)
+                                  for m in METHODS}
     metrics["interpolation_error"] = interpolation_error(grid)
     return metrics, details

@@ -8,6 +8,7 @@ from workflow_util import ROOT, copy_workflow, snakemake
 
 RULES = {"build_raw_grid", "convolve_grid", "simulate_dataset", "describe_dataset", "describe_grid", "run_cell",
          "aggregate_experiment", "compute_fisher_ceiling", "compute_bayes_ceiling", "calibrate_ceiling", "plot_figure",
+         "compute_crlb_validation", "compute_snr_sweep", "check_ceiling",
          "tabulate", "collect_numbers", "compile_paper"}
 RUN_RULES = RULES - {"describe_dataset"}   # the default config simulates every split
 

@@ -6,6 +6,6 @@ Importing this package registers every estimator class: ``REGISTRY`` maps a clas
 """
 
 from .base import REGISTRY, Estimator, FitContext, load, make_estimator, register
-from . import boosting, linear, template  # noqa: F401  (register the classes)
+from . import boosting, linear, neural, template  # noqa: F401  (register the classes)
 
 __all__ = ["REGISTRY", "Estimator", "FitContext", "load", "make_estimator", "register"]

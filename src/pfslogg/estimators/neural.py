@@ -1,0 +1,275 @@
+"""Neural estimators (Track A): MLP, MLP with a linear shortcut, 1D CNN, spectral ViT.
+
+All share :class:`NeuralEstimator`: hyper-parameters as keyword arguments (the engine's, below, and
+each class's ``MODEL`` ones), ``fit`` through the one engine (:func:`pfslogg.nn.engine.train`),
+``predict(flux, sigma)`` in batches in eval mode (float32; deterministic), and a model folder of
+``estimator.json`` plus ``module.npz`` (the torch ``state_dict``, one array per key, read back
+with ``allow_pickle=False``); loading rebuilds the network from the hyper-parameters and the
+stored pixel count.
+
+``sigma`` is not used: a network is trained at one noise level (the condition of its cell) and
+learns from the noisy flux alone, as the original study's networks did.
+
+Importing this module does not import torch (seconds): :mod:`pfslogg.nn` is imported in the
+methods that need it.
+"""
+
+import inspect
+
+import numpy as np
+
+from ..errors import InputError
+from .base import Estimator, register
+
+NATIVE = "module.npz"
+
+# Hyper-parameters of every neural estimator and their defaults (the engine's TrainConfig).
+ENGINE = {
+    "epochs": 20,              # passes over the training view (at most)
+    "batch_size": 256,         # spectra per step
+    "lr": 1e-3,                # peak AdamW learning rate
+    "weight_decay": 0.01,      # AdamW decoupled weight decay (matrices only)
+    "warmup_fraction": 0.05,   # share of the steps in the linear warm-up
+    "min_lr_ratio": 0.01,      # the cosine ends at min_lr_ratio * lr
+    "clip": 1.0,               # gradient-norm clip (0: none)
+    "patience": 5,             # epochs without a better validation R^2 before stopping
+    "loss": "mse",             # "mse" or "l1" on the standardised log g
+    "standardize": "global",   # input scale: "global" (one number) or "pixel"
+    "block_size": 1024,        # rows per HDF5 read
+    "buffer_blocks": 4,        # blocks shuffled together
+    "dropout": 0.1,            # in every network
+}
+
+
+def _make_init(defaults):
+    """An ``__init__`` that stores the keyword arguments ``defaults`` names (and nothing else),
+    with a real signature, so get_params/make_estimator/load see every hyper-parameter."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in defaults.items()]
+    sig = inspect.Signature(params)
+
+    def __init__(self, **kwargs):
+        sig.bind(self, **kwargs)   # TypeError on an unknown keyword
+        for k, v in defaults.items():
+            setattr(self, k, kwargs.get(k, v))
+
+    __init__.__signature__ = sig
+    return __init__
+
+
+class NeuralEstimator(Estimator):
+    """Base of the neural estimators: subclasses set ``class_id``, ``label``, ``MODEL`` (their
+    hyper-parameters with defaults; may override ENGINE's) and ``_network(n_pix, wave)``."""
+
+    MODEL = {}
+    _state_json = ("n_pixels_", "label_mean_", "label_std_", "best_epoch_", "best_val_r2_", "epochs_run_",
+                   "train_seconds_", "spectra_per_s_", "n_params_", "history_")
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls.__init__ = _make_init({**ENGINE, **cls.MODEL, "random_state": 0})
+
+    # -- what subclasses define ----------------------------------------------------------------
+    def _network(self, n_pix, wave=None):  # pragma: no cover - interface
+        """The bare network: standardised flux (B, n_pix) -> standardised log g (B,)."""
+        raise NotImplementedError
+
+    def _check(self, n_pix):
+        """InputError for hyper-parameters that do not fit ``n_pix`` pixels (subclasses add)."""
+
+    # -- shared --------------------------------------------------------------------------------
+    def _bad(self, key, expected):
+        raise InputError(f"estimators.{self.class_id}.hyper.{key}: got {getattr(self, key)!r}, expected {expected}")
+
+    def _config(self):
+        from ..nn.engine import TrainConfig
+
+        keys = set(inspect.signature(TrainConfig).parameters) - {"seed"}
+        return TrainConfig(**{k: getattr(self, k) for k in keys if hasattr(self, k)}, seed=int(self.random_state))
+
+    def _module(self, n_pix, wave=None):
+        from ..nn.models import Standardized
+
+        return Standardized(self._network(n_pix, wave), n_pix)
+
+    def build(self, n_pix, wave=None):
+        """The unfitted module for ``n_pix`` pixels (checks the hyper-parameters first)."""
+        from ..nn.engine import check_config
+
+        check_config(self._config(), f"estimators.{self.class_id}.hyper")
+        self._check(n_pix)
+        return self._module(n_pix, wave)
+
+    def fit(self, train, val, context=None, on_batch=None):
+        """Train on ``train`` (fresh noise; its generator is consumed), select on ``val``. Returns self."""
+        import torch
+
+        from ..nn.engine import train as run
+        from ..nn.models import count_params
+
+        n_pix = train.n_pixels
+        with torch.random.fork_rng(devices=[]):   # the caller's torch RNG is left as it was
+            torch.manual_seed(int(self.random_state))
+            module = self.build(n_pix, train.wave)
+            signature = {"class": self.class_id, "hyper": self._jsonable_params(), "n_train": int(train.n),
+                         "noise_level": float(train.noise_level), "n_pixels": int(n_pix)}
+            result = run(module, train, val, self._config(), context, signature, on_batch)
+        self.module_ = module.cpu()
+        self.n_pixels_ = int(n_pix)
+        self.label_mean_, self.label_std_ = float(module.y_mean), float(module.y_std)
+        self.best_epoch_, self.best_val_r2_ = int(result.best_epoch), float(result.best_val_r2)
+        self.epochs_run_, self.train_seconds_ = int(result.epochs_run), float(result.seconds)
+        self.spectra_per_s_ = float(result.spectra_per_s)
+        self.n_params_ = count_params(module)
+        self.history_ = {k: [float(v) for v in vs] for k, vs in result.history.items()}
+        return self
+
+    def _jsonable_params(self):
+        import json
+
+        from .base import _jsonable
+
+        return json.loads(json.dumps(_jsonable(self.get_params())))
+
+    @property
+    def is_fitted(self):
+        return super().is_fitted and hasattr(self, "module_")
+
+    def predict(self, flux, sigma=None):
+        """log g (B,) in dex of noisy flux (B, n_pix); ``sigma`` is not used."""
+        from ..nn.engine import predict, resolve_device
+
+        self._check_fitted()
+        flux = np.asarray(flux)
+        if flux.ndim != 2 or flux.shape[1] != self.n_pixels_:
+            raise InputError(f"{self.class_id}.predict: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
+        device = resolve_device(None)   # CUDA when present (float32 there too)
+        return predict(self.module_.to(device), flux, batch_size=512, device=device)
+
+    def fitted(self):
+        self._check_fitted()
+        return {"n_params": self.n_params_, "best_epoch": self.best_epoch_, "epochs_run": self.epochs_run_,
+                "best_val_r2": self.best_val_r2_, "train_seconds": self.train_seconds_,
+                "spectra_per_s": self.spectra_per_s_, "history": self.history_}
+
+    def _save_native(self, folder):
+        state = {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}   # no pickle
+        np.savez(folder / NATIVE, **state)
+        return [NATIVE]
+
+    def _load_native(self, folder):
+        import torch
+
+        module = self._module(int(self.n_pixels_))
+        try:
+            with np.load(folder / NATIVE, allow_pickle=False) as z:
+                state = {k: torch.from_numpy(z[k]) for k in z.files}
+            module.load_state_dict(state)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise InputError(f"{folder / NATIVE}: unreadable network weights ({type(e).__name__}: {e})") from None
+        self.module_ = module.eval()
+
+
+@register
+class MLPEstimator(NeuralEstimator):
+    """Multi-layer perceptron on the standardised pixels (``hidden``: widths of the hidden layers)."""
+
+    class_id = "mlp"
+    label = "MLP"
+    MODEL = {"hidden": (512, 128)}
+
+    def _check(self, n_pix):
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            self._bad("hidden", "a non-empty list of widths >= 1")
+
+    def _network(self, n_pix, wave=None):
+        from ..nn.models import MLP
+
+        return MLP(n_pix, self.hidden, self.dropout)
+
+
+@register
+class ShortcutMLPEstimator(MLPEstimator):
+    """MLP with a linear shortcut: log g = w^T x + b + g(x), g an MLP that starts at zero."""
+
+    class_id = "mlp_shortcut"
+    label = "MLP + linear shortcut"
+
+    def _network(self, n_pix, wave=None):
+        from ..nn.models import ShortcutMLP
+
+        return ShortcutMLP(n_pix, self.hidden, self.dropout)
+
+
+@register
+class CNNEstimator(NeuralEstimator):
+    """Small-kernel 1D CNN (:class:`pfslogg.nn.models.CNN`): ``depth`` blocks of Conv1d (kernel
+    ``kernel_size`` pixels, ``dilation``), batch norm, GELU, max-pool by ``pool``; widths from
+    ``channels`` doubling per block up to ``max_channels``; average pooling to ``positions`` bins;
+    linear head. Defaults: the laptop CNN (bench/bench_nn.py)."""
+
+    class_id = "cnn"
+    label = "CNN"
+    MODEL = {"kernel_size": 9, "dilation": 1, "channels": 8, "depth": 4, "max_channels": 128, "pool": 4,
+             "positions": 8}
+
+    def _check(self, n_pix):
+        for key in ("kernel_size", "dilation", "channels", "depth", "max_channels", "positions"):
+            if not isinstance(getattr(self, key), (int, np.integer)) or getattr(self, key) < 1:
+                self._bad(key, "an integer >= 1")
+        if self.kernel_size % 2 == 0:
+            self._bad("kernel_size", "an odd number of pixels ('same' padding)")
+        if not isinstance(self.pool, (int, np.integer)) or self.pool < 1 or n_pix // self.pool ** self.depth < 1:
+            self._bad("pool", f"an integer >= 1 with pool**depth <= {n_pix} pixels")
+
+    def _network(self, n_pix, wave=None):
+        from ..nn.models import CNN
+
+        return CNN(n_pix, self.kernel_size, self.dilation, self.channels, self.depth, self.max_channels, self.pool,
+                   self.positions, self.dropout)
+
+
+@register
+class ViTEstimator(NeuralEstimator):
+    """Spectral Vision Transformer (:mod:`pfslogg.nn.vit`). Defaults: the laptop ViT (patch 64 ->
+    64 tokens, width 64, 2 layers, 4 heads, MLP 128; bench/bench_nn.py); the paper's is patch 16,
+    dim 256, depth 6, heads 8, mlp 1024, lr 3e-4. ``tokenizer``: "patch" or "overlap" (``stride``
+    < ``patch``, plus a (mean, scale) token); ``position``: "learned" or "sinusoidal_wavelength"."""
+
+    class_id = "vit"
+    label = "ViT"
+    MODEL = {"patch": 64, "stride": 0, "tokenizer": "patch", "position": "learned", "dim": 64, "depth": 2,
+             "heads": 4, "mlp": 128, "lr": 5e-4, "weight_decay": 0.05}
+
+    def vit_config(self, n_pix):
+        from ..nn.vit import ViTConfig
+
+        return ViTConfig(n_pix=n_pix, patch=self.patch, stride=self.stride, tokenizer=self.tokenizer,
+                         position=self.position, dim=self.dim, depth=self.depth, heads=self.heads, mlp=self.mlp,
+                         dropout=self.dropout)
+
+    def _check(self, n_pix):
+        from ..nn.vit import POSITIONS, TOKENIZERS
+
+        if self.tokenizer not in TOKENIZERS:
+            self._bad("tokenizer", f"one of {list(TOKENIZERS)}")
+        if self.position not in POSITIONS:
+            self._bad("position", f"one of {list(POSITIONS)}")
+        for key in ("patch", "dim", "depth", "heads", "mlp"):
+            if not isinstance(getattr(self, key), (int, np.integer)) or getattr(self, key) < 1:
+                self._bad(key, "an integer >= 1")
+        if self.dim % self.heads:
+            self._bad("dim", f"a multiple of heads = {self.heads}")
+        if self.patch > n_pix:
+            self._bad("patch", f"at most the {n_pix} pixels of a spectrum")
+        if self.tokenizer == "patch" and (self.stride not in (0, self.patch) or n_pix % self.patch):
+            self._bad("patch", f"a divisor of the {n_pix} pixels with stride 0 (tokenizer 'patch': "
+                               "non-overlapping patches that tile the spectrum)")
+        if self.tokenizer == "overlap" and not (isinstance(self.stride, (int, np.integer))
+                                                and 1 <= self.stride < self.patch):
+            self._bad("stride", f"an integer in [1, patch = {self.patch}) for tokenizer 'overlap'")
+
+    def _network(self, n_pix, wave=None):
+        from ..nn.vit import ViT
+
+        return ViT(self.vit_config(n_pix), wave)

@@ -1,0 +1,91 @@
+"""Training batches streamed from the HDF5 data set through a torch ``DataLoader``.
+
+The training view is never loaded whole: each epoch visits the view's rows in blocks of
+``block_size`` (HDF5 reads of contiguous rows) in a shuffled block order; ``buffer_blocks``
+blocks at a time are pooled, shuffled row by row and cut into batches (rows left over join the
+next pool). Every block read draws fresh noise ``noise_level * sigma * eps`` from the view's own
+generator (:class:`~pfslogg.data.views.NoisyView` with ``rng_seed``), so every batch of every
+epoch carries a new noise realisation.
+
+Determinism and resumption: the order and the noise depend only on two NumPy generators, the
+stream's (block order, row shuffle) and the view's (noise). :meth:`BlockStream.state` /
+:meth:`~BlockStream.set_state` capture both; the engine records them at the start of an epoch, and
+to resume in the middle of one it restores them and replays (reads, without training) the batches
+already done. ``num_workers=0``: the generators live in this process.
+"""
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+
+class BlockStream(IterableDataset):
+    """One epoch of shuffled ``(flux, logg)`` batches of a view: float32 tensors (B, n_pix), (B,).
+
+    ``view``: a NoisyView (fresh noise); rows are read with its ``_noisy(start, stop)`` -- the
+    view's own reader, so the noise is exactly the view's -- and its generator ``_rng`` is part
+    of :meth:`state`. The last batch of an epoch may be smaller; one of a single row is dropped
+    (batch norm cannot train on it).
+    """
+
+    def __init__(self, view, batch_size, block_size=1024, buffer_blocks=4, seed=0):
+        self.view = view
+        self.batch_size = int(batch_size)
+        self.block_size = int(block_size)
+        self.buffer_blocks = int(buffer_blocks)
+        self.rng = np.random.default_rng(seed)
+        self.logg = np.asarray(view.logg, np.float32)
+
+    def state(self):
+        """JSON-able generator states: the stream's and the view's (None for fixed noise)."""
+        noise = getattr(self.view, "_rng", None)
+        return {"order": self.rng.bit_generator.state, "noise": None if noise is None else noise.bit_generator.state}
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state["order"]
+        if state["noise"] is not None:
+            self.view._rng.bit_generator.state = state["noise"]
+
+    def first_block(self):
+        """Noisy flux of the first block (m, n_pix), float64: for the input scales (draws noise)."""
+        return self.view._noisy(0, min(self.block_size, self.view.n))[0]
+
+    def _pools(self):
+        """Yield (flux, logg) of ``buffer_blocks`` blocks at a time, rows shuffled, float32."""
+        starts = np.arange(0, self.view.n, self.block_size)
+        order = self.rng.permutation(len(starts))
+        for g in range(0, len(order), self.buffer_blocks):
+            blocks = [(s, min(s + self.block_size, self.view.n)) for s in starts[order[g:g + self.buffer_blocks]]]
+            flux = np.concatenate([self.view._noisy(a, b)[0] for a, b in blocks]).astype(np.float32)
+            logg = np.concatenate([self.logg[a:b] for a, b in blocks])
+            perm = self.rng.permutation(len(flux))
+            yield flux[perm], logg[perm]
+
+    def __iter__(self):
+        rest_x = np.zeros((0, self.view.n_pixels), np.float32)
+        rest_y = np.zeros(0, np.float32)
+        for flux, logg in self._pools():
+            x, y = np.concatenate([rest_x, flux]), np.concatenate([rest_y, logg])
+            full = len(x) // self.batch_size * self.batch_size
+            for i in range(0, full, self.batch_size):
+                yield torch.from_numpy(x[i:i + self.batch_size]), torch.from_numpy(y[i:i + self.batch_size])
+            rest_x, rest_y = x[full:], y[full:]
+        if len(rest_x) > 1:
+            yield torch.from_numpy(rest_x), torch.from_numpy(rest_y)
+
+    def n_batches(self):
+        """Batches per epoch (for the progress bar)."""
+        full, rest = divmod(self.view.n, self.batch_size)
+        return full + (rest > 1)
+
+
+def loader(stream, pin_memory=False):
+    """A DataLoader over an already batched stream, in this process (deterministic, resumable)."""
+    return DataLoader(stream, batch_size=None, num_workers=0, pin_memory=pin_memory)
+
+
+def eval_batches(view, block_size=1024):
+    """Yield (flux float32 (m, n_pix), logg (m,)) over a view in row order (validation: fixed noise)."""
+    logg = view.logg
+    for a, b, flux, _ in view.batches(block_size):
+        yield flux.astype(np.float32), logg[a:b]

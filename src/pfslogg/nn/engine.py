@@ -1,0 +1,430 @@
+"""The one training engine of every neural estimator (DESIGN.md section 4).
+
+    result = train(module, train_view, val_view, TrainConfig(epochs=20, lr=1e-3), context)
+
+``module`` is a :class:`~pfslogg.nn.models.Standardized` network (raw flux (B, n_pix) -> standardised
+log g (B,)). The engine:
+
+* sets the module's input scales from the first training block and its label scales from the
+  training log g (dex) -- on a fresh start; a resumed run takes them from the checkpoint;
+* streams batches with fresh noise from the HDF5 file (:mod:`.data`); AdamW; a learning rate that
+  rises linearly over the first ``warmup_fraction`` of the steps and then falls along a cosine to
+  ``min_lr_ratio * lr`` (set every step); gradient-norm clipping at ``clip``; loss "mse" or "l1"
+  on the standardised label;
+* after every epoch scores the validation view (fixed noise): loss and R^2 = 1 - MSE / Var(log g)
+  (:func:`pfslogg.estimators.base.r2_score`); keeps the weights of the best R^2 and stops after
+  ``patience`` epochs without a better one; the best weights are loaded at the end;
+* on CUDA (only) runs the forward pass under bf16 autocast and through ``torch.compile`` (flags
+  ``amp``, ``compile``; None = on for CUDA, off on CPU, where they are refused);
+* shows a tqdm bar and returns (and writes, with a checkpoint folder) the per-epoch log
+  ``epoch, train_loss, val_loss, val_r2, lr, seconds, spectra_per_s``.
+
+Checkpoints (``context.checkpoint_dir``; None: none), written atomically after every epoch::
+
+    <checkpoint_dir>/checkpoint.pt   torch.save of tensors and one JSON string (loaded with
+                                     torch.load(weights_only=True): no code is unpickled):
+                                     model, best (state dicts), optimizer, scheduler, torch_rng,
+                                     cuda_rng, meta (JSON: version, signature = config + hyper,
+                                     epoch, batch, step, stream generator states, python random
+                                     state, best_r2, best_epoch, bad_epochs, history, finished)
+    <checkpoint_dir>/history.csv     the per-epoch log
+
+SIGTERM (Slurm pre-emption or time limit): the current batch is finished, a checkpoint of that
+point is written (mid-epoch: with the generator states of the epoch's start and the number of
+batches done, which a resumed run replays without training), and :class:`Preempted` is raised
+(exit status 143). A rerun with the same folder resumes and ends with bitwise the same weights as
+an uninterrupted run (on CPU; CUDA kernels are not bitwise deterministic). A folder whose run
+finished returns its result without training; one written for another configuration is refused.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..atomic import atomic_path, write_text
+from ..errors import InputError
+from ..estimators.base import r2_score
+from ..progress import progress
+from .data import BlockStream, eval_batches, loader
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.csv"
+COLUMNS = ("epoch", "train_loss", "val_loss", "val_r2", "lr", "seconds", "spectra_per_s")
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+VERSION = 1
+
+
+class Preempted(SystemExit):
+    """Training stopped by SIGTERM after saving its checkpoint; rerun to resume. Exit status 143."""
+
+    def __init__(self, message):
+        super().__init__(143)
+        self.message = message
+
+    def __str__(self):
+        return self.message
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of the engine (the estimator passes its own)."""
+
+    epochs: int = 20              # passes over the training view (at most)
+    batch_size: int = 256         # spectra per step
+    lr: float = 1e-3              # peak learning rate of AdamW
+    weight_decay: float = 0.01    # AdamW's decoupled weight decay
+    warmup_fraction: float = 0.05  # share of all steps with a linear warm-up
+    min_lr_ratio: float = 0.01    # the cosine ends at min_lr_ratio * lr
+    clip: float = 1.0             # max gradient norm (0: no clipping)
+    patience: int = 5             # epochs without a better validation R^2 before stopping
+    loss: str = "mse"             # "mse" or "l1", on the standardised label
+    standardize: str = "global"   # input scales: "global" (one scale) or "pixel"
+    seed: int = 0                 # block order and row shuffles (init and dropout: torch's seed)
+    block_size: int = 1024        # rows per HDF5 read
+    buffer_blocks: int = 4        # blocks shuffled together
+    eval_batch: int = 512         # spectra per validation / prediction forward pass
+    amp: bool = None              # bf16 autocast (None: on CUDA)
+    compile: bool = None          # torch.compile (None: on CUDA)
+
+
+@dataclass
+class TrainResult:
+    """What a fit reports: the per-epoch log (lists by column) and its summary."""
+
+    history: dict = field(default_factory=lambda: {c: [] for c in COLUMNS})
+    best_epoch: int = 0           # 1-based epoch of the restored weights
+    best_val_r2: float = -math.inf
+    epochs_run: int = 0
+    seconds: float = 0.0          # training time (no validation)
+    spectra_per_s: float = 0.0    # training throughput over all epochs
+
+
+def check_config(cfg, where="nn"):
+    """InputError naming the first bad key of a TrainConfig."""
+    def bad(key, expected):
+        raise InputError(f"{where}.{key}: got {getattr(cfg, key)!r}, expected {expected}")
+
+    if cfg.loss not in LOSSES:
+        bad("loss", f"one of {sorted(LOSSES)}")
+    if cfg.standardize not in ("global", "pixel"):
+        bad("standardize", "one of ['global', 'pixel']")
+    for key in ("epochs", "batch_size", "block_size", "buffer_blocks", "eval_batch"):
+        if not isinstance(getattr(cfg, key), (int, np.integer)) or getattr(cfg, key) < 1:
+            bad(key, "an integer >= 1")
+    if cfg.batch_size < 2:
+        bad("batch_size", "an integer >= 2")
+    if not isinstance(cfg.patience, (int, np.integer)) or cfg.patience < 1:
+        bad("patience", "an integer >= 1")
+    for key, lo, hi in (("lr", 0, math.inf), ("weight_decay", 0, math.inf), ("clip", 0, math.inf),
+                        ("warmup_fraction", 0, 1), ("min_lr_ratio", 0, 1)):
+        v = getattr(cfg, key)
+        if not isinstance(v, (int, float)) or not lo <= v <= hi or (key == "lr" and v == 0):
+            bad(key, f"a number in [{lo}, {hi}]" + (", > 0" if key == "lr" else ""))
+
+
+def lr_factor(step, total, warmup, min_ratio):
+    """Multiplier of the peak learning rate at optimiser step ``step`` (0-based) of ``total``:
+    linear rise to 1 over ``warmup`` steps, then a cosine down to ``min_ratio`` at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup - 1))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def train_step(model, opt, sched, x, z, loss_fn, clip, amp):
+    """One AdamW step on a batch x (B, n_pix), z (B,) standardised: (loss, gradient norm before
+    clipping). Gradients are clipped to norm ``clip`` (0: not) before the step."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        pred = model(x)
+    loss = loss_fn(pred.float(), z)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else math.inf)
+    opt.step()
+    sched.step()
+    return loss.detach(), norm
+
+
+@torch.no_grad()
+def predict(module, flux, batch_size=512, device="cpu"):
+    """log g (N,) in dex, float64, of raw flux (N, n_pix): eval mode, float32, in batches."""
+    was = module.training
+    module.eval()
+    try:
+        flux = np.asarray(flux, np.float32)
+        out = [module.logg(torch.from_numpy(flux[i:i + batch_size]).to(device)).float().cpu().numpy()
+               for i in range(0, len(flux), batch_size)]
+    finally:
+        module.train(was)
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def evaluate(module, view, loss_fn, batch_size, device):
+    """(loss on the standardised label, R^2) of the module on a (fixed-noise) view."""
+    pred, y = [], []
+    for flux, logg in eval_batches(view, max(batch_size, 1)):
+        pred.append(predict(module, flux, batch_size, device))
+        y.append(logg)
+    pred, y = np.concatenate(pred), np.concatenate(y)
+    mu, sd = float(module.y_mean), float(module.y_std)
+    loss = float(loss_fn(torch.from_numpy((pred - mu) / sd), torch.from_numpy((y - mu) / sd)))
+    return loss, r2_score(y, pred)
+
+
+@contextmanager
+def sigterm_flag():
+    """Within the block, SIGTERM sets ``flag["term"]`` instead of killing (main thread only)."""
+    flag = {"term": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag["term"] = True
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def save_checkpoint(path, tensors, meta):
+    """Write ``tensors`` (dict of tensors / state dicts) and ``meta`` (JSON) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({**tensors, "meta": json.dumps(meta)}, tmp)
+
+
+def load_checkpoint(path):
+    """(tensors, meta) of a checkpoint, without unpickling code; InputError if unreadable."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        return ck, json.loads(ck.pop("meta"))
+    except Exception as e:  # a truncated or foreign file
+        raise InputError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start over") from None
+
+
+def history_csv(history):
+    """The per-epoch log as CSV text (header COLUMNS)."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS)
+    w.writerows(zip(*(history[c] for c in COLUMNS)))
+    return out.getvalue()
+
+
+def resolve_device(context):
+    device = getattr(context, "device", None)
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+class Trainer:
+    """The state of one fit: built by :func:`train`, which documents it."""
+
+    def __init__(self, module, train_view, val_view, cfg, context, signature, on_batch):
+        self.module, self.val, self.cfg = module, val_view, cfg
+        self.device = resolve_device(context)
+        cuda = self.device.type == "cuda"
+        for key in ("amp", "compile"):
+            if getattr(cfg, key) and not cuda:
+                raise InputError(f"nn.{key}: only on CUDA (bf16 autocast / torch.compile); the device is {self.device}")
+        self.amp = cuda if cfg.amp is None else bool(cfg.amp)
+        self.loss_fn = LOSSES[cfg.loss]
+        self.folder = Path(context.checkpoint_dir) if getattr(context, "checkpoint_dir", None) else None
+        self.signature = {"config": asdict(cfg), **(signature or {})}
+        self.on_batch = on_batch
+        self.stream = BlockStream(train_view, cfg.batch_size, cfg.block_size, cfg.buffer_blocks, cfg.seed)
+        self.n_batches = self.stream.n_batches()
+        total = cfg.epochs * self.n_batches
+        warmup = round(cfg.warmup_fraction * total)
+        module.to(self.device)
+        self.model = torch.compile(module) if (cuda if cfg.compile is None else cfg.compile) else module
+        decay = [p for p in module.parameters() if p.ndim >= 2]
+        other = [p for p in module.parameters() if p.ndim < 2]   # biases, norms, CLS: no decay
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                      {"params": other, "weight_decay": 0.0}], lr=cfg.lr, fused=cuda or None)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, partial(lr_factor, total=total, warmup=warmup, min_ratio=cfg.min_lr_ratio))
+        self.loader = loader(self.stream, pin_memory=cuda)
+        self.loader.generator = torch.Generator().manual_seed(0)   # DataLoader's seed draw leaves torch's RNG alone
+        self.result = TrainResult()
+        self.epoch = self.batch = self.step = self.bad = 0
+        self.best, self.finished, self.running = None, False, [0.0, 0, 0.0]   # loss sum, spectra, seconds
+        self.epoch_state = None
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def _meta(self):
+        r = self.result
+        return {"version": VERSION, "signature": self.signature, "epoch": self.epoch, "batch": self.batch,
+                "step": self.step, "stream": self.epoch_state, "python_random": _py_random_state(),
+                "best_r2": r.best_val_r2 if math.isfinite(r.best_val_r2) else None, "best_epoch": r.best_epoch,
+                "bad_epochs": self.bad, "history": r.history, "seconds": r.seconds, "running": self.running,
+                "finished": self.finished}
+
+    def save(self):
+        if self.folder is None:
+            return
+        cuda = self.device.type == "cuda"
+        tensors = {"model": self.module.state_dict(), "best": self.best or {}, "optimizer": self.opt.state_dict(),
+                   "scheduler": self.sched.state_dict(), "torch_rng": torch.get_rng_state(),
+                   "cuda_rng": torch.cuda.get_rng_state_all() if cuda else []}
+        save_checkpoint(self.folder / CHECKPOINT, tensors, self._meta())
+        write_text(self.folder / HISTORY, history_csv(self.result.history))
+
+    def restore(self):
+        """Load the checkpoint of the folder, if any; True when one was loaded."""
+        path = self.folder / CHECKPOINT if self.folder else None
+        if path is None or not path.is_file():
+            return False
+        ck, meta = load_checkpoint(path)
+        if meta.get("version") != VERSION or meta.get("signature") != json.loads(json.dumps(self.signature)):
+            raise InputError(f"{path}: a checkpoint of another configuration (hyper-parameters, data size or "
+                             "version differ); delete the folder to start over")
+        self.module.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["torch_rng"])
+        if ck["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        random.setstate(_py_random_tuple(meta["python_random"]))
+        self.best = {k: v.to(self.device) for k, v in ck["best"].items()} or None
+        self.epoch, self.batch, self.step, self.bad = meta["epoch"], meta["batch"], meta["step"], meta["bad_epochs"]
+        self.epoch_state, self.finished, self.running = meta["stream"], meta["finished"], meta["running"]
+        r = self.result
+        r.history, r.seconds, r.best_epoch = meta["history"], meta["seconds"], meta["best_epoch"]
+        r.best_val_r2 = -math.inf if meta["best_r2"] is None else meta["best_r2"]
+        self.stream.set_state(self.epoch_state)
+        return True
+
+    # -- training ---------------------------------------------------------------------------
+    def run(self):
+        cfg = self.cfg
+        if not self.restore():
+            self.module.fit_scales(self.stream.first_block(), self.stream.logg, cfg.standardize)
+            self.module.to(self.device)
+            self.epoch_state = self.stream.state()
+        with sigterm_flag() as flag:
+            while not self.finished and self.epoch < cfg.epochs:
+                self._epoch(flag)
+                self._end_epoch()
+        if self.best is not None:
+            self.module.load_state_dict(self.best)
+        self.finished = True
+        self.save()
+        r = self.result
+        r.epochs_run = len(r.history["epoch"])
+        n_seen = sum(s * t for s, t in zip(r.history["spectra_per_s"], r.history["seconds"]))
+        r.spectra_per_s = n_seen / r.seconds if r.seconds > 0 else 0.0
+        return r
+
+    def _epoch(self, flag):
+        """Train one epoch (or its rest, after a mid-epoch resume); on SIGTERM save and raise."""
+        cfg, module = self.cfg, self.module
+        self.stream.set_state(self.epoch_state)
+        skip = self.batch
+        self.model.train()
+        bar = progress(total=self.n_batches, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch")
+        bar.update(skip)
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=self.device)
+        for i, (x, y) in enumerate(self.loader):
+            if i < skip:   # replayed after a resume: the same reads and noise draws, no training
+                continue
+            x = x.to(self.device, non_blocking=True)
+            z = (y.to(self.device, non_blocking=True) - module.y_mean) / module.y_std
+            loss, _ = train_step(self.model, self.opt, self.sched, x, z, self.loss_fn, cfg.clip, self.amp)
+            loss_sum += loss * len(x)
+            self.running[1] += len(x)
+            self.batch, self.step = i + 1, self.step + 1
+            bar.update(1)
+            if self.on_batch is not None:
+                self.on_batch(self.epoch, i)
+            if flag["term"]:
+                bar.close()
+                self._preempt(loss_sum, time.perf_counter() - t0)
+        bar.close()
+        self.running[0] += float(loss_sum)
+        self.running[2] += time.perf_counter() - t0
+
+    def _preempt(self, loss_sum, seconds):
+        self.running[0] += float(loss_sum)
+        self.running[2] += seconds
+        self.save()
+        where = self.folder or "nowhere (no checkpoint_dir)"
+        raise Preempted(f"SIGTERM: training stopped in epoch {self.epoch + 1}, batch {self.batch}; checkpoint in "
+                        f"{where}; rerun to resume")
+
+    def _end_epoch(self):
+        """Validate, log, keep the best weights, count towards early stopping, checkpoint."""
+        loss_sum, n, seconds = self.running
+        val_loss, val_r2 = evaluate(self.module, self.val, self.loss_fn, self.cfg.eval_batch, self.device)
+        r = self.result
+        row = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(n, 1), "val_loss": val_loss, "val_r2": val_r2,
+               "lr": self.sched.get_last_lr()[0], "seconds": seconds, "spectra_per_s": n / max(seconds, 1e-9)}
+        for c in COLUMNS:
+            r.history[c].append(row[c])
+        r.seconds += seconds
+        if val_r2 > r.best_val_r2:
+            r.best_val_r2, r.best_epoch, self.bad = val_r2, self.epoch + 1, 0
+            self.best = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        else:
+            self.bad += 1
+        self.epoch, self.batch, self.running = self.epoch + 1, 0, [0.0, 0, 0.0]
+        self.finished = self.bad >= self.cfg.patience
+        self.epoch_state = self.stream.state()
+        self.save()
+
+
+def _py_random_state():
+    version, state, gauss = random.getstate()
+    return [version, list(state), gauss]
+
+
+def _py_random_tuple(s):
+    return (s[0], tuple(s[1]), s[2])
+
+
+@contextmanager
+def torch_threads(n):
+    """torch's intra-op threads set to ``n`` inside the block."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def train(module, train_view, val_view, config=None, context=None, signature=None, on_batch=None):
+    """Fit ``module`` (a :class:`~pfslogg.nn.models.Standardized` network) and return a TrainResult.
+
+    ``train_view``: a NoisyView with fresh noise (its generator is consumed); ``val_view``: fixed
+    noise. ``config``: a :class:`TrainConfig`. ``context``: a FitContext (threads, checkpoint_dir,
+    device). ``signature``: JSON of what else defines the run (the estimator's hyper-parameters,
+    data size) -- a checkpoint of another signature is refused. ``on_batch(epoch, batch)``: called
+    after every step (tests send themselves SIGTERM from it). The module ends on the device, in
+    eval mode, with the best weights.
+    """
+    cfg = config or TrainConfig()
+    check_config(cfg)
+    threads = getattr(context, "threads", None) or os.cpu_count() or 1
+    with torch_threads(threads):
+        trainer = Trainer(module, train_view, val_view, cfg, context, signature, on_batch)
+        result = trainer.run()
+    module.eval()
+    return result

@@ -22,6 +22,7 @@ except InputError as e:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/experiments.smk"
+include: "rules/track_a.smk"
 include: "rules/track_c.smk"
 include: "rules/track_f.smk"
 include: "rules/figures.smk"
@@ -31,6 +32,7 @@ include: "rules/paper.smk"
 rule all:
     """Everything built so far: every track's results, figures, tables and PDF, and the whole paper."""
     input:
+        rules.track_a.input,
         rules.track_c.input,
         rules.track_f.input,
         W.PDF.format(doc="main"),

@@ -8,6 +8,8 @@
 rule run_cell:
     """Train one estimator variant on one cell (noise level, training size, seed), save its model
     folder, and score it on the test set at the same noise level."""
+    wildcard_constraints:
+        estimator=W.estimator_pattern(config, neural=False),
     input:
         train=get_dataset("train"),
         val=get_dataset("val"),
@@ -30,6 +32,38 @@ rule run_cell:
         ENV
     shell:
         "python -m pfslogg run-cell --params {params.p:q} --threads {threads} --train {input.train} "
+        "--val {input.val} --test {input.test} --grid {input.grid} --model {output.model} "
+        "--out {output.metrics} --predictions {output.predictions} > {log} 2>&1"
+
+
+rule run_neural_cell:
+    """One cell of a neural estimator (Track A; MLPs of Tracks E/F): as run_cell, with the training
+    engine's checkpoint in checkpoints/ (a pre-empted or killed job resumes where it stopped) and
+    the GPU resources of profiles/default (on Slurm: --gpus, --cpus-per-gpu)."""
+    wildcard_constraints:
+        estimator=W.estimator_pattern(config, neural=True),
+    input:
+        train=get_dataset("train"),
+        val=get_dataset("val"),
+        test=get_dataset("test"),
+        grid=W.INSTRUMENT_GRID,
+    output:
+        model=directory(W.MODEL),
+        metrics=W.CELL,
+        predictions=W.CELL_PREDICTIONS,
+    params:
+        p=get_params("run_neural_cell"),
+    log:
+        W.CELL_LOG,
+    benchmark:
+        W.CELL_BENCHMARK
+    group:
+        "neural"
+    threads: 2
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg run-cell --rule run_neural_cell --params {params.p:q} --threads {threads} --train {input.train} "
         "--val {input.val} --test {input.test} --grid {input.grid} --model {output.model} "
         "--out {output.metrics} --predictions {output.predictions} > {log} 2>&1"
 

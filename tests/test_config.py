@@ -137,7 +137,7 @@ BAD = [
     ("instrument.wave_range", [6900.0, 8850.0], "instrument.wave_range"),
     ("grid.source", "bosz2017", "grid.root"),             # BOSZ without its folder
     ("grid.source", "bosz2024", "grid.root"),
-    ("figure.estimators", ["ridge", "mlp"], "figure.estimators"),
+    ("figure.estimators", ["ridge", "transformer_xl"], "figure.estimators"),
     ("evaluation.snr_bins", [2.0, 4.5, 3.0, 7.0], "evaluation.snr_bins"),
     ("evaluation.snr_bins", [2.0, 3.0, 3.0], "evaluation.snr_bins"),
     ("estimators.xgboost", {}, "estimators.xgboost"),

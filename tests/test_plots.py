@@ -153,12 +153,15 @@ def inputs_for(name, folder, confidence=0.95):
 
 # Track C's ceiling figures are drawn from their own results in test_plots_ceilings.py.
 CEILING_FIGURES = {"crlb_cell_position", "crlb_step_size", "ceilings_vs_snr", "crlb_distribution", "efficiency"}
-DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES)
+# Track A's scaling, training and ablation figures: test_track_a_plots.py.
+TRACK_A_FIGURES = {"scaling_law", "training_curves", "ablations", "attention_maps"}   # tests: test_track_a_plots, test_attention_maps
+DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES - TRACK_A_FIGURES)
 
 
 def test_registry_holds_every_figure():
     assert set(FIGURES) == {"r2_vs_snr", "ceiling_calibration", "r2_vs_size", "r2_vs_noise", "decision",
-                            "ridge_alpha", "lightgbm_sensitivity", "pca_components"} | CEILING_FIGURES
+                            "ridge_alpha", "lightgbm_sensitivity", "pca_components"} | CEILING_FIGURES \
+        | TRACK_A_FIGURES
 
 
 @pytest.mark.parametrize("name", DRAWN_HERE)

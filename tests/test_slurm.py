@@ -156,3 +156,17 @@ def test_scancel_is_reported_and_rerun_finishes(tiny_run, tmp_path, site_profile
     snakemake(wd, *EXACT[:1], "--cores", "8", "--profile", "slurm", "--configfile", TINY, env=site_profile,
               timeout=900)
     assert metrics_of(wd, "results/cells/ridge/nl1_n1000_s0.json") == metrics_of(tiny_run, "results/cells/ridge/nl1_n1000_s0.json")
+
+
+def test_neural_cells_ask_slurm_for_a_gpu(tiny_run, tmp_path, site_profile):
+    """The paper-scale training rule (run_neural_cell) asks Slurm for one GPU and CPUs per GPU
+    (profiles/default). The CI node has no GPU, so sbatch refuses the job: the refusal and the
+    plugin's sbatch line show the request -- and nothing ran."""
+    wd = _copy_run(tiny_run, tmp_path / "wd")
+    target = "results/cells/vit/nl1_n1000_s0.json"
+    proc = snakemake(wd, target, "--cores", "8", "--profile", "slurm", "--configfile", TINY, "--verbose",
+                     env=site_profile, check=False, timeout=600)
+    assert proc.returncode != 0
+    assert re.search(r"--gpus[= ]1\b", proc.stdout) or "gres" in proc.stdout.lower(), proc.stdout[-4000:]
+    assert re.search(r"--cpus-per-gpu[= ]4\b", proc.stdout), proc.stdout[-4000:]
+    assert not (wd / target).exists()

@@ -51,7 +51,7 @@ def snapshot(cfg):
 
 
 # -- (a) paths -----------------------------------------------------------------------------------
-PATH_ROOTS = {"data", "results", "models", "figures", "paper", "logs", "benchmarks"}
+PATH_ROOTS = {"data", "results", "models", "figures", "paper", "logs", "benchmarks", "checkpoints"}
 
 
 def _path_constants():
@@ -197,7 +197,10 @@ def test_run_cell_noise_level_parses_back_from_the_tag(cfg):
 
 
 def test_jobs_hold_every_cell_once(cfg):
-    cells = [w for r, w in W.jobs(cfg) if r == "run_cell"]
+    cells = [w for r, w in W.jobs(cfg) if r in ("run_cell", "run_neural_cell")]
+    for r, w in W.jobs(cfg):   # neural variants train in run_neural_cell (checkpoint, GPU), the rest in run_cell
+        if r in ("run_cell", "run_neural_cell"):
+            assert (r == "run_neural_cell") == W.is_neural(cfg, w["estimator"]), (r, w)
     keys = {(w["estimator"], w["noise"], w["size"], w["seed"]) for w in cells}
     assert len(keys) == len(cells)
     for name, exp in cfg["experiments"].items():
@@ -293,6 +296,10 @@ def perturb(cfg, path, node):
             return next(e for e in names if e not in (p[3], v))
         others = [e for e in cfg["estimators"] if e not in names[:1]]
         return {names[0]: others[0]}
+    if p[0] == "experiments" and p[2] == "reference":   # one of the experiment's own variants
+        return next(e for e in cfg["experiments"][p[1]]["estimators"] if e != v)
+    if p == ("attention", "estimator"):                # another variant of class vit
+        return next(e for e, x in cfg["estimators"].items() if x["class"] == "vit" and e != v)
     if p[-1] == "estimators":                       # lists of variant names
         return v[:-1] if len(v) > 1 else [_other_estimator(cfg, v)]
     if p == ("grid", "root"):

@@ -97,6 +97,11 @@ def cmd_aggregate_experiment(a, p):
     docs = {c: read_results(f) for c, f in zip(cells, a.inputs)}
     metrics, details, rows = aggregate(p["experiment"], p["spec"], docs, p["confidence"],
                                        default_noise_level=p["default_noise_level"])
+    if p["spec"].get("reference"):   # Track A: a power law per variant, and the size to reach the reference
+        from .scaling import reference_r2, scaling_summary
+        ref = p["spec"]["reference"]
+        metrics["power_law"] = scaling_summary(metrics, p["default_noise_level"],
+                                               targets={ref: reference_r2(metrics, ref, p["default_noise_level"])})
     _write_table(a.table, rows)
     write_results(a.out, metrics, a.rule, a.inputs, params=p, started=started, kind="experiment", details=details)
 
@@ -198,6 +203,27 @@ def cmd_check_ceiling(a, p):
                  f"{v['bayes_r2_ci']}" for v in metrics["violations"]]
         raise InputError(f"{a.out}: {len(lines)} model(s) beat the Bayes ceiling beyond the intervals (a bug): "
                          + "; ".join(lines))
+
+
+def cmd_compute_attention_maps(a, p):
+    """attention rollout, [CLS] attention and gradient saliency of a trained ViT by stellar type, against the Fisher information"""
+    from .data.dataset import SpectraSet, check_same_wave
+    from .data.gridio import read_grid
+    from .data.interp import GridInterpolator
+    from .estimators import load
+    from .nn.maps import attention_maps
+    started = now()
+    import torch
+    torch.set_num_threads(max(1, a.threads))
+    test = SpectraSet(a.test)
+    interp = GridInterpolator(read_grid(a.grid, fields=("flux",)))
+    check_same_wave(test.wave, interp.wave, a.test, a.grid)
+    est = load(a.trained)
+    metrics, details = attention_maps(est, test, p["noise_level"], p["test_noise_seed"], interp, p["params"],
+                                      n_spectra=p["n_spectra"])
+    manifest = str(Path(a.trained) / "estimator.json")   # the folder, by its manifest (which holds every sha256)
+    write_results(a.out, {"estimator": p["estimator"], **metrics}, a.rule, [manifest, a.test, a.grid], params=p,
+                  started=started, kind="attention", details=details)
 
 
 # -- figures, tables, paper ------------------------------------------------------------------------
@@ -336,6 +362,7 @@ COMMANDS = {
     "compute-crlb-validation": (cmd_compute_crlb_validation, ["grid", "out"]),
     "compute-snr-sweep": (cmd_compute_snr_sweep, ["grid", "out"]),
     "check-ceiling": (cmd_check_ceiling, ["bayes", "fisher", "inputs*", "out"]),
+    "compute-attention-maps": (cmd_compute_attention_maps, ["trained", "test", "grid", "out"]),
     "plot-figure": (cmd_plot_figure, ["inputs*", "out"]),
     "tabulate": (cmd_tabulate, ["results", "inputs*", "out"]),
     "collect-numbers": (cmd_collect_numbers, ["results", "inputs*", "out", "index"]),

@@ -250,6 +250,7 @@ def _check_hyper(class_id, hyper, where):
 
 # Track F reads three experiments by these names (config experiments.<name>); pfslogg.workflow too.
 TRACK_F_EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
+TRACK_A_EXPERIMENTS = ("scaling", "ablations", "vit_noise")
 
 
 def _check_user_paths(cfg, where):
@@ -265,15 +266,22 @@ def _check_user_paths(cfg, where):
 
 def _check_experiments(cfg, where):
     exps = cfg["experiments"]
-    for name in TRACK_F_EXPERIMENTS:
-        if name not in exps:
-            raise InputError(f"{where}: experiments.{name}: required (Track F reads it)")
+    for names, track in ((TRACK_F_EXPERIMENTS, "F"), (TRACK_A_EXPERIMENTS, "A")):
+        for name in names:
+            if name not in exps:
+                raise InputError(f"{where}: experiments.{name}: required (Track {track} reads it)")
+    att = cfg["attention"]["estimator"]
+    if att not in cfg["estimators"] or cfg["estimators"][att]["class"] != "vit":
+        raise InputError(f"{where}: attention.estimator: '{att}' must be a configured variant of class 'vit'")
     n_train = cfg["datasets"]["train"]["n"]
     external = bool(cfg["datasets"]["train"].get("path"))
     for name, exp in exps.items():
         for e in exp["estimators"]:
             if e not in cfg["estimators"]:
                 raise InputError(f"{where}: experiments.{name}.estimators: '{e}' is not configured under 'estimators'")
+        ref = exp.get("reference")
+        if ref is not None and ref not in exp["estimators"]:
+            raise InputError(f"{where}: experiments.{name}.reference: '{ref}' is not one of its estimators")
         for key in ("estimators", "noise_levels", "sizes"):
             if len(set(exp[key])) != len(exp[key]):
                 raise InputError(f"{where}: experiments.{name}.{key}: expected distinct values, got {exp[key]}")

@@ -179,10 +179,14 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     if grid_path is not None:
         from .data.gridio import read_grid
         check_same_wave(train_set.wave, read_grid(grid_path, fields=()).wave, train_path, grid_path)
+    checkpoint = p["checkpoint"] if "checkpoint" in p else None   # neural cells (rule run_neural_cell) only
     t1 = time.perf_counter()
-    est.fit(train, val, FitContext(grid=grid_path, ranges=p["params"], threads=threads))
+    est.fit(train, val, FitContext(grid=grid_path, ranges=p["params"], threads=threads, checkpoint_dir=checkpoint))
     t2 = time.perf_counter()
     est.save(model_dir, provenance=provenance)
+    if checkpoint:   # the model folder is kept; the checkpoint was only for a resume
+        import shutil
+        shutil.rmtree(checkpoint, ignore_errors=True)
     est = load(model_dir)
     ev = p["evaluation"]
     var = prior_variance(*p["params"]["log_g"])

@@ -7,7 +7,7 @@ place where the keys that the commands of :mod:`pfslogg.cli` read are made. Test
 sides against each other without Snakemake.
 """
 
-from .config import TRACK_F_EXPERIMENTS, noise_seed, split_seed  # Track F reads these experiments
+from .config import TRACK_A_EXPERIMENTS, TRACK_F_EXPERIMENTS, noise_seed, split_seed  # the tracks read these
 from .errors import InputError
 from .experiments import cell_seed, experiment_cells, noise_tag, parse_noise_tag
 
@@ -25,6 +25,7 @@ CELL = f"results/cells/{CELL_NAME}.json"
 CELL_PREDICTIONS = f"results/cells/{CELL_NAME}.csv"
 CELL_LOG = f"logs/run_cell/{CELL_NAME}.log"
 CELL_BENCHMARK = f"benchmarks/run_cell/{CELL_NAME}.tsv"
+CHECKPOINT = f"checkpoints/{CELL_NAME}"   # a neural cell's training checkpoint (removed when it finishes)
 AGGREGATE = "results/track_{track}/{experiment}.json"
 AGGREGATE_TABLE = "results/track_{track}/{experiment}.csv"
 FISHER = "results/track_c/fisher.json"
@@ -35,6 +36,7 @@ CALIBRATION = "results/track_c/ceiling_calibration.json"
 CRLB_VALIDATION = "results/track_c/crlb_validation.json"
 SNR_SWEEP = "results/track_c/snr_sweep.json"
 EFFICIENCY = "results/track_c/efficiency.json"
+ATTENTION = "results/track_a/attention.json"
 FIGURE = "figures/{figure}.pdf"
 FIGURE_SIDECAR = "figures/{figure}.pdf.json"
 TABLE = "paper/generated/tables/{table}.tex"
@@ -74,6 +76,31 @@ def figure_cells(cfg):
             for e in cfg["figure"]["estimators"]]
 
 
+def is_neural(cfg, estimator):
+    """Whether a variant's class is a neural estimator (trained by pfslogg.nn.engine)."""
+    from .estimators import REGISTRY
+    from .estimators.neural import NeuralEstimator
+
+    cls = REGISTRY.get(cfg["estimators"][estimator]["class"])
+    return cls is not None and issubclass(cls, NeuralEstimator)
+
+
+def estimator_pattern(cfg, neural):
+    """Wildcard regex of the variants whose class is (or is not) neural: which of run_cell and
+    run_neural_cell makes a cell (a pattern that matches nothing when there are none)."""
+    import re
+
+    names = [re.escape(e) for e in cfg["estimators"] if is_neural(cfg, e) == neural]
+    return "|".join(names) if names else "(?!x)x"
+
+
+def attention_model(cfg):
+    """The model folder whose attention is mapped: config attention.estimator, default noise level,
+    whole training set, seed 0 (the cell drawn in figures/r2_vs_snr.pdf when it is listed there)."""
+    return cell_path(cfg["attention"]["estimator"], cfg["noise"]["noise_level"], cfg["datasets"]["train"]["n"], 0,
+                     template=MODEL)
+
+
 def efficiency_cells(cfg):
     """Every cell at the default noise level and the full training size, all seeds, of every
     experiment (and the figure's cells): the models compared with the ceilings on the same test set."""
@@ -97,6 +124,16 @@ def figure_inputs(cfg, figure):
         return [FISHER, BAYES]
     if figure == "efficiency":
         return [EFFICIENCY]
+    if figure == "scaling_law":
+        return [aggregate_path(cfg, "scaling")]
+    if figure == "training_curves":
+        return [aggregate_path(cfg, "scaling")]
+    if figure == "ablations":
+        return [aggregate_path(cfg, "ablations")]
+    if figure == "vit_noise":
+        return [aggregate_path(cfg, "vit_noise")]
+    if figure == "attention_maps":
+        return [ATTENTION]
     if figure == "lightgbm_sensitivity":
         return [aggregate_path(cfg, "sensitivity")]
     if figure in ("r2_vs_size", "r2_vs_noise", "decision", "ridge_alpha", "pca_components"):
@@ -107,7 +144,8 @@ def figure_inputs(cfg, figure):
 FIGURE_TRACKS = {"r2_vs_snr": "f", "ceiling_calibration": "c", "r2_vs_size": "f", "r2_vs_noise": "f",
                  "decision": "f", "ridge_alpha": "f", "pca_components": "f", "lightgbm_sensitivity": "f",
                  "crlb_cell_position": "c", "crlb_step_size": "c", "ceilings_vs_snr": "c", "crlb_distribution": "c",
-                 "efficiency": "c"}
+                 "efficiency": "c", "scaling_law": "a", "training_curves": "a", "ablations": "a",
+                 "attention_maps": "a"}
 
 
 def table_inputs(cfg, table):
@@ -123,6 +161,10 @@ def table_inputs(cfg, table):
         return [SNR_SWEEP]
     if table == "efficiency_by_snr":
         return [EFFICIENCY]
+    if table == "scaling":
+        return [aggregate_path(cfg, "scaling")]
+    if table == "ablations":
+        return [aggregate_path(cfg, "ablations")]
     if table == "r2_by_snr":
         return figure_cells(cfg) + [BAYES, FISHER]
     if table in ("leaderboard", "errors"):
@@ -130,8 +172,9 @@ def table_inputs(cfg, table):
     raise InputError(f"table '{table}': unknown")
 
 
+TRACK_A_TABLES = ("scaling", "ablations")
 TABLES = ("datasets", "ceiling", "calibration", "r2_by_snr", "leaderboard", "errors", "crlb_validation", "snr_sweep",
-          "efficiency_by_snr")
+          "efficiency_by_snr") + TRACK_A_TABLES
 
 
 def doc_results(cfg, doc):
@@ -139,7 +182,8 @@ def doc_results(cfg, doc):
     data = [DATASET_SUMMARY.format(split=s) for s in SPLITS] + [GRID_SUMMARY]
     track_c = data + [BAYES, FISHER, CALIBRATION, CRLB_VALIDATION, SNR_SWEEP, EFFICIENCY]
     track_f = data + figure_cells(cfg) + [FISHER] + [aggregate_path(cfg, e) for e in TRACK_F_EXPERIMENTS]
-    own = {"main": track_c + track_f, "track_c": track_c, "track_f": track_f}
+    track_a = data + figure_cells(cfg) + [BAYES] + [aggregate_path(cfg, e) for e in TRACK_A_EXPERIMENTS] + [ATTENTION]
+    own = {"main": track_c + track_f, "track_c": track_c, "track_f": track_f, "track_a": track_a}
     return list(dict.fromkeys(own.get(doc, [])))
 
 
@@ -177,6 +221,10 @@ def rule_params(rule, cfg, **w):
                 "seed": cell_seed(cfg["seed"], s), "val_noise_seed": noise_seed(cfg, "val"),
                 "test_noise_seed": noise_seed(cfg, "test"), "params": cfg["params"],
                 "evaluation": cfg["evaluation"]}
+    if rule == "run_neural_cell":
+        return {**rule_params("run_cell", cfg, **w),
+                "checkpoint": CHECKPOINT.format(estimator=w["estimator"], noise=w["noise"], size=int(w["size"]),
+                                                seed=int(w["seed"]))}
     if rule == "aggregate_experiment":
         return {"experiment": w["experiment"], "spec": cfg["experiments"][w["experiment"]],
                 "confidence": cfg["evaluation"]["confidence"], "bootstrap": cfg["evaluation"]["bootstrap"],
@@ -196,6 +244,10 @@ def rule_params(rule, cfg, **w):
     if rule == "compute_snr_sweep":
         return {"params": cfg["params"], "noise": _stored_noise(cfg), "sweep": cfg["ceiling"]["sweep"],
                 "bayes": cfg["bayes"], "evaluation": cfg["evaluation"], "seed": cfg["seed"]}
+    if rule == "compute_attention_maps":
+        return {"estimator": cfg["attention"]["estimator"], "n_spectra": cfg["attention"]["n_spectra"],
+                "noise_level": cfg["noise"]["noise_level"], "test_noise_seed": noise_seed(cfg, "test"),
+                "params": cfg["params"]}
     if rule == "check_ceiling":
         return {"noise_level": cfg["noise"]["noise_level"], "size": int(cfg["datasets"]["train"]["n"])}
     if rule == "plot_figure":
@@ -203,6 +255,10 @@ def rule_params(rule, cfg, **w):
         if f == "r2_vs_snr":
             return {"figure": f, "estimators": cfg["figure"]["estimators"],
                     "snr_bins": cfg["evaluation"]["snr_bins"], "confidence": cfg["evaluation"]["confidence"]}
+        if f == "scaling_law":
+            ref = cfg["experiments"]["scaling"].get("reference")
+            return {"figure": f, "confidence": cfg["evaluation"]["confidence"], "reference": [ref] if ref else [],
+                    "estimators": [e for e in cfg["experiments"]["scaling"]["estimators"] if e != ref]}
         return {"figure": f, "confidence": cfg["evaluation"]["confidence"]}
     if rule in ("tabulate", "collect_numbers", "describe_grid", "compile_paper"):
         return {k: v for k, v in w.items()}
@@ -212,14 +268,16 @@ def rule_params(rule, cfg, **w):
 def jobs(cfg):
     """Every (rule, wildcards) of the full DAG (rules with parameters), for tests and audits."""
     out = [("build_raw_grid", {}), ("convolve_grid", {}), ("compute_fisher_ceiling", {}), ("compute_bayes_ceiling", {}),
-           ("calibrate_ceiling", {}), ("compute_crlb_validation", {}), ("compute_snr_sweep", {}), ("check_ceiling", {})]
+           ("calibrate_ceiling", {}), ("compute_crlb_validation", {}), ("compute_snr_sweep", {}), ("check_ceiling", {}),
+           ("compute_attention_maps", {})]
     for s in SPLITS:
         out.append(("describe_dataset" if cfg["datasets"][s].get("path") else "simulate_dataset", {"split": s}))
     cells = {c for name in cfg["experiments"] for c in experiment_cells(cfg["experiments"][name])}
     cells |= {(e, noise_tag(cfg["noise"]["noise_level"]), int(cfg["datasets"]["train"]["n"]), 0)
               for e in cfg["figure"]["estimators"]}
     for e, tag, n, s in sorted(cells):
-        out.append(("run_cell", {"estimator": e, "noise": tag, "size": n, "seed": s}))
+        out.append(("run_neural_cell" if is_neural(cfg, e) else "run_cell",
+                    {"estimator": e, "noise": tag, "size": n, "seed": s}))
     out += [("aggregate_experiment", {"experiment": x}) for x in cfg["experiments"]]
     out += [("plot_figure", {"figure": f}) for f in FIGURE_TRACKS]
     return out
@@ -246,6 +304,12 @@ CAPTIONS = {
     "crlb_validation": "maximum-likelihood variance over the CRLB at cell centres and next to log g nodes.",
     "snr_sweep": "ceilings over the magnitude sweep: SNR, R2_max (3D, 4D), mean-CRLB R2, R2_Bayes, Schur decay.",
     "efficiency_by_snr": "efficiency of each estimator against the Bayes ceiling per SNR bin.",
+    "scaling_law": "Track A: R2 against training-set size with the fitted power law and its extrapolation.",
+    "training_curves": "Track A: training and validation loss, validation R2 and learning rate per epoch.",
+    "ablations": "Track A: R2 of the ViT and CNN variants (patch, tokenizer, position, loss, kernels) and MLPs.",
+    "attention_maps": "Track A: ViT attention and gradient saliency against wavelength, with the Fisher "
+                      "information on log g and the known lines.",
+    "scaling": "Track A: R2 per training size, the fitted power law and its extrapolations.",
     "datasets": "size, magnitudes and SNR distribution of the training, validation and test sets.",
     "ceiling": "the Fisher ceiling per SNR bin of the test set.",
     "calibration": "the Fisher ceiling at the original study's SNR points, beside its values.",

@@ -5,10 +5,10 @@
 the figure unsaved. Modules: common (style, registry, I/O), snr (r2_vs_snr, ceiling_calibration),
 experiment (r2_vs_size, r2_vs_noise, decision), hyper (ridge_alpha, lightgbm_sensitivity,
 pca_components), ceilings (crlb_cell_position, crlb_step_size, ceilings_vs_snr, crlb_distribution,
-efficiency).
+efficiency), attention (attention_maps).
 """
 
-from . import ceilings, experiment, hyper, snr  # noqa: F401  (register their figures)
+from . import attention, ceilings, experiment, hyper, snr, track_a  # noqa: F401  (register their figures)
 from .common import FIGURES, load_results, render, save
 
 __all__ = ["FIGURES", "load_results", "render", "save"]

@@ -1,0 +1,309 @@
+"""Figures of Track A (neural estimators), each read from experiment aggregates (kind
+"experiment"): R^2 against training size with the fitted power law (scaling_law), the per-epoch
+training log of the networks (training_curves) and the R^2 of ablation variants against a baseline
+(ablations).
+
+Each takes ``params``: ``noise_level`` (default: the aggregate's default_noise_level, or its only
+level) and ``confidence`` (optional; must match the aggregate's), and the figure's own keys below.
+"""
+
+import math
+from collections import Counter
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+from matplotlib.container import ErrorbarContainer
+
+from ..errors import InputError
+from ..scaling import ORIGINAL_VIT_R2, power_law, scaling_summary
+from .common import COLORS, R2_LABEL, SIZE_LABEL, figure
+from .experiment import Aggregate, dodge, num
+
+EXTRAPOLATE_TO = 1_000_000   # the scaling curves run on to the original study's largest size
+
+
+def size_label(n):
+    """1000000 -> '1M', 50000 -> '50k', 500 -> '500'."""
+    n = float(n)
+    return f"{n / 1e6:g}M" if n >= 1e6 else (f"{n / 1e3:g}k" if n >= 1e3 else f"{n:g}")
+
+
+def noise_level(agg, params):
+    """The noise level a Track A figure draws: params noise_level, else the aggregate's default
+    (when it has cells there), else its only level."""
+    level = params.get("noise_level")
+    if level is None:
+        default = agg.m.get("default_noise_level")
+        if default is not None and float(default) in agg.noise_levels:
+            level = default
+        elif len(agg.noise_levels) == 1:
+            level = agg.noise_levels[0]
+        else:
+            agg.fail(f"noise levels {agg.noise_levels} and no default_noise_level: give params noise_level")
+    if float(level) not in agg.noise_levels:
+        agg.fail(f"no cells at noise level {float(level):g} (levels: {agg.noise_levels})")
+    return float(level)
+
+
+def variant_label(agg, e, params):
+    """params labels[e], else the estimator's label where no other estimator shares it, else its name
+    (ablation variants of one class share the class's label)."""
+    labels = params.get("labels") or {}
+    if e in labels:
+        return str(labels[e])
+    counts = Counter(agg.label(x) for x in agg.names)
+    return agg.label(e) if counts[agg.label(e)] == 1 else e
+
+
+# -------------------------------------------------------------------------------- scaling_law
+
+def _fit(agg, e, level):
+    """The power-law fit of estimator e: the aggregate's metrics["power_law"][e] when it was made at
+    this noise level, else fitted here (pfslogg.scaling); None when skipped (fewer than 4 sizes)."""
+    fit = (agg.m.get("power_law") or {}).get(e)
+    if not fit or ("skipped" not in fit and num(fit.get("noise_level")) != level):
+        fit = scaling_summary(agg.m, level, [e])[e]
+    return None if "skipped" in fit else fit
+
+
+def _reference_lines(ax, source, names, level):
+    """Horizontal lines at the R^2 of the reference estimators of ``source`` at its largest size."""
+    styles = [(0, (1, 1.5)), (0, (5, 1.5, 1, 1.5)), (0, (3, 1.5))]
+    for i, e in enumerate(names):
+        if e not in source.names:
+            source.fail(f"no reference estimator {e!r} (estimators: {', '.join(source.names)})")
+        sizes = [n for n in source.sizes if source.cell(e, level, n)]
+        if not sizes:
+            source.fail(f"no cells of reference estimator {e!r} at noise level {level:g}")
+        r2 = num(source.cell(e, level, sizes[-1])["r2"])
+        ax.axhline(r2, color="0.25", lw=1.0, ls=styles[i % len(styles)], zorder=1,
+                   label=f"{source.label(e)}, N = {size_label(sizes[-1])} ({source.title}): {r2:.3f}")
+
+
+@figure("scaling_law")
+def scaling_law(inputs, params):
+    """Held-out R^2 against training-set size (log axis) per estimator at one noise level, with its
+    interval over seeds and the fitted power law R^2_inf - a N^-b (dashed; lighter where it runs on
+    to 1M spectra, past the largest size: extrapolation), horizontal lines at reference estimators
+    and the original study's ViT as open markers.
+    inputs: the scaling aggregate, then optionally a second aggregate holding the references (the
+    Track F benchmark). params: reference (list of estimator names, read from the second input, else
+    the first), estimators (which to draw; default all), original (draw the original study's ViT;
+    default true), noise_level, confidence."""
+    if len(inputs) not in (1, 2):
+        raise InputError(f"{', '.join(inputs) or '(none)'}: figure scaling_law reads one experiment aggregate "
+                         "and optionally a second one with the reference estimators")
+    agg = Aggregate(inputs[:1], params)
+    source = Aggregate(inputs[1:], params) if len(inputs) == 2 else agg
+    level = noise_level(agg, params)
+    names = list(params.get("estimators") or agg.names)
+    for e in names:
+        if e not in agg.names:
+            agg.fail(f"no estimator {e!r} (estimators: {', '.join(agg.names)})")
+    sizes = agg.sizes
+    fig, ax = plt.subplots(figsize=(5.6, 4.4), layout="constrained")
+    right = max(EXTRAPOLATE_TO, sizes[-1]) * 1.5
+    ax.axvspan(sizes[-1] * 1.15, right, color="0.93", lw=0, zorder=0)
+    ax.text(math.sqrt(sizes[-1] * 1.15 * right), 0.02, "extrapolation", transform=ax.get_xaxis_transform(),
+            ha="center", va="bottom", fontsize=7, color="0.4")
+    for i, e in enumerate(names):
+        y, err = agg.r2(e, [(level, n) for n in sizes])
+        fit = _fit(agg, e, level)
+        label = variant_label(agg, e, params)
+        if fit:
+            label += rf": $R^2_\infty$ = {fit['r2_inf']:.2f}, $b$ = {fit['b']:.2f}"
+            inside = np.geomspace(sizes[0], sizes[-1], 80)
+            beyond = np.geomspace(sizes[-1], max(EXTRAPOLATE_TO, sizes[-1]), 60)
+            curve = (fit["r2_inf"], fit["a"], fit["b"])
+            ax.plot(inside, power_law(inside, *curve), color=agg.color(e), ls="--", lw=1.0, zorder=2)
+            ax.plot(beyond, power_law(beyond, *curve), color=agg.color(e), ls="--", lw=1.0, alpha=0.4, zorder=2)
+        ax.errorbar(sizes, y, yerr=err, color=agg.color(e), marker=agg.marker(e), ms=4, capsize=2, lw=0,
+                    elinewidth=1.0, label=label, zorder=3,
+                    transform=dodge(ax, i, len(names), sizes, [y - err[0], y + err[1]]))
+    _reference_lines(ax, source, list(params.get("reference") or []), level)
+    if params.get("original", True):
+        ax.plot(list(ORIGINAL_VIT_R2), list(ORIGINAL_VIT_R2.values()), ls="none", marker="o", ms=6, mfc="none",
+                mec="0.15", mew=1.0, zorder=4, label="original study (BOSZ): ViT, noise level 1")
+    ax.plot([], [], color="0.3", ls="--", lw=1.0, label=r"fit $R^2_\infty - a\,N^{-b}$")
+    ax.plot([], [], color="0.3", ls="--", lw=1.0, alpha=0.4, label="fit, extrapolation")
+    handles, labels = ax.get_legend_handles_labels()     # the estimators (error bars) first
+    order = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], ErrorbarContainer))
+    ax.set_xscale("log")
+    ax.set_xlim(sizes[0] / 1.5, right)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: size_label(v)))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(SIZE_LABEL + " (log axis)")
+    ax.set_ylabel(R2_LABEL)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"log g $R^2$ against training-set size ({agg.title}), noise level $k$ = {level:g}\n"
+                 f"{agg.interval_text()}", fontsize=8.5)
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside lower center", ncol=2,
+               frameon=False, fontsize=7)
+    return fig
+
+
+# -------------------------------------------------------------------------------- training_curves
+
+ROWS = (("loss", "loss\n(standardised log g)"), ("val_r2", "validation $R^2$"), ("lr", "learning rate"))
+
+
+def _histories(agg, e, level, size):
+    """What fit recorded, one dict a seed, for the seeds whose fit kept a per-epoch history."""
+    return [f for f in agg.fitted(e, level, size) if isinstance(f, dict) and f.get("history")]
+
+
+def _curve(ax, h, key, **style):
+    y = np.array([num(v) for v in h[key]], float)
+    x = np.asarray(h.get("epoch") or np.arange(1, len(y) + 1), float)
+    ax.plot(x, y, **style)
+
+
+@figure("training_curves")
+def training_curves(inputs, params):
+    """The per-epoch log of the neural cells of an aggregate at one noise level and size (default:
+    the largest): small multiples, one column per estimator, rows training / validation loss,
+    validation R^2 (the restored best epoch dotted) and the learning rate; one line per seed (the
+    first darkest). params: estimators (default: every one with a history), size, noise_level."""
+    agg = Aggregate(inputs, params)
+    level = noise_level(agg, params)
+    size = int(params.get("size") or agg.sizes[-1])
+    names = [e for e in (params.get("estimators") or agg.names) if _histories(agg, e, level, size)]
+    if not names:
+        agg.fail(f"no training history (neural estimators) at noise level {level:g} and size {size}")
+    ncols = min(len(names), 4)
+    blocks = -(-len(names) // ncols)
+    fig, axes = plt.subplots(3 * blocks, ncols, figsize=(min(7.2, 1.3 + 1.8 * ncols), 0.6 + 4.2 * blocks),
+                             squeeze=False, layout="constrained")
+    for k, ax in enumerate(axes.flat):
+        if k // ncols // 3 * ncols + k % ncols >= len(names):
+            ax.set_visible(False)
+    for j, e in enumerate(names):
+        col = axes[3 * (j // ncols):3 * (j // ncols) + 3, j % ncols]
+        fits = _histories(agg, e, level, size)
+        for s, f in enumerate(fits):
+            h = f["history"]
+            style = {"color": agg.color(e), "alpha": 1.0 if s == 0 else 0.4, "lw": 1.1 if s == 0 else 0.8}
+            _curve(col[0], h, "train_loss", ls="-", **style)
+            _curve(col[0], h, "val_loss", ls="--", **style)
+            _curve(col[1], h, "val_r2", **style)
+            if f.get("best_epoch"):
+                col[1].axvline(f["best_epoch"], ls=":", **dict(style, lw=0.8))
+        _curve(col[2], fits[0]["history"], "lr", color="0.25", lw=1.0)
+        params_text = f"\n{fits[0]['n_params'] / 1e6:.2g}M parameters" if fits[0].get("n_params") else ""
+        col[0].set_title(variant_label(agg, e, params) + params_text, fontsize=8.5)
+        col[2].yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter(useMathText=True))
+        col[2].ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+        for r, ax in enumerate(col):
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5, integer=True))
+            if r < 2:
+                ax.tick_params(labelbottom=False)
+            if j % ncols == 0:
+                ax.set_ylabel(ROWS[r][1])
+        col[2].set_xlabel("epoch")
+    handles = [plt.Line2D([], [], color="0.3", ls="-", label="training loss"),
+               plt.Line2D([], [], color="0.3", ls="--", label="validation loss"),
+               plt.Line2D([], [], color="0.3", ls=":", label="best epoch (weights kept)")]
+    seeds = len(agg.seeds)
+    if seeds > 1:
+        handles.append(plt.Line2D([], [], color="0.3", alpha=0.4, label=f"lighter: seeds 2-{seeds}"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    fig.align_ylabels(axes[:, 0])
+    fig.suptitle(f"Training curves ({agg.title}), noise level $k$ = {level:g}, N = {size:,}", fontsize=9)
+    return fig
+
+
+# -------------------------------------------------------------------------------- ablations
+
+def _groups(agg, names, params):
+    """[(title, [estimators])]: params groups ({title: [names]}, in order; the rest under 'other'),
+    else by the estimators' class label."""
+    given = params.get("groups")
+    if given:
+        out, seen = [], set()
+        for title, members in given.items():
+            for e in members:
+                if e not in agg.names:
+                    agg.fail(f"groups.{title}: no estimator {e!r}")
+            kept = [e for e in members if e in names]
+            seen |= set(kept)
+            if kept:
+                out.append((str(title), kept))
+        rest = [e for e in names if e not in seen]
+        return out + ([("other", rest)] if rest else [])
+    out = {}
+    for e in names:
+        out.setdefault(agg.label(e), []).append(e)
+    return list(out.items())
+
+
+def _baseline(agg, params):
+    if "baseline" in params:
+        base = params["baseline"]
+    else:
+        refs = Counter(c["reference"] for c in (agg.m.get("comparisons") or {}).values())
+        base = refs.most_common(1)[0][0] if refs else None
+    if base is not None and base not in agg.names:
+        agg.fail(f"no baseline estimator {base!r} (estimators: {', '.join(agg.names)})")
+    return base
+
+
+@figure("ablations")
+def ablations(inputs, params):
+    """R^2 of every variant of an ablation aggregate at one noise level and size (default: the
+    largest) as horizontal bars with their interval over seeds, grouped (params groups, else by
+    class) and drawn from the baseline's R^2 (a vertical line with its interval as a band), so a
+    bar to the right is a gain. Right margin: R^2 and its difference to the baseline.
+    params: baseline (default: the reference most of the aggregate's comparisons name), groups,
+    labels ({estimator: text}), estimators, size, noise_level, confidence."""
+    agg = Aggregate(inputs, params)
+    level = noise_level(agg, params)
+    size = int(params.get("size") or agg.sizes[-1])
+    names = list(params.get("estimators") or agg.names)
+    base = _baseline(agg, params)
+    groups = _groups(agg, names, params)
+    rows = []                                  # (y label, estimator or None for a group title)
+    for title, members in groups:
+        rows.append((title, None))
+        rows += [(variant_label(agg, e, params), e) for e in members]
+    fig, ax = plt.subplots(figsize=(5.4, 0.9 + 0.24 * len(rows)), layout="constrained")
+    est_rows = [(y, e) for y, (_, e) in enumerate(rows) if e]
+    y_all, e_all = zip(*est_rows)
+    vals, errs = zip(*(agg.r2(e, [(level, size)]) for e in e_all))
+    vals, errs = np.array([v[0] for v in vals]), np.concatenate(errs, axis=1)
+    anchor = float(vals[e_all.index(base)]) if base in e_all else (num(agg.cell(base, level, size)["r2"])
+                                                                   if base else 0.0)
+    group_of = {e: g for g, (_, members) in enumerate(groups) for e in members}
+    colors = [COLORS[group_of[e] % len(COLORS)] for e in e_all]
+    ax.barh(y_all, vals - anchor, left=anchor, height=0.62, color=colors, alpha=0.85, zorder=2)
+    ax.errorbar(vals, y_all, xerr=errs, fmt="none", ecolor="0.15", elinewidth=0.9, capsize=2, zorder=3)
+    if base:
+        cell = agg.cell(base, level, size)
+        lo, hi = (num(v) for v in cell["r2_ci_seeds"])
+        ax.axvspan(lo, hi, color="0.5", alpha=0.15, lw=0, zorder=1)
+        ax.axvline(anchor, color="0.15", lw=1.0, zorder=4)
+    trans = ax.get_yaxis_transform()
+    ax.text(1.02, -1, "$R^2$" + ("  (Δ baseline)" if base else ""), transform=trans, fontsize=7, va="center",
+            color="0.3")
+    for y, e, v in zip(y_all, e_all, vals):
+        diff = "" if not base or e == base else f"  ({v - anchor:+.3f})"
+        ax.text(1.02, y, f"{v:.3f}{diff}", transform=trans, fontsize=7, va="center",
+                fontweight="bold" if e == base else "normal")
+    ax.set_yticks(range(len(rows)), [lab for lab, _ in rows])
+    for tick, (_, e) in zip(ax.get_yticklabels(), rows):
+        if e is None:
+            tick.set_fontweight("bold")
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(len(rows) - 0.4, -1.6)
+    lo = np.nanmin(vals - errs[0])
+    hi = np.nanmax(vals + errs[1])
+    pad = 0.08 * max(hi - lo, 0.01)
+    ax.set_xlim(min(lo, anchor) - pad, max(hi, anchor) + pad)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel(R2_LABEL)
+    base_text = f"; bars start at the baseline {variant_label(agg, base, params)} (line, band: its interval)" \
+        if base else ""
+    ax.set_title(f"Ablations ({agg.title}): noise level $k$ = {level:g}, N = {size:,}\n"
+                 f"{agg.interval_text()}{base_text}", fontsize=8)
+    return fig

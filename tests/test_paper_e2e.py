@@ -1,6 +1,6 @@
 """End to end: Track F and the whole paper on the tiny configuration, in a temporary copy.
 
-One session-scoped run of ``snakemake track_f paper`` serves every test: the PDFs exist and
+One session-scoped run of ``snakemake track_a track_f paper`` serves every test: the PDFs exist and
 render, hold no undefined reference and print the generated numbers; the guard passes on the
 real documents with the numbers of a real run; the provenance audit traces a printed number to
 its results file, rule (with its line in the rule file) and inputs, and says STALE once an input
@@ -26,7 +26,7 @@ from workflow_util import ROOT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.e2e
 TINY = "tests/configs/tiny.yaml"
-BUDGET_S = 240  # the whole run on 2 cores
+BUDGET_S = 480  # the whole run on 2 cores (Track A: 25 tiny neural cells)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,7 @@ def run(tmp_path_factory):
     if not (wd / "report").exists():  # the report's captions (rules refer to ../report/*.rst)
         shutil.copytree(ROOT / "report", wd / "report")
     start = time.monotonic()
-    proc = snakemake(wd, "track_f", "paper", "--cores", "2", "--configfile", TINY, timeout=900)
+    proc = snakemake(wd, "track_a", "track_f", "paper", "--cores", "2", "--configfile", TINY, timeout=1200)
     return SimpleNamespace(wd=wd, elapsed=time.monotonic() - start, log=proc.stdout)
 
 
@@ -55,11 +55,11 @@ def _provenance(wd, query):
 
 
 def test_run_takes_less_than_four_minutes(run):
-    print(f"snakemake track_f paper (tiny): {run.elapsed:.0f} s")
+    print(f"snakemake track_a track_f paper (tiny): {run.elapsed:.0f} s")
     assert run.elapsed < BUDGET_S, f"{run.elapsed:.0f} s"
 
 
-@pytest.mark.parametrize("doc", ["track_f", "main"])
+@pytest.mark.parametrize("doc", ["track_a", "track_f", "main"])
 def test_pdf_exists_and_its_first_page_renders(run, doc):
     pdf = run.wd / f"paper/build/{doc}.pdf"
     assert pdf.read_bytes()[:5] == b"%PDF-"
@@ -69,7 +69,7 @@ def test_pdf_exists_and_its_first_page_renders(run, doc):
     assert png.with_suffix(".png").stat().st_size > 20_000
 
 
-@pytest.mark.parametrize("doc", ["track_f", "main"])
+@pytest.mark.parametrize("doc", ["track_a", "track_f", "main"])
 def test_pdf_has_no_undefined_references_or_citations(run, doc):
     assert "??" not in _text(run.wd / f"paper/build/{doc}.pdf")
     log = (run.wd / f"paper/build/{doc}.log").read_text(errors="replace")
@@ -151,7 +151,7 @@ def test_the_figure_needs_no_latex(run):
 
 
 def test_rerun_is_a_no_op(run):
-    out = snakemake(run.wd, "track_f", "paper", "--cores", "2", "--configfile", TINY, "-n").stdout
+    out = snakemake(run.wd, "track_a", "track_f", "paper", "--cores", "2", "--configfile", TINY, "-n").stdout
     assert "nothing to be done" in out.lower(), out[-3000:]
 
 
@@ -205,3 +205,19 @@ def test_no_model_beats_the_bayes_ceiling_in_the_run(run):
     assert [r["mag"] for r in sweep["rows"]] == [19.0, 21.0, 23.0]
     checks = json.loads((run.wd / "results/track_c/crlb_validation.json").read_text())["metrics"]
     assert all(r["ratio_ci"][0] < r["ratio"] < r["ratio_ci"][1] for r in checks["ml"]["rows"])
+
+
+def test_track_a_fits_a_power_law_and_maps_attention(run):
+    """The tiny run's Track A: every neural variant trained by the engine, a power law per network
+    (four sizes), the ablation differences, and attention maps of the ViT."""
+    scaling = json.loads((run.wd / "results/track_a/scaling.json").read_text())["metrics"]
+    for e in ("vit", "cnn"):
+        fit = scaling["power_law"][e]
+        assert "skipped" not in fit and fit["n_sizes"] == 4 and fit["r2_inf"] <= 1
+    ablations = json.loads((run.wd / "results/track_a/ablations.json").read_text())["metrics"]
+    assert set(ablations["comparisons"]) >= {"vit_patch32", "vit_l1", "cnn_k63", "mlp_shortcut"}
+    att = json.loads((run.wd / "results/track_a/attention.json").read_text())
+    assert att["kind"] == "attention" and att["metrics"]["n_spectra"] == 40
+    cell = json.loads((run.wd / "results/cells/vit/nl1_n300_s0.json").read_text())
+    assert cell["provenance"]["rule"] == "run_neural_cell" and len(cell["details"]["fitted"]["history"]["val_r2"]) == 2
+    assert not (run.wd / "checkpoints/vit/nl1_n300_s0").exists()   # removed once the model folder exists

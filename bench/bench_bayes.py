@@ -52,7 +52,7 @@ def main():
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "out"))
     a = ap.parse_args()
 
-    from pfslogg.ceilings.bayes import grid_axes, grid_chunks, grid_posterior
+    from pfslogg.ceilings.bayes import grid_axes, grid_chunks, grid_posterior, refine_unresolved
     from pfslogg.data.dataset import SpectraSet, simulate_dataset
     from pfslogg.data.gridio import read_grid
     from pfslogg.data.interp import GridInterpolator
@@ -84,21 +84,27 @@ def main():
     print(f"templates alone: {n_tpl} in {t_tpl:.1f} s ({n_tpl / t_tpl:.0f}/s), once per block of spectra")
 
     for dtype in a.dtype:
-        t_load = t_post = plain = t_prod = 0.0
+        t_load = t_post = plain = t_prod = t_refine = 0.0
+        n_refined = 0
         for start, stop, flux, sigma in _timed(view.batches(bayes["block"])):
             t_load += _timed.last
             # the plain product measured beside each block: the same load on the shared machine
             plain += plain_seconds(stop - start, m, n_pix, bayes["chunk"], dtype, a.threads)
             t1 = time.perf_counter()
             out = grid_posterior(interp, flux, sigma, RANGES, spacing=bayes["spacing"], chunk=bayes["chunk"],
-                                 dtype=np.dtype(dtype), threads=a.threads)
+                                 dtype=np.dtype(dtype), threads=a.threads, refine=False)
             t_post += time.perf_counter() - t1
             t_prod += out["product_s"]
+            t1 = time.perf_counter()   # the bright stars' narrow posteriors: importance sampling
+            refine_unresolved(interp, flux, sigma, RANGES, out, first_row=start)
+            t_refine += time.perf_counter() - t1
+            n_refined += int((out["method"] == 1).sum())
         print(f"{dtype}: {t_post:6.1f} s ({a.n / t_post:6.0f} spectra/s, {flops / t_post / 1e9:5.1f} GFLOP/s); "
               f"plain matmul of the same shape {plain:6.1f} s ({flops / plain / 1e9:5.1f} GFLOP/s): "
               f"ratio {plain / t_post:.2f}; in-run products {t_prod:.1f} s ({flops / t_prod / 1e9:.1f} GFLOP/s, "
               f"{t_prod / t_post:.2f} of the time); reading + noise {t_load:.1f} s; "
-              f"{'OK' if t_post + t_load <= 180 else 'MISSED'} (<= 180 s for the run)")
+              f"importance sampling of {n_refined} unresolved posteriors {t_refine:.1f} s; "
+              f"{'OK' if t_post + t_load + t_refine <= 180 else 'MISSED'} (<= 180 s for the run)")
 
 
 def _timed(it):

@@ -33,7 +33,7 @@ the bootstrap intervals show. Per spectrum, ``n_eff`` = (sum w)^2 / sum w^2 over
 says how many grid points carry the posterior: below 10 (bright stars, whose posterior is narrower
 than the grid step) the grid's mean is quantised, and :func:`refine_unresolved` computes that
 spectrum's moments by importance sampling around its maximum-likelihood point instead (same model,
-same prior; ``method`` and ``is_n_eff`` in the per-spectrum table). Checked against emcee on 50
+same prior; ``method`` and ``is_n_eff`` in the per-spectrum table). Checked against emcee on
 test spectra: ``bench/bench_bayes_sampler.py``.
 """
 

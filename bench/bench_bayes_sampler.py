@@ -22,6 +22,7 @@ import numpy as np
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--start", type=int, default=0, help="first test spectrum (to continue a run)")
     ap.add_argument("--walkers", type=int, default=32)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--burn", type=int, default=500)
@@ -46,9 +47,10 @@ def main():
     view = NoisyView(SpectraSet(dataset_path(cfg, "test")), cfg["noise"]["noise_level"],
                      noise_seed=noise_seed(cfg, "test"))
     flux, sigma = view.load(dtype=np.float64)
-    flux, sigma = flux[: a.n], sigma[: a.n]
+    rows_of = slice(a.start, a.start + a.n)
+    flux, sigma = flux[rows_of], sigma[rows_of]
     t0 = time.perf_counter()
-    grid = grid_posterior(interp, flux, sigma, ranges, spacing=cfg["bayes"]["spacing"])
+    grid = grid_posterior(interp, flux, sigma, ranges, spacing=cfg["bayes"]["spacing"], first_row=a.start)
     print(f"grid posterior of {a.n} spectra: {time.perf_counter() - t0:.1f} s")
     lo = np.array([ranges[p][0] for p in PARAMS], float)
     hi = np.array([ranges[p][1] for p in PARAMS], float)
@@ -71,7 +73,8 @@ def main():
         # the grid's own error: none on the grid (quadrature checked apart), sampling error where
         # importance sampling refined the spectrum
         grid_err = grid["sd"][k] / np.sqrt(grid["is_n_eff"][k]) if grid["method"][k] == 1 else 0.0
-        row = {"i": k, "snr": float(view.snr()[k]), "log_g": float(view.logg[k]), "grid_mean": float(grid["mean"][k]),
+        row = {"i": a.start + k, "snr": float(view.snr()[a.start + k]), "log_g": float(view.logg[a.start + k]),
+               "grid_mean": float(grid["mean"][k]),
                "grid_sd": float(grid["sd"][k]), "mcmc_mean": m, "mcmc_sd": sd, "n_eff": n_eff,
                "refined": bool(grid["method"][k] == 1),
                "z": (m - grid["mean"][k]) / np.sqrt(sd**2 / n_eff + grid_err**2), "sd_ratio": sd / grid["sd"][k]}

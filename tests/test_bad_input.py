@@ -35,7 +35,7 @@ def _write_cfg(wd, **override):
     ({"params.T_eff": [3000.0, 6000.0]}, "params.T_eff"),        # outside the synth grid's axis
     ({"params.log_g": [4.0, 2.0]}, "params.log_g"),              # lo > hi
     ({"grid.source": "bosz2017"}, "grid.root"),                 # BOSZ without a folder
-    ({"figure.estimators": ["ridge", "vit"]}, "vit"),           # figure names an unconfigured model
+    ({"figure.estimators": ["ridge", "transformer_xl"]}, "transformer_xl"),           # figure names an unconfigured model
     ({"evaluation.snr_bins": [2.0, 10.0, 5.0]}, "snr_bins"),    # edges not increasing
 ])
 def test_bad_config_stops_before_any_job(wd, override, needle):

@@ -26,7 +26,7 @@ from workflow_util import ROOT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.e2e
 TINY = "tests/configs/tiny.yaml"
-BUDGET_S = 480  # the whole run on 2 cores (Track A: 25 tiny neural cells)
+BUDGET_S = 600  # the whole run on 2 cores (Track A: 25 tiny neural cells)
 
 
 @pytest.fixture(scope="session")

@@ -183,7 +183,7 @@ def doc_results(cfg, doc):
     track_c = data + [BAYES, FISHER, CALIBRATION, CRLB_VALIDATION, SNR_SWEEP, EFFICIENCY]
     track_f = data + figure_cells(cfg) + [FISHER] + [aggregate_path(cfg, e) for e in TRACK_F_EXPERIMENTS]
     track_a = data + figure_cells(cfg) + [BAYES, FISHER] + [aggregate_path(cfg, e) for e in TRACK_A_EXPERIMENTS] + [ATTENTION]
-    own = {"main": track_c + track_f, "track_c": track_c, "track_f": track_f, "track_a": track_a}
+    own = {"main": track_a + track_c + track_f, "track_c": track_c, "track_f": track_f, "track_a": track_a}
     return list(dict.fromkeys(own.get(doc, [])))
 
 

@@ -124,14 +124,10 @@ def figure_inputs(cfg, figure):
         return [FISHER, BAYES]
     if figure == "efficiency":
         return [EFFICIENCY]
-    if figure == "scaling_law":
-        return [aggregate_path(cfg, "scaling")]
-    if figure == "training_curves":
+    if figure in ("scaling_law", "training_curves"):
         return [aggregate_path(cfg, "scaling")]
     if figure == "ablations":
         return [aggregate_path(cfg, "ablations")]
-    if figure == "vit_noise":
-        return [aggregate_path(cfg, "vit_noise")]
     if figure == "attention_maps":
         return [ATTENTION]
     if figure == "lightgbm_sensitivity":

@@ -145,6 +145,12 @@ class GridInterpolator:
             yield np.ravel_multi_index(tuple(node.T), self.shape), w, node, slots
 
     @staticmethod
+    def _needs(st):
+        """Per axis (B, 4): non-zero where a node takes part in the value *or* the derivative (a node
+        whose weight is 0 at a point may still carry its derivative: h10'(0) = 1)."""
+        return [np.abs(M).sum(axis=-1) for _, M, _, _ in st]
+
+    @staticmethod
     def _np_weights(st):
         return [np.einsum("bsk,bk->bs", M, _powers(t)) for _, M, _, t in st]
 
@@ -196,7 +202,7 @@ class GridInterpolator:
                 continue
             dpow = np.stack([np.zeros_like(t), np.ones_like(t), 2 * t, 3 * t * t], axis=-1)
             slopes.append(np.einsum("bsk,bk->bs", M, dpow) / (a[i + 1] - a[i])[:, None])
-        needs = [np.abs(M).sum(axis=-1) for _, M, _, _ in st]
+        needs = self._needs(st)
         self._check_present(st, needs, params)
         dims = [PARAMS.index(p) for p in which]
         values = self._values_as(np.float64)
@@ -245,9 +251,7 @@ class GridInterpolator:
         import torch
 
         st = stencil if stencil is not None else self.stencil(params.detach().cpu().numpy())
-        # a node whose weight is 0 at this point may still carry its derivative (h10'(0) = 1): every
-        # node with a non-zero coefficient takes part, and must exist
-        needs = [np.abs(M).sum(axis=-1) for _, M, _, _ in st]
+        needs = self._needs(st)   # every node with a non-zero coefficient takes part, and must exist
         self._check_present(st, needs, np.stack([a[i] + t * (a[np.minimum(i + 1, len(a) - 1)] - a[i])
                                                  for a, (_, _, i, t) in zip(self.axes, st)], axis=1))
         values = self.torch_values(params.dtype, params.device)

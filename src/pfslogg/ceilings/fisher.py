@@ -130,9 +130,8 @@ def grid_steps(interp, theta):
     """Local grid step of every parameter at each point (B, 4): the width of its cell (0 on a
     single-node axis)."""
     out = np.zeros((len(theta), len(PARAMS)))
-    for d, a in enumerate(interp.axes):
+    for d, (a, (_, _, i, _)) in enumerate(zip(interp.axes, interp.stencil(theta))):   # the interpolant's cells
         if len(a) > 1:
-            i = np.clip(np.searchsorted(a, theta[:, d], side="right") - 1, 0, len(a) - 2)
             out[:, d] = a[i + 1] - a[i]
     return out
 

@@ -4,7 +4,7 @@
 
 from snakemake.utils import min_version
 
-from pfslogg.config import SCHEMA, validate_config
+from pfslogg.config import SCHEMA, check_config_files, validate_config
 from pfslogg.errors import InputError
 
 min_version("9.0")
@@ -14,6 +14,7 @@ configfile: "config/config.yaml"
 
 
 try:
+    check_config_files(workflow.configfiles)   # Snakemake's YAML reader keeps the last of a key given twice
     validate_config(config, "config", SCHEMA)  # config/schema.yaml links to it; one line per violation
 except InputError as e:
     raise WorkflowError(str(e))

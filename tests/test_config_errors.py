@@ -122,3 +122,26 @@ def test_snakemake_prints_one_short_message(tmp_path):
     assert proc.returncode != 0, out[-3000:]
     assert "noise.noise_levle" in out and "did you mean 'noise_level'" in out, out[-3000:]
     assert len(out.splitlines()) < 25, out[-3000:]
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    """YAML readers keep the last of two equal keys: a second `experiments:` block would silently
+    drop the first. Overriding a key a merge (<<: *anchor) brought in stays allowed."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("experiments:\n  benchmark: {seeds: 2}\nseed: 3\nexperiments:\n  scaling: {seeds: 1}\n")
+    with pytest.raises(InputError) as e:
+        load_config(path)
+    assert str(e.value).startswith(f"{path}: not valid YAML (key 'experiments' given twice (lines 1 and 4)")
+    merged = tmp_path / "merge.yaml"
+    merged.write_text("estimators:\n  a: {class: ridge, hyper: &h {alphas: [1.0]}}\n"
+                      "  b: {class: ridge, hyper: {<<: *h, alphas: [2.0]}}\n")
+    cfg = load_config(ROOT / "config" / "config.yaml", merged)
+    assert cfg["estimators"]["b"]["hyper"] == {"alphas": [2.0]}
+
+
+def test_snakemake_refuses_a_configfile_with_a_key_twice(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    (wd / "twice.yaml").write_text("seed: 3\nseed: 4\n")
+    proc = snakemake(wd, "-n", "--configfile", "twice.yaml", check=False, timeout=300)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "twice.yaml: not valid YAML (key 'seed' given twice (lines 1 and 2)" in proc.stdout, proc.stdout[-3000:]

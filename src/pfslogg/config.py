@@ -291,6 +291,31 @@ def _check_experiments(cfg, where):
                 raise InputError(f"{where}: experiments.{name}.sizes: {big} exceed datasets.train.n = {n_train}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, but a key given twice in one mapping is an error: plain YAML keeps the
+    last one and silently drops the first block (a second ``experiments:`` in a config file)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}   # the keys written in this mapping; those a merge (<<: *anchor) brings may be overridden
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths):
+    """Read each config file as :func:`load_config` does (an :class:`InputError` naming the file for
+    invalid YAML or a key given twice); the Snakefile runs it on Snakemake's own --configfile list."""
+    for p in paths:
+        _read_yaml(p)
+
+
 def _read_yaml(path):
     path = Path(path)
     if not path.exists():
@@ -300,7 +325,7 @@ def _read_yaml(path):
     except OSError as e:
         raise InputError(f"{path}: cannot read the config file ({e.strerror or e})") from None
     try:
-        cfg = yaml.safe_load(data)  # bytes: PyYAML checks the encoding (ReaderError, a YAMLError)
+        cfg = yaml.load(data, Loader=_UniqueKeyLoader)  # bytes: PyYAML checks the encoding (ReaderError)
     except yaml.YAMLError as e:
         raise InputError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     except RecursionError:

@@ -48,6 +48,41 @@ def test_paper_config_validates():
     assert cfg["estimators"]["lightgbm"]["hyper"]["n_estimators"] == 3000
 
 
+def test_paper_config_has_the_original_track_a():
+    """config/paper.yaml trains the original study's networks: the ViT with 4.8M parameters (patch 16
+    -> 256 tokens, hidden 256, 6 layers, 8 heads, MLP 1024; 200 epochs, batch 256, lr 3e-4), the
+    CNN kernel sweep 7/9/21/45/63 with dilation 2, a CNN at the ViT's parameter count, and the MLPs
+    in Track F's benchmark."""
+    import numpy as np
+
+    from pfslogg.estimators import make_estimator
+
+    cfg = load_config(DEFAULT, ROOT / "config" / "paper.yaml")
+    est = cfg["estimators"]
+    vit = est["vit"]["hyper"]
+    assert {k: vit[k] for k in ("patch", "dim", "depth", "heads", "mlp", "epochs", "batch_size", "lr",
+                                "weight_decay", "dropout")} == {
+        "patch": 16, "dim": 256, "depth": 6, "heads": 8, "mlp": 1024, "epochs": 200, "batch_size": 256,
+        "lr": 3e-4, "weight_decay": 0.01, "dropout": 0.1}
+    wave = np.linspace(7100.0, 8850.0, 4096)
+
+    def n_params(name):
+        e = make_estimator(est[name]["class"], est[name]["hyper"], random_state=0, where=name)
+        return sum(p.numel() for p in e._network(4096, wave).parameters())
+
+    assert 4.7e6 < n_params("vit") < 4.95e6            # the original's "about 4.9M"
+    assert abs(n_params("cnn_matched") / n_params("vit") - 1) < 0.1
+    exps = cfg["experiments"]
+    ablations = exps["ablations"]["estimators"]
+    assert sorted([16] + [est[v]["hyper"]["patch"] for v in ablations if v.startswith("vit_patch")]) == [16, 32, 64]
+    kernels = {est[v]["hyper"].get("kernel_size") for v in ablations if est[v]["class"] == "cnn"}
+    assert kernels >= {7, 9, 21, 45, 63}
+    assert any(est[v]["hyper"].get("dilation") == 2 for v in ablations)
+    assert len(exps["scaling"]["sizes"]) >= 4 and max(exps["scaling"]["sizes"]) == cfg["datasets"]["train"]["n"]
+    assert {"mlp", "mlp_shortcut"} <= set(exps["benchmark"]["estimators"])
+    assert set(exps["vit_noise"]["noise_levels"]) == set(exps["benchmark"]["noise_levels"])
+
+
 def test_schema_documents_every_key():
     """Every property in the schema has a type (or $ref), a description and a default (STYLE.md)."""
     schema = yaml.safe_load(SCHEMA.read_text())

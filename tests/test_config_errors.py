@@ -3,6 +3,7 @@ with a did-you-mean for unknown keys, the expectation and the value given for wr
 schema or the whole config (as snakemake.utils.validate did: dozens to hundreds of lines for one typo)."""
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,18 @@ def test_snakemake_refuses_a_configfile_with_a_key_twice(tmp_path):
     proc = snakemake(wd, "-n", "--configfile", "twice.yaml", check=False, timeout=300)
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert "twice.yaml: not valid YAML (key 'seed' given twice (lines 1 and 2)" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_the_full_study_resolves(tmp_path):
+    """`snakemake all --configfile config/paper.yaml` builds its whole DAG (the Slurm cluster's
+    job): every track's cells at the original scale, the networks in their GPU rule."""
+    wd = copy_workflow(tmp_path / "wf")
+    proc = snakemake(wd, "all", "-n", "--cores", "8", "--configfile", "config/paper.yaml", timeout=300)
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout.split("Job stats:")[1], flags=re.M))
+    cfg = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "paper.yaml")
+    neural = {n for n, v in cfg["estimators"].items() if v["class"] in ("vit", "cnn", "mlp", "mlp_shortcut")}
+    cells = {(e, nl, s, k) for x in cfg["experiments"].values() for e in x["estimators"]
+             for nl in x["noise_levels"] for s in x["sizes"] for k in range(x["seeds"])}
+    assert int(stats["run_neural_cell"]) == sum(c[0] in neural for c in cells)
+    assert int(stats["run_cell"]) == sum(c[0] not in neural for c in cells)
+    assert int(stats["compile_paper"]) >= 4

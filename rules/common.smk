@@ -59,7 +59,7 @@ def get_dataset_of(wildcards):
 
 
 def get_experiment_cells(wildcards):
-    return W.experiment_cell_paths(config, wildcards.experiment)
+    return W.aggregate_inputs(config, wildcards.experiment)
 
 
 def get_figure_inputs(wildcards):

@@ -213,7 +213,11 @@ def test_track_a_fits_a_power_law_and_maps_attention(run):
     scaling = json.loads((run.wd / "results/track_a/scaling.json").read_text())["metrics"]
     for e in ("vit", "cnn"):
         fit = scaling["power_law"][e]
-        assert "skipped" not in fit and fit["n_sizes"] == 4 and fit["r2_inf"] <= 1
+        assert "skipped" not in fit and fit["n_sizes"] == 4
+        bayes = json.loads((run.wd / "results/track_c/bayes.json").read_text())["metrics"]["overall"]
+        assert fit["r2_inf"] <= fit["r2_inf_max"] == pytest.approx(bayes["r2_ci"][1])   # bounded by the ceiling
+    assert "results/track_c/bayes.json" in json.loads((run.wd / "results/track_a/scaling.json").read_text())[
+        "provenance"]["inputs"]
     ablations = json.loads((run.wd / "results/track_a/ablations.json").read_text())["metrics"]
     assert set(ablations["comparisons"]) >= {"vit_patch32", "vit_l1", "cnn_k63", "mlp_shortcut"}
     att = json.loads((run.wd / "results/track_a/attention.json").read_text())

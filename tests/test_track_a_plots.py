@@ -150,6 +150,23 @@ def test_power_law_predictions_are_monotone_and_bounded():
             assert reach["n_train"] is None and "asymptote" in reach["why"]
 
 
+def test_the_asymptote_never_rises_above_the_ceiling():
+    """r2_max (the Bayes ceiling) bounds R^2_inf: a law heading for 0.95 fitted under a ceiling of
+    0.85 ends at the bound, and every prediction stays below it; a bad bound is one clear error."""
+    sizes = [1000, 2000, 6000, 20000]
+    y = power_law(sizes, 0.95, 6.0, 0.4)
+    free = power_law_fit(sizes, y)
+    assert free["r2_inf"] == pytest.approx(0.95, abs=1e-6) and free["r2_inf_max"] == 1.0
+    capped = power_law_fit(sizes, y, r2_max=0.85, targets={"t": 0.9})
+    assert capped["r2_inf"] == pytest.approx(0.85) and "r2_inf" in capped["at_bound"]
+    assert capped["r2_inf_max"] == 0.85
+    assert all(p["r2"] <= 0.85 for p in capped["predict"].values())
+    assert capped["size_to_reach"]["t"]["n_train"] is None
+    for bad in (0.0, 1.5, float("nan"), True):
+        with pytest.raises(InputError, match="r2_max"):
+            power_law_fit(sizes, y, r2_max=bad)
+
+
 @pytest.mark.parametrize("sizes, r2", [([1000, 2000, 5000], [0.3, 0.4, 0.5]),
                                        ([1000, 2000, 5000, 10000], [0.3, 0.4, None, 0.6]),
                                        ([1000, 1000, 5000, 10000], [0.3, 0.31, 0.5, 0.6])])

@@ -92,15 +92,20 @@ def cmd_aggregate_experiment(a, p):
     from .provenance import read_results
     started = now()
     cells = experiment_cells(p["spec"])
-    if len(cells) != len(a.inputs):
-        raise InputError(f"experiments.{p['experiment']}: {len(cells)} cells but {len(a.inputs)} input files")
-    docs = {c: read_results(f) for c, f in zip(cells, a.inputs)}
+    cell_files = a.inputs[:-1] if p.get("bayes_bound") else a.inputs   # then the last is the Bayes ceiling
+    if len(cells) != len(cell_files):
+        raise InputError(f"experiments.{p['experiment']}: {len(cells)} cells but {len(cell_files)} cell files")
+    docs = {c: read_results(f) for c, f in zip(cells, cell_files)}
     metrics, details, rows = aggregate(p["experiment"], p["spec"], docs, p["confidence"],
                                        default_noise_level=p["default_noise_level"])
     if p["spec"].get("reference"):   # Track A: a power law per variant, and the size to reach the reference
         from .scaling import reference_r2, scaling_summary
         ref = p["spec"]["reference"]
-        metrics["power_law"] = scaling_summary(metrics, p["default_noise_level"],
+        r2_max = None
+        if p.get("bayes_bound"):   # no curve may rise above the Bayes ceiling (its upper confidence limit)
+            bayes = read_results(a.inputs[-1], kind="bayes")["metrics"]["overall"]
+            r2_max = min(1.0, float(bayes["r2_ci"][1]))
+        metrics["power_law"] = scaling_summary(metrics, p["default_noise_level"], r2_max=r2_max,
                                                targets={ref: reference_r2(metrics, ref, p["default_noise_level"])})
     _write_table(a.table, rows)
     write_results(a.out, metrics, a.rule, a.inputs, params=p, started=started, kind="experiment", details=details)

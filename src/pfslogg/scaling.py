@@ -65,16 +65,19 @@ def _size_to_reach(target, r2_inf, c, b, n_ref, lo, hi):
     return {**out, "n_train": n, "extrapolated": bool(n > hi or n < lo)}
 
 
-def power_law_fit(sizes, r2, r2_ci=None, targets=None, predict_at=PREDICT_SIZES):
+def power_law_fit(sizes, r2, r2_ci=None, targets=None, predict_at=PREDICT_SIZES, r2_max=None):
     """Fit ``R^2(N) = R^2_inf - a N^(-b)`` to mean R^2 values ``r2`` at training ``sizes``.
 
     ``r2_ci``: an interval [lo, hi] per size (e.g. over seeds); the fit weights each point by the
     inverse square of its half-width (unweighted without). Points whose R^2 is missing (None/NaN)
     are left out; at least 4 distinct sizes must remain (InputError otherwise). ``targets``:
-    {name: R^2}; ``predict_at``: the sizes to predict at.
+    {name: R^2}; ``predict_at``: the sizes to predict at. ``r2_max``: an upper bound of R^2_inf
+    below 1 -- the Bayes ceiling on the same test set (its upper confidence limit): no estimator can
+    beat it, so neither may the curve's asymptote (without it the fits of the laptop networks put it
+    above the ceiling).
 
     Returns ``{"r2_inf", "a", "b", "n_sizes", "size_min", "size_max", "rmse_fit", "weighted",
-    "at_bound", "predict": {str(N): {"n_train": N, "r2", "extrapolated"}}, "size_to_reach": {name:
+    "at_bound", "r2_inf_max", "predict": {str(N): {"n_train": N, "r2", "extrapolated"}}, "size_to_reach": {name:
     {"r2": target, "n_train": N or None, "extrapolated"[, "why"]}}}``. ``rmse_fit``: the root mean
     square of the R^2 residuals (unweighted); ``at_bound``: the parameters that ended at a bound
     (then the curve is a limit of the family, not an interior optimum); ``extrapolated``: N
@@ -100,9 +103,14 @@ def power_law_fit(sizes, r2, r2_ci=None, targets=None, predict_at=PREDICT_SIZES)
     def resid(p):
         return (p[0] - p[1] * x ** (-p[2]) - y) / sig
 
-    lower, upper = [-np.inf, 0.0, B_BOUNDS[0]], [R2_INF_MAX, np.inf, B_BOUNDS[1]]
+    cap = R2_INF_MAX
+    if r2_max is not None:
+        if isinstance(r2_max, bool) or not np.isfinite(float(r2_max)) or not 0 < float(r2_max) <= R2_INF_MAX:
+            raise InputError(f"power-law fit: r2_max = {r2_max!r}, expected a number in (0, {R2_INF_MAX:g}]")
+        cap = float(r2_max)
+    lower, upper = [-np.inf, 0.0, B_BOUNDS[0]], [cap, np.inf, B_BOUNDS[1]]
     best = None
-    r_inf0 = min(R2_INF_MAX - 1e-6, float(y[np.argmax(n)]) + 0.05)
+    r_inf0 = min(cap - 1e-6, float(y[np.argmax(n)]) + 0.05)
     for b0 in (0.2, 0.5, 1.0, 1.5):
         c0 = max(r_inf0 - float(y[np.argmax(n)]), 1e-3)
         fit = least_squares(resid, [r_inf0, c0, b0], bounds=(lower, upper), method="trf",
@@ -123,7 +131,8 @@ def power_law_fit(sizes, r2, r2_ci=None, targets=None, predict_at=PREDICT_SIZES)
         reach[str(name)] = _size_to_reach(float(t), r_inf, c, b, n_ref, lo, hi)
     return {"r2_inf": r_inf, "a": float(a), "b": b, "n_sizes": int(len(n)), "size_min": int(lo),
             "size_max": int(hi), "rmse_fit": float(np.sqrt(np.mean((power_law(n, r_inf, a, b) - y) ** 2))),
-            "weighted": sig_all is not None, "at_bound": at_bound, "predict": predict, "size_to_reach": reach}
+            "weighted": sig_all is not None, "at_bound": at_bound, "r2_inf_max": cap, "predict": predict,
+            "size_to_reach": reach}
 
 
 def _noise_level(agg_metrics, noise_level):
@@ -156,12 +165,14 @@ def reference_r2(agg_metrics, estimator, noise_level=None, size=None):
     return float(cells[n]["r2"])
 
 
-def scaling_summary(agg_metrics, noise_level=None, estimators=None, targets=None, predict_at=PREDICT_SIZES):
+def scaling_summary(agg_metrics, noise_level=None, estimators=None, targets=None, predict_at=PREDICT_SIZES,
+                    r2_max=None):
     """:func:`power_law_fit` of every estimator of an experiment aggregate (its metrics) at
     ``noise_level`` (default: the aggregate's default_noise_level), weighted by the intervals over
     seeds: ``{estimator: fit + {"noise_level"}}``, or ``{estimator: {"skipped": reason}}`` for one
     with fewer than 4 sizes there. ``estimators``: which (default: all, in the aggregate's order);
-    ``targets``: {name: R^2}, e.g. ``{"lightgbm": reference_r2(benchmark, "lightgbm")}``."""
+    ``targets``: {name: R^2}, e.g. ``{"lightgbm": reference_r2(benchmark, "lightgbm")}``; ``r2_max``:
+    the bound of every R^2_inf (:func:`power_law_fit`)."""
     level = _noise_level(agg_metrics, noise_level)
     names = list(agg_metrics["estimators"]) if estimators is None else list(estimators)
     out = {}
@@ -175,6 +186,6 @@ def scaling_summary(agg_metrics, noise_level=None, estimators=None, targets=None
                                  f"{MIN_SIZES} are needed for a power law"}
             continue
         fit = power_law_fit(sizes, [cells[n]["r2"] for n in sizes], [cells[n].get("r2_ci_seeds") for n in sizes],
-                            targets, predict_at)
+                            targets, predict_at, r2_max)
         out[e] = {"noise_level": level, **fit}
     return out

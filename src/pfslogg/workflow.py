@@ -69,6 +69,19 @@ def experiment_cell_paths(cfg, experiment, template=CELL):
             for e, tag, n, s in experiment_cells(cfg["experiments"][experiment])]
 
 
+def bounds_scaling(cfg, experiment):
+    """Whether an experiment's power laws are bounded by the Bayes ceiling: a scaling experiment
+    (one with a ``reference``) run at the default noise level, the level of results/track_c/bayes.json."""
+    spec = cfg["experiments"][experiment]
+    return bool(spec.get("reference")) and float(cfg["noise"]["noise_level"]) in map(float, spec["noise_levels"])
+
+
+def aggregate_inputs(cfg, experiment):
+    """Inputs of rule aggregate_experiment: the experiment's cells, then the Bayes ceiling where its
+    power laws are bounded by it (:func:`bounds_scaling`)."""
+    return experiment_cell_paths(cfg, experiment) + ([BAYES] if bounds_scaling(cfg, experiment) else [])
+
+
 def figure_cells(cfg):
     """The cells drawn in figures/r2_vs_snr.pdf: each figure estimator at the default noise level,
     trained on the whole training set, seed 0."""
@@ -224,7 +237,8 @@ def rule_params(rule, cfg, **w):
     if rule == "aggregate_experiment":
         return {"experiment": w["experiment"], "spec": cfg["experiments"][w["experiment"]],
                 "confidence": cfg["evaluation"]["confidence"], "bootstrap": cfg["evaluation"]["bootstrap"],
-                "default_noise_level": cfg["noise"]["noise_level"]}
+                "default_noise_level": cfg["noise"]["noise_level"],
+                "bayes_bound": bounds_scaling(cfg, w["experiment"])}
     if rule == "compute_fisher_ceiling":
         return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],
                 "evaluation": cfg["evaluation"]}

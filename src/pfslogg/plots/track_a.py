@@ -122,6 +122,11 @@ def scaling_law(inputs, params):
                     elinewidth=1.0, label=label, zorder=3,
                     transform=dodge(ax, i, len(names), sizes, [y - err[0], y + err[1]]))
     _reference_lines(ax, source, list(params.get("reference") or []), level)
+    caps = {round(float(f["r2_inf_max"]), 6) for f in (_fit(agg, e, level) for e in names)
+            if f and num(f.get("r2_inf_max", 1.0)) < 1.0}
+    for cap in sorted(caps):   # the Bayes ceiling that bounds every asymptote (aggregate_experiment)
+        ax.axhline(cap, color="0.1", lw=1.4, zorder=1,
+                   label=rf"bound of $R^2_\infty$: Bayes ceiling (upper limit) {cap:.3f}")
     if params.get("original", True):
         ax.plot(list(ORIGINAL_VIT_R2), list(ORIGINAL_VIT_R2.values()), ls="none", marker="o", ms=6, mfc="none",
                 mec="0.15", mew=1.0, zorder=4, label="original study (BOSZ): ViT, noise level 1")

@@ -137,12 +137,12 @@ def write_results(root, path, kind, metrics, rule="r", inputs=(), params=None, d
     return Path(root) / path
 
 
-BENCH_ESTIMATORS = [(name, label) for name, label, *_ in ESTIMATORS]
+BENCH_ESTIMATORS = [(name, label) for name, label, *_ in ESTIMATORS] + [("mlp", "MLP")]   # the grid also has the MLP
 BENCH_NOISE, BENCH_SIZES, BENCH_SEEDS = [0.1, 0.5, 1.0], [2000, 6000, 20000], [0, 1, 2]
 BENCH_BASE = {"ridge": 0.6213, "lightgbm": 0.6853, "template": 0.5502, "pca_ridge": 0.3101,
-              "ridge_small_alpha": -0.9123, "lightgbm_standardized": 0.6851}
+              "ridge_small_alpha": -0.9123, "lightgbm_standardized": 0.6851, "mlp": 0.6522}
 LABELS = {"ridge": "Ridge", "pca_ridge": "PCA + Ridge", "lightgbm": "LightGBM", "template": "Template fit",
-          "ridge_small_alpha": "Ridge", "lightgbm_standardized": "LightGBM"}
+          "ridge_small_alpha": "Ridge", "lightgbm_standardized": "LightGBM", "mlp": "MLP"}
 
 
 def aggregate_metrics(experiment, estimators, noise_levels, sizes, seeds, r2_of, compare=None,
@@ -215,7 +215,7 @@ def make_results_tree(root):
                                                                   "val_r2": [0.4312, 0.4523]}},
                              "timing": {"fit_s": 1.2345}})
         agg_params = {"bootstrap": EVALUATION["bootstrap"], "confidence": 0.95, "default_noise_level": 1.0}
-        metrics, details = aggregate_metrics("benchmark", ["ridge", "pca_ridge", "lightgbm", "template"],
+        metrics, details = aggregate_metrics("benchmark", ["ridge", "pca_ridge", "lightgbm", "template", "mlp"],
                                              BENCH_NOISE, BENCH_SIZES, BENCH_SEEDS, bench_r2)
         results("results/track_f/benchmark.json", metrics, "aggregate_experiment",
                 [f"results/track_f/{n}.json" for n, *_ in ESTIMATORS], agg_params, kind="experiment",
@@ -752,9 +752,9 @@ def test_leaderboard_rows_are_estimator_by_size_and_columns_noise_levels(tree):
     header = next(line for line in lines if line.startswith("Estimator"))
     assert header.count("\\TrackFBenchmarkNoiseLevels") == len(BENCH_NOISE)
     rows = [line for line in lines if "\\TrackFBenchmarkSizes" in line]
-    assert len(rows) == 4 * len(BENCH_SIZES)   # the tree's benchmark: ridge, pca_ridge, lightgbm, template
+    assert len(rows) == 5 * len(BENCH_SIZES)   # the tree's benchmark: ridge, pca_ridge, lightgbm, template, mlp
     assert [r.split("&")[0].strip() for r in rows] == ["Ridge", "", "", "PCA + Ridge", "", "", "LightGBM", "", "",
-                                                      "Template fit", "", ""]
+                                                      "Template fit", "", "", "MLP", "", ""]
     first = rows[0].split("&")
     assert first[1].strip() == "\\TrackFBenchmarkSizesOne"
     assert first[2].strip() == "\\TrackFBenchmarkCellsRidgeNlzeroponeNtwothousandRtwo"
@@ -781,7 +781,7 @@ def test_leaderboard_and_errors_show_a_missing_cell_as_a_dash(tmp_path):
 
 def test_errors_at_the_default_noise_level_and_largest_size(tree):
     text = table(tree, "errors")
-    assert [r for r in _rows(text) if r][1:] == ["Ridge", "PCA + Ridge", "LightGBM", "Template fit"]
+    assert [r for r in _rows(text) if r][1:] == ["Ridge", "PCA + Ridge", "LightGBM", "Template fit", "MLP"]
     ridge = next(line for line in text.splitlines() if line.startswith("Ridge"))
     assert ridge.split("&")[1:] == [f" \\TrackFBenchmarkCellsRidgeNloneNtwentythousand{k} "
                                     for k in ("Rtwo", "Rmse", "Mae", "Bias")] + [

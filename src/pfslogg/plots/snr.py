@@ -57,7 +57,9 @@ def r2_vs_snr(inputs, params):
     order = params.get("estimators") or [m["estimator"] for _, m in models]
     models.sort(key=lambda pm: order.index(pm[1]["estimator"]) if pm[1]["estimator"] in order else len(order))
     edges = params["snr_bins"]
-    fig, ax = plt.subplots(figsize=(4.6, 3.3))
+    n_entries = len(models) + 1 + sum(2 if kind == "fisher" else 1 for kind, _ in ceilings)
+    # the legend below the axes (two columns): inside, seven models and three ceiling entries hide curves
+    fig, ax = plt.subplots(figsize=(4.6, 3.3 + 0.13 * -(-n_entries // 2)), layout="constrained")
     for kind, c in ceilings:
         CEILINGS[kind].draw(ax, c)
     for i, (_, m) in enumerate(models):
@@ -77,7 +79,7 @@ def r2_vs_snr(inputs, params):
     n = models[0][1]["n_test"] if models else ceilings[0][1]["n"]
     ax.set_title(f"log g on held-out spectra (N = {n}), {percent(level)} bootstrap bands", fontsize=8.5)
     ax.grid(alpha=0.3, which="major")
-    ax.legend(loc="lower right", frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False, fontsize=7)
     return fig
 
 

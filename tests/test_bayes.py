@@ -258,13 +258,13 @@ def test_the_figure_draws_the_bayes_ceiling_as_the_ceiling(tmp_path):
 
     inputs = [make_cell(tmp_path / "ridge.json", "ridge"), make_fisher(tmp_path / "fisher.json"),
               _bayes_results(tmp_path / "bayes.json")]
-    ax = render("r2_vs_snr", inputs, SNR_PARAMS).axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    fig = render("r2_vs_snr", inputs, SNR_PARAMS)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[0] == "Bayes ceiling (posterior mean) (all: 0.87)"
     assert labels[1:3] == ["Fisher/CRLB, 10–90 % of per-spectrum bounds",
                            "Fisher/CRLB, median of per-spectrum bounds"]
     assert labels[3].startswith("Ridge")
-    line = ax.get_lines()[0]
+    line = fig.axes[0].get_lines()[0]
     assert line.get_linestyle() == "-" and line.get_ydata()[0] == pytest.approx(0.97 - 0.5 / 2)
     with pytest.raises(InputError, match=r"bayes\.json: intervals computed at confidence 0\.9, the figure asks"):
         render("r2_vs_snr", inputs[:2] + [_bayes_results(tmp_path / "bayes.json", confidence=0.9)], SNR_PARAMS)

@@ -208,7 +208,8 @@ def test_r2_vs_snr_says_the_confidence_level(tmp_path):
     fig = render("r2_vs_snr", inputs, params)
     ax = fig.axes[0]
     assert "90 % bootstrap bands" in ax.get_title()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_legend() is None   # below the axes, where it hides no curve
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[0].startswith("Fisher/CRLB") and labels[2].startswith("Ridge (all: ")
     assert [lab.split(" (")[0] for lab in labels[2:]] == ["Ridge", "LightGBM", "Template fit"]  # params order
     # params asking for another level than the cells' intervals were computed at

@@ -131,7 +131,8 @@ TRACK_C = DATA + ["results/track_c/fisher.json", "results/track_c/ceiling_calibr
     f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency")]
 TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template", "benchmark", "pitfalls")] + [
     "results/track_c/fisher.json"]
-TRACK_A = DATA + [f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "attention")] + [
+TRACK_A = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template")] + [   # figure cells
+    f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "attention")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F, "main": TRACK_A + TRACK_C + TRACK_F, "track_a": TRACK_A}
 

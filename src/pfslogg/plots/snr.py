@@ -57,9 +57,7 @@ def r2_vs_snr(inputs, params):
     order = params.get("estimators") or [m["estimator"] for _, m in models]
     models.sort(key=lambda pm: order.index(pm[1]["estimator"]) if pm[1]["estimator"] in order else len(order))
     edges = params["snr_bins"]
-    n_entries = len(models) + 1 + sum(2 if kind == "fisher" else 1 for kind, _ in ceilings)
-    # the legend below the axes (two columns): inside, seven models and three ceiling entries hide curves
-    fig, ax = plt.subplots(figsize=(4.6, 3.3 + 0.13 * -(-n_entries // 2)), layout="constrained")
+    fig, ax = plt.subplots(figsize=(4.6, 3.3), layout="constrained")
     for kind, c in ceilings:
         CEILINGS[kind].draw(ax, c)
     for i, (_, m) in enumerate(models):
@@ -79,7 +77,11 @@ def r2_vs_snr(inputs, params):
     n = models[0][1]["n_test"] if models else ceilings[0][1]["n"]
     ax.set_title(f"log g on held-out spectra (N = {n}), {percent(level)} bootstrap bands", fontsize=8.5)
     ax.grid(alpha=0.3, which="major")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False, fontsize=7)
+    # the legend below the axes, two columns, the figure taller by its rows: inside the axes, seven
+    # models and three ceiling entries hid the curves
+    handles, labels = ax.get_legend_handles_labels()
+    fig.set_figheight(3.3 + 0.13 * -(-len(labels) // 2))
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False, fontsize=7)
     return fig
 
 

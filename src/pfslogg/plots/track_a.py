@@ -107,11 +107,14 @@ def scaling_law(inputs, params):
     ax.axvspan(sizes[-1] * 1.15, right, color="0.93", lw=0, zorder=0)
     ax.text(math.sqrt(sizes[-1] * 1.15 * right), 0.02, "extrapolation", transform=ax.get_xaxis_transform(),
             ha="center", va="bottom", fontsize=7, color="0.4")
+    caps = set()   # the bounds of R^2_inf below 1 (the Bayes ceiling, aggregate_experiment)
     for i, e in enumerate(names):
         y, err = agg.r2(e, [(level, n) for n in sizes])
         fit = _fit(agg, e, level)
         label = variant_label(agg, e, params)
         if fit:
+            if num(fit.get("r2_inf_max", 1.0)) < 1.0:
+                caps.add(round(float(fit["r2_inf_max"]), 6))
             label += rf": $R^2_\infty$ = {fit['r2_inf']:.2f}, $b$ = {fit['b']:.2f}"
             inside = np.geomspace(sizes[0], sizes[-1], 80)
             beyond = np.geomspace(sizes[-1], max(EXTRAPOLATE_TO, sizes[-1]), 60)
@@ -122,9 +125,7 @@ def scaling_law(inputs, params):
                     elinewidth=1.0, label=label, zorder=3,
                     transform=dodge(ax, i, len(names), sizes, [y - err[0], y + err[1]]))
     _reference_lines(ax, source, list(params.get("reference") or []), level)
-    caps = {round(float(f["r2_inf_max"]), 6) for f in (_fit(agg, e, level) for e in names)
-            if f and num(f.get("r2_inf_max", 1.0)) < 1.0}
-    for cap in sorted(caps):   # the Bayes ceiling that bounds every asymptote (aggregate_experiment)
+    for cap in sorted(caps):   # the Bayes ceiling that bounds every asymptote
         ax.axhline(cap, color="0.1", lw=1.4, zorder=1,
                    label=rf"bound of $R^2_\infty$: Bayes ceiling (upper limit) {cap:.3f}")
     if params.get("original", True):

@@ -47,17 +47,40 @@ def in_ci():
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+class MissingTool(pytest.skip.Exception):
+    """The skip of :func:`require_tools`: reported at ``require_tools`` itself, not at each test (see
+    ``pytest_runtest_makereport``), so that ``pytest -ra`` folds the skips into one summary line per
+    missing tool: ``SKIPPED [21] tests/conftest.py:NN: needs latexmk (Debian: latexmk): not on PATH``."""
+
+
+def _tool(name):
+    return f"{name} ({TOOL_PACKAGES[name]})" if name in TOOL_PACKAGES else name
+
+
 def require_tools(*names):
-    """Skip the calling test (or fixture) when an external tool is not on PATH -- with one reason that
-    names every missing tool -- or, under CI (``in_ci()``), fail it loudly: CI installs them all."""
+    """Skip the calling test (or fixture) when an external tool is not on PATH -- with a reason that
+    names the first of ``names`` missing, always worded the same, so the summary has one line per
+    tool, not one per test or per combination of tools -- or, under CI (``in_ci()``), fail it
+    loudly, naming every missing tool: CI installs them all."""
     missing = [n for n in names if shutil.which(n) is None]
     if not missing:
         return
-    what = ", ".join(f"{n} ({TOOL_PACKAGES[n]})" if n in TOOL_PACKAGES else n for n in missing)
     if in_ci():
+        what = ", ".join(map(_tool, missing))
         pytest.fail(f"CI must run this test but {what} {'is' if len(missing) == 1 else 'are'} not on PATH "
                     "(.ci/run installs LaTeX, poppler and Slurm)", pytrace=False)
-    pytest.skip(f"needs {what}: not on PATH")
+    raise MissingTool(f"needs {_tool(missing[0])}: not on PATH")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip by :func:`require_tools` is reported at ``require_tools``: pytest reports a skip raised
+    in a fixture at the test, which made ``-ra`` print one line per test for the same missing tool."""
+    report = yield
+    if report.skipped and call.excinfo is not None and isinstance(call.excinfo.value, MissingTool) \
+            and isinstance(report.longrepr, tuple):
+        report.longrepr = (__file__, require_tools.__code__.co_firstlineno, call.excinfo.value.msg)
+    return report
 
 
 # line list: fixed, so every grid built here is the same function of the parameters

@@ -128,3 +128,23 @@ def test_existing_pfsspec_data_set_replaces_a_simulated_split(tiny_run, tmp_path
     fisher = json.loads((wd / "results/track_c/fisher.json").read_text())
     assert str(external) in fisher["provenance"]["inputs"]
     assert not (wd / "data/datasets/test.h5").exists() and external.read_bytes() == before
+
+
+def test_a_missing_data_set_after_a_run_fails_naming_the_key(tiny_run, tmp_path):
+    """After a run, a second --configfile naming a data set that does not exist must fail with one
+    line naming datasets.test.path. The merged config does reach the rules (run_cell's input becomes
+    /nonexistent.h5), but Snakemake takes an existing output whose producing job lacks an input for
+    a source file ("No producers found, but file ... is present on disk"): without the config check
+    it said "Nothing to be done" and kept the old figure."""
+    import shutil
+    wd = tmp_path / "wd"
+    shutil.copytree(tiny_run, wd, symlinks=True)
+    fig = (wd / "figures/r2_vs_snr.pdf").read_bytes()
+    (wd / "m.yaml").write_text("datasets: {test: {path: /nonexistent.h5}}\n")
+    proc = snakemake(wd, "figures/r2_vs_snr.pdf", "--cores", "2", "--configfile", "tests/configs/tiny.yaml",
+                     "m.yaml", check=False)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "datasets.test.path" in line]
+    assert lines == ["config: datasets.test.path: /nonexistent.h5: no such data set file"], proc.stdout[-3000:]
+    assert "Nothing to be done" not in proc.stdout
+    assert (wd / "figures/r2_vs_snr.pdf").read_bytes() == fig

@@ -230,7 +230,26 @@ def test_a_user_data_set_may_not_sit_where_the_workflow_writes(tmp_path, monkeyp
     with pytest.raises(InputError, match=r"datasets\.test\.path: data/datasets/train\.h5 is where the workflow"):
         load_config(write(tmp_path, cfg))
     cfg["datasets"]["test"]["path"] = "external/test.h5"
+    (tmp_path / "external").mkdir()
+    (tmp_path / "external/test.h5").write_bytes(b"")
     assert load_config(write(tmp_path, cfg))["datasets"]["test"]["path"] == "external/test.h5"
+
+
+@pytest.mark.parametrize("path,shown", [("/nonexistent.h5", "/nonexistent.h5: no such data set file"),
+                                        ("external/val.h5", "external/val.h5: no such data set file (relative to "),
+                                        ("external", "external: no such data set file"),   # a folder
+                                        ("bad\0name.h5", "bad\\x00name.h5: no such data set file")])
+def test_a_user_data_set_must_exist(tmp_path, monkeypatch, path, shown):
+    """No rule makes datasets.<split>.path, so a missing one is one line naming the key (after an
+    earlier run, Snakemake would otherwise keep the old results: see tests/test_bad_input.py)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "external").mkdir()
+    cfg = yaml.safe_load(DEFAULT.read_text())
+    cfg["datasets"]["val"]["path"] = path
+    config = write(tmp_path, cfg)
+    with pytest.raises(InputError) as e:
+        load_config(config)
+    assert str(e.value).startswith(f"{config}: datasets.val.path: {shown}") and "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("key,value,message", [

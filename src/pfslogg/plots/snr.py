@@ -2,6 +2,7 @@
 Fisher/CRLB band beside it (r2_vs_snr), and the calibration of the Fisher ceiling against the
 original study (ceiling_calibration)."""
 
+import logging
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -9,6 +10,23 @@ import numpy as np
 
 from ..errors import InputError
 from .common import COLORS, MARKERS, R2_LABEL, SNR_LABEL, confidence, figure, load_results, log_ticks, percent
+
+log = logging.getLogger(__name__)
+
+# Fewer spectra than this and an R^2 says nothing: the floor of an SNR bin in
+# evaluation.metrics_by_snr (min_count), applied to the overall R^2 of a legend entry too.
+MIN_SPECTRA = 10
+TOO_FEW = "too few spectra"
+
+
+def n_spectra(m):
+    """How many test spectra a model's or ceiling's results (metrics) are over (None: not recorded)."""
+    return (m.get("overall") or {}).get("n", m.get("n_test", m.get("n")))
+
+
+def too_few(m):
+    n = n_spectra(m)
+    return n is not None and n < MIN_SPECTRA
 
 
 @dataclass(frozen=True)
@@ -24,6 +42,9 @@ class Ceiling:
     field: str = None
 
     def draw(self, ax, m):
+        if too_few(m):   # a legend entry that says so, no band and no R^2
+            ax.plot([], [], color=self.line, ls=self.ls, label=f"{self.name}: {TOO_FEW} (N = {n_spectra(m)})")
+            return
         b = m["snr_bins"]
         x = [r["snr_median"] for r in b]
         if self.field:
@@ -64,6 +85,10 @@ def r2_vs_snr(inputs, params):
         b = m["snr_bins"]
         x = np.array([r["snr_median"] for r in b])
         col = COLORS[i % len(COLORS)]
+        if too_few(m):
+            ax.plot([], [], color=col, marker=MARKERS[i % len(MARKERS)], ms=3.5,
+                    label=f"{m.get('label', m['estimator'])}: {TOO_FEW} (N = {n_spectra(m)})")
+            continue
         ax.fill_between(x, [r["r2_ci"][0] for r in b], [r["r2_ci"][1] for r in b], color=col, alpha=0.2, lw=0)
         ax.plot(x, [r["r2"] for r in b], color=col, marker=MARKERS[i % len(MARKERS)], ms=3.5,
                 label=f"{m.get('label', m['estimator'])} (all: {m['overall']['r2']:.2f})")
@@ -76,6 +101,7 @@ def r2_vs_snr(inputs, params):
     ax.set_ylabel(R2_LABEL)
     n = models[0][1]["n_test"] if models else ceilings[0][1]["n"]
     ax.set_title(f"log g on held-out spectra (N = {n}), {percent(level)} bootstrap bands", fontsize=8.5)
+    _say_too_few(ax, models, ceilings)
     ax.grid(alpha=0.3, which="major")
     # the legend below the axes, two columns, the figure taller by its rows: inside the axes, seven
     # models and three ceiling entries hid the curves
@@ -83,6 +109,23 @@ def r2_vs_snr(inputs, params):
     fig.set_figheight(3.3 + 0.13 * -(-len(labels) // 2))
     fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False, fontsize=7)
     return fig
+
+
+def _say_too_few(ax, models, ceilings):
+    """With too few test spectra, say so -- in the axes when no curve is left, and as a warning --
+    instead of printing an R^2 of a handful of spectra (or none per SNR bin) in the legend."""
+    entries = [(m.get("label", m["estimator"]), m) for _, m in models] + [(CEILINGS[k].name, m) for k, m in ceilings]
+    few = [(name, n_spectra(m)) for name, m in entries if too_few(m)]
+    if few:
+        log.warning("r2_vs_snr: %s for an R^2 (fewer than %d): %s; drawn without one", TOO_FEW, MIN_SPECTRA,
+                    ", ".join(f"{name} (N = {n})" for name, n in few))
+    if entries and not any(m.get("snr_bins") for _, m in entries if not too_few(m)):
+        n = max((n_spectra(m) or 0) for _, m in entries)
+        ax.text(0.5, 0.5, f"{TOO_FEW}: N = {n}\n(an R$^2$ needs at least {MIN_SPECTRA} per SNR bin)",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3")
+        if not few:
+            log.warning("r2_vs_snr: %s: no SNR bin holds %d of the N = %d test spectra; the axes are empty",
+                        TOO_FEW, MIN_SPECTRA, n)
 
 
 @figure("ceiling_calibration")

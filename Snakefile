@@ -24,6 +24,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/experiments.smk"
 include: "rules/track_a.smk"
+include: "rules/track_b.smk"
 include: "rules/track_c.smk"
 include: "rules/track_f.smk"
 include: "rules/figures.smk"
@@ -33,10 +34,7 @@ include: "rules/paper.smk"
 rule all:
     """Everything built so far: every track's results, figures, tables and PDF, and the whole paper."""
     input:
-        rules.track_a.input,
-        rules.track_c.input,
-        rules.track_f.input,
-        W.PDF.format(doc="main"),
+        W.all_outputs(config),
     default_target: True
 
 

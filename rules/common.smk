@@ -70,8 +70,8 @@ def get_table_inputs(wildcards):
     return W.table_inputs(config, wildcards.table)
 
 
-def get_aggregates(track):
-    return [W.aggregate_path(config, e) for e in EXPERIMENTS if config["experiments"][e]["track"] == track]
+def get_moe_summary_inputs(wildcards):
+    return W.moe_summary_inputs(config)
 
 
 # -- paper: a document's inputs are exactly the files it reads (pfslogg.paper.document_sources

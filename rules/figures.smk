@@ -1,5 +1,5 @@
 # Figures and tables read results JSONs only (restyling never reruns a computation); one generic
-# rule each, driven by the tables of inputs in pfslogg.workflow (figure_inputs, table_inputs).
+# rule each, driven by the registry of pfslogg.tracks (what each reads, its caption, its parameters).
 
 
 rule plot_figure:
@@ -11,7 +11,7 @@ rule plot_figure:
         sidecar=W.FIGURE_SIDECAR,
     params:
         p=get_params("plot_figure"),
-        caption=lambda wildcards: W.CAPTIONS[wildcards.figure],
+        caption=lambda wildcards: W.FIGURES[wildcards.figure].caption,
     log:
         "logs/plot_figure/{figure}.log",
     conda:
@@ -28,7 +28,7 @@ rule tabulate:
         report(W.TABLE, caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
     params:
         p=get_params("tabulate"),
-        caption=lambda wildcards: W.CAPTIONS[wildcards.table],
+        caption=lambda wildcards: W.TABLE_ENTRIES[wildcards.table].caption,
     log:
         "logs/tabulate/{table}.log",
     conda:

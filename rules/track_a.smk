@@ -28,8 +28,4 @@ rule compute_attention_maps:
 rule track_a:
     """Track A: neural estimators -- scaling law, ablations, noise levels, attention maps (results, figures, tables, paper/build/track_a.pdf)."""
     input:
-        [W.aggregate_path(config, x) for x in W.TRACK_A_EXPERIMENTS],
-        W.ATTENTION,
-        expand(W.FIGURE, figure=[f for f, t in W.FIGURE_TRACKS.items() if t == "a"]),
-        expand(W.TABLE, table=W.TRACK_A_TABLES),
-        W.PDF.format(doc="track_a"),
+        W.track_outputs(config, "a"),

@@ -45,6 +45,18 @@ rule compute_bayes_ceiling:
         "--test {input.test} --out {output.metrics} --per-spectrum {output.per_spectrum} > {log} 2>&1"
 
 
+use rule compute_bayes_ceiling as compute_bayes_ceiling_at_noise with:
+    output:
+        metrics=W.BAYES_AT,
+        per_spectrum=W.BAYES_AT_PER_SPECTRUM,
+    params:
+        p=get_params("compute_bayes_ceiling_at_noise"),
+    log:
+        "logs/compute_bayes_ceiling/nl{noise}.log",
+    benchmark:
+        "benchmarks/compute_bayes_ceiling/nl{noise}.tsv"
+
+
 rule calibrate_ceiling:
     """Median Fisher R2_max at the original study's SNR points (information-content calibration)."""
     input:
@@ -127,12 +139,4 @@ rule check_ceiling:
 rule track_c:
     """Track C: Bayes and Fisher / Cramer-Rao ceilings (results, figure, tables, paper/build/track_c.pdf)."""
     input:
-        W.BAYES,
-        W.FISHER,
-        W.CALIBRATION,
-        W.CRLB_VALIDATION,
-        W.SNR_SWEEP,
-        W.EFFICIENCY,
-        expand(W.FIGURE, figure=[f for f, t in W.FIGURE_TRACKS.items() if t == "c"]),
-        expand(W.TABLE, table=["ceiling", "calibration", "crlb_validation", "snr_sweep", "efficiency_by_snr"]),
-        W.PDF.format(doc="track_c"),
+        W.track_outputs(config, "c"),

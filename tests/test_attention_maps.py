@@ -10,15 +10,14 @@ import pytest
 import torch
 
 from pfslogg import PARAMS
-from pfslogg.ceilings.fisher import crlb_logg
+from pfslogg.ceilings.fisher import crlb_logg, fisher_logg_map
 from pfslogg.data.dataset import SpectraSet
 from pfslogg.data.gridio import read_grid
 from pfslogg.data.interp import GridInterpolator
 from pfslogg.data.views import NoisyView
 from pfslogg.errors import InputError
 from pfslogg.estimators import FitContext, make_estimator
-from pfslogg.nn.maps import (GROUPS, LOGG_SPLIT, TEFF_SPLIT, attention_maps, band_heads, fisher_logg_map,
-                             group_index, line_list)
+from pfslogg.nn.maps import GROUPS, LOGG_SPLIT, TEFF_SPLIT, attention_maps, band_heads, group_index, line_list
 from pfslogg.plots import FIGURES, render
 from pfslogg.provenance import write_results
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pfslogg import paper
-from pfslogg.provenance import audit
+from pfslogg import audit, paper
 from pfslogg.atomic import write_json
 from test_paper import make_results_tree
 
@@ -180,11 +179,11 @@ def test_broken_index_is_an_input_error(root, capsys):
 
 def test_module_runs_as_a_command(root):
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run([sys.executable, "-m", "pfslogg.provenance.audit", "0.471"], cwd=root, env=env,
+    proc = subprocess.run([sys.executable, "-m", "pfslogg.audit", "0.471"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "\\TrackFRidgeOverallRtwo = 0.471" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "pfslogg.provenance.audit", "NoSuchMacro"], cwd=root,
+    proc = subprocess.run([sys.executable, "-m", "pfslogg.audit", "NoSuchMacro"], cwd=root,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "not found" in proc.stderr
 

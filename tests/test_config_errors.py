@@ -155,9 +155,12 @@ def test_the_full_study_resolves(tmp_path):
     proc = snakemake(wd, "all", "-n", "--cores", "8", "--configfile", "config/paper.yaml", timeout=300)
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout.split("Job stats:")[1], flags=re.M))
     cfg = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "paper.yaml")
-    neural = {n for n, v in cfg["estimators"].items() if v["class"] in ("vit", "cnn", "mlp", "mlp_shortcut")}
-    cells = {(e, nl, s, k) for x in cfg["experiments"].values() for e in x["estimators"]
+    networks = ("vit", "cnn", "mlp", "mlp_shortcut")   # and mixtures or conditioned models with a network part
+    neural = {n for n, v in cfg["estimators"].items() if v["class"] in networks
+              or any(isinstance(part, dict) and part.get("class") in networks for part in (v.get("hyper") or {}).values())}
+    cells = {(e, float(nl), s, k) for x in cfg["experiments"].values() for e in x["estimators"]
              for nl in x["noise_levels"] for s in x["sizes"] for k in range(x["seeds"])}
+    cells |= {(e, float(cfg["noise"]["noise_level"]), cfg["datasets"]["train"]["n"], 0) for e in cfg["figure"]["estimators"]}
     assert int(stats["run_neural_cell"]) == sum(c[0] in neural for c in cells)
     assert int(stats["run_cell"]) == sum(c[0] not in neural for c in cells)
-    assert int(stats["compile_paper"]) >= 4
+    assert int(stats["compile_paper"]) >= 5

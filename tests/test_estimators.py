@@ -24,8 +24,8 @@ from pfslogg.data.gridio import read_grid
 from pfslogg.data.views import NoisyView
 from pfslogg.errors import InputError
 from pfslogg.estimators import REGISTRY, FitContext, load, make_estimator
-from pfslogg.estimators.base import MANIFEST, WEIGHTS, r2_score
-from pfslogg.evaluation import prior_variance, r2
+from pfslogg.estimators.base import MANIFEST, WEIGHTS
+from pfslogg.evaluation import prior_variance, r2, r2_score
 
 from conftest import TINY_RANGES, simulate_splits
 

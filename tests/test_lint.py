@@ -16,7 +16,7 @@ def _rules():
     return out
 
 
-TARGETS = {"all", "paper", "track_a", "track_c", "track_f"}
+TARGETS = {"all", "paper", "track_a", "track_b", "track_c", "track_f"}
 
 
 def test_snakemake_lint_is_clean(tmp_path):
@@ -40,7 +40,8 @@ def test_every_rule_has_a_docstring_and_every_job_rule_a_log_and_an_env():
 def test_training_and_evaluation_rules_record_their_cost():
     rules = _rules()
     for name in ("run_cell", "run_neural_cell", "simulate_dataset", "compute_fisher_ceiling", "compute_bayes_ceiling",
-                 "calibrate_ceiling", "compute_crlb_validation", "compute_snr_sweep", "compute_attention_maps"):
+                 "calibrate_ceiling", "compute_crlb_validation", "compute_snr_sweep", "compute_attention_maps",
+                 "summarize_moe"):
         assert "\n    benchmark:" in rules[name], f"rule {name}: no benchmark"
 
 

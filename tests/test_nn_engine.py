@@ -7,6 +7,7 @@ spectra), and toy data sets in the pfsspec layout whose log g is a known functio
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pfslogg.data.dataset import ERROR_KEY, FLUX_KEY, PARAMS_KEY, WAVE_KEY, Spec
 from pfslogg.data.views import NoisyView
 from pfslogg.errors import InputError
 from pfslogg.estimators import FitContext, make_estimator
-from pfslogg.estimators.base import r2_score
+from pfslogg.evaluation import r2_score
 from pfslogg.nn import engine
 from pfslogg.nn.engine import CHECKPOINT, COLUMNS, HISTORY, Preempted, TrainConfig, lr_factor, train_step
 from pfslogg.nn.models import MLP, Standardized
@@ -274,3 +275,48 @@ def test_amp_and_compile_are_refused_on_cpu(splits):
     module = Standardized(MLP(tr.n_pixels, [8]), tr.n_pixels)
     with pytest.raises(InputError, match="nn.amp: only on CUDA"):
         engine.train(module, tr, va, TrainConfig(epochs=1, amp=True), FitContext(device="cpu"))
+
+
+EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+): train loss (\S+), val loss (\S+), val R\^2 (\S+), lr (\S+) \(")
+
+
+def _engine_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "pfslogg.nn.engine"]
+
+
+def test_training_logs_each_epoch_and_shows_the_running_loss(splits, reference, tmp_path, caplog, capsys):
+    """One log line per epoch with train loss, val loss, val R^2 and lr (the history's values); the
+    bar's postfix carries the running training loss, which ends at the epoch's train loss."""
+    with caplog.at_level("INFO", logger="pfslogg.nn.engine"):
+        est, pred = fit_predict(splits, checkpoint_dir=tmp_path)
+    assert np.array_equal(pred, reference[1])   # watching changes nothing
+    h = est.history_
+    lines = [m for m in _engine_lines(caplog) if EPOCH_LINE.match(m)]
+    assert len(lines) == est.epochs_run_ == 3, _engine_lines(caplog)
+    for i, line in enumerate(lines):
+        epoch, total, train_loss, val_loss, val_r2, lr = EPOCH_LINE.match(line).groups()
+        assert (int(epoch), int(total)) == (i + 1, 3)
+        assert train_loss == f"{h['train_loss'][i]:.4g}" and val_loss == f"{h['val_loss'][i]:.4g}"
+        assert val_r2 == f"{h['val_r2'][i]:.4f}" and lr == f"{h['lr'][i]:.3g}"
+    assert not any(m.startswith("resumed") for m in _engine_lines(caplog))   # a fresh start
+    err = capsys.readouterr().err
+    for i in range(3):
+        bar = [line for line in err.splitlines() if line.startswith(f"epoch {i + 1}/3:") and "13/13" in line]
+        assert bar and bar[-1].endswith(f"train loss {h['train_loss'][i]:.4g}]"), err[-2000:]
+
+
+def test_a_resumed_run_says_from_which_checkpoint_epoch_and_batch(splits, reference, tmp_path, caplog):
+    with pytest.raises(Preempted):
+        fit_predict(splits, checkpoint_dir=tmp_path, on_batch=sigterm_at(1, 4))   # epoch 2, after its 5th batch
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pfslogg.nn.engine"):
+        _, pred = fit_predict(splits, checkpoint_dir=tmp_path)
+    assert np.array_equal(pred, reference[1])
+    lines = _engine_lines(caplog)
+    assert lines[0] == f"resumed from {tmp_path / CHECKPOINT} at epoch 2, batch 5 (of 13)", lines
+    assert [EPOCH_LINE.match(m).group(1) for m in lines[1:] if EPOCH_LINE.match(m)] == ["2", "3"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pfslogg.nn.engine"):
+        fit_predict(splits, checkpoint_dir=tmp_path)
+    assert _engine_lines(caplog) == [f"resumed from {tmp_path / CHECKPOINT}: its run had finished after epoch 3; "
+                                     "nothing left to train"]

@@ -177,6 +177,7 @@ def _split_summary(split, n, mag, snr):
 
 TRACK_C_SNAPSHOT = Path(__file__).parent / "data" / "track_c_snapshot.json"
 TRACK_A_SNAPSHOT = Path(__file__).parent / "data" / "track_a_snapshot.json"
+TRACK_B_SNAPSHOT = Path(__file__).parent / "data" / "track_b_snapshot.json"
 
 
 def make_results_tree(root):
@@ -252,6 +253,10 @@ def make_results_tree(root):
         for name, doc in json.loads(TRACK_A_SNAPSHOT.read_text()).items():
             results(f"results/track_a/{name}.json", doc["metrics"], "aggregate_experiment", ["data/grid.h5"],
                     kind=doc["kind"], details=doc.get("details"))
+        # Track B's summary of the mixtures: a snapshot of a tiny run's (tests/data)
+        doc = json.loads(TRACK_B_SNAPSHOT.read_text())
+        results("results/track_b/mixtures.json", doc["metrics"], "summarize_moe", ["data/grid.h5"], kind="moe",
+                details=doc.get("details"))
         Path("figures").mkdir()
         Path("figures/r2_vs_snr.pdf").write_bytes(b"%PDF-1.4 fake figure")
         figure_inputs = [f"results/track_f/{n}.json" for n, *_ in ESTIMATORS]
@@ -566,7 +571,7 @@ def test_document_sources_follow_inputs_tables_figures_and_bibliography():
     assert "figures/r2_vs_snr.pdf" not in track_c
     assert f"{base}/generated/tables/r2_by_snr.tex" not in track_c
     # every hand-written file a document reads exists
-    for doc in ("main", "track_c", "track_f", "track_a"):
+    for doc in ("main", "track_c", "track_f", "track_a", "track_b"):
         for path in paper.document_sources(PAPER, doc):
             if path.startswith(base + "/") and "/generated/" not in path:
                 assert Path(path).is_file(), path
@@ -639,6 +644,9 @@ ESTIMATOR_FILES = [f"results/track_f/{name}.json" for name, *_ in ESTIMATORS]
 TABLE_FILES = {
     "scaling": ["results/track_a/scaling.json"],
     "ablations": ["results/track_a/ablations.json"],
+    "moe_summary": ["results/track_b/mixtures.json"],
+    "moe_rho": ["results/track_b/mixtures.json"],
+    "moe_findings": ["results/track_b/mixtures.json"],
     "crlb_validation": ["results/track_c/crlb_validation.json"],
     "snr_sweep": ["results/track_c/snr_sweep.json"],
     "efficiency_by_snr": ["results/track_c/efficiency.json"],
@@ -677,7 +685,7 @@ def test_tables_refer_to_numbers_only_through_macros(tree, tmp_path, name):
     assert out.read_text() == text
     assert paper.find_hand_typed_numbers(text) == []
     assert paper.find_undefined_macros(text, numbers_tex) == []
-    assert "\\toprule" in text and "\\bottomrule" in text
+    assert ("\\toprule" in text and "\\bottomrule" in text) or ("\\begin{itemize}" in text and "\\item" in text)
     for f in TABLE_FILES[name]:
         assert f"%   {f}" in text
 
@@ -904,7 +912,7 @@ def _fake_figure(path):
 def build_fake_paper(tree, work):
     """Everything the documents read, from the fake tree: numbers of every document (all results
     files), the tables, and figures at ``work/../figures``. Returns ``work``."""
-    for doc in ("main", "track_a", "track_c", "track_f"):
+    for doc in ("main", "track_a", "track_b", "track_c", "track_f"):
         paper.write_numbers_tex(tree / "results", work / "generated" / doc / "numbers.tex")
     for name in TABLE_FILES:
         table(tree, name, out=work / "generated" / "tables" / f"{name}.tex")
@@ -914,7 +922,7 @@ def build_fake_paper(tree, work):
     return work
 
 
-@pytest.mark.parametrize("doc", ["main", "track_c", "track_f", "track_a"])
+@pytest.mark.parametrize("doc", ["main", "track_c", "track_f", "track_a", "track_b"])
 def test_documents_compile_with_bibliography_and_no_undefined_references(tree, tmp_path, doc):
     work = build_fake_paper(tree, _copy_paper(tmp_path / "paper"))
     run = _latex(work, f"{doc}.tex", ("latexmk", "-pdf", "-interaction=nonstopmode",

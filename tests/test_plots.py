@@ -155,13 +155,14 @@ def inputs_for(name, folder, confidence=0.95):
 CEILING_FIGURES = {"crlb_cell_position", "crlb_step_size", "ceilings_vs_snr", "crlb_distribution", "efficiency"}
 # Track A's scaling, training and ablation figures: test_track_a_plots.py.
 TRACK_A_FIGURES = {"scaling_law", "training_curves", "ablations", "attention_maps"}   # tests: test_track_a_plots, test_attention_maps
-DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES - TRACK_A_FIGURES)
+TRACK_B_FIGURES = {"moe_routing", "moe_rho", "moe_bins", "moe_coverage", "moe_gate"}      # tests: test_moe
+DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES - TRACK_A_FIGURES - TRACK_B_FIGURES)
 
 
 def test_registry_holds_every_figure():
     assert set(FIGURES) == {"r2_vs_snr", "ceiling_calibration", "r2_vs_size", "r2_vs_noise", "decision",
                             "ridge_alpha", "lightgbm_sensitivity", "pca_components"} | CEILING_FIGURES \
-        | TRACK_A_FIGURES
+        | TRACK_A_FIGURES | TRACK_B_FIGURES
 
 
 @pytest.mark.parametrize("name", DRAWN_HERE)
@@ -312,3 +313,76 @@ def test_nulls_where_numbers_were_not_finite(tmp_path):
     for name in ("r2_vs_size", "r2_vs_noise", "decision", "ridge_alpha", "lightgbm_sensitivity", "pca_components"):
         FIGURES[name]([path], tmp_path / f"{name}.pdf", {"figure": name, "confidence": 0.95})
         assert (tmp_path / f"{name}.pdf").stat().st_size > 5000
+
+
+def _few(path, n, bins=False):
+    """Rewrite a results file as scored on ``n`` test spectra (SNR bins kept only with ``bins``)."""
+    with open(path) as fh:
+        doc = json.load(fh)
+    m = doc["metrics"]
+    m["overall"]["n"] = n
+    for key in ("n_test", "n"):
+        if key in m:
+            m[key] = n
+    if not bins:
+        m["snr_bins"] = []
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return str(path)
+
+
+def _bayes(path, n):
+    bins = snr_bins(lambda s: 1 - 0.5 / (1 + (s / 2.0) ** 2), 0.95) if n >= 10 else []
+    return write(path, "bayes", {"n": n, "var_prior": 4 / 3, "confidence": 0.95, "snr_bins": bins,
+                                 "overall": {"n": n, "r2": 0.98, "r2_ci": [0.97, 0.99], "mae": 0.1, "rmse": 0.1,
+                                             "bias": 0.0, "slope": 1.0}})
+
+
+def test_r2_vs_snr_with_one_test_spectrum_says_too_few_spectra(tmp_path, caplog):
+    """datasets.test.n: 1 -- no SNR bin, an 'overall R^2' of one spectrum: the legend names each
+    entry with 'too few spectra' and no R^2, the axes say so, and a warning is logged."""
+    from pfslogg.plots import snr
+
+    cells = [_few(make_cell(tmp_path / f"{e}.json", e), 1) for e in ("ridge", "lightgbm", "template")]
+    inputs = cells + [_bayes(tmp_path / "bayes.json", 1), _few(make_fisher(tmp_path / "fisher.json"), 1)]
+    with caplog.at_level("WARNING", logger="pfslogg.plots.snr"):
+        fig = render("r2_vs_snr", inputs, SNR_PARAMS)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert not any("all:" in lab for lab in labels), labels
+    assert "Ridge: too few spectra (N = 1)" in labels and "LightGBM: too few spectra (N = 1)" in labels
+    assert "Bayes ceiling (posterior mean): too few spectra (N = 1)" in labels
+    assert any("too few spectra: N = 1" in t.get_text() for t in fig.axes[0].texts)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "too few spectra" in warnings[0] and "Ridge (N = 1)" in warnings[0], warnings
+    assert snr.MIN_SPECTRA == 10
+    FIGURES["r2_vs_snr"](inputs, tmp_path / "few.pdf", SNR_PARAMS)   # and it is written
+    assert (tmp_path / "few.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_r2_vs_snr_threshold_is_the_snr_bins_floor(tmp_path, caplog):
+    """An entry over MIN_SPECTRA spectra keeps its R^2; one spectrum fewer says 'too few spectra' --
+    the floor below which evaluation.metrics_by_snr leaves an SNR bin out."""
+    import inspect
+
+    from pfslogg import evaluation
+    from pfslogg.plots import snr
+
+    assert snr.MIN_SPECTRA == inspect.signature(evaluation.metrics_by_snr).parameters["min_count"].default
+    enough = _few(make_cell(tmp_path / "ridge.json", "ridge"), snr.MIN_SPECTRA, bins=True)
+    fewer = _few(make_cell(tmp_path / "lightgbm.json", "lightgbm"), snr.MIN_SPECTRA - 1)
+    with caplog.at_level("WARNING", logger="pfslogg.plots.snr"):
+        fig = render("r2_vs_snr", [enough, fewer, _bayes(tmp_path / "bayes.json", 50)], SNR_PARAMS)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(lab.startswith("Ridge (all: ") for lab in labels), labels
+    assert any(lab.startswith("Bayes ceiling (posterior mean) (all: 0.98") for lab in labels), labels
+    assert f"LightGBM: too few spectra (N = {snr.MIN_SPECTRA - 1})" in labels
+    assert not fig.axes[0].texts   # curves are drawn: nothing to say in the axes
+    assert [r.getMessage() for r in caplog.records if "too few spectra" in r.getMessage()] == [
+        f"r2_vs_snr: too few spectra for an R^2 (fewer than 10): LightGBM (N = {snr.MIN_SPECTRA - 1}); "
+        "drawn without one"]
+    caplog.clear()
+    (tmp_path / "full").mkdir()
+    inputs, params = inputs_for("r2_vs_snr", tmp_path / "full")   # 2000 spectra: no warning
+    with caplog.at_level("WARNING", logger="pfslogg.plots.snr"):
+        render("r2_vs_snr", inputs, params)
+    assert not caplog.records

@@ -134,7 +134,9 @@ TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "te
 TRACK_A = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template")] + [   # figure cells
     f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "attention")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
-DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F, "main": TRACK_A + TRACK_C + TRACK_F, "track_a": TRACK_A}
+TRACK_B = DATA + ["results/track_b/mixtures.json", "results/track_c/bayes.json", "results/track_c/fisher.json"]
+DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F, "main": TRACK_A + TRACK_B + TRACK_C + TRACK_F, "track_a": TRACK_A,
+               "track_b": TRACK_B}
 
 
 @pytest.mark.parametrize("doc", sorted(DOC_RESULTS))

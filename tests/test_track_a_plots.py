@@ -230,17 +230,32 @@ def test_wrong_kind_is_one_line_naming_the_file(tree, tmp_path, name):
     assert not (tmp_path / "out.pdf").exists()
 
 
-def test_scaling_law_reads_the_stored_fit_and_fits_without_it(tree, tmp_path):
+def _curves(fig):
+    """The power-law curves drawn (dashed lines through more than two points: not the reference lines)."""
+    return [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--" and len(ln.get_xdata()) > 2]
+
+
+def test_scaling_law_draws_the_stored_fit_and_none_without_it(tree, tmp_path):
     fig = render("scaling_law", [path(tree, "scaling"), path(tree, "benchmark")], {"reference": ["lightgbm"]})
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any(lab.startswith("ViT: $R^2_\\infty$ = 0.7") for lab in labels)
     assert any(lab.startswith("LightGBM, N = 20k (benchmark)") for lab in labels)
     assert "original study (BOSZ): ViT, noise level 1" in labels and "fit, extrapolation" in labels
+    assert len(_curves(fig)) == 2 * 3                       # within and beyond the sizes, per network
     doc = json.loads((tree / FILES["scaling"]).read_text())
     del doc["metrics"]["power_law"]
     (tmp_path / "bare.json").write_text(json.dumps(doc))
     bare = render("scaling_law", [str(tmp_path / "bare.json")], {"original": False})
-    assert [t.get_text() for t in bare.legends[0].get_texts()][:3] == labels[:3]
+    bare_labels = [t.get_text() for t in bare.legends[0].get_texts()]
+    assert bare_labels == ["MLP: no power law stored", "CNN: no power law stored", "ViT: no power law stored"]
+    assert _curves(bare) == []                              # a figure never fits
+    doc = json.loads((tree / FILES["scaling"]).read_text())
+    doc["metrics"]["power_law"]["cnn"]["noise_level"] = 0.5   # a fit at another noise level is not drawn either
+    (tmp_path / "other.json").write_text(json.dumps(doc))
+    other = render("scaling_law", [str(tmp_path / "other.json")], {"original": False})
+    other_labels = [t.get_text() for t in other.legends[0].get_texts()]
+    assert other_labels[1] == "CNN: power law stored at noise level 0.5 only"
+    assert other_labels[0] == labels[0] and other_labels[2] == labels[2] and len(_curves(other)) == 2 * 2
     with pytest.raises(InputError, match="benchmark.json: no reference estimator 'vit'"):
         render("scaling_law", [path(tree, "scaling"), path(tree, "benchmark")], {"reference": ["vit"]})
 

@@ -274,6 +274,19 @@ def _change_value(v):
         return list(v[:-1]) if len(v) > 1 else [_change_value(v[0])]
     if isinstance(v, str):
         return v + "_other"
+    if isinstance(v, dict) and "class" in v:            # a composite's part: change its hyper-parameters
+        hyper = dict(v.get("hyper") or {})
+        if hyper:
+            key = next(iter(hyper))
+            return {**v, "hyper": {**hyper, key: _change_value(hyper[key])}}
+        name, par = next((k, q) for k, q in inspect.signature(REGISTRY[v["class"]].__init__).parameters.items()
+                         if k not in ("self", "random_state", "bins"))
+        return {**v, "hyper": {name: _change_value(par.default)}}
+    if isinstance(v, dict) and v:                        # bins, named gates: change the first entry
+        key = next(iter(v))
+        return {**v, key: _change_value(v[key])}
+    if v is None:                                        # compare_gates: null -> one gate to compare
+        return {"template": {"class": "gate_template"}}
     raise AssertionError(f"no perturbation for {v!r}")
 
 
@@ -293,7 +306,7 @@ def perturb(cfg, path, node):
     if p[0] == "experiments" and p[2] == "compare":
         names = cfg["experiments"][p[1]]["estimators"]
         if len(p) == 4:
-            return next(e for e in names if e not in (p[3], v))
+            return next((e for e in names if e not in (p[3], v)), None)   # null: the comparison dropped
         others = [e for e in cfg["estimators"] if e not in names[:1]]
         return {names[0]: others[0]}
     if p[0] == "experiments" and p[2] == "reference":   # one of the experiment's own variants
@@ -302,6 +315,12 @@ def perturb(cfg, path, node):
         return next(e for e, x in cfg["estimators"].items() if x["class"] == "vit" and e != v)
     if p[-1] == "estimators":                       # lists of variant names
         return v[:-1] if len(v) > 1 else [_other_estimator(cfg, v)]
+    if p == ("moe", "figure_variant"):                 # another mixture of the Track B experiment
+        return next(e for e in cfg["experiments"]["moe"]["compare"] if e != v)
+    if p == ("moe", "bar"):
+        return v[:-1]
+    if p[:2] == ("evaluation", "param_bins"):
+        return v + 1
     if p == ("grid", "root"):
         return "/data/bosz"
     if p[0] == "datasets" and p[-1] == "path":

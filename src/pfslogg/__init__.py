@@ -14,8 +14,10 @@ interp      cubic (C1) or multilinear interpolation of the instrument grid (NumP
 dataset     data-set generation and the pfsspec ``dataset.h5`` layout
 evaluation  R^2, MAE, RMSE, bootstrap intervals, per-SNR-bin metrics
 estimators  one scikit-learn-style interface for every log g estimator
-fisher      Fisher / Cramer-Rao ceilings
-provenance  provenance blocks for results JSON and the audit command
+fisher      Fisher / Cramer-Rao ceilings and per-pixel Fisher maps
+provenance  provenance blocks for results JSON
+audit       the provenance audit: a number back to its rule, inputs and commit
+threads     thread limits of the numerical libraries
 """
 
 __version__ = "0.1.0"

@@ -111,6 +111,31 @@ def cmd_aggregate_experiment(a, p):
     write_results(a.out, metrics, a.rule, a.inputs, params=p, started=started, kind="experiment", details=details)
 
 
+def cmd_summarize_moe(a, p):
+    """mixtures of experts against their global models, the best global model, the oracle and the Bayes
+    ceiling per bin; fails if a deployable routing beats the Bayes ceiling beyond the intervals"""
+    import pandas as pd
+
+    from .mixtures import summarize_mixtures
+    started = now()
+    cells, inputs = {}, []
+    for e, tag, n, s, path in p["cells"]:
+        table = path[:-len(".json")] + ".csv"
+        cells[(e, tag, int(n), int(s))] = (read_results(path, kind="estimator"), pd.read_csv(table))
+        inputs += [path, table]
+    bayes = {}
+    for tag, (path, table) in p["bayes"].items():
+        bayes[tag] = (read_results(path, kind="bayes"), pd.read_csv(table))
+        inputs += [path, table]
+    metrics, details = summarize_mixtures(p, cells, bayes)
+    write_results(a.out, metrics, a.rule, inputs, params=p, started=started, kind="moe", details=details)
+    if metrics["violations"]:
+        lines = [f"{v['variant']} ({v['routing']}, noise {v['noise_level']:g}, {v['size']} spectra): R2 above "
+                 f"{v['r2_ci_lo']:.3f} > Bayes {v['bayes_r2_ci_hi']:.3f}" for v in metrics["violations"]]
+        raise InputError(f"{a.out}: {len(lines)} deployable routing(s) beat the Bayes ceiling beyond the intervals "
+                         "(a bug): " + "; ".join(lines))
+
+
 # -- ceilings ------------------------------------------------------------------------------------
 def cmd_compute_fisher_ceiling(a, p):
     """marginal Cramer-Rao bound on log g of every test spectrum (exact Jacobian of the grid model)"""
@@ -166,7 +191,7 @@ def cmd_compute_crlb_validation(a, p):
     """checks of the CRLB: node jumps, finite-difference steps, cell profile, ML fits against the bound"""
     from .ceilings.validation import crlb_validation
     from .data.gridio import read_grid
-    from .estimators.base import numpy_threads
+    from .threads import numpy_threads
     started = now()
     grid = read_grid(a.grid, fields=("flux",))
     with numpy_threads(a.threads):
@@ -361,6 +386,7 @@ COMMANDS = {
     "describe-grid": (cmd_describe_grid, ["grid", "out"]),
     "run-cell": (cmd_run_cell, ["train", "val", "test", "?grid", "model", "out", "predictions"]),
     "aggregate-experiment": (cmd_aggregate_experiment, ["inputs*", "out", "table"]),
+    "summarize-moe": (cmd_summarize_moe, ["out"]),
     "compute-fisher-ceiling": (cmd_compute_fisher_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "compute-bayes-ceiling": (cmd_compute_bayes_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "calibrate-ceiling": (cmd_calibrate_ceiling, ["grid", "out"]),
@@ -400,7 +426,7 @@ def build_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "provenance":
-        from .provenance.audit import main as audit_main
+        from .audit import main as audit_main
         return audit_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

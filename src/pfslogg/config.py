@@ -202,10 +202,15 @@ def check_config(cfg, where="config"):
         raise InputError(f"{where}: evaluation.snr_bins: expected strictly increasing edges, got {edges}")
     from .estimators import REGISTRY
     for name, variant in cfg["estimators"].items():
-        if variant["class"] not in REGISTRY:
+        if variant["class"] not in REGISTRY or REGISTRY[variant["class"]].kind != "estimator":
+            choices = sorted(k for k, c in REGISTRY.items() if c.kind == "estimator")
             raise InputError(f"{where}: estimators.{name}.class: unknown estimator class '{variant['class']}', "
-                             f"expected one of {sorted(REGISTRY)}")
+                             f"expected one of {choices}")
         _check_hyper(variant["class"], variant.get("hyper") or {}, f"{where}: estimators.{name}.hyper")
+        REGISTRY[variant["class"]].check_ranges(variant.get("hyper") or {}, cfg["params"],
+                                                f"{where}: estimators.{name}.hyper")
+    from .evaluation import param_edges
+    param_edges(cfg["evaluation"]["param_bins"], cfg["params"], f"{where}: evaluation.param_bins")
     for name in cfg["figure"]["estimators"]:
         if name not in cfg["estimators"]:
             raise InputError(f"{where}: figure.estimators: '{name}' is not configured under 'estimators'")
@@ -237,42 +242,44 @@ def _check_ceiling_checks(cfg, where):
 
 
 def _check_hyper(class_id, hyper, where):
-    """Hyper-parameter names must be keyword arguments of the class (a typo fails before any job)."""
-    import inspect
-
+    """Hyper-parameter names must be keyword arguments of the class, and a composite's parts must be
+    registered classes with valid hyper-parameters (a typo fails before any job)."""
     from .estimators import REGISTRY
-    allowed = set(inspect.signature(REGISTRY[class_id].__init__).parameters) - {"self", "random_state"}
-    unknown = sorted(set(hyper) - allowed)
-    if unknown:
-        raise InputError(f"{where}: unknown hyper-parameter(s) {unknown} of class '{class_id}', "
-                         f"expected some of {sorted(allowed)}")
-
-
-# Track F reads three experiments by these names (config experiments.<name>); pfslogg.workflow too.
-TRACK_F_EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
-TRACK_A_EXPERIMENTS = ("scaling", "ablations", "vit_noise")
+    REGISTRY[class_id].check_hyper(hyper, where)
 
 
 def _check_user_paths(cfg, where):
     """A user-supplied data set may not sit where the workflow writes its own (it would be written
-    over the day a simulated split is rebuilt)."""
+    over the day a simulated split is rebuilt), and it must exist: no rule makes it, and Snakemake
+    takes an existing output whose producing job lacks an input for a source file -- after an
+    earlier run, a missing data set would silently leave the old results in place."""
     ours = {Path(f"data/datasets/{s}.h5").resolve() for s in ("train", "val", "test")}
     for s in ("train", "val", "test"):
         p = cfg["datasets"][s].get("path")
-        if p and Path(p).resolve() in ours:
+        if not p:
+            continue
+        try:
+            resolved = Path(p).resolve()
+            found = resolved.is_file()
+        except (OSError, ValueError):   # a name the file system refuses (a NUL byte, too long)
+            resolved, found = None, False
+        if resolved in ours:
             raise InputError(f"{where}: datasets.{s}.path: {p} is where the workflow writes the data sets it "
                              "simulates; keep your own files elsewhere (e.g. external/{split}.h5)")
+        if not found:
+            rel = "" if Path(p).is_absolute() else f" (relative to {Path.cwd()})"
+            raise InputError(f"{where}: datasets.{s}.path: {_one_line(p)}: no such data set file{rel}")
 
 
 def _check_experiments(cfg, where):
+    from .experiments import compare_pairs
+    from .tracks import TRACKS
+
     exps = cfg["experiments"]
-    for names, track in ((TRACK_F_EXPERIMENTS, "F"), (TRACK_A_EXPERIMENTS, "A")):
-        for name in names:
+    for t in sorted(TRACKS.values(), key=lambda t: t.letter):   # the experiments each track reads, then its keys
+        for name in t.experiments:
             if name not in exps:
-                raise InputError(f"{where}: experiments.{name}: required (Track {track} reads it)")
-    att = cfg["attention"]["estimator"]
-    if att not in cfg["estimators"] or cfg["estimators"][att]["class"] != "vit":
-        raise InputError(f"{where}: attention.estimator: '{att}' must be a configured variant of class 'vit'")
+                raise InputError(f"{where}: experiments.{name}: required (Track {t.letter.upper()} reads it)")
     n_train = cfg["datasets"]["train"]["n"]
     external = bool(cfg["datasets"]["train"].get("path"))
     for name, exp in exps.items():
@@ -289,6 +296,14 @@ def _check_experiments(cfg, where):
             big = [n for n in exp["sizes"] if n > n_train]
             if big:
                 raise InputError(f"{where}: experiments.{name}.sizes: {big} exceed datasets.train.n = {n_train}")
+        for variant, ref in compare_pairs(exp).items():
+            for e in (variant, ref):
+                if e not in exp["estimators"]:
+                    raise InputError(f"{where}: experiments.{name}.compare: '{e}' is not one of the experiment's "
+                                     "estimators")
+    for t in sorted(TRACKS.values(), key=lambda t: t.letter):
+        if t.check:
+            t.check(cfg, where)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -1,4 +1,5 @@
-"""Metrics: R^2 against the prior variance, MAE, RMSE, bootstrap intervals, per-SNR-bin metrics.
+"""Metrics: R^2 against the prior variance, MAE, RMSE, bootstrap intervals, metrics per bin of SNR
+and per bin of any parameter column ([M/H], T_eff, both).
 
 R^2 everywhere is ``1 - MSE / Var_prior(log g)`` (DESIGN.md), with ``Var_prior`` the variance of
 the log g prior of the test set -- for a uniform prior on [lo, hi], (hi - lo)^2 / 12 (4/3 for
@@ -21,6 +22,13 @@ def prior_variance(lo, hi):
 def r2(y, yhat, var_prior):
     y, yhat = np.asarray(y, float), np.asarray(yhat, float)
     return float(1.0 - np.mean((yhat - y) ** 2) / var_prior)
+
+
+def r2_score(y, yhat):
+    """R^2 of predictions against their own targets' variance (validation-set model selection;
+    the reported R^2 is :func:`r2`, against the prior variance)."""
+    y = np.asarray(y, float)
+    return float(1.0 - np.mean((np.asarray(yhat, float) - y) ** 2) / np.var(y))
 
 
 def mae(y, yhat):
@@ -94,22 +102,86 @@ def metrics_by_snr(y, yhat, snr, edges, var_prior, n_resamples=1000, seed=0, min
     return out
 
 
-def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=0.95, seed=0, batch=2048):
+def param_edges(param_bins, ranges, where="evaluation.param_bins"):
+    """``{column: edges}`` of ``param_bins`` (``{column: n | [edges]}``, n equal-width bins over the prior
+    ``ranges``): the binning metrics are also reported in (see :func:`metrics_by_params`). A fixed
+    parameter (a prior of one value) is left out: it has nothing to bin."""
+    from .binning import Binning
+
+    varied = {a: spec for a, spec in (param_bins or {}).items() if a not in ranges or ranges[a][1] > ranges[a][0]}
+    return {a: [float(x) for x in e] for a, e in Binning.from_hyper(varied, ranges, where).edges.items()} \
+        if varied else {}
+
+
+def metrics_by_params(y, yhat, params, edges, var_prior, n_resamples=1000, seed=0, min_count=10, confidence=0.95):
+    """``summarize`` per bin of each parameter column of ``edges`` and per bin of all of them together:
+    ``{"M_H": [rows], "T_eff": [rows], "M_H,T_eff": [rows]}``, each row naming its range on every axis
+    (``{"M_H": [lo, hi], ...}``) beside the metrics; the outer edges are closed, bins with fewer than
+    ``min_count`` spectra skipped. ``params``: the rows' parameter table (DataFrame)."""
+    from .binning import Binning
+
+    y, yhat = np.asarray(y, float), np.asarray(yhat, float)
+    out = {}
+    groups = [[a] for a in edges] + ([list(edges)] if len(edges) > 1 else [])
+    for axes in groups:
+        b = Binning({a: edges[a] for a in axes})
+        x = b.values(params)
+        idx, inside = b.index(x), b.inside(x)
+        rows = []
+        for k in range(b.n_bins):
+            sel = inside & (idx == k)
+            if sel.sum() < min_count:
+                continue
+            row = {a: list(r) for a, r in b.bounds(k).items()}
+            row.update(summarize(y[sel], yhat[sel], var_prior, n_resamples=n_resamples, seed=seed + k,
+                                 confidence=confidence))
+            rows.append(row)
+        out[",".join(axes)] = rows
+    return out
+
+
+def predict_view(estimator, view, batch=2048):
+    """Every prediction ``estimator.predict_all`` offers for the rows of ``view`` (the true parameter
+    table passed as ``truth``): ``{name: array (n,)}``, ``""`` the model's own."""
+    from .progress import progress
+
+    out = {}
+    bar = progress(total=view.n, desc="predict test set", unit="spec")
+    params = view.params
+    for a, b, flux, sigma in view.batches(batch):
+        for name, v in estimator.predict_all(flux, sigma, truth=params.iloc[a:b]).items():
+            v = np.asarray(v)
+            if name not in out:
+                out[name] = np.empty(view.n, dtype=np.int64 if v.dtype.kind in "iub" else float)
+            out[name][a:b] = v
+        bar.update(b - a)
+    bar.close()
+    return out
+
+
+def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=0.95, seed=0, batch=2048,
+             param_edges=None):
     """Predict the test view with ``estimator``; (metrics, predictions table).
 
     metrics: ``overall`` and ``snr_bins`` (``summarize`` per SNR bin of the test view at its noise
-    level), all against ``var_prior``. The table has log_g, log_g_pred and snr per spectrum.
+    level), ``bins`` (per bin of the parameters of ``param_edges``, :func:`metrics_by_params`), all
+    against ``var_prior``; for a model that offers alternatives (a mixture of experts: each routing),
+    ``alternatives: {name: {"overall": ...}}``. The table has log_g, log_g_pred, snr and the binned
+    parameters per spectrum, then ``log_g_pred_<name>`` per alternative and the model's integer
+    columns (e.g. a gate's bin).
     """
-    from .progress import progress
-
-    pred = np.empty(test.n)
-    bar = progress(total=test.n, desc="predict test set", unit="spec")
-    for a, b, flux, sigma in test.batches(batch):
-        pred[a:b] = estimator.predict(flux, sigma)
-        bar.update(b - a)
-    bar.close()
-    y, snr = test.logg, test.snr()
-    metrics = {"overall": summarize(y, pred, var_prior, n_resamples=n_resamples, seed=seed, confidence=confidence),
-               "snr_bins": metrics_by_snr(y, pred, snr, snr_bins, var_prior, n_resamples=n_resamples, seed=seed,
-                                          confidence=confidence)}
-    return metrics, {"log_g": y, "log_g_pred": pred, "snr": snr}
+    preds = predict_view(estimator, test, batch)
+    pred = preds.pop("")
+    y, snr, params = test.logg, test.snr(), test.params
+    ev = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    metrics = {"overall": summarize(y, pred, var_prior, **ev),
+               "snr_bins": metrics_by_snr(y, pred, snr, snr_bins, var_prior, **ev)}
+    if param_edges:
+        metrics["bins"] = metrics_by_params(y, pred, params, param_edges, var_prior, **ev)
+    table = {"log_g": y, "log_g_pred": pred, "snr": snr, **{a: params[a].to_numpy(float) for a in param_edges or {}}}
+    alternatives = {n: v for n, v in preds.items() if v.dtype.kind == "f"}
+    if alternatives:
+        metrics["alternatives"] = {n: {"overall": summarize(y, v, var_prior, **ev)} for n, v in alternatives.items()}
+    table.update({f"log_g_pred_{n}": v for n, v in alternatives.items()})
+    table.update({n: v for n, v in preds.items() if v.dtype.kind != "f"})
+    return metrics, table

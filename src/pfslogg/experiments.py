@@ -42,6 +42,12 @@ def experiment_cells(exp):
             for s in range(int(exp["seeds"]))]
 
 
+def compare_pairs(exp):
+    """``{variant: reference}`` of an experiment's ``compare``; an entry set to null is no comparison (a
+    later config file cannot delete a key of a mapping that Snakemake merges, it can null it)."""
+    return {v: ref for v, ref in (exp.get("compare") or {}).items() if ref is not None}
+
+
 def t_interval(values, confidence):
     """Student-t interval of the mean of ``values``; [mean, mean] for one value."""
     from scipy import stats
@@ -123,7 +129,7 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None):
     lowest = f"nl{noise_tag(min(exp['noise_levels']))}"
     at_lowest = {e: out[e][lowest][nmax] for e in exp["estimators"]}
     comparisons = {}
-    for variant, ref in (exp.get("compare") or {}).items():
+    for variant, ref in compare_pairs(exp).items():
         for e in (variant, ref):
             if e not in exp["estimators"]:
                 raise InputError(f"experiments.{name}.compare: '{e}' is not one of the experiment's estimators")
@@ -164,7 +170,7 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     from .data.dataset import SpectraSet, check_same_wave
     from .data.views import NoisyView
     from .estimators import FitContext, load, make_estimator
-    from .evaluation import evaluate, prior_variance
+    from .evaluation import evaluate, param_edges, prior_variance
 
     t0 = time.perf_counter()
     nl = float(p["noise_level"])
@@ -181,7 +187,8 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
         check_same_wave(train_set.wave, read_grid(grid_path, fields=()).wave, train_path, grid_path)
     checkpoint = p["checkpoint"] if "checkpoint" in p else None   # neural cells (rule run_neural_cell) only
     t1 = time.perf_counter()
-    est.fit(train, val, FitContext(grid=grid_path, ranges=p["params"], threads=threads, checkpoint_dir=checkpoint))
+    est.fit(train, val, FitContext(grid=grid_path, ranges=p["params"], threads=threads, checkpoint_dir=checkpoint,
+                                   where=f"estimators.{p['estimator']}.hyper"))
     t2 = time.perf_counter()
     est.save(model_dir, provenance=provenance)
     if checkpoint:   # the model folder is kept; the checkpoint was only for a resume
@@ -191,7 +198,8 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     ev = p["evaluation"]
     var = prior_variance(*p["params"]["log_g"])
     scores, predictions = evaluate(est, test, var, ev["snr_bins"], n_resamples=ev["bootstrap"],
-                                   confidence=ev["confidence"], seed=p["seed_index"])
+                                   confidence=ev["confidence"], seed=p["seed_index"],
+                                   param_edges=param_edges(ev.get("param_bins"), p["params"]))
     t3 = time.perf_counter()
     metrics = {"estimator": p["estimator"], "class": p["class"], "label": est.label, "noise_level": nl,
                "size": int(p["size"]), "seed": int(p["seed_index"]), "n_test": int(test.n), "var_prior": var,

@@ -266,7 +266,7 @@ def grid_posterior(interp, y, sigma, ranges, points_per_axis=None, spacing=None,
     ``interp``, summed over the regular grid of :func:`grid_axes`; BLAS limited to ``threads``.
     ``refine``: spectra whose posterior the grid does not resolve get theirs by importance sampling
     (:func:`refine_unresolved`); ``method`` says which (0 grid, 1 importance sampling)."""
-    from ..estimators.base import numpy_threads
+    from ..threads import numpy_threads
     from ..progress import progress as _progress
 
     axes = grid_axes(ranges, points_per_axis, spacing)
@@ -386,7 +386,7 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     0 as the figure's cells), plus per bin the mean posterior sd and the median ``n_eff``.
     """
     from ..data.views import NoisyView
-    from ..evaluation import bin_index, metrics_by_snr, summarize
+    from ..evaluation import bin_index, metrics_by_params, metrics_by_snr, param_edges, summarize
 
     if not noise_level > 0:
         raise InputError(f"noise.noise_level = {noise_level}: the Bayes ceiling needs noise (> 0); without "
@@ -426,6 +426,10 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
                "chi2_min_per_pixel_median": float(np.median(post["chi2_min"]) / n_pix),
                "overall": {**summarize(y, post["mean"], var_prior, **ev), **extra(np.ones(view.n, bool))},
                "snr_bins": bins}
-    table = {"log_g": y, "snr": snr, "post_mean": post["mean"], "post_sd": post["sd"], "n_eff": post["n_eff"],
+    edges = param_edges(evaluation.get("param_bins"), ranges)
+    if edges:   # the same parameter bins as every model's cell
+        metrics["bins"] = metrics_by_params(y, post["mean"], view.params, edges, var_prior, **ev)
+    table = {"log_g": y, "snr": snr, **{a: view.params[a].to_numpy(float) for a in edges},
+             "post_mean": post["mean"], "post_sd": post["sd"], "n_eff": post["n_eff"],
              "method": post["method"].astype(int), "is_n_eff": post["is_n_eff"]}   # method 0: grid, 1: importance
     return metrics, table

@@ -22,6 +22,9 @@ differences on the grid with step = grid step" -- and between nodes it moves smo
 node's. With the multilinear interpolant J is constant in a cell and jumps at every node, so the
 bound depends on where a point sits in its cell (:func:`cell_profile`); :func:`fd_jacobian` and
 :func:`step_sensitivity` show how a finite-difference bound depends on its step.
+
+Per pixel, :func:`fisher_logg_map` splits the marginal information on log g over the pixels (where
+it sits in the spectrum; the attention maps of :mod:`pfslogg.nn.maps` are compared with it).
 """
 
 import numpy as np
@@ -124,6 +127,27 @@ def schur_decay(info):
     """Marginal / unmarginalised information on log g, (I^-1)_gg^-1 / I_gg, in (0, 1] (B,): the
     fraction of the information that survives not knowing the nuisances."""
     return 1.0 / marginal_crlb(info, target=0) / info[:, 0, 0]
+
+
+def fisher_logg_map(interp, theta, sigma, ranges, nuisance=None):
+    """Per-pixel Fisher information on log g, marginal over the nuisances: (B, n_pix), unnormalised:
+    where the information that an ideal estimator uses sits.
+
+    ``theta`` (B, 4), ``sigma`` (B, n_pix); nuisances: ``nuisance``, by default the other parameters
+    that vary in ``ranges``. With J = d mu / d theta (exact, :func:`jacobian`), weights
+    w = 1 / sigma^2, b = I_nn^{-1} I_ng the regression of dmu/dlog g on the nuisance derivatives,
+    the part of dmu/dlog g no nuisance explains is r = J_g - J_n b, and r_i^2 w_i summed over pixels
+    is the marginal information 1 / CRLB (the Schur complement): each row sums to it. Normalised per
+    spectrum the map does not depend on the noise level (a common factor of sigma cancels)."""
+    which = ["log_g"] + list(varied_params(ranges)[1:] if nuisance is None else nuisance)
+    J = jacobian(interp, theta, which)
+    w = 1.0 / np.asarray(sigma, float) ** 2
+    resid = J[..., 0]
+    if len(which) > 1:
+        info = fisher_matrix(J, sigma)
+        b = np.linalg.solve(info[:, 1:, 1:], info[:, 1:, :1])[..., 0]     # (B, k-1)
+        resid = resid - np.einsum("bpi,bi->bp", J[..., 1:], b)
+    return resid ** 2 * w
 
 
 def grid_steps(interp, theta):

@@ -306,21 +306,35 @@ class SpectraSet:
     def read(self, start=0, stop=None):
         """(flux, error) rows [start, stop) as float64, checked."""
         stop = self.n if stop is None else min(stop, self.n)
+        return self._checked(*self._span(start, stop), np.arange(start, stop))
+
+    def read_rows(self, rows):
+        """(flux, error) of the rows ``rows`` (increasing indices, within one contiguous read of the file:
+        the caller keeps the span small) as float64, checked; only those rows are converted."""
+        rows = np.asarray(rows, dtype=np.int64)
+        a, b = int(rows[0]), int(rows[-1]) + 1
+        flux, error = self._span(a, b, convert=False)
+        take = rows - a
+        return self._checked(flux[take].astype(float), error[take].astype(float), rows)
+
+    def _span(self, start, stop, convert=True):
         try:
             with h5py.File(self.path, "r") as h5:
-                flux = h5[FLUX_KEY][start:stop].astype(float)
-                error = h5[ERROR_KEY][start:stop].astype(float)
+                flux, error = h5[FLUX_KEY][start:stop], h5[ERROR_KEY][start:stop]
         except Exception as e:  # corrupt chunks, or a file changed since it was opened
             rows = self._unreadable_rows(start, stop) or [f"{start}-{stop - 1}"]
             raise InputError(f"{self.path}: cannot read {_name_rows(rows)} of flux/error ({self._why(e)})") from None
+        return (flux.astype(float), error.astype(float)) if convert else (flux, error)
+
+    def _checked(self, flux, error, rows):
         bad = ~np.isfinite(flux).all(axis=1)
         if bad.any():
-            rows = start + np.flatnonzero(bad)
-            verb = "contains" if len(rows) == 1 else "contain"
-            raise InputError(f"{self.path}: flux {_name_rows(rows)} {verb} NaN or infinite values")
+            named = rows[np.flatnonzero(bad)]
+            verb = "contains" if len(named) == 1 else "contain"
+            raise InputError(f"{self.path}: flux {_name_rows(named)} {verb} NaN or infinite values")
         bad = ~(np.isfinite(error) & (error > 0)).all(axis=1)
         if bad.any():
-            check_sigma(error, f"{self.path} (error {_name_rows(start + np.flatnonzero(bad))})")
+            check_sigma(error, f"{self.path} (error {_name_rows(rows[np.flatnonzero(bad)])})")
         return flux, error
 
     def _unreadable_rows(self, start, stop):

@@ -180,6 +180,8 @@ __all__ = [
     "synth_axes",
     "equivalent_width",
     "line_table",
+    "named_lines",
+    "tio_band_heads",
 ]
 
 #: Full axes of the synth source: name -> (min, max, step).
@@ -457,6 +459,17 @@ def line_table():
     table = _line_arrays(named + pseudo)
     table["named"] = np.arange(len(named) + len(pseudo)) < len(named)
     return table
+
+
+def named_lines():
+    """The real strong lines of the model (module docstring), in table order: [(label, air
+    wavelength A)], e.g. ("Ca II 8498", 8498.02)."""
+    return [(label, w) for label, _, _, w, *_ in _NAMED_LINES]
+
+
+def tio_band_heads():
+    """The air wavelengths (A) of the model's TiO band heads, bluest first."""
+    return _TIO_BANDS[:, 0].copy()
 
 
 # ---------------------------------------------------------------------------------------------

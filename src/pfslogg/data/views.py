@@ -8,20 +8,89 @@ Two kinds of noise (DESIGN.md):
 
 * **fixed** (validation, test): ``noise_seed`` given; eps is a fixed function of (seed, row), so
   every estimator, size and noise level sees the same eps on the same row (paired comparisons);
-* **fresh** (training): ``noise_seed`` is None; every batch draws new eps from the view's own
+* **fresh** (training): ``noise_seed`` is None; every read draws new eps from the view's own
   generator (seeded by ``rng_seed``), so an estimator that passes over the data twice sees two
   noise realisations, as a neural network trained for several epochs should.
 
-Every batch is ``(start, stop, flux, sigma)``: the noisy flux and the standard deviation of the
-noise it carries, ``noise_level * error`` (zero at noise level 0).
+Every view offers the same public interface (:class:`View`), and it is the only way data reach
+a model -- no model or loader reaches into another view's private state:
+
+* ``n``, ``noise_level``, ``fixed``, ``wave``, ``n_pixels``, ``params`` (the parameter table of
+  its rows), ``logg`` (true log g), ``y`` (the label a model learns: log g unless a
+  :class:`TargetView` names another column), ``snr()``;
+* ``read(start, stop)`` -> ``(flux, sigma)`` of rows ``[start, stop)``, ``read_rows(rows, rng)`` of
+  increasing row indices (fresh noise from ``rng`` when given, else the view's own generator),
+  ``batches(size)`` -> ``(start, stop, flux, sigma)``, ``load()``;
+* ``noise_state()`` / ``set_noise_state(state)``: the generator state of fresh noise (None for
+  fixed noise), so a streamed training run can be checkpointed and resumed exactly.
+
+:class:`MemoryView` holds the rows of a view in memory, read once (one noise realisation, fixed
+from then on): for parts that pass over the same training data many times (a mixture's gates).
+
+Wrappers over any view: :class:`SubsetView` (rows selected by a mask, e.g. an expert's parameter
+bin; with ``rng_seed`` its own stream of fresh noise, so that parts trained one after another --
+or resumed after a kill -- see the same noise whatever happened before), :class:`TargetView`
+(another label), :class:`MappedView` (a function applied to the flux of every batch: gate features,
+extra inputs).
 """
 
 import numpy as np
 
 from ..errors import InputError
 
+ROW_SPAN = 4096   # rows of the file read at once when gathering scattered rows
 
-class NoisyView:
+
+class View:
+    """The public interface of every view (see the module docstring). Subclasses define
+    ``n``, ``noise_level``, ``fixed``, ``wave``, ``params``, ``logg``, ``read_rows`` and
+    ``snr``; ``read``, ``batches`` and ``load`` follow from them."""
+
+    @property
+    def n_pixels(self):
+        return len(self.wave)
+
+    @property
+    def y(self):
+        """The label a model learns (dex): log g."""
+        return self.logg
+
+    def read(self, start, stop):
+        """``(flux, sigma)`` of rows ``[start, stop)``: float64 arrays (B, n_pix)."""
+        return self.read_rows(np.arange(start, stop))
+
+    def read_rows(self, rows, rng=None):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def noise_state(self):
+        return None
+
+    def set_noise_state(self, state):
+        if state is not None:
+            raise InputError(f"{type(self).__name__}: a view with fixed noise has no noise generator to restore")
+
+    def batches(self, size=4096):
+        """Yield ``(start, stop, flux, sigma)`` over the view's rows, in order."""
+        for start in range(0, self.n, size):
+            stop = min(start + size, self.n)
+            flux, sigma = self.read(start, stop)
+            yield start, stop, flux, sigma
+
+    def load(self, dtype=np.float32):
+        """All rows at once: ``(flux, sigma)`` arrays of ``dtype`` (for in-memory estimators);
+        sigma is None where the view has none (a :class:`MappedView`)."""
+        X = S = None
+        for a, b, flux, sigma in self.batches():
+            if X is None:
+                X = np.empty((self.n, flux.shape[1]), dtype=dtype)
+                S = None if sigma is None else np.empty((self.n, sigma.shape[1]), dtype=dtype)
+            X[a:b] = flux
+            if S is not None:
+                S[a:b] = sigma
+        return X, S
+
+
+class NoisyView(View):
     """Rows ``[0, n)`` of a :class:`~pfslogg.data.dataset.SpectraSet` at ``noise_level``."""
 
     def __init__(self, dataset, noise_level, n=None, noise_seed=None, rng_seed=None):
@@ -48,10 +117,6 @@ class NoisyView:
         return self.dataset.wave
 
     @property
-    def n_pixels(self):
-        return len(self.dataset.wave)
-
-    @property
     def logg(self):
         return self.dataset.logg[: self.n]
 
@@ -59,30 +124,200 @@ class NoisyView:
     def params(self):
         return self.dataset.params.iloc[: self.n]
 
-    def _noisy(self, start, stop):
+    def noise_state(self):
+        return None if self.fixed else self._rng.bit_generator.state
+
+    def set_noise_state(self, state):
+        if self.fixed:
+            return super().set_noise_state(state)
+        self._rng.bit_generator.state = state
+
+    def read(self, start, stop):
         if self.fixed:
             flux, error = self.dataset.noisy(start, stop, self.noise_level, seed=self.noise_seed)
         else:
             flux, error = self.dataset.noisy(start, stop, self.noise_level, rng=self._rng)
         return flux, error * self.noise_level
 
-    def batches(self, size=4096):
-        """Yield ``(start, stop, flux, sigma)`` over the view's rows, float64 arrays."""
-        for start in range(0, self.n, size):
-            stop = min(start + size, self.n)
-            flux, sigma = self._noisy(start, stop)
-            yield start, stop, flux, sigma
-
-    def load(self, dtype=np.float32):
-        """All rows at once: ``(flux, sigma)`` arrays of ``dtype`` (for in-memory estimators)."""
-        X = np.empty((self.n, self.n_pixels), dtype=dtype)
-        S = np.empty_like(X)
-        for a, b, flux, sigma in self.batches():
-            X[a:b], S[a:b] = flux, sigma
-        return X, S
+    def read_rows(self, rows, rng=None):
+        """``(flux, sigma)`` of the rows ``rows`` (increasing indices into the view), read span by span
+        (contiguous reads of at most ROW_SPAN file rows); fresh noise is drawn for these rows only,
+        from ``rng`` when given, else from the view's generator."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows[0] < 0 or rows[-1] >= self.n or np.any(np.diff(rows) <= 0)):
+            raise InputError(f"{self.dataset.path}: rows must be increasing indices in [0, {self.n})")
+        flux = np.empty((len(rows), self.n_pixels))
+        sigma = np.empty_like(flux)
+        i = 0
+        while i < len(rows):
+            a = int(rows[i])
+            j = int(np.searchsorted(rows, a + ROW_SPAN, side="left"))
+            b = int(rows[j - 1]) + 1
+            f, e = self.dataset.read_rows(rows[i:j])
+            if self.noise_level > 0:
+                eps = self.dataset.fixed_noise(a, b, self.noise_seed)[rows[i:j] - a] if self.fixed \
+                    else (rng or self._rng).standard_normal(f.shape)
+                f = f + self.noise_level * e * eps
+            flux[i:j], sigma[i:j] = f, e * self.noise_level
+            i = j
+        return flux, sigma
 
     def snr(self):
         """Per-spectrum SNR at this noise level: median(flux / (noise_level * error)); inf at 0."""
         with np.errstate(divide="ignore"):
             return self.dataset.snr(1.0)[: self.n] / self.noise_level if self.noise_level > 0 else \
                 np.full(self.n, np.inf)
+
+
+class _Wrapper(View):
+    """A view over another view (``base``) that passes everything through unless it says otherwise."""
+
+    def __init__(self, base):
+        if not isinstance(base, View):
+            raise InputError(f"{type(self).__name__}: expected a view, got {type(base).__name__}")
+        self.base = base
+
+    n = property(lambda self: self.base.n)
+    noise_level = property(lambda self: self.base.noise_level)
+    fixed = property(lambda self: self.base.fixed)
+    wave = property(lambda self: self.base.wave)
+    params = property(lambda self: self.base.params)
+    logg = property(lambda self: self.base.logg)
+    y = property(lambda self: self.base.y)
+
+    def read(self, start, stop):
+        return self.base.read(start, stop)
+
+    def read_rows(self, rows, rng=None):
+        return self.base.read_rows(rows, rng)
+
+    def noise_state(self):
+        return self.base.noise_state()
+
+    def set_noise_state(self, state):
+        self.base.set_noise_state(state)
+
+    def snr(self):
+        return self.base.snr()
+
+
+class SubsetView(_Wrapper):
+    """The rows of ``base`` where ``mask`` (bool, base.n) is true, in their order; or ``rows``
+    (increasing indices). Fixed noise is the base's (the same eps on the same row); fresh noise is
+    drawn for the rows read from the subset's own generator (``rng_seed``) or else the base's."""
+
+    def __init__(self, base, mask=None, rows=None, rng_seed=None, where="subset"):
+        super().__init__(base)
+        self._rng = None if rng_seed is None or base.fixed else np.random.default_rng(rng_seed)
+        if (mask is None) == (rows is None):
+            raise InputError(f"{where}: give a mask or rows, not both")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.dtype != bool or mask.shape != (base.n,):
+                raise InputError(f"{where}: expected a boolean mask of {base.n} rows, got {mask.dtype} {mask.shape}")
+            rows = np.flatnonzero(mask)
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            raise InputError(f"{where}: selects no rows")
+        if rows[0] < 0 or rows[-1] >= base.n or np.any(np.diff(rows) <= 0):
+            raise InputError(f"{where}: rows must be increasing indices in [0, {base.n})")
+        self.rows = rows
+
+    n = property(lambda self: len(self.rows))
+    params = property(lambda self: self.base.params.iloc[self.rows])
+    logg = property(lambda self: np.asarray(self.base.logg)[self.rows])
+    y = property(lambda self: np.asarray(self.base.y)[self.rows])
+
+    def read(self, start, stop):
+        return self.base.read_rows(self.rows[start:stop], self._rng)
+
+    def read_rows(self, rows, rng=None):
+        return self.base.read_rows(self.rows[np.asarray(rows, dtype=np.int64)], rng or self._rng)
+
+    def noise_state(self):
+        return self.base.noise_state() if self._rng is None else self._rng.bit_generator.state
+
+    def set_noise_state(self, state):
+        if self._rng is None:
+            return self.base.set_noise_state(state)
+        self._rng.bit_generator.state = state
+
+    def snr(self):
+        return np.asarray(self.base.snr())[self.rows]
+
+
+class TargetView(_Wrapper):
+    """``base`` with another label: ``y`` is the parameter column ``column`` (e.g. "M_H", "T_eff")."""
+
+    def __init__(self, base, column):
+        super().__init__(base)
+        if column not in base.params.columns:
+            raise InputError(f"target '{column}': not a column of the parameter table "
+                             f"({', '.join(map(str, base.params.columns))})")
+        self.column = column
+
+    y = property(lambda self: self.base.params[self.column].to_numpy(float))
+
+
+class MappedView(_Wrapper):
+    """``base`` with ``fn(flux) -> features`` (B, m) applied to the flux of every read; ``sigma`` is
+    None (a feature has no noise sigma of its own). ``wave``: the features' positions (default
+    0..m-1), ``n_features``: m."""
+
+    def __init__(self, base, fn, n_features, wave=None):
+        super().__init__(base)
+        self.fn, self.n_features = fn, int(n_features)
+        self._wave = np.arange(self.n_features, dtype=float) if wave is None else np.asarray(wave, float)
+
+    wave = property(lambda self: self._wave)
+
+    def _map(self, flux):
+        out = np.asarray(self.fn(flux), dtype=float)
+        if out.shape != (len(flux), self.n_features):
+            raise InputError(f"MappedView: the feature map gave shape {out.shape}, expected "
+                             f"({len(flux)}, {self.n_features})")
+        return out
+
+    def read(self, start, stop):
+        return self._map(self.base.read(start, stop)[0]), None
+
+    def read_rows(self, rows, rng=None):
+        return self._map(self.base.read_rows(rows, rng)[0]), None
+
+
+class MemoryView(_Wrapper):
+    """The first ``n`` rows of ``base`` (all by default) read once into memory (``dtype``): every read
+    gives the same noisy flux and sigma -- one realisation of the base's noise, fixed from then on."""
+
+    def __init__(self, base, n=None, dtype=np.float32):
+        super().__init__(base)
+        n = base.n if n is None else min(int(n), base.n)
+        source = base if n == base.n else SubsetView(base, rows=np.arange(n))
+        self._flux, self._sigma = source.load(dtype)
+        self._n = n
+
+    n = property(lambda self: self._n)
+    fixed = property(lambda self: True)
+    params = property(lambda self: self.base.params.iloc[: self._n])
+    logg = property(lambda self: np.asarray(self.base.logg)[: self._n])
+    y = property(lambda self: np.asarray(self.base.y)[: self._n])
+
+    def read(self, start, stop):
+        return self._cut(slice(start, stop))
+
+    def read_rows(self, rows, rng=None):
+        return self._cut(np.asarray(rows, dtype=np.int64))
+
+    def _cut(self, rows):
+        flux = self._flux[rows].astype(float)
+        return flux, None if self._sigma is None else self._sigma[rows].astype(float)
+
+    def noise_state(self):
+        return None
+
+    def set_noise_state(self, state):
+        View.set_noise_state(self, state)
+
+    def snr(self):
+        return np.asarray(self.base.snr())[: self._n]
+

@@ -19,9 +19,21 @@
   every weights file, provenance -- beside ``weights.npz`` and any native file a class writes
   (LightGBM's model text; later torch ``state_dict``). ``load`` dispatches on the class id, checks
   the files against their sha256 and never unpickles code (``np.load(allow_pickle=False)``).
+* ``kind`` (a class attribute, never an ``issubclass`` test): ``"estimator"`` (predicts log g),
+  ``"gate"`` (predicts the probability of each parameter bin: the router of a mixture of experts);
+  DESIGN.md's ``"transform"`` and ``"encoder"`` join later. ``wants_accelerator(hyper)`` says
+  whether a cell of the class with those hyper-parameters runs in the GPU rule.
+* ``predict_all(flux, sigma, truth)``: every prediction a model offers, ``{"": predict(...)}`` for a
+  plain model; a composite adds named alternatives scored beside its main prediction (a mixture
+  of experts: each routing of the same experts, the oracle among them). ``truth`` (the parameter
+  table of the rows) is passed by the evaluation; only alternatives that are not deployable read it.
+* **Composites** (:class:`Composite`) are made of models: each part is built by the registry from its
+  own ``{"class", "hyper"}`` (:func:`make_part`), fitted inside the composite's ``fit`` and saved as
+  a nested model folder (``<folder>/<part>/estimator.json`` ...); the composite's manifest records
+  the sha256 of each part's manifest, whose own manifest records its files', so loading checks the
+  whole tree.
 """
 
-import contextlib
 import inspect
 import json
 import os
@@ -45,18 +57,47 @@ def register(cls):
     return cls
 
 
-def make_estimator(class_id, hyper=None, random_state=0, where="estimators"):
-    """An unfitted estimator of class ``class_id`` with ``hyper`` (dict); InputError naming ``where``."""
-    if class_id not in REGISTRY:
-        raise InputError(f"{where}: unknown estimator class '{class_id}', expected one of {sorted(REGISTRY)}")
-    cls = REGISTRY[class_id]
+def registered(class_id, where="estimators", kinds=("estimator",)):
+    """The class registered as ``class_id``, of one of ``kinds``; InputError naming ``where``."""
+    cls = REGISTRY.get(class_id)
+    if cls is None or cls.kind not in kinds:
+        choices = sorted(k for k, c in REGISTRY.items() if c.kind in kinds)
+        raise InputError(f"{where}: unknown {' or '.join(kinds)} class '{class_id}', expected one of {choices}")
+    return cls
+
+
+def make_estimator(class_id, hyper=None, random_state=0, where="estimators", kinds=("estimator",)):
+    """An unfitted model of class ``class_id`` with ``hyper`` (dict); InputError naming ``where``
+    for an unknown class (or one not of ``kinds``) or hyper-parameter."""
+    cls = registered(class_id, where, kinds)
     hyper = dict(hyper or {})
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "random_state"}
-    unknown = sorted(set(hyper) - allowed)
-    if unknown:
-        raise InputError(f"{where}: unknown hyper-parameter(s) {unknown} of class '{class_id}', "
-                         f"expected some of {sorted(allowed)}")
+    cls.check_hyper(hyper, where)
     return cls(**hyper, random_state=random_state)
+
+
+def part_spec(spec, where):
+    """``(class id, hyper)`` of a part given as ``{"class": ..., "hyper": {...}}``; InputError naming ``where``."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("class"), str) \
+            or not isinstance(spec.get("hyper", {}) or {}, dict) or set(spec) - {"class", "hyper"}:
+        raise InputError(f"{where}: expected a mapping {{class: <registered class>, hyper: {{...}}}}, got {spec!r}")
+    return spec["class"], dict(spec.get("hyper") or {})
+
+
+def make_part(spec, random_state, where, kinds=("estimator",), **extra):
+    """An unfitted part of a composite from its ``{"class", "hyper"}`` (plus ``extra`` hyper-parameters
+    the composite sets, e.g. a gate's bins); its seed derived from the composite's."""
+    class_id, hyper = part_spec(spec, where)
+    return make_estimator(class_id, {**hyper, **extra}, random_state=random_state, where=f"{where}.hyper",
+                          kinds=kinds)
+
+
+def derived_seed(random_state, *path):
+    """A seed for a part (``path``: its position, e.g. ("expert", 3)), distinct per part."""
+    import hashlib
+
+    words = [int(random_state)] + [int.from_bytes(hashlib.sha256(str(p).encode()).digest()[:4], "little")
+                                   for p in path]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 @dataclass
@@ -68,6 +109,15 @@ class FitContext:
     threads: int = 1          # CPU threads the estimator may use
     checkpoint_dir: str = None   # where an iterative fit keeps its checkpoint (resume after a kill)
     device: str = None        # torch device for neural estimators (None: cuda when present, else cpu)
+    upstream: dict = field(default_factory=dict)   # fitted models a fit builds on (a gate: the experts)
+    where: str = "estimators"  # config key of the model's hyper-parameters, for messages about them
+
+    def part(self, name, **changes):
+        """The context of a composite's part ``name``: its own checkpoint sub-folder, the rest shared."""
+        import dataclasses
+
+        sub = str(Path(self.checkpoint_dir) / name) if self.checkpoint_dir else None
+        return dataclasses.replace(self, checkpoint_dir=sub, **changes)
 
 
 class Estimator:
@@ -75,8 +125,36 @@ class Estimator:
 
     class_id = None
     label = None
+    kind = "estimator"     # what predict gives: "estimator" (log g) or "gate" (bin probabilities)
+    accelerator = False    # whether a cell of the class runs in the GPU rule (see wants_accelerator)
     _state_json = ()      # names of the JSON-valued learned attributes (end in "_")
     _state_arrays = ()    # names of the array-valued learned attributes
+
+    @classmethod
+    def hyper_names(cls):
+        """The hyper-parameters the class takes (its keyword arguments but ``random_state``)."""
+        return set(inspect.signature(cls.__init__).parameters) - {"self", "random_state"}
+
+    @classmethod
+    def check_hyper(cls, hyper, where):
+        """InputError naming ``where`` for a hyper-parameter the class does not take (composites also
+        check their parts). Runs on every variant when the configuration is read."""
+        allowed = cls.hyper_names()
+        unknown = sorted(set(hyper) - allowed)
+        if unknown:
+            raise InputError(f"{where}: unknown hyper-parameter(s) {unknown} of class '{cls.class_id}', "
+                             f"expected some of {sorted(allowed)}")
+
+    @classmethod
+    def check_ranges(cls, hyper, ranges, where):
+        """InputError naming ``where`` for hyper-parameters that do not fit the prior ``ranges`` (a
+        mixture's bins that leave part of the prior without an expert); nothing for most classes."""
+
+    @classmethod
+    def wants_accelerator(cls, hyper):
+        """Whether a cell of this class with ``hyper`` belongs in the GPU rule: the class attribute
+        ``accelerator``; a composite asks its parts."""
+        return bool(cls.accelerator)
 
     def get_params(self):
         """The constructor's keyword arguments, as stored."""
@@ -88,6 +166,11 @@ class Estimator:
 
     def predict(self, flux, sigma):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def predict_all(self, flux, sigma, truth=None):
+        """Every prediction the model offers, by name: ``{"": predict(flux, sigma)}``; composites add
+        alternatives (arrays of log g) and integer columns named ``bin_*`` (not scored)."""
+        return {"": self.predict(flux, sigma)}
 
     def fitted(self):
         """What fit chose, for the results JSON (JSON values)."""
@@ -128,8 +211,8 @@ class Estimator:
             files += self._save_native(tmp)
             manifest = {
                 "format": FORMAT, "class": self.class_id, "label": self.label,
-                "hyper": _jsonable(self.get_params()),
-                "state": {a: _jsonable(getattr(self, a)) for a in self._state_json},
+                "hyper": jsonable(self.get_params()),
+                "state": {a: jsonable(getattr(self, a)) for a in self._state_json},
                 "files": {f: sha256_file(tmp / f) for f in files},
                 "provenance": provenance,
             }
@@ -141,6 +224,64 @@ class Estimator:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return folder
+
+
+class Composite(Estimator):
+    """A model made of models. Subclasses build their parts with :func:`make_part` inside ``fit``
+    and keep them in ``parts_`` (name -> fitted model; a name may hold ``/`` for a nested folder,
+    e.g. ``experts/3``); ``save`` writes each part as a model folder under the composite's, and
+    ``load`` rebuilds them (every sha256 checked, part by part). ``part_names_`` is learned state."""
+
+    PARTS = {}   # hyper-parameter -> kinds of the part(s) it specifies (checked with the config)
+
+    @classmethod
+    def check_hyper(cls, hyper, where):
+        super().check_hyper(hyper, where)
+        for key, kinds in cls.PARTS.items():
+            for sub, spec in cls.part_specs(hyper, key):
+                class_id, part_hyper = part_spec(spec, f"{where}.{sub}")
+                part = registered(class_id, f"{where}.{sub}.class", kinds)
+                part.check_hyper(part_hyper, f"{where}.{sub}.hyper")
+
+    @classmethod
+    def part_specs(cls, hyper, key):
+        """``[(key path, spec)]`` of the part(s) hyper-parameter ``key`` specifies: one spec, or a
+        mapping of named specs (``compare_gates``)."""
+        value = hyper.get(key, cls.hyper_default(key))
+        if value is None:
+            return []
+        if isinstance(value, dict) and "class" not in value:
+            return [(f"{key}.{name}", spec) for name, spec in value.items()]
+        return [(key, value)]
+
+    @classmethod
+    def hyper_default(cls, key):
+        p = inspect.signature(cls.__init__).parameters.get(key)
+        return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+    @classmethod
+    def wants_accelerator(cls, hyper):
+        for key, kinds in cls.PARTS.items():
+            for _, spec in cls.part_specs(hyper, key):
+                class_id, part_hyper = part_spec(spec, key)
+                if class_id in REGISTRY and REGISTRY[class_id].wants_accelerator(part_hyper):
+                    return True
+        return bool(cls.accelerator)
+
+    @property
+    def is_fitted(self):
+        return super().is_fitted and hasattr(self, "parts_")
+
+    def _save_native(self, folder):
+        files = super()._save_native(folder)
+        for name, part in self.parts_.items():
+            part.save(folder / name)
+            files.append(f"{name}/{MANIFEST}")
+        return files
+
+    def _load_native(self, folder):
+        super()._load_native(folder)
+        self.parts_ = {name: load(folder / name) for name in self.part_names_}
 
 
 def load(folder):
@@ -189,31 +330,14 @@ def load(folder):
     return est
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``x`` as JSON values: NumPy scalars and arrays as Python ones, dict keys as strings."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, np.ndarray):
         return x.tolist()
     return x
-
-
-@contextlib.contextmanager
-def numpy_threads(n):
-    """Limit BLAS threads inside the block (threadpoolctl when available)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(limits=max(1, int(n))):
-        yield
-
-
-def r2_score(y, yhat):
-    """R^2 of predictions against their own targets' variance (validation-set model selection)."""
-    y = np.asarray(y, float)
-    return float(1.0 - np.mean((np.asarray(yhat, float) - y) ** 2) / np.var(y))

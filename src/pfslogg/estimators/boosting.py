@@ -12,7 +12,8 @@ import logging
 import numpy as np
 
 from ..errors import InputError
-from .base import Estimator, r2_score, register
+from ..evaluation import r2_score
+from .base import Estimator, register
 
 NATIVE = "model.txt"
 
@@ -70,8 +71,8 @@ class LightGBMEstimator(Estimator):
         else:
             self.mean_ = np.zeros(0, np.float32)
             self.scale_ = np.zeros(0, np.float32)
-        dtrain = lgb.Dataset(X, label=train.logg, params={"max_bin": int(self.max_bin)}, free_raw_data=False)
-        dval = lgb.Dataset(Xv, label=val.logg, reference=dtrain)
+        dtrain = lgb.Dataset(X, label=train.y, params={"max_bin": int(self.max_bin)}, free_raw_data=False)
+        dval = lgb.Dataset(Xv, label=val.y, reference=dtrain)
         lrs, leaves = _as_list(self.learning_rate), _as_list(self.num_leaves)
         val_r2 = [[None] * len(leaves) for _ in lrs]
         iters = [[None] * len(leaves) for _ in lrs]
@@ -94,7 +95,7 @@ class LightGBMEstimator(Estimator):
                 except lgb.basic.LightGBMError as e:
                     raise InputError(f"estimators: LightGBM rejected the hyper-parameters ({e})") from None
                 it = int(booster.best_iteration or self.n_estimators)
-                s = r2_score(val.logg, booster.predict(Xv, num_iteration=it))
+                s = r2_score(val.y, booster.predict(Xv, num_iteration=it))
                 val_r2[i][j], iters[i][j] = s, it
                 if best is None or s > best[0]:
                     best = (s, booster, it, float(lr), int(nl))

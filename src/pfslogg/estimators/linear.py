@@ -8,7 +8,9 @@ number of components) chosen by R^2 on the validation view.
 import numpy as np
 from scipy import linalg
 
-from .base import Estimator, numpy_threads, r2_score, register
+from ..evaluation import r2_score
+from ..threads import numpy_threads
+from .base import Estimator, register
 
 
 class _Linear(Estimator):
@@ -36,7 +38,7 @@ def centred_moments(view, chunk):
     Each chunk is centred on a reference (the first chunk's mean) before its float32 product is
     accumulated in float64, so the sums lose no precision to the large mean flux.
     """
-    y_all = view.logg
+    y_all = view.y
     p = view.n_pixels
     xtx, xty, sx = np.zeros((p, p)), np.zeros(p), np.zeros(p)
     sy, ref, yref = 0.0, None, None
@@ -87,16 +89,16 @@ class RidgeEstimator(_Linear):
         with numpy_threads(threads):
             if train.n < train.n_pixels:   # fewer spectra than pixels: the n x n dual problem is cheaper
                 X, _ = train.load(dtype=np.float64)
-                mx, my = X.mean(0), train.logg.mean()
+                mx, my = X.mean(0), train.y.mean()
                 X -= mx
-                duals = ridge_path(X @ X.T, train.logg - my, alphas)
+                duals = ridge_path(X @ X.T, train.y - my, alphas)
                 coefs = [X.T @ d for d in duals]
                 del X
             else:                          # stream the p x p Gram matrix
                 gram, xty, mx, my = centred_moments(train, self.chunk)
                 coefs = ridge_path(gram, xty, alphas)
         Xv, _ = val.load(dtype=np.float64)
-        scores = [r2_score(val.logg, (Xv - mx) @ c + my) for c in coefs]
+        scores = [r2_score(val.y, (Xv - mx) @ c + my) for c in coefs]
         best = int(np.argmax(scores))
         self.coef_ = coefs[best]
         self.alpha_ = float(self.alphas[best])
@@ -140,14 +142,14 @@ class PCARidgeEstimator(_Linear):
             del X
             Xv, _ = val.load()
             Zv = pca.transform(Xv).astype(np.float64)
-        y, my = train.logg, train.logg.mean()
+        y, my = train.y, train.y.mean()
         scores, best = [], None
         for k in ks:
             zk = Z[:, :k] - Z[:, :k].mean(0)
             coefs = ridge_path(zk.T @ zk, zk.T @ (y - my), [float(a) for a in self.alphas])
             row = []
             for a, c in zip(self.alphas, coefs):
-                s = r2_score(val.logg, (Zv[:, :k] - Z[:, :k].mean(0)) @ c + my)
+                s = r2_score(val.y, (Zv[:, :k] - Z[:, :k].mean(0)) @ c + my)
                 row.append(s)
                 if best is None or s > best[0]:
                     best = (s, k, float(a), c, Z[:, :k].mean(0))

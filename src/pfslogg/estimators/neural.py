@@ -62,6 +62,7 @@ class NeuralEstimator(Estimator):
     hyper-parameters with defaults; may override ENGINE's) and ``_network(n_pix, wave)``."""
 
     MODEL = {}
+    accelerator = True   # trained by the engine: its cells run in the GPU rule (run_neural_cell)
     _state_json = ("n_pixels_", "label_mean_", "label_std_", "best_epoch_", "best_val_r2_", "epochs_run_",
                    "train_seconds_", "spectra_per_s_", "n_params_", "history_")
 
@@ -127,9 +128,9 @@ class NeuralEstimator(Estimator):
     def _jsonable_params(self):
         import json
 
-        from .base import _jsonable
+        from .base import jsonable
 
-        return json.loads(json.dumps(_jsonable(self.get_params())))
+        return json.loads(json.dumps(jsonable(self.get_params())))
 
     @property
     def is_fitted(self):

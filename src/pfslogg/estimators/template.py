@@ -76,14 +76,18 @@ class TemplateEstimator(Estimator):
         syy = (w * y**2).sum(1, keepdims=True)
         return syy - syt**2 / stt
 
-    def predict(self, flux, sigma):
+    def best_params(self, flux, sigma):
+        """Parameters (B, 4: T_eff, log g, [M/H], [alpha/M]) of each spectrum's chi^2-best node."""
         self._check_fitted()
-        out = np.empty(len(flux))
+        out = np.empty((len(flux), len(PARAMS)))
         b = int(self.batch)
         for a in range(0, len(flux), b):
             best = np.argmin(self.chi2(flux[a:a + b], sigma[a:a + b]), axis=1)
-            out[a:a + b] = self.node_params_[best, PARAMS.index("log_g")]
+            out[a:a + b] = self.node_params_[best]
         return out
+
+    def predict(self, flux, sigma):
+        return self.best_params(flux, sigma)[:, PARAMS.index("log_g")]
 
     @property
     def is_fitted(self):

@@ -22,9 +22,10 @@ from torch.utils.data import DataLoader, IterableDataset
 class BlockStream(IterableDataset):
     """One epoch of shuffled ``(flux, logg)`` batches of a view: float32 tensors (B, n_pix), (B,).
 
-    ``view``: a NoisyView (fresh noise); rows are read with its ``_noisy(start, stop)`` -- the
-    view's own reader, so the noise is exactly the view's -- and its generator ``_rng`` is part
-    of :meth:`state`. The last batch of an epoch may be smaller; one of a single row is dropped
+    ``view``: any view with fresh noise (:mod:`pfslogg.data.views`), used through its public
+    interface only: rows are read with ``view.read(start, stop)`` -- the view's own reader, so the
+    noise is exactly the view's -- the label is ``view.y``, and ``view.noise_state()`` is part of
+    :meth:`state`. The last batch of an epoch may be smaller; one of a single row is dropped
     (batch norm cannot train on it).
     """
 
@@ -34,21 +35,19 @@ class BlockStream(IterableDataset):
         self.block_size = int(block_size)
         self.buffer_blocks = int(buffer_blocks)
         self.rng = np.random.default_rng(seed)
-        self.logg = np.asarray(view.logg, np.float32)
+        self.y = np.asarray(view.y, np.float32)   # the label learned (log g unless a TargetView)
 
     def state(self):
         """JSON-able generator states: the stream's and the view's (None for fixed noise)."""
-        noise = getattr(self.view, "_rng", None)
-        return {"order": self.rng.bit_generator.state, "noise": None if noise is None else noise.bit_generator.state}
+        return {"order": self.rng.bit_generator.state, "noise": self.view.noise_state()}
 
     def set_state(self, state):
         self.rng.bit_generator.state = state["order"]
-        if state["noise"] is not None:
-            self.view._rng.bit_generator.state = state["noise"]
+        self.view.set_noise_state(state["noise"])
 
     def first_block(self):
         """Noisy flux of the first block (m, n_pix), float64: for the input scales (draws noise)."""
-        return self.view._noisy(0, min(self.block_size, self.view.n))[0]
+        return self.view.read(0, min(self.block_size, self.view.n))[0]
 
     def _pools(self):
         """Yield (flux, logg) of ``buffer_blocks`` blocks at a time, rows shuffled, float32."""
@@ -56,8 +55,8 @@ class BlockStream(IterableDataset):
         order = self.rng.permutation(len(starts))
         for g in range(0, len(order), self.buffer_blocks):
             blocks = [(s, min(s + self.block_size, self.view.n)) for s in starts[order[g:g + self.buffer_blocks]]]
-            flux = np.concatenate([self.view._noisy(a, b)[0] for a, b in blocks]).astype(np.float32)
-            logg = np.concatenate([self.logg[a:b] for a, b in blocks])
+            flux = np.concatenate([self.view.read(a, b)[0] for a, b in blocks]).astype(np.float32)
+            logg = np.concatenate([self.y[a:b] for a, b in blocks])
             perm = self.rng.permutation(len(flux))
             yield flux[perm], logg[perm]
 
@@ -85,7 +84,7 @@ def loader(stream, pin_memory=False):
 
 
 def eval_batches(view, block_size=1024):
-    """Yield (flux float32 (m, n_pix), logg (m,)) over a view in row order (validation: fixed noise)."""
-    logg = view.logg
+    """Yield (flux float32 (m, n_pix), label (m,)) over a view in row order (validation: fixed noise)."""
+    y = np.asarray(view.y)
     for a, b, flux, _ in view.batches(block_size):
-        yield flux.astype(np.float32), logg[a:b]
+        yield flux.astype(np.float32), y[a:b]

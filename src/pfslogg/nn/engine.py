@@ -12,11 +12,13 @@ log g (B,)). The engine:
   ``min_lr_ratio * lr`` (set every step); gradient-norm clipping at ``clip``; loss "mse" or "l1"
   on the standardised label;
 * after every epoch scores the validation view (fixed noise): loss and R^2 = 1 - MSE / Var(log g)
-  (:func:`pfslogg.estimators.base.r2_score`); keeps the weights of the best R^2 and stops after
+  (:func:`pfslogg.evaluation.r2_score`); keeps the weights of the best R^2 and stops after
   ``patience`` epochs without a better one; the best weights are loaded at the end;
 * on CUDA (only) runs the forward pass under bf16 autocast and through ``torch.compile`` (flags
   ``amp``, ``compile``; None = on for CUDA, off on CPU, where they are refused);
-* shows a tqdm bar and returns (and writes, with a checkpoint folder) the per-epoch log
+* shows a tqdm bar per epoch with the running training loss, logs one line per epoch (train
+  loss, val loss, val R^2, lr) and, when it loads a checkpoint, where it resumes (logger
+  ``pfslogg.nn.engine``), and returns (and writes, with a checkpoint folder) the per-epoch log
   ``epoch, train_loss, val_loss, val_r2, lr, seconds, spectra_per_s``.
 
 Checkpoints (``context.checkpoint_dir``; None: none), written atomically after every epoch::
@@ -40,6 +42,7 @@ finished returns its result without training; one written for another configurat
 import csv
 import io
 import json
+import logging
 import math
 import os
 import random
@@ -57,9 +60,11 @@ import torch.nn.functional as F
 
 from ..atomic import atomic_path, write_text
 from ..errors import InputError
-from ..estimators.base import r2_score
+from ..evaluation import r2_score
 from ..progress import progress
 from .data import BlockStream, eval_batches, loader
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
@@ -309,13 +314,18 @@ class Trainer:
         r.history, r.seconds, r.best_epoch = meta["history"], meta["seconds"], meta["best_epoch"]
         r.best_val_r2 = -math.inf if meta["best_r2"] is None else meta["best_r2"]
         self.stream.set_state(self.epoch_state)
+        if self.finished:
+            log.info("resumed from %s: its run had finished after epoch %d; nothing left to train", path, self.epoch)
+        else:   # epoch 1-based, batch: those of the epoch already trained (as the SIGTERM message says)
+            log.info("resumed from %s at epoch %d, batch %d (of %d)", path, self.epoch + 1, self.batch,
+                     self.n_batches)
         return True
 
     # -- training ---------------------------------------------------------------------------
     def run(self):
         cfg = self.cfg
         if not self.restore():
-            self.module.fit_scales(self.stream.first_block(), self.stream.logg, cfg.standardize)
+            self.module.fit_scales(self.stream.first_block(), self.stream.y, cfg.standardize)
             self.module.to(self.device)
             self.epoch_state = self.stream.state()
         with sigterm_flag() as flag:
@@ -342,6 +352,7 @@ class Trainer:
         bar.update(skip)
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=self.device)
+        shown = time.monotonic()
         for i, (x, y) in enumerate(self.loader):
             if i < skip:   # replayed after a resume: the same reads and noise draws, no training
                 continue
@@ -351,15 +362,26 @@ class Trainer:
             loss_sum += loss * len(x)
             self.running[1] += len(x)
             self.batch, self.step = i + 1, self.step + 1
+            if time.monotonic() - shown >= bar.mininterval:   # reading the loss syncs a GPU: as often as it redraws
+                shown = time.monotonic()
+                self._show_loss(bar, loss_sum)
             bar.update(1)
             if self.on_batch is not None:
                 self.on_batch(self.epoch, i)
             if flag["term"]:
+                self._show_loss(bar, loss_sum)
                 bar.close()
                 self._preempt(loss_sum, time.perf_counter() - t0)
+        self._show_loss(bar, loss_sum)
         bar.close()
         self.running[0] += float(loss_sum)
         self.running[2] += time.perf_counter() - t0
+
+    def _show_loss(self, bar, loss_sum):
+        """The epoch's running mean training loss (standardised label) as the bar's postfix."""
+        if self.running[1]:
+            bar.set_postfix_str(f"train loss {(self.running[0] + float(loss_sum)) / self.running[1]:.4g}",
+                                refresh=False)
 
     def _preempt(self, loss_sum, seconds):
         self.running[0] += float(loss_sum)
@@ -378,6 +400,9 @@ class Trainer:
                "lr": self.sched.get_last_lr()[0], "seconds": seconds, "spectra_per_s": n / max(seconds, 1e-9)}
         for c in COLUMNS:
             r.history[c].append(row[c])
+        log.info("epoch %d/%d: train loss %.4g, val loss %.4g, val R^2 %.4f, lr %.3g (%.1f s, %.0f spectra/s)",
+                 row["epoch"], self.cfg.epochs, row["train_loss"], val_loss, val_r2, row["lr"], seconds,
+                 row["spectra_per_s"])
         r.seconds += seconds
         if val_r2 > r.best_val_r2:
             r.best_val_r2, r.best_epoch, self.bad = val_r2, self.epoch + 1, 0

@@ -8,7 +8,8 @@ seed) and computes, per spectrum, each normalised to sum 1 over pixels:
   (:mod:`pfslogg.nn.attention`; a ViT only, ``None`` for other networks);
 * ``saliency`` -- the gradient saliency |d log g / d flux| (any neural estimator);
 * ``fisher`` -- the per-pixel Fisher information on log g with the other varied parameters as
-  nuisances (:func:`fisher_logg_map`): where the information that an ideal estimator uses sits.
+  nuisances (:func:`pfslogg.ceilings.fisher.fisher_logg_map`): where the information that an ideal
+  estimator uses sits.
 
 The maps are averaged per stellar type -- giants (log g < 3.5) or dwarfs, cool (T_eff < 4750 K) or
 warm -- and over all spectra, and each network map is compared with the Fisher map of the same
@@ -16,17 +17,14 @@ spectra: the Spearman rank correlation over pixels, the share of the map's mass 
 pixels with the most Fisher information (0.10 for a flat map) and the share within +-5 A of the
 gravity-sensitive lines (:func:`line_list`; the flat map's share is ``metrics["flat"]``).
 
-The Fisher map of one spectrum: with J = d mu / d theta (exact, :func:`pfslogg.ceilings.fisher.jacobian`),
-weights w = 1 / sigma^2, b = I_nn^{-1} I_ng the regression of dmu/dlog g on the nuisance derivatives,
-the part of dmu/dlog g no nuisance explains is r = J_g - J_n b, and r_i^2 w_i summed over pixels is the
-marginal information 1 / CRLB (the Schur complement). Normalised per spectrum it does not depend on
-the noise level (a common factor of sigma cancels), so at noise level 0 the stored sigma is used.
+The normalised Fisher map of a spectrum does not depend on the noise level (a common factor of
+sigma cancels), so at noise level 0 the stored sigma is used.
 """
 
 import numpy as np
 
 from .. import PARAMS
-from ..ceilings.fisher import fisher_matrix, jacobian, varied_params
+from ..ceilings.fisher import fisher_logg_map, varied_params
 from ..errors import InputError
 
 LOGG_SPLIT = 3.5        # dex: giants below, dwarfs at or above
@@ -45,18 +43,18 @@ LINE_SPECIES = ("Ca II", "Na I", "K I", "Mg I", "O I")
 def line_list(wave=None):
     """The gravity-sensitive lines: [{"name", "wave"}] (Ca II triplet, Na I, K I, Mg I, O I; air
     wavelengths of :mod:`pfslogg.data.synth`), those inside ``wave``'s range when given."""
-    from ..data.synth import _NAMED_LINES
+    from ..data.synth import named_lines
 
-    out = [{"name": label.rsplit(" ", 1)[0], "wave": float(w)} for label, _, _, w, *_ in _NAMED_LINES
+    out = [{"name": label.rsplit(" ", 1)[0], "wave": float(w)} for label, w in named_lines()
            if label.rsplit(" ", 1)[0] in LINE_SPECIES]
     return _inside(sorted(out, key=lambda r: r["wave"]), wave)
 
 
 def band_heads(wave=None):
     """The TiO band heads of :mod:`pfslogg.data.synth`: [{"name": "TiO", "wave"}], inside ``wave``."""
-    from ..data.synth import _TIO_BANDS
+    from ..data.synth import tio_band_heads
 
-    return _inside([{"name": "TiO", "wave": float(w)} for w in _TIO_BANDS[:, 0]], wave)
+    return _inside([{"name": "TiO", "wave": float(w)} for w in tio_band_heads()], wave)
 
 
 def _inside(rows, wave):
@@ -80,22 +78,6 @@ def normalize_rows(maps):
     total = maps.sum(1, keepdims=True)
     flat = np.full_like(maps, 1.0 / maps.shape[1])
     return np.where(total > 0, maps / np.where(total > 0, total, 1.0), flat)
-
-
-def fisher_logg_map(interp, theta, sigma, ranges, nuisance=None):
-    """Per-pixel Fisher information on log g, marginal over the nuisances: (B, n_pix), unnormalised.
-
-    ``theta`` (B, 4), ``sigma`` (B, n_pix); nuisances: ``nuisance``, by default the other parameters
-    that vary in ``ranges``. Each row sums to the marginal information 1 / CRLB (module docstring)."""
-    which = ["log_g"] + list(varied_params(ranges)[1:] if nuisance is None else nuisance)
-    J = jacobian(interp, theta, which)
-    w = 1.0 / np.asarray(sigma, float) ** 2
-    resid = J[..., 0]
-    if len(which) > 1:
-        info = fisher_matrix(J, sigma)
-        b = np.linalg.solve(info[:, 1:, 1:], info[:, 1:, :1])[..., 0]     # (B, k-1)
-        resid = resid - np.einsum("bpi,bi->bp", J[..., 1:], b)
-    return resid ** 2 * w
 
 
 def group_index(params):

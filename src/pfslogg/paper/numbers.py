@@ -11,7 +11,7 @@ top-level ``details`` (what a fit chose, timings, per-seed breakdowns) never bec
 :func:`write_numbers_tex` writes them as ``paper/generated/<doc>/numbers.tex``, one
 ``\\newcommand{\\Name}{value}`` each, preceded by ``% <json path> :: <key path> = <raw value>``,
 plus a machine-readable index ``numbers.json`` (macro -> file, section, key, raw and formatted
-value, sha256 of the results file) that :mod:`pfslogg.provenance.audit` reads. Output order is
+value, sha256 of the results file) that :mod:`pfslogg.audit` reads. Output order is
 deterministic: files sorted by path, keys in the order of the JSON document. The output holds no
 timestamp, so identical results give byte-identical files.
 

@@ -8,7 +8,7 @@ pca_components), ceilings (crlb_cell_position, crlb_step_size, ceilings_vs_snr, 
 efficiency), attention (attention_maps).
 """
 
-from . import attention, ceilings, experiment, hyper, snr, track_a  # noqa: F401  (register their figures)
+from . import attention, ceilings, experiment, hyper, snr, track_a, track_b  # noqa: F401  (register their figures)
 from .common import FIGURES, load_results, render, save
 
 __all__ = ["FIGURES", "load_results", "render", "save"]

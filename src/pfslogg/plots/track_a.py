@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.container import ErrorbarContainer
 
 from ..errors import InputError
-from ..scaling import ORIGINAL_VIT_R2, power_law, scaling_summary
+from ..scaling import ORIGINAL_VIT_R2, power_law
 from .common import COLORS, R2_LABEL, SIZE_LABEL, figure
 from .experiment import Aggregate, dodge, num
 
@@ -59,12 +59,18 @@ def variant_label(agg, e, params):
 # -------------------------------------------------------------------------------- scaling_law
 
 def _fit(agg, e, level):
-    """The power-law fit of estimator e: the aggregate's metrics["power_law"][e] when it was made at
-    this noise level, else fitted here (pfslogg.scaling); None when skipped (fewer than 4 sizes)."""
+    """(fit, note) of estimator e: the power law the aggregate stored (metrics["power_law"][e], fitted
+    by aggregate_experiment with pfslogg.scaling) when it was made at this noise level, else None and
+    what the legend says instead (nothing for a skipped fit: fewer than 4 sizes). A figure never
+    fits: without a stored fit at this level no curve is drawn."""
     fit = (agg.m.get("power_law") or {}).get(e)
-    if not fit or ("skipped" not in fit and num(fit.get("noise_level")) != level):
-        fit = scaling_summary(agg.m, level, [e])[e]
-    return None if "skipped" in fit else fit
+    if isinstance(fit, dict) and "skipped" in fit:
+        return None, ""
+    if not isinstance(fit, dict) or not fit:
+        return None, ": no power law stored"
+    if num(fit.get("noise_level")) != level:
+        return None, f": power law stored at noise level {num(fit.get('noise_level')):g} only"
+    return fit, ""
 
 
 def _reference_lines(ax, source, names, level):
@@ -86,7 +92,9 @@ def scaling_law(inputs, params):
     """Held-out R^2 against training-set size (log axis) per estimator at one noise level, with its
     interval over seeds and the fitted power law R^2_inf - a N^-b (dashed; lighter where it runs on
     to 1M spectra, past the largest size: extrapolation), horizontal lines at reference estimators
-    and the original study's ViT as open markers.
+    and the original study's ViT as open markers. The curves are the fits the aggregate stored
+    (metrics["power_law"]); an estimator without one at the noise level drawn gets no curve, and its
+    legend entry says so.
     inputs: the scaling aggregate, then optionally a second aggregate holding the references (the
     Track F benchmark). params: reference (list of estimator names, read from the second input, else
     the first), estimators (which to draw; default all), original (draw the original study's ViT;
@@ -108,11 +116,13 @@ def scaling_law(inputs, params):
     ax.text(math.sqrt(sizes[-1] * 1.15 * right), 0.02, "extrapolation", transform=ax.get_xaxis_transform(),
             ha="center", va="bottom", fontsize=7, color="0.4")
     caps = set()   # the bounds of R^2_inf below 1 (the Bayes ceiling, aggregate_experiment)
+    curves = False
     for i, e in enumerate(names):
         y, err = agg.r2(e, [(level, n) for n in sizes])
-        fit = _fit(agg, e, level)
-        label = variant_label(agg, e, params)
+        fit, note = _fit(agg, e, level)
+        label = variant_label(agg, e, params) + note
         if fit:
+            curves = True
             if num(fit.get("r2_inf_max", 1.0)) < 1.0:
                 caps.add(round(float(fit["r2_inf_max"]), 6))
             label += rf": $R^2_\infty$ = {fit['r2_inf']:.2f}, $b$ = {fit['b']:.2f}"
@@ -131,8 +141,9 @@ def scaling_law(inputs, params):
     if params.get("original", True):
         ax.plot(list(ORIGINAL_VIT_R2), list(ORIGINAL_VIT_R2.values()), ls="none", marker="o", ms=6, mfc="none",
                 mec="0.15", mew=1.0, zorder=4, label="original study (BOSZ): ViT, noise level 1")
-    ax.plot([], [], color="0.3", ls="--", lw=1.0, label=r"fit $R^2_\infty - a\,N^{-b}$")
-    ax.plot([], [], color="0.3", ls="--", lw=1.0, alpha=0.4, label="fit, extrapolation")
+    if curves:
+        ax.plot([], [], color="0.3", ls="--", lw=1.0, label=r"fit $R^2_\infty - a\,N^{-b}$")
+        ax.plot([], [], color="0.3", ls="--", lw=1.0, alpha=0.4, label="fit, extrapolation")
     handles, labels = ax.get_legend_handles_labels()     # the estimators (error bars) first
     order = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], ErrorbarContainer))
     ax.set_xscale("log")

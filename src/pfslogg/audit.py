@@ -45,9 +45,9 @@ import sys
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
-from ..errors import InputError
-from ..paper.numbers import collect_numbers
-from . import sha256_file
+from .errors import InputError
+from .paper.numbers import collect_numbers
+from .provenance import sha256_file
 
 INDEX = "paper/generated/numbers.json"
 RESULTS = "results"

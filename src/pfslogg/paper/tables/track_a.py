@@ -1,0 +1,168 @@
+"""Tables of the neural estimators (track A; see :mod:`pfslogg.paper.tables` for what every table
+shares):
+
+* ``scaling``: R^2 of every estimator at each training size, the fitted power law (R^2_inf, b),
+  its predictions at the original study's sizes (extrapolations marked) and the size reaching
+  each target (one ``experiment`` aggregate with its ``power_law``, pfslogg.scaling);
+* ``ablations``: R^2 of each variant with its interval and its paired difference to its
+  baseline (one ``experiment`` aggregate with ``comparisons``).
+"""
+
+from ...errors import InputError
+from ..numbers import is_number
+from .common import ci_cell, noise_level_key, object_items, read_experiment, table, tabular, tex_escape
+
+
+def _power_law(table, ex):
+    """``{estimator: fit}`` of the aggregate's metrics["power_law"] (pfslogg.scaling), skipped ones left
+    out; InputError naming the table and file where there is none."""
+    law = ex.metrics.get("power_law")
+    if not isinstance(law, dict) or not law:
+        raise InputError(f"table {table}: {ex.file} has no 'power_law' (the fits pfslogg.scaling adds to an "
+                         "experiment aggregate with 4 or more sizes)")
+    return {e: f for e, f in object_items(law, f"{ex.file}: power_law") if isinstance(f, dict) and "skipped" not in f}
+
+
+def _first_with(fits, *path):
+    """(estimator, fit) of the first fit that has ``path``; a column's header cites its macro."""
+    for e, f in fits.items():
+        node = f
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return e
+    return None
+
+
+_DAGGER = "$^\\dagger$"
+
+
+def _marked(cell, extrapolated):
+    return f"{{{cell}{_DAGGER}}}" if extrapolated and cell != "{--}" else cell
+
+
+def _variant_labels(ex):
+    """{estimator: label}: its label where no other estimator of the aggregate shares it, else its name
+    (ablation variants of one class share the class's label)."""
+    counts = {}
+    for _, label in ex.estimators:
+        counts[label] = counts.get(label, 0) + 1
+    return {name: label if counts[label] == 1 else name for name, label in ex.estimators}
+
+
+@table("scaling")
+def scaling_tex(sources, macros):
+    """The scaling table (one ``experiment`` aggregate with its ``power_law``): per estimator the
+    mean R^2 at each training size (at the fits' noise level), the fitted R^2_inf and exponent b of
+    R^2_inf - a N^-b, its predictions at the original study's sizes (a dagger marks one beyond the
+    fitted sizes: an extrapolation) and the size at which it reaches each target (e.g. LightGBM's R^2)."""
+    ex = read_experiment("scaling", sources)
+    file = ex.file
+    fits = _power_law("scaling", ex)
+    if not fits:
+        raise InputError(f"table scaling: {file}: every estimator's power-law fit was skipped (fewer than 4 sizes)")
+    levels = {noise_level_key(f.get("noise_level")) for f in fits.values() if is_number(f.get("noise_level"))}
+    if len(levels) != 1:
+        raise InputError(f"table scaling: {file}: power_law fits need one numeric 'noise_level' (got {sorted(levels)})")
+    level = levels.pop()
+    predict = sorted({k for f in fits.values() for k in (f.get("predict") or {})}, key=float)
+    targets = list(dict.fromkeys(t for f in fits.values() for t in (f.get("size_to_reach") or {})))
+    names = dict(ex.estimators)
+    k, p, t = len(ex.sizes), len(predict), len(targets)
+    first = next(iter(fits))
+    heads = [f"{{\\num{{{macros.cell(file, 'sizes', i)}}}}}" for i in range(k)]
+    heads += ["{$R^2_\\infty$}", "{$b$}"]
+    heads += [f"{{\\num{{{macros.cell(file, 'power_law', _first_with(fits, 'predict', n), 'predict', n, 'n_train')}}}}}"
+              for n in predict]
+    for tg in targets:
+        e = _first_with(fits, "size_to_reach", tg)
+        r2 = macros.cell(file, "power_law", e, "size_to_reach", tg, "r2")
+        heads.append(f"{{{tex_escape(names.get(tg, tg))} (\\num{{{r2}}})}}")
+    groups = [(k, "$R^2$ at $N_\\mathrm{train}$"), (2, "power law"),
+              (p, f"predicted $R^2$ at $N$ ({_DAGGER}: extrapolated)"), (t, "$N$ to reach $R^2$ of")]
+    top, rules, col = [], [], 2
+    for width, title in groups:
+        if width:
+            top.append(f"\\multicolumn{{{width}}}{{c}}{{{title}}}")
+            rules.append(f"\\cmidrule(lr){{{col}-{col + width - 1}}}")
+            col += width
+    header = [f"\\multicolumn{{{col - 1}}}{{c}}{{noise level "
+              f"\\num{{{macros.cell(file, 'power_law', first, 'noise_level')}}}}} \\\\", r"\midrule",
+              " & " + " & ".join(top) + " \\\\", "".join(rules), "Estimator & " + " & ".join(heads) + " \\\\"]
+    body = []
+    for name, label in ex.estimators:
+        cells = [ex.cell(macros, name, level, size, "r2") for size in ex.sizes]
+        f = fits.get(name)
+        if f is None:
+            cells += ["{--}"] * (2 + p + t)
+        else:
+            cells += [macros.cell(file, "power_law", name, key) for key in ("r2_inf", "b")]
+            for n in predict:
+                pr = (f.get("predict") or {}).get(n) or {}
+                cells.append(_marked(macros.cell(file, "power_law", name, "predict", n, "r2"), pr.get("extrapolated")))
+            for tg in targets:
+                r = (f.get("size_to_reach") or {}).get(tg) or {}
+                cells.append(_marked(macros.cell(file, "power_law", name, "size_to_reach", tg, "n_train"),
+                                     r.get("extrapolated")))
+        body.append(f"{tex_escape(label)} & " + " & ".join(cells) + " \\\\")
+    note = ["R^2: mean over seeds on the test set; power law R^2(N) = R^2_inf - a N^-b fitted to those means,",
+            "weighted by their intervals over seeds (pfslogg.scaling); dagger: beyond the fitted sizes;",
+            "last columns: the N at which the fitted curve reaches the named model's R^2 ({--}: never)."]
+    colspec = ("@{}l" + " S[table-format=-1.3]" * k + " S[table-format=-1.3] S[table-format=1.2]"
+               + " S[table-format=-1.3]" * p + " S[table-format=7.0]" * t + "@{}")
+    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])
+
+
+@table("ablations")
+def ablations_tex(sources, macros):
+    """The ablation table (one ``experiment`` aggregate whose ``comparisons`` name each variant's
+    baseline): at the default noise level and largest size, per baseline its R^2 and interval over
+    seeds, then each of its variants with R^2, interval and the difference to the baseline (paired
+    over seeds) with that difference's interval. Estimators without a comparison come last."""
+    ex = read_experiment("ablations", sources)
+    file, m = ex.file, ex.metrics
+    comps = m.get("comparisons")
+    if not isinstance(comps, dict) or not comps:
+        raise InputError(f"table ablations: {file} has no 'comparisons' (experiment key compare: "
+                         "{variant: baseline})")
+    level = m.get("default_noise_level")
+    if not is_number(level) or noise_level_key(level) not in {noise_level_key(x) for x in ex.noise_levels}:
+        raise InputError(f"table ablations: {file} needs a 'default_noise_level' among its noise_levels")
+    k = max(range(len(ex.sizes)), key=lambda i: ex.sizes[i])
+    size = ex.sizes[k]
+    labels = _variant_labels(ex)
+    order = [name for name, _ in ex.estimators]
+    refs = [e for e in order if any(isinstance(c, dict) and c.get("reference") == e for c in comps.values())]
+    header = [f"\\multicolumn{{5}}{{c}}{{noise level \\num{{{macros.cell(file, 'default_noise_level')}}}, "
+              f"$N_\\mathrm{{train}} = \\num{{{macros.cell(file, 'sizes', k)}}}$}} \\\\", r"\midrule",
+              r"Variant & {$R^2$} & {interval} & {$\Delta R^2$ to baseline} & {interval} \\"]
+
+    def row(e, diff):
+        cells = [ex.cell(macros, e, level, size, "r2")]
+        path = ex.path(e, level, size)
+        cells.append(ci_cell(macros, file, *path, "r2_ci_seeds") if path else "{}")
+        if diff:
+            cells += [macros.cell(file, "comparisons", e, "at_default", "r2_diff"),
+                      ci_cell(macros, file, "comparisons", e, "at_default", "r2_diff_ci")]
+        else:
+            cells += ["{}", "{}"]
+        return cells
+
+    body, done = [], set()
+    for ref in refs:
+        if body:
+            body.append(r"\addlinespace")
+        body.append(f"{tex_escape(labels[ref])} (baseline) & " + " & ".join(row(ref, False)) + " \\\\")
+        done.add(ref)
+        for e in order:
+            if e not in done and isinstance(comps.get(e), dict) and comps[e].get("reference") == ref:
+                body.append(f"\\quad {tex_escape(labels[e])} & " + " & ".join(row(e, True)) + " \\\\")
+                done.add(e)
+    rest = [e for e in order if e not in done]
+    if rest:
+        body.append(r"\addlinespace")
+        body += [f"{tex_escape(labels[e])} & " + " & ".join(row(e, False)) + " \\\\" for e in rest]
+    note = ["R^2: mean over seeds on the test set with its t interval over seeds;",
+            "Delta R^2: mean over seeds of (variant - baseline) on the same seeds (paired), with its t interval."]
+    colspec = "@{}l S[table-format=-1.3] c S[table-format=-1.3] c@{}"
+    return tabular(colspec, header, body, [file], note)

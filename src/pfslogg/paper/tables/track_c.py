@@ -1,0 +1,188 @@
+"""Tables of the ceilings, their checks and curves (track C; see :mod:`pfslogg.paper.tables` for what
+every table shares):
+
+* ``ceiling``: the Fisher ceiling per SNR bin (one ``fisher`` file);
+* ``calibration``: the ceiling at the original study's SNR points beside its values (one
+  ``calibration`` file);
+* ``crlb_validation``: var(ML) / CRLB with its interval and the ML bias per maximum-likelihood
+  check, and the jump of the bound across grid nodes (one ``crlb_validation`` file);
+* ``snr_sweep``: per magnitude of the sweep the median SNR, R^2_max (3D, 4D), the mean-CRLB R^2,
+  the Bayes ceiling with its interval, sigma_min and the Schur decay (one ``snr_sweep`` file);
+* ``efficiency_by_snr``: R^2_model / R^2_Bayes per estimator and SNR bin, with R^2_Bayes (one
+  ``efficiency`` file).
+"""
+
+from ...errors import InputError
+from .common import bin_key, by_kind, ci_cell, object_items, table, tabular, tex_escape
+
+
+@table("ceiling")
+def ceiling_tex(sources, macros):
+    """The Fisher-ceiling table (one ``fisher`` file): per SNR bin of the test set (and all
+    spectra) the number of spectra, their median SNR, the median and 10th/90th percentiles of
+    R^2_max per spectrum, and the ceiling of the mean CRLB."""
+    (src,) = by_kind("ceiling", sources, {"fisher": (1, 1)})["fisher"]
+    file, m = src.file, src.metrics
+    if not isinstance(m.get("snr_bins"), list):
+        raise InputError(f"{file}: the Fisher ceiling needs its 'snr_bins'")
+    header = [r"{SNR bin} & {$N$} & {median SNR} & \multicolumn{3}{c}{$R^2_{\max}$ per spectrum}"
+              r" & {$1-\langle\mathrm{CRLB}\rangle/\mathrm{Var}_\mathrm{prior}$} \\",
+              r"\cmidrule(lr){4-6}",
+              r" & & & {median} & {10\,th pct.} & {90\,th pct.} & \\"]
+
+    def row(label, *path):
+        cells = [macros.cell(file, *path, key) for key in
+                 ("n", "snr_median", "r2max_median", "r2max_p10", "r2max_p90", "r2max_mean_crlb")]
+        if path == ("overall",):
+            cells[1] = "{}"
+        return f"{label} & " + " & ".join(cells) + " \\\\"
+
+    body = []
+    for i, b in enumerate(m["snr_bins"]):
+        bin_key(b, file)
+        lo, hi = macros.get(file, "snr_bins", i, "lo"), macros.get(file, "snr_bins", i, "hi")
+        body.append(row(f"\\num{{{lo}}}--\\num{{{hi}}}", "snr_bins", i))
+    body += [r"\midrule", row("All", "overall")]
+    note = ["R^2_max = 1 - CRLB / Var_prior(log g) per test spectrum, clipped to [0, 1];",
+            "CRLB: marginal Cramer-Rao bound on log g (Schur complement over the nuisances);",
+            "last column: the ceiling of the bin's mean CRLB (no clipping per spectrum)."]
+    colspec = ("@{}l S[table-format=4.0] S[table-format=2.1] S[table-format=1.3] "
+               "S[table-format=1.3] S[table-format=1.3] S[table-format=1.3]@{}")
+    return tabular(colspec, header, body, [file], note)
+
+
+@table("calibration")
+def calibration_tex(sources, macros):
+    """The ceiling-calibration table (one ``calibration`` file): per SNR point, this work's
+    median and 10th/90th percentile R^2_max, and the original study's median (for comparison)."""
+    (src,) = by_kind("calibration", sources, {"calibration": (1, 1)})["calibration"]
+    file, m = src.file, src.metrics
+    if not isinstance(m.get("points"), list):
+        raise InputError(f"{file}: the ceiling calibration needs its 'points'")
+    header = [r"{SNR} & \multicolumn{3}{c}{this work: $R^2_{\max}$} & {original study} \\",
+              r"\cmidrule(lr){2-4}",
+              r" & {median} & {10\,th pct.} & {90\,th pct.} & {median $R^2_{\max}$} \\"]
+    body = []
+    for i, pt in enumerate(m["points"]):
+        if not isinstance(pt, dict):
+            raise InputError(f"{file}: every entry of 'points' must be an object")
+        cells = [macros.cell(file, "points", i, k) for k in
+                 ("snr", "r2max_median", "r2max_p10", "r2max_p90", "original")]
+        body.append(" & ".join(cells) + " \\\\")
+    note = ["Median marginal Fisher ceiling of parameters drawn from the prior, at the SNR points",
+            "of the original study's grid; last column: the original study's values (comparison)."]
+    colspec = ("@{}S[table-format=2.1] S[table-format=1.3] S[table-format=1.3] "
+               "S[table-format=1.3] S[table-format=1.4]@{}")
+    return tabular(colspec, header, body, [file], note)
+
+
+_METHOD_LABELS = {"cubic": "cubic Hermite", "linear": "multilinear"}
+_AXIS_LABELS = {"log_g": r"$\log g$", "T_eff": r"$T_\mathrm{eff}$", "M_H": "[M/H]", "a_M": r"[$\alpha$/M]"}
+
+
+def _list_of_objects(m, key, file, what):
+    v = m.get(key)
+    if not isinstance(v, list) or not all(isinstance(r, dict) for r in v):
+        raise InputError(f"{file}: {what} needs a list of objects {key!r}")
+    return v
+
+
+@table("crlb_validation")
+def crlb_validation_tex(sources, macros):
+    """The CRLB-validation table (one ``crlb_validation`` file): per maximum-likelihood check (interpolant,
+    log g, position in the cell) var(ML) / CRLB with its chi^2 interval and the ML bias; then the jump
+    of the per-spectrum bound across the nearest grid node per interpolant and varied axis."""
+    (src,) = by_kind("crlb_validation", sources, {"crlb_validation": (1, 1)})["crlb_validation"]
+    file, m = src.file, src.metrics
+    if not isinstance(m.get("ml"), dict):
+        raise InputError(f"{file}: the CRLB validation needs its maximum-likelihood checks 'ml'")
+    rows = _list_of_objects(m["ml"], "rows", file, "the CRLB validation's 'ml'")
+    header = [r"Interpolant & {position} & {$\log g$} & {$\mathrm{var}_\mathrm{ML}/\mathrm{CRLB}$}"
+              r" & {interval} & {bias (dex)} \\"]
+    body = []
+    for i, r in enumerate(rows):
+        method = _METHOD_LABELS.get(r.get("method"), tex_escape(r.get("method")))
+        cells = [macros.cell(file, "ml", "rows", i, "log_g"), macros.cell(file, "ml", "rows", i, "ratio"),
+                 ci_cell(macros, file, "ml", "rows", i, "ratio_ci"), macros.cell(file, "ml", "rows", i, "bias")]
+        body.append(f"{method} & {tex_escape(r.get('position', ''))} & " + " & ".join(cells) + " \\\\")
+    jumps = m.get("node_jumps")
+    if isinstance(jumps, dict) and jumps:
+        body += [r"\midrule",
+                 r"Interpolant & {axis} & {$N$} & {median jump} & {90\,th pct.} & {max jump} \\",
+                 r"\cmidrule(lr){2-6}"]
+        for method, by_axis in object_items(jumps, f"{file}: node_jumps"):
+            for k, (axis, _) in enumerate(object_items(by_axis, f"{file}: node_jumps.{method}")):
+                label = _METHOD_LABELS.get(method, tex_escape(method)) if k == 0 else ""
+                cells = [macros.cell(file, "node_jumps", method, axis, key)
+                         for key in ("n", "jump_median", "jump_p90", "jump_max")]
+                for j in (0, 2):   # a count in a decimal column, a number in the c column
+                    cells[j] = f"{{\\num{{{cells[j]}}}}}" if cells[j] != "{--}" else cells[j]
+                body.append(f"{label} & {_AXIS_LABELS.get(axis, tex_escape(axis))} & " + " & ".join(cells) + " \\\\")
+    note = ["Top: ML fits of log g (nuisances free) over noise draws at one star and one SNR (the file's",
+            "ml.snr); var_ML / CRLB with the chi^2 interval of a sample variance; bias = mean(ML) - true.",
+            "Bottom: max(r, 1/r), r = CRLB just above / just below the nearest interior node of the axis,",
+            "over random points (1 = continuous bound)."]
+    colspec = "@{}l l S[table-format=1.2] S[table-format=1.3] c S[table-format=-1.3]@{}"
+    return tabular(colspec, header, body, [file], note)
+
+
+@table("snr_sweep")
+def snr_sweep_tex(sources, macros):
+    """The SNR-sweep table (one ``snr_sweep`` file): per magnitude the median SNR, the median of the
+    per-spectrum R^2_max in 3D and 4D, the mean-CRLB R^2 (3D), the Bayes ceiling with its interval,
+    and the median sigma_min and Schur decay (3D)."""
+    (src,) = by_kind("snr_sweep", sources, {"snr_sweep": (1, 1)})["snr_sweep"]
+    file, m = src.file, src.metrics
+    rows = _list_of_objects(m, "rows", file, "the SNR sweep")
+    header = [r"{mag (AB)} & {median SNR} & \multicolumn{3}{c}{CRLB: $R^2_{\max}$} & "
+              r"\multicolumn{2}{c}{Bayes ceiling $R^2$} & {$\sigma_{\min}$ (dex)} & {Schur decay} \\",
+              r"\cmidrule(lr){3-5}\cmidrule(lr){6-7}",
+              r" & & {3D median} & {4D median} & {3D mean CRLB} & {value} & {interval} & {3D median} & {3D median} \\"]
+    body = []
+    for i, r in enumerate(rows):
+        def c(*path):
+            return macros.cell(file, "rows", i, *path)
+        bayes = c("bayes", "r2")
+        cells = [c("mag"), c("snr_median"), c("crlb_3d", "r2max_median"), c("crlb_4d", "r2max_median"),
+                 c("crlb_3d", "r2max_mean_crlb"), bayes, ci_cell(macros, file, "rows", i, "bayes", "r2_ci"),
+                 c("crlb_3d", "sigma_min_median"), c("crlb_3d", "schur_decay_median")]
+        body.append(" & ".join(cells) + " \\\\")
+    note = ["Stars on a regular grid of the prior's varied parameters at each magnitude (one noise draw each);",
+            "R^2_max = 1 - CRLB / Var_prior per star (median); mean CRLB: 1 - mean(CRLB) / Var_prior;",
+            "3D: nuisances T_eff, [M/H]; 4D: also [alpha/M]; Schur decay = marginal / full information on log g;",
+            "Bayes: R^2 of the posterior mean with its bootstrap interval (posteriors narrower than the grid",
+            "step: importance sampling around the maximum-likelihood point)."]
+    colspec = ("@{}S[table-format=2.1] S[table-format=3.1] S[table-format=1.3] S[table-format=1.3] "
+               "S[table-format=1.3] S[table-format=1.3] c S[table-format=1.3] S[table-format=1.3]@{}")
+    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])
+
+
+@table("efficiency_by_snr")
+def efficiency_by_snr_tex(sources, macros):
+    """Efficiency against the Bayes ceiling (one ``efficiency`` file): rows the estimators (in the
+    file's order), columns the SNR bins and all spectra, each cell eta_Bayes = R^2_model / R^2_Bayes;
+    a last row gives R^2_Bayes per bin."""
+    (src,) = by_kind("efficiency_by_snr", sources, {"efficiency": (1, 1)})["efficiency"]
+    file, m = src.file, src.metrics
+    bins = _list_of_objects(m, "snr_bins", file, "the efficiency table")
+    if not isinstance(m.get("overall"), dict) or not isinstance(m.get("estimators"), list):
+        raise InputError(f"{file}: the efficiency table needs 'estimators' and 'overall'")
+    for b in bins:
+        bin_key(b, file)
+    nb = len(bins)
+    heads = [f"{{\\num{{{macros.get(file, 'snr_bins', i, 'lo')}}}--\\num{{{macros.get(file, 'snr_bins', i, 'hi')}}}}}"
+             for i in range(nb)]
+    header = [f" & \\multicolumn{{{nb}}}{{c}}{{$\\eta_\\mathrm{{Bayes}}$ per bin of SNR}} & \\\\",
+              f"\\cmidrule(lr){{2-{nb + 1}}}",
+              "Estimator & " + " & ".join(heads) + " & {All} \\\\"]
+    paths = [("snr_bins", i) for i in range(nb)] + [("overall",)]
+    body = []
+    for name in m["estimators"]:
+        cells = [macros.cell(file, *p, "models", name, "eta_bayes") for p in paths]
+        body.append(f"{tex_escape(name)} & " + " & ".join(cells) + " \\\\")
+    body += [r"\midrule", "$R^2_\\mathrm{Bayes}$ & " + " & ".join(macros.cell(file, *p, "bayes_r2") for p in paths)
+             + " \\\\"]
+    note = ["eta_Bayes = R^2 of the model (mean over seeds) / R^2 of the posterior mean on the same test",
+            "spectra and noise; 1 = at the Bayes ceiling; last row: R^2_Bayes of each bin."]
+    colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
+    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])

@@ -1,0 +1,161 @@
+"""Tables of the estimators (track F; see :mod:`pfslogg.paper.tables` for what every table shares):
+
+* ``r2_by_snr``: R^2 per estimator and SNR bin with confidence intervals (one ``estimator``
+  cell per estimator), plus the Bayes ceiling (``bayes`` files, optional) with its intervals and
+  the Fisher ceiling (``fisher`` files, optional);
+* ``leaderboard``: R^2 of every estimator and training size at every noise level, with the
+  interval over seeds (one ``experiment`` aggregate);
+* ``errors``: R^2, RMSE, MAE, bias and slope of every estimator at the aggregate's
+  ``default_noise_level`` and largest size (one ``experiment`` aggregate).
+"""
+
+import math
+
+from ...errors import InputError
+from ..numbers import is_number
+from .common import bin_key, by_kind, ci_cell, noise_level_key, read_experiment, table, tabular, tex_escape
+
+
+@table("r2_by_snr")
+def r2_by_snr_tex(sources, macros):
+    """R^2 per estimator and SNR bin (booktabs + siunitx ``tabular``, no float).
+
+    Rows: the estimators (``estimator`` cells, one per estimator), best overall R^2 first, each
+    with a second row holding its confidence intervals; then the Bayes ceiling (R^2 of the
+    posterior mean of each ``bayes`` file, with its intervals) and the Fisher ceiling (median
+    R^2_max of each ``fisher`` file). Columns: the SNR bins (the union over the files, by edges), then
+    all spectra. The table is wide: the includer fits it to the text width (``\\fittable``)."""
+    groups = by_kind("r2_by_snr", sources, {"estimator": (1, None), "bayes": (0, None), "fisher": (0, None)})
+    rows, seen = [], {}
+    for s in groups["estimator"]:
+        m = s.metrics
+        if not isinstance(m.get("overall"), dict) or not isinstance(m.get("snr_bins"), list):
+            raise InputError(f"{s.file}: estimator results need 'overall' and 'snr_bins'")
+        name = str(m.get("estimator"))
+        if name in seen:
+            raise InputError(f"table r2_by_snr: two cells of estimator {name!r} ({seen[name]}, "
+                             f"{s.file}); give one cell per estimator")
+        seen[name] = s.file
+        rows.append(s)
+
+    def overall_r2(s):
+        r2 = s.metrics["overall"].get("r2")
+        return -math.inf if not is_number(r2) or math.isnan(r2) else r2
+
+    rows.sort(key=lambda s: (-overall_r2(s), str(s.metrics.get("estimator"))))
+
+    # SNR bins: the union over estimators, by edges; each bin named by the first file that has it.
+    bins = {}
+    for s in rows:
+        for i, b in enumerate(s.metrics["snr_bins"]):
+            bins.setdefault(bin_key(b, s.file), (s.file, i))
+    bin_keys = sorted(bins)
+
+    header_bins = []
+    for bk in bin_keys:
+        file, i = bins[bk]
+        lo, hi = macros.get(file, "snr_bins", i, "lo"), macros.get(file, "snr_bins", i, "hi")
+        header_bins.append(f"{{\\num{{{lo}}}--\\num{{{hi}}}}}")
+    nb = len(bin_keys)
+    header = [f" & \\multicolumn{{{nb}}}{{c}}{{$R^2$ per bin of SNR}} & \\\\",
+              f"\\cmidrule(lr){{2-{nb + 1}}}",
+              "Estimator & " + " & ".join(header_bins) + " & {All} \\\\"]
+
+    def r2_rows(s, label):
+        index = {bin_key(b, s.file): i for i, b in enumerate(s.metrics.get("snr_bins", []))}
+        r2, ci = [], []
+        for bk in bin_keys:
+            i = index.get(bk)
+            r2.append(macros.cell(s.file, "snr_bins", i, "r2") if i is not None else "{--}")
+            ci.append(ci_cell(macros, s.file, "snr_bins", i, "r2_ci") if i is not None else "{}")
+        r2.append(macros.cell(s.file, "overall", "r2"))
+        ci.append(ci_cell(macros, s.file, "overall", "r2_ci"))
+        return [f"{label} & " + " & ".join(r2) + " \\\\", " & " + " & ".join(ci) + " \\\\[2pt]"]
+
+    body = []
+    for s in rows:
+        body += r2_rows(s, tex_escape(s.metrics.get("label") or s.metrics.get("estimator")))
+    for s in groups["bayes"]:
+        body += [r"\midrule", *r2_rows(s, "Bayes ceiling")]
+
+    for s in groups["fisher"]:
+        index = {bin_key(b, s.file): i for i, b in enumerate(s.metrics.get("snr_bins", []))}
+        cells = [macros.cell(s.file, "snr_bins", index[bk], "r2max_median") if bk in index
+                 else "{--}" for bk in bin_keys]
+        cells.append(macros.cell(s.file, "overall", "r2max_median"))
+        body.append(r"\midrule")
+        body.append("Fisher ceiling & " + " & ".join(cells) + " \\\\")
+
+    note = ["R^2 = 1 - MSE / Var_prior(log g) in every bin (one denominator for all);",
+            "SNR = median(flux / (noise_level * error)) of each spectrum;",
+            "second row of each estimator: bootstrap confidence interval of R^2;",
+            "Bayes ceiling: R^2 of the posterior mean of log g (the least MSE of any estimator), with its interval;",
+            "last row: the median Fisher ceiling R^2_max of the spectra of each bin."]
+    colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
+    files = [s.file for s in rows] + [s.file for s in groups["bayes"]] + [s.file for s in groups["fisher"]]
+    return tabular(colspec, header, body, files, note, pre=[r"\setlength{\tabcolsep}{4pt}"])
+
+
+@table("leaderboard")
+def leaderboard_tex(sources, macros):
+    """The track-F leaderboard (one ``experiment`` aggregate): rows estimator x training size,
+    columns the noise levels; each cell the mean R^2 over seeds with, in a second row, its
+    interval over seeds. Estimators in configuration order, sizes as listed."""
+    ex = read_experiment("leaderboard", sources)
+    file, nl = ex.file, len(ex.noise_levels)
+    levels = [f"{{\\num{{{macros.cell(file, 'noise_levels', j)}}}}}" for j in range(nl)]
+    header = [f" & & \\multicolumn{{{nl}}}{{c}}{{$R^2$ at noise level}} \\\\",
+              f"\\cmidrule(lr){{3-{nl + 2}}}",
+              r"Estimator & {$N_\mathrm{train}$} & " + " & ".join(levels) + " \\\\"]
+    body = []
+    for e, (name, label) in enumerate(ex.estimators):
+        if e:
+            body.append(r"\addlinespace")
+        for k, size in enumerate(ex.sizes):
+            r2 = [ex.cell(macros, name, level, size, "r2") for level in ex.noise_levels]
+            paths = [ex.path(name, level, size) for level in ex.noise_levels]
+            ci = [ci_cell(macros, file, *p, "r2_ci_seeds") if p else "{}" for p in paths]
+            first = tex_escape(label) if k == 0 else ""
+            body.append(f"{first} & {macros.cell(file, 'sizes', k)} & " + " & ".join(r2) + " \\\\")
+            body.append(" & & " + " & ".join(ci) + " \\\\[2pt]")
+    note = ["R^2 = 1 - MSE / Var_prior(log g) on the test set, mean over seeds;",
+            "second row: t interval of the mean over seeds;",
+            "noise level: factor on the instrument's noise (1 = nominal)."]
+    colspec = "@{}l S[table-format=6.0]" + " S[table-format=-1.3]" * nl + "@{}"
+    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])
+
+
+_ERROR_COLUMNS = (("r2", "{$R^2$}"), ("rmse", "{RMSE (dex)}"), ("mae", "{MAE (dex)}"),
+                  ("bias", "{bias (dex)}"), ("slope", "{slope}"))
+
+
+@table("errors")
+def errors_tex(sources, macros):
+    """Errors of every estimator (one ``experiment`` aggregate) at its ``default_noise_level``
+    and largest training size: R^2, RMSE, MAE, bias (mean of predicted - true) and slope of
+    predicted against true log g, each the mean over seeds."""
+    ex = read_experiment("errors", sources)
+    file, m = ex.file, ex.metrics
+    level = m.get("default_noise_level")
+    if not is_number(level):
+        raise InputError(f"table errors: {file} needs a numeric 'default_noise_level'")
+    if noise_level_key(level) not in {noise_level_key(x) for x in ex.noise_levels}:
+        raise InputError(f"table errors: {file}: default_noise_level {level} is not one of "
+                         f"its noise_levels {ex.noise_levels}")
+    k = max(range(len(ex.sizes)), key=lambda i: ex.sizes[i])
+    size = ex.sizes[k]
+    ncol = len(_ERROR_COLUMNS) + 1
+    header = [f"\\multicolumn{{{ncol}}}{{c}}{{noise level "
+              f"\\num{{{macros.cell(file, 'default_noise_level')}}}, $N_\\mathrm{{train}} = "
+              f"\\num{{{macros.cell(file, 'sizes', k)}}}$}} \\\\",
+              r"\midrule",
+              "Estimator & " + " & ".join(title for _, title in _ERROR_COLUMNS) + " \\\\"]
+    body = []
+    for name, label in ex.estimators:
+        cells = [ex.cell(macros, name, level, size, key) for key, _ in _ERROR_COLUMNS]
+        body.append(f"{tex_escape(label)} & " + " & ".join(cells) + " \\\\")
+    note = ["Mean over seeds; bias = mean(predicted - true log g);",
+            "slope: least-squares slope of predicted against true log g (1 = no shrinkage)."]
+    colspec = ("@{}l S[table-format=-1.3] S[table-format=1.3] S[table-format=1.3] "
+               "S[table-format=-1.3] S[table-format=1.3]@{}")
+    return tabular(colspec, header, body, [file], note)

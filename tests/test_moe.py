@@ -451,3 +451,20 @@ def test_findings_words_follow_the_intervals(summary):
     t = m["at_default"]["thesis"]
     word = "beats" if t["diff_bar_ci"][0] > 0 else ("falls short" if t["diff_bar_ci"][1] < 0 else "not distinguishable")
     assert word in text
+
+
+def test_config_refuses_mixture_bins_that_do_not_cover_the_prior(tmp_path):
+    import yaml
+
+    from pfslogg.config import load_config
+    from workflow_util import ROOT
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"estimators": {"moe_ridge": {"class": "moe", "hyper": {"bins": {"M_H": [0.0, 0.75]}}}}}))
+    with pytest.raises(InputError, match=r"estimators\.moe_ridge\.hyper\.bins\.M_H: edges \[0, 0\.75\] do not cover "
+                                         r"the prior \[-0\.25, 0\.75\]"):
+        load_config(ROOT / "config/config.yaml", cfg)
+    cfg.write_text(yaml.safe_dump({"estimators": {"moe_ridge": {"class": "moe", "hyper": {
+        "gate": {"class": "gate_typo"}}}}}))
+    with pytest.raises(InputError, match=r"estimators\.moe_ridge\.hyper\.gate\.class: unknown gate class 'gate_typo'"):
+        load_config(ROOT / "config/config.yaml", cfg)

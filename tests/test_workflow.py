@@ -316,7 +316,8 @@ def perturb(cfg, path, node):
     if p[-1] == "estimators":                       # lists of variant names
         return v[:-1] if len(v) > 1 else [_other_estimator(cfg, v)]
     if p == ("moe", "figure_variant"):                 # another mixture of the Track B experiment
-        return next(e for e in cfg["experiments"]["moe"]["compare"] if e != v)
+        return next(e for x in cfg["experiments"].values() if x["track"] == "b" for e in x.get("compare", {})
+                    if e != v and cfg["estimators"][e]["class"] == "moe")
     if p == ("moe", "bar"):
         return v[:-1]
     if p[:2] == ("evaluation", "param_bins"):

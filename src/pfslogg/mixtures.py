@@ -267,8 +267,8 @@ def _above_ceiling(v, tag, n, entry, bayes_doc, paired):
 
 
 def _thesis(entries, bar, paired):
-    """The best deployable prediction (a mixture's own or one of its routings; selected on the test set,
-    so optimistic) against the bar and against its own global model."""
+    """The best deployable prediction (a mixture's own or one of its routings, or a conditioned model;
+    selected on the test set, so optimistic) against the bar."""
     best = None
     for v, entry in entries.items():
         for name, reps in entry["reps"].items():

@@ -58,9 +58,21 @@ class Gate(Estimator):
         return Binning(self.bins)
 
     def _fit_features(self, train, context):
+        """The gate's feature map, fitted on ``train`` -- or taken from ``context.upstream["features"]``,
+        where a mixture shares the maps of its gates (all fitted on the same rows): gates with the same
+        features then share one principal-component fit."""
+        import json
+
         where = f"{getattr(context, 'where', 'gate')}"
+        shared = (getattr(context, "upstream", None) or {}).get("features")
+        key = json.dumps([self.features, self.windows, self.colors, self.n_components], sort_keys=True)
+        if shared is not None and key in shared:
+            self.features_ = shared[key]
+            return self.features_
         self.features_ = FeatureMap.fit(self.features, train, self.windows, self.colors, self.n_components,
                                         seed=self.random_state, where=where)
+        if shared is not None:
+            shared[key] = self.features_
         return self.features_
 
     def _save_native(self, folder):
@@ -118,19 +130,20 @@ class ClassifierGate(Gate):
         if len(classes) < 2:
             raise InputError(f"{getattr(context, 'where', 'gate')}: the training rows fall in fewer than two bins")
         best, search = None, []
-        for c in np.atleast_1d(self.C):
-            m = LogisticRegression(C=float(c), max_iter=500, tol=1e-4).fit(Z, y)
+        m = LogisticRegression(max_iter=500, tol=1e-4, warm_start=True)   # each C starts from the last solution
+        for c in sorted(float(c) for c in np.atleast_1d(self.C)):
+            m.set_params(C=c).fit(Z, y)
             p = self._scatter(m.predict_proba(Zv), m.classes_, b.n_bins)
             loss = float(log_loss(yv, np.clip(p, 1e-12, 1), labels=np.arange(b.n_bins)))
             search.append({"C": float(c), "val_log_loss": loss})
             if best is None or loss < best[0]:
-                best = (loss, float(c), m, p)
-        loss, self.C_, m, p = best
-        self.coef_, self.intercept_ = m.coef_.astype(float), m.intercept_.astype(float)
+                best = (loss, c, m.coef_.copy(), m.intercept_.copy(), m.classes_.copy(), p)
+        loss, self.C_, coef, intercept, classes, p = best
+        self.coef_, self.intercept_ = coef.astype(float), intercept.astype(float)
         if self.coef_.shape[0] == 1:   # scikit-learn's binary form: one logit for the second class
             self.coef_ = np.vstack([-0.5 * self.coef_, 0.5 * self.coef_])
             self.intercept_ = np.array([-0.5 * self.intercept_[0], 0.5 * self.intercept_[0]])
-        self.classes_ = [int(k) for k in m.classes_]
+        self.classes_ = [int(k) for k in classes]
         self.val_log_loss_, self.val_accuracy_ = loss, float(np.mean(p.argmax(1) == yv))
         self.search_ = search
         return self

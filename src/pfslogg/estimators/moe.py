@@ -137,11 +137,12 @@ class MixtureOfExperts(_Binned):
                      labels[k], n_train[-1], n_val[-1], time.perf_counter() - t0)
         self.parts_ = {f"experts/{k}": e for k, e in enumerate(experts)}
         seen = MemoryView(train, self.gate_rows)   # the gates pass over it many times: read once
+        shared = {"experts": experts, "features": {}}   # gates of the same features share one map
         for name, spec, key in self._gate_specs():
             t0 = time.perf_counter()
             gate = make_part(spec, derived_seed(rs, "gate", name), f"{where}.{key}", kinds=("gate",), bins=b.to_json())
             with numpy_threads(ctx.threads):   # scikit-learn's OpenMP would take every core
-                gate.fit(seen, val, ctx.part(f"gates/{name}", where=f"{where}.{key}.hyper", upstream={"experts": experts}))
+                gate.fit(seen, val, ctx.part(f"gates/{name}", where=f"{where}.{key}.hyper", upstream=shared))
             self.parts_[f"gates/{name}"] = gate
             log.info("gate %s (%s): fitted in %.1f s", name, gate.class_id, time.perf_counter() - t0)
         self.part_names_ = list(self.parts_)

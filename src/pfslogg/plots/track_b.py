@@ -17,6 +17,7 @@ from ..errors import InputError
 from .common import COLORS, R2_LABEL, confidence, figure, load_results, percent
 
 AXIS_LABELS = {"M_H": "[M/H] (dex)", "T_eff": r"$T_\mathrm{eff}$ (K)"}
+RHO_RANGE = (-1.5, 2.0)   # rho drawn within; beyond, at the edge with its value
 
 ROUTING_NAMES = {"gate": "classifier, spectrum", "windows": "classifier, windows", "regression": "regression, spectrum",
                  "regression_windows": "regression, windows", "template": "chi2 template", "mixture": "mixture-MSE"}
@@ -101,6 +102,8 @@ def moe_routing(inputs, params):
         bayes = s.m.get("bayes", {}).get(lv)
         if bayes:
             ax.axvline(bayes["r2"], color="k", lw=1, label="Bayes ceiling")
+            lo, hi = ax.get_xlim()
+            ax.set_xlim(lo, max(hi, bayes["r2"] + 0.05 * (hi - lo)))   # the ceiling stays in view
         ax.set_title(_noise_title(lv))
         ax.set_xlabel(R2_LABEL)
         ax.grid(alpha=0.3, axis="x")
@@ -138,18 +141,25 @@ def moe_rho(inputs, params):
                 r = c["routings"].get(f"{routing}_{g}")
                 if not r or r.get("rho") is None:
                     continue
-                lo, hi = r["rho_ci"]
                 y = len(gates) - 1 - i + (0.15 if routing == "soft" else -0.15)
-                err = [[r["rho"] - lo], [hi - r["rho"]]] if lo is not None else None
-                ax.errorbar(r["rho"], y, xerr=err, fmt="o" if routing == "soft" else "s", color=COLORS[j], ms=4,
-                            capsize=2, mfc=COLORS[j] if r.get("rho_defined") else "none",
+                rho, (lo, hi) = r["rho"], r["rho_ci"]
+                shown = float(np.clip(rho, *RHO_RANGE))
+                lo = shown if lo is None else float(np.clip(lo, *RHO_RANGE))
+                hi = shown if hi is None else float(np.clip(hi, *RHO_RANGE))
+                ax.errorbar(shown, y, xerr=[[shown - lo], [hi - shown]], fmt="o" if routing == "soft" else "s",
+                            color=COLORS[j], ms=4, capsize=2, mfc=COLORS[j] if r.get("rho_defined") else "none",
                             label=routing if i == 0 else None)
+                if shown != rho:   # beyond the drawn range: its value beside the edge
+                    ax.annotate(f"{rho:.1f}", (shown, y), xytext=(4 if rho < shown else -4, 0),
+                                textcoords="offset points", ha="left" if rho < shown else "right", va="center",
+                                fontsize=6, color=COLORS[j])
         orig = s.m.get("original", {})
         for key, routing, col in (("rho_soft", "soft", COLORS[0]), ("rho_hard", "hard", COLORS[1])):
             if key in orig:
                 ax.axvline(orig[key], color=col, ls=":", lw=1, label=f"original study, {routing} (its data)")
         ax.axvline(0, color="0.5", lw=0.8)
         ax.axvline(1, color="0.5", lw=0.8)
+        ax.set_xlim(RHO_RANGE[0] - 0.1, RHO_RANGE[1] + 0.1)
         ax.set_yticks(range(len(gates))[::-1])
         ax.set_yticklabels([ROUTING_NAMES.get(g, g) for g in gates], fontsize=7)
         gain = c.get("oracle", {})
@@ -246,8 +256,8 @@ def moe_gate(inputs, params):
     conf = np.asarray(d["confusion"]["gate"], float)
     imp = d.get("importance", {})
     name = "windows" if "windows" in imp else next(iter(imp), None)
-    fig, axes = plt.subplots(1, 2 if name else 1, figsize=(7.4 if name else 4.4, 3.4), layout="constrained",
-                             squeeze=False, gridspec_kw={"width_ratios": [1.3, 1]} if name else None)
+    fig, axes = plt.subplots(1, 2 if name else 1, figsize=(8.2 if name else 4.8, 3.6), layout="constrained",
+                             squeeze=False, gridspec_kw={"width_ratios": [1.6, 1]} if name else None)
     ax = axes[0, 0]
     frac = conf / np.maximum(conf.sum(1, keepdims=True), 1)
     im = ax.imshow(frac, cmap="Greens", vmin=0, vmax=1, origin="upper")
@@ -262,8 +272,8 @@ def moe_gate(inputs, params):
     ax.set_xlabel("gate's most probable bin")
     ax.set_ylabel("true bin")
     acc = m["gates"]["gate"]["test_accuracy"]
-    ax.set_title(f"{ROUTING_NAMES['gate']} gate, {_noise_title(lv)}: accuracy {acc:.2f}", fontsize=7.5)
-    fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true bin's test spectra")
+    ax.set_title(f"own gate ({ROUTING_NAMES['gate']}), {_noise_title(lv)}: accuracy {acc:.2f}", fontsize=7.5)
+    fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02, label="share of the true bin's test spectra")
     if name:
         ax = axes[0, 1]
         feats, vals = imp[name]["features"] or [], np.asarray(imp[name]["importance"])

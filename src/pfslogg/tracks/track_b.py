@@ -64,12 +64,9 @@ def _check(cfg, where):
         raise InputError(f"{where}: experiments.{EXPERIMENT}.compare: required: each mixture -> the global model "
                          "of the same family it is measured against")
     show = cfg["moe"]["figure_variant"]
-    if show not in names or cfg["estimators"][show]["class"] != "moe":
-        raise InputError(f"{where}: moe.figure_variant: '{show}' must be a variant of class 'moe' in "
-                         f"experiments.{EXPERIMENT}.estimators")
-    if show not in P.compare_pairs(spec):
-        raise InputError(f"{where}: moe.figure_variant: '{show}' needs its global model in "
-                         f"experiments.{EXPERIMENT}.compare")
+    if show not in compare(cfg) or cfg["estimators"][show]["class"] != "moe":
+        raise InputError(f"{where}: moe.figure_variant: '{show}' must be a variant of class 'moe' compared with its "
+                         "global model in a Track B experiment (experiments.<name>.compare, track b)")
     for e in cfg["moe"]["bar"]:
         if e not in cfg["estimators"]:
             raise InputError(f"{where}: moe.bar: '{e}' is not configured under 'estimators'")

@@ -75,7 +75,7 @@ def moe_summary_tex(sources, macros):
                        f"{{{macros.cell(file, 'thesis', lv, n, 'diff_bar')} "
                        f"{ci_cell(macros, file, 'thesis', lv, n, 'diff_bar_ci')[1:-1]}}}", ""]
     body.append("Bar: best global model & " + " & ".join(bar_cells) + " \\\\")
-    body.append("Best deployable mixture, against the bar & " + " & ".join(best_cells) + " \\\\")
+    body.append("Best deployable mixture or conditioned model, against the bar & " + " & ".join(best_cells) + " \\\\")
     note = ["R^2 on the test set, mean over seeds, largest training size; Delta R^2 = mixture - global model,",
             "paired bootstrap over the same test spectra; oracle: the expert of the true bin (not deployable);",
             "bar: the best of the global models of config moe.bar; best deployable: any mixture's own or soft/hard",
@@ -203,8 +203,8 @@ def moe_findings_tex(sources, macros):
             verdict = _verdict(thesis["diff_bar_ci"], gain="it beats the best global model",
                                loss="it falls short of the best global model",
                                none="it is not distinguishable from the best global model")
-            items.append(f"{where}, the best deployable mixture ({vlabel}, {routing}; chosen on the test set, so "
-                         f"optimistic) reaches {t.num(b, 'thesis', 'r2')} against {t.num(b, 'thesis', 'bar_r2')} for "
+            items.append(f"{where}, the best deployable mixture or conditioned model ({vlabel}, {routing}; chosen on "
+                         f"the test set, so optimistic) reaches {t.num(b, 'thesis', 'r2')} against {t.num(b, 'thesis', 'bar_r2')} for "
                          f"the best global model ({tex_escape(bar.get('label', thesis['bar']))}): "
                          f"$\\Delta R^2={t.num(b, 'thesis', 'diff_bar')}$ {t.ci(b, 'thesis', 'diff_bar_ci')}, "
                          f"{verdict}.")

@@ -60,12 +60,15 @@ def _err(entry):
     return [[entry["r2"] - lo], [hi - entry["r2"]]] if lo is not None else None
 
 
-def routing_label(name):
-    """'soft_regression' -> 'soft: regression, spectrum'."""
-    if name in ("main", ""):
-        return "own routing"
-    routing, _, gate = name.partition("_")
-    return f"{routing}: {ROUTING_NAMES.get(gate, gate)}"
+def _legend(fig, axes, ncol):
+    """One legend below the panels, each label once (a panel may lack some entries)."""
+    handles, labels = [], []
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False, fontsize=7)
 
 
 @figure("moe_routing")
@@ -109,13 +112,7 @@ def moe_routing(inputs, params):
         ax.grid(alpha=0.3, axis="x")
         ax.set_yticks(np.arange(len(names))[::-1])
         ax.set_yticklabels([s.m["variants"][v]["label"] for v in names], fontsize=7)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes[0][1:]:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False, fontsize=7)
+    _legend(fig, axes, 3)
     fig.suptitle(f"Mixtures of experts against one global model ({percent(s.level)} paired bootstrap intervals, "
                  "means over seeds)", fontsize=8.5)
     return fig
@@ -166,8 +163,7 @@ def moe_rho(inputs, params):
         ax.set_title(f"{_noise_title(lv)}: oracle gain {gain.get('diff', float('nan')):+.3f}", fontsize=8)
         ax.set_xlabel(r"$\rho = (R^2_\mathrm{gate}-R^2_\mathrm{global}) / (R^2_\mathrm{oracle}-R^2_\mathrm{global})$")
         ax.grid(alpha=0.3, axis="x")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False, fontsize=7)
+    _legend(fig, axes, 4)
     fig.suptitle(f"{entry['label']}: oracle-gain retention ({percent(s.level)} intervals; open markers: "
                  "the oracle's gain is not above zero)", fontsize=8)
     return fig
@@ -198,8 +194,7 @@ def moe_bins(inputs, params):
         ax.set_ylabel(r"$R^2$ in the bin")
         ax.set_title(f"{_noise_title(lv)}, {m['size']} training spectra, {m['n_seeds']} seeds", fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False, fontsize=7)
+    _legend(fig, axes, 4)
     fig.suptitle(f"R$^2$ per expert bin (true parameters; {percent(s.level)} intervals)", fontsize=8.5)
     return fig
 

@@ -263,6 +263,22 @@ def test_which_rule_trains_a_cell_follows_the_parts():
     assert REGISTRY["vit"].wants_accelerator({}) and not REGISTRY["ridge"].wants_accelerator({})
 
 
+def test_cores_a_cell_reserves_follow_the_parts():
+    """The MLP uses one thread well (two cells side by side), the CNN and ViT two; a composite the
+    most of its parts; the rule's threads come from the variant (W.cell_threads)."""
+    from pfslogg import workflow as W
+    from pfslogg.config import load_config
+    from workflow_util import ROOT
+
+    assert REGISTRY["mlp"].cpu_threads({}) == 1 and REGISTRY["ridge"].cpu_threads({}) == 1
+    assert REGISTRY["cnn"].cpu_threads({}) == 2 and REGISTRY["vit"].cpu_threads({}) == 2
+    assert REGISTRY["moe"].cpu_threads({"expert": {"class": "mlp", "hyper": {}}}) == 1
+    assert REGISTRY["moe"].cpu_threads({"expert": {"class": "cnn", "hyper": {}}}) == 2
+    assert REGISTRY["conditioned"].cpu_threads({"model": {"class": "vit"}}) == 2
+    cfg = load_config(ROOT / "config" / "config.yaml")
+    assert W.cell_threads(cfg, "mlp") == 1 and W.cell_threads(cfg, "moe_mlp") == 1 and W.cell_threads(cfg, "vit") == 2
+
+
 def test_conditioned_model_reads_the_gate_estimates(sets, tmp_path):
     tr, va, te = views(sets)
     est = make_estimator("conditioned", {"model": RIDGE, "gate": {"class": "gate_regression",

@@ -26,6 +26,16 @@ def is_neural(cfg, estimator):
     return cls is not None and cls.wants_accelerator(v.get("hyper") or {})
 
 
+def cell_threads(cfg, estimator):
+    """CPU threads of one cell of a variant (the rule's ``threads``; Snakemake caps it at --cores):
+    asked of its class with its hyper-parameters (``cpu_threads``)."""
+    from .estimators import REGISTRY
+
+    v = cfg["estimators"][estimator]
+    cls = REGISTRY.get(v["class"])
+    return 1 if cls is None else cls.cpu_threads(v.get("hyper") or {})
+
+
 def estimator_pattern(cfg, neural):
     """Wildcard regex of the variants whose cells run (or do not run) in the GPU rule: which of
     run_cell and run_neural_cell makes a cell (a pattern that matches nothing when there are none)."""

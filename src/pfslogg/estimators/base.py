@@ -127,6 +127,7 @@ class Estimator:
     label = None
     kind = "estimator"     # what predict gives: "estimator" (log g) or "gate" (bin probabilities)
     accelerator = False    # whether a cell of the class runs in the GPU rule (see wants_accelerator)
+    threads = 1            # CPU threads a cell of the class uses well (the scheduler reserves that many cores)
     _state_json = ()      # names of the JSON-valued learned attributes (end in "_")
     _state_arrays = ()    # names of the array-valued learned attributes
 
@@ -155,6 +156,12 @@ class Estimator:
         """Whether a cell of this class with ``hyper`` belongs in the GPU rule: the class attribute
         ``accelerator``; a composite asks its parts."""
         return bool(cls.accelerator)
+
+    @classmethod
+    def cpu_threads(cls, hyper):
+        """How many CPU threads a cell of this class with ``hyper`` uses well: the class attribute
+        ``threads``; a composite the most of its parts (which are fitted one after another)."""
+        return int(cls.threads)
 
     def get_params(self):
         """The constructor's keyword arguments, as stored."""
@@ -267,6 +274,16 @@ class Composite(Estimator):
                 if class_id in REGISTRY and REGISTRY[class_id].wants_accelerator(part_hyper):
                     return True
         return bool(cls.accelerator)
+
+    @classmethod
+    def cpu_threads(cls, hyper):
+        counts = [int(cls.threads)]
+        for key in cls.PARTS:
+            for _, spec in cls.part_specs(hyper, key):
+                class_id, part_hyper = part_spec(spec, key)
+                if class_id in REGISTRY:
+                    counts.append(REGISTRY[class_id].cpu_threads(part_hyper))
+        return max(counts)
 
     @property
     def is_fitted(self):

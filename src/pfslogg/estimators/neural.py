@@ -63,6 +63,7 @@ class NeuralEstimator(Estimator):
 
     MODEL = {}
     accelerator = True   # trained by the engine: its cells run in the GPU rule (run_neural_cell)
+    threads = 2          # torch threads on CPU: convolutions and attention use both cores of a laptop
     _state_json = ("n_pixels_", "label_mean_", "label_std_", "best_epoch_", "best_val_r2_", "epochs_run_",
                    "train_seconds_", "spectra_per_s_", "n_params_", "history_")
 
@@ -178,6 +179,8 @@ class MLPEstimator(NeuralEstimator):
     class_id = "mlp"
     label = "MLP"
     MODEL = {"hidden": (512, 128)}
+    threads = 1   # too small for a second core: 34.5 s a cell on one thread, 31.0 s on two (same bytes),
+                  # so two MLP cells side by side finish in about half the time of two on both cores
 
     def _check(self, n_pix):
         if not self.hidden or any(int(h) < 1 for h in self.hidden):

@@ -148,3 +148,21 @@ def test_a_missing_data_set_after_a_run_fails_naming_the_key(tiny_run, tmp_path)
     assert lines == ["config: datasets.test.path: /nonexistent.h5: no such data set file"], proc.stdout[-3000:]
     assert "Nothing to be done" not in proc.stdout
     assert (wd / "figures/r2_vs_snr.pdf").read_bytes() == fig
+
+
+def test_a_calibration_outside_its_tolerance_fails_the_rule(tiny_run, tmp_path):
+    """calibrate_ceiling refuses an embedded model whose median Cramer-Rao bound left the original
+    study's values by more than ceiling.tolerance: one line naming the key and the SNR points, no
+    calibration results, and the figure of the last good run left as it was."""
+    import shutil
+    wd = tmp_path / "wd"
+    shutil.copytree(tiny_run, wd, symlinks=True)
+    fig = (wd / "figures/ceiling_calibration.pdf").read_bytes()
+    cfg = _write_cfg(wd, **{"ceiling.tolerance": 0.001})
+    proc = snakemake(wd, "figures/ceiling_calibration.pdf", "--cores", "1", "--configfile", cfg, check=False)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("error: ceiling.tolerance")]
+    assert len(lines) == 1 and "recalibrate grid.gravity_coupling" in lines[0] and "SNR 3:" in lines[0], \
+        proc.stdout[-3000:]
+    assert not (wd / "results/track_c/ceiling_calibration.json").exists()
+    assert (wd / "figures/ceiling_calibration.pdf").read_bytes() == fig

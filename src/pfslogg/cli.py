@@ -174,10 +174,11 @@ def cmd_compute_bayes_ceiling(a, p):
 
 def cmd_calibrate_ceiling(a, p):
     """median Fisher R2_max at the original study's SNR points (information-content calibration)"""
-    from .ceilings.calibration import calibration_points
+    from .ceilings.calibration import calibration_points, check_calibration
     from .data.gridio import read_grid
     started = now()
     metrics = calibration_points(read_grid(a.grid), p["params"], p["noise"], p["ceiling"], seed=p["seed"])
+    check_calibration(metrics)   # nothing written when the embedded problem left the tolerance
     write_results(a.out, metrics, a.rule, [a.grid], params=p, started=started, kind="calibration")
 
 

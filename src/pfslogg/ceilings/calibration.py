@@ -44,8 +44,26 @@ def ceiling_curve(grid, ranges, noise, snrs, n=500, seed=0):
 
 
 def calibration_points(grid, ranges, noise, ceiling, seed=0):
-    """The calibration curve beside the original study's values: metrics of the results JSON."""
+    """The calibration curve beside the original study's values: metrics of the results JSON, with
+    the largest distance from the original and whether every point is within ``ceiling.tolerance``."""
     curve = ceiling_curve(grid, ranges, noise, ceiling["snr"], n=ceiling["n_spectra"], seed=seed)
-    points = [{"snr": s, "r2max_median": float(m), "r2max_p10": float(lo), "r2max_p90": float(hi), "original": o}
+    points = [{"snr": s, "r2max_median": float(m), "r2max_p10": float(lo), "r2max_p90": float(hi), "original": o,
+               "diff": float(m) - float(o)}
               for s, (m, lo, hi), o in zip(ceiling["snr"], curve, ceiling["original"])]
-    return {"points": points, "n_spectra": ceiling["n_spectra"]}
+    worst = max(points, key=lambda q: abs(q["diff"]))
+    tol = ceiling.get("tolerance")
+    return {"points": points, "n_spectra": ceiling["n_spectra"], "tolerance": tol,
+            "max_abs_diff": abs(worst["diff"]), "max_abs_diff_snr": worst["snr"],
+            "within_tolerance": None if tol is None else bool(abs(worst["diff"]) <= float(tol))}
+
+
+def check_calibration(metrics, where="ceiling.tolerance"):
+    """InputError (one line) when a calibration point is further from the original than the
+    tolerance: the embedded problem no longer holds the original study's information on log g."""
+    from ..errors import InputError
+
+    if metrics["within_tolerance"] is False:
+        bad = [q for q in metrics["points"] if abs(q["diff"]) > float(metrics["tolerance"])]
+        text = "; ".join(f"SNR {q['snr']:g}: {q['r2max_median']:.3f} vs {q['original']:g}" for q in bad)
+        raise InputError(f"{where}: the median Fisher ceiling R2_max is further than {metrics['tolerance']:g} from "
+                         f"the original study's ({text}): recalibrate grid.gravity_coupling")

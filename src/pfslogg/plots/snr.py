@@ -139,8 +139,10 @@ def ceiling_calibration(inputs, params):
     s = np.array([p["snr"] for p in pts])
     fig, ax = plt.subplots(figsize=(4.2, 3.0))
     orig = np.array([p["original"] for p in pts])
-    ax.fill_between(s, orig - 0.1, np.minimum(orig + 0.1, 1.0), color="C1", alpha=0.15, lw=0,
-                    label="original ±0.1 (calibration target)")
+    tol = res.get("tolerance")
+    if tol:
+        ax.fill_between(s, orig - tol, np.minimum(orig + tol, 1.0), color="C1", alpha=0.15, lw=0,
+                        label=f"original ±{tol:g} (tolerance)")
     ax.plot(s, orig, "s--", color="C1", ms=4, label="original study (BOSZ, finite differences)")
     med = np.array([p["r2max_median"] for p in pts])
     yerr = [med - [p["r2max_p10"] for p in pts], np.array([p["r2max_p90"] for p in pts]) - med]
@@ -148,7 +150,7 @@ def ceiling_calibration(inputs, params):
     ax.set_xscale("log")
     log_ticks(ax.xaxis, [2, 3, 5, 7, 10, 20, 30])
     ax.set_xlabel(SNR_LABEL)
-    ax.set_ylabel(r"marginal Fisher ceiling $R^2_\mathrm{max}$")
+    ax.set_ylabel(r"Cramér–Rao bound $R^2_\mathrm{max}$ (unbiased)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", frameon=False)

@@ -70,9 +70,10 @@ rule run_neural_cell:
 
 rule aggregate_experiment:
     """Aggregate an experiment's cells: a CSV row per cell, one JSON of means over seeds with
-    intervals and the best estimator per noise level and size (what figures and macros read)."""
+    intervals, the best estimator per noise level and size, and each variant of its compare against
+    its reference, paired on the test spectra (what figures and macros read)."""
     input:
-        get_experiment_cells,
+        get_experiment_cells,  # the cells' results, the compared cells' predictions tables, maybe the Bayes ceiling
     output:
         metrics=W.AGGREGATE,
         table=W.AGGREGATE_TABLE,

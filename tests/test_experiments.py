@@ -10,7 +10,10 @@ from scipy import stats
 
 from pfslogg.errors import InputError
 from pfslogg.evaluation import bias, slope, summarize
-from pfslogg.experiments import aggregate, cell_seed, experiment_cells, noise_tag, parse_noise_tag, t_interval
+from conftest import cell_predictions
+from pfslogg.evaluation import boot_weights
+from pfslogg.experiments import (aggregate, cell_seed, compared_cells, comparison_groups, experiment_cells, noise_tag,
+                                 parse_noise_tag, t_interval)
 
 
 # -- noise tags --------------------------------------------------------------------------------
@@ -200,6 +203,163 @@ def test_aggregate_refuses_a_file_of_another_kind():
     docs[("ridge", "0p5", 400, 0)] = dict(docs[("ridge", "0p5", 400, 0)], kind="experiment")
     with pytest.raises(InputError, match=r"experiments\.bench: .*ridge.*0p5.*400"):
         aggregate("bench", EXP, docs, 0.95)
+
+
+# -- comparisons: paired on the test spectra ----------------------------------------------------
+COMPARED = dict(EXP, compare={"lgb": "ridge"})
+
+
+def compare(exp=COMPARED, predictions=None, docs=None, **kw):
+    docs = docs or all_docs(exp)
+    predictions = cell_predictions(docs) if predictions is None else predictions
+    return aggregate("bench", exp, docs, 0.95, default_noise_level=2.0, predictions=predictions, n_boot=300, **kw)[0]
+
+
+def test_compared_cells_are_both_sides_at_each_level_largest_size_every_seed():
+    cells = compared_cells(COMPARED, 2.0)
+    assert cells == [c for c in experiment_cells(COMPARED) if c[2] == 400 and c[1] == "2"]   # default = highest
+    assert len(compared_cells(COMPARED, 0.5)) == 2 * 2 * 3                                  # 0.5 and 2: two levels
+    assert compared_cells(EXP, 2.0) == [] and compared_cells(dict(EXP, compare={"lgb": None}), 2.0) == []
+
+
+def test_the_paired_interval_has_width_with_one_seed():
+    """Track A runs one seed: the interval over seeds had zero width, the paired bootstrap over the test
+    spectra has not (and the seed interval is not reported)."""
+    exp = dict(COMPARED, seeds=1)
+    c = compare(exp)["comparisons"]["lgb"]
+    at = c["at_default"]
+    lo, hi = at["r2_diff_ci"]
+    assert lo < at["r2_diff"] < hi and hi - lo > 0.01
+    assert at["r2_diff_ci_seeds"] is None
+    assert c["interval"] == "paired bootstrap over 50 test spectra, errors averaged over 1 seed"
+
+
+def test_the_point_estimate_is_the_difference_of_the_mean_r2():
+    m = compare()
+    for key, tag in (("at_default", "nl2"), ("at_highest_noise", "nl2")):
+        at = m["comparisons"]["lgb"][key]
+        mean = {e: np.mean(R2[(e, "2", 400)]) for e in ("lgb", "ridge")}
+        assert at["r2"] == m["cells"]["lgb"][tag]["n400"]["r2"] == pytest.approx(mean["lgb"])
+        assert at["r2_reference"] == m["cells"]["ridge"][tag]["n400"]["r2"]
+        assert at["r2_diff"] == pytest.approx(mean["lgb"] - mean["ridge"], abs=1e-12)
+        assert at["r2_diff_ci_seeds"] == pytest.approx(
+            t_interval(np.subtract(R2[("lgb", "2", 400)], R2[("ridge", "2", 400)]), 0.95))
+    assert m["comparisons"]["lgb"]["interval"] == "paired bootstrap over 50 test spectra, errors averaged over 3 seeds"
+
+
+def test_the_interval_bootstraps_the_errors_averaged_over_seeds():
+    """Known answer: each spectrum's squared error averaged over the seeds, one set of resampling
+    weights (config seed) for both models, the percentile interval of the difference of their R^2."""
+    docs = all_docs(COMPARED)
+    preds = cell_predictions(docs)
+    at = compare(predictions=preds, docs=docs, seed=7)["comparisons"]["lgb"]["at_default"]
+    err = {e: np.mean([(preds[(e, "2", 400, s)][1]["log_g_pred"] - preds[(e, "2", 400, s)][1]["log_g"]) ** 2
+                       for s in range(3)], axis=0) for e in ("lgb", "ridge")}
+    w = boot_weights(50, 300, 7)
+    reps = -(w @ (err["lgb"] - err["ridge"])) / w.sum(1) / VAR
+    assert at["r2_diff_ci"] == pytest.approx(list(np.quantile(reps, [0.025, 0.975])), rel=1e-9)
+    other = compare(predictions=preds, docs=docs, seed=8)["comparisons"]["lgb"]["at_default"]
+    assert other["r2_diff_ci"] != at["r2_diff_ci"] and other["r2_diff"] == at["r2_diff"]
+
+
+def _docs_and_predictions(scale_of, n=80, seeds=1):
+    """Cells of a one-level, one-size experiment {"ref", "var"} whose predictions are y + scale * noise
+    (noise shared by every cell), with documents that agree with them."""
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    y, noise = rng.uniform(1, 5, n), rng.standard_normal(n)
+    exp = {"track": "a", "estimators": ["ref", "var"], "noise_levels": [1.0], "sizes": [10], "seeds": seeds,
+           "compare": {"var": "ref"}}
+    docs, preds = {}, {}
+    for c in experiment_cells(exp):
+        pred = y + scale_of[c[0]] * noise + 0.01 * c[3]
+        r2 = 1 - np.mean((pred - y) ** 2) / VAR
+        doc = cell_doc("ridge", "0p5", 100, 0)
+        doc["metrics"] = dict(doc["metrics"], estimator=c[0], n_test=n, overall=dict(doc["metrics"]["overall"], r2=r2))
+        docs[c] = doc
+        preds[c] = (f"results/cells/{c[0]}/nl1_n10_s{c[3]}.csv", pd.DataFrame({"log_g": y, "log_g_pred": pred}))
+    return exp, docs, preds
+
+
+@pytest.mark.parametrize("scale, word", [(0.5, "gain"), (1.5, "loss")])
+def test_better_on_every_spectrum_is_a_gain_and_worse_a_loss(scale, word):
+    exp, docs, preds = _docs_and_predictions({"ref": 1.0, "var": scale})
+    at = aggregate("x", exp, docs, 0.95, default_noise_level=1.0, predictions=preds, n_boot=300)[0][
+        "comparisons"]["var"]["at_default"]
+    lo, hi = at["r2_diff_ci"]
+    assert at["verdict"] == word
+    assert (lo > 0) if word == "gain" else (hi < 0)
+
+
+def test_an_interval_containing_zero_is_no_difference():
+    exp, docs, preds = _docs_and_predictions({"ref": 1.0, "var": 1.0})
+    for c, (f, frame) in preds.items():   # the variant: the reference's errors on a shuffled set of spectra
+        if c[0] == "var":
+            err = (frame["log_g_pred"] - frame["log_g"]).to_numpy()
+            frame["log_g_pred"] = frame["log_g"] + np.random.default_rng(1).permutation(err)
+    at = aggregate("x", exp, docs, 0.95, default_noise_level=1.0, predictions=preds, n_boot=300)[0][
+        "comparisons"]["var"]["at_default"]
+    lo, hi = at["r2_diff_ci"]
+    assert lo < 0 < hi and at["verdict"] == "no difference"
+
+
+def test_other_test_rows_are_refused_naming_both_files():
+    exp, docs, preds = _docs_and_predictions({"ref": 1.0, "var": 0.5})
+    f, frame = preds[("var", "1", 10, 0)]
+    preds[("var", "1", 10, 0)] = (f, frame.iloc[::-1].reset_index(drop=True))    # same spectra, another order
+    with pytest.raises(InputError) as e:
+        aggregate("x", exp, docs, 0.95, default_noise_level=1.0, predictions=preds, n_boot=50)
+    msg = str(e.value)
+    assert "results/cells/var/nl1_n10_s0.csv" in msg and "results/cells/ref/nl1_n10_s0.csv" in msg
+    assert "other test rows" in msg and "\n" not in msg
+
+
+def test_missing_or_foreign_predictions_are_refused():
+    exp, docs, preds = _docs_and_predictions({"ref": 1.0, "var": 0.5})
+    with pytest.raises(InputError, match=r"experiments\.x: the predictions table of cell \('ref', '1', 10, 0\)"):
+        aggregate("x", exp, docs, 0.95, default_noise_level=1.0, predictions={}, n_boot=50)
+    preds[("var", "1", 10, 0)] = (preds[("var", "1", 10, 0)][0], preds[("ref", "1", 10, 0)][1])   # the wrong cell's
+    with pytest.raises(InputError, match=r"nl1_n10_s0.csv gives R\^2 = .*: not that cell's predictions"):
+        aggregate("x", exp, docs, 0.95, default_noise_level=1.0, predictions=preds, n_boot=50)
+
+
+def test_comparison_groups_follow_the_references():
+    comps = {"b1": {"reference": "a"}, "c1": {"reference": "c"}, "b2": {"reference": "a"}}
+    groups, rest = comparison_groups(["a", "b1", "c", "x", "b2", "c1"], comps)
+    assert groups == [("a", ["b1", "b2"]), ("c", ["c1"])] and rest == ["x"]
+
+
+def test_the_aggregate_command_reads_the_predictions_tables(tmp_path, capsys):
+    """python -m pfslogg aggregate-experiment: cells' results, then the compared cells' predictions
+    tables (the rule's input order, pfslogg.paths.aggregate_inputs); a swapped table is one error line."""
+    import contextlib
+
+    from pfslogg.cli import main
+    from pfslogg.provenance import write_results
+
+    exp, docs, preds = _docs_and_predictions({"ref": 1.0, "var": 0.5}, seeds=2)
+    with contextlib.chdir(tmp_path):
+        jsons = []
+        for c in experiment_cells(exp):
+            jsons.append(f"results/cells/{c[0]}/nl1_n10_s{c[3]}.json")
+            write_results(jsons[-1], docs[c]["metrics"], "run_cell", [], kind="estimator")
+            f, frame = preds[c]
+            frame.to_csv(f, index=False, float_format="%.6g")
+        tables = [preds[c][0] for c in compared_cells(exp, 1.0)]
+        p = {"experiment": "x", "spec": exp, "confidence": 0.95, "bootstrap": 100, "seed": 5,
+             "default_noise_level": 1.0, "bayes_bound": False}
+        args = ["aggregate-experiment", "--params", json.dumps(p), "--out", "agg.json", "--table", "agg.csv",
+                "--inputs"]
+        assert main(args + jsons + tables) == 0
+        at = json.loads(open("agg.json").read())["metrics"]["comparisons"]["var"]["at_default"]
+        assert at["verdict"] == "gain" and at["r2_diff_ci"][0] > 0
+        assert main(args + jsons + tables[:1]) == 2
+        assert "experiments.x: 4 cells and 4 predictions tables but 5 inputs" in capsys.readouterr().err
+        swapped = tables[:1] + tables[3:] + tables[1:3]            # (ref s0, var s1, ref s1, var s0) -> wrong cells
+        assert main(args + jsons + swapped) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: experiments.x: ") and "\n" not in err and ".csv" in err
 
 
 # -- bias and slope ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import cell_predictions
 from pfslogg import paper
 from pfslogg.errors import InputError
 from pfslogg.experiments import aggregate, experiment_cells
@@ -83,7 +84,8 @@ def cell_doc(e, tag, n, s):
 def make_aggregate(name, exp, default_noise_level=1.0):
     """(metrics, details) as the aggregate rule makes them (metrics["power_law"] for the scaling grid)."""
     cells = {c: cell_doc(*c) for c in experiment_cells(exp)}
-    metrics, details, _ = aggregate(name, exp, cells, 0.95, default_noise_level=default_noise_level)
+    metrics, details, _ = aggregate(name, exp, cells, 0.95, default_noise_level=default_noise_level,
+                                    predictions=cell_predictions(cells), n_boot=200)
     return metrics, details
 
 
@@ -206,7 +208,7 @@ def test_scaling_summary_of_the_grid(tree):
 # -- figures -----------------------------------------------------------------------------------
 FIGURE_INPUTS = {"scaling_law": (["scaling", "benchmark"], {"reference": ["lightgbm"]}),
                  "training_curves": (["scaling"], {}),
-                 "ablations": (["ablations"], {"baseline": "vit"})}
+                 "ablations": (["ablations"], {})}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURE_INPUTS))
@@ -269,17 +271,35 @@ def test_training_curves_one_column_per_network(tree, tmp_path):
         render("training_curves", [path(tree, "benchmark")], {})
 
 
-def test_ablations_bars_start_at_the_baseline(tree):
-    fig = render("ablations", [path(tree, "ablations")], {"baseline": "vit"})
+def test_ablations_bars_start_at_their_own_reference(tree, tmp_path):
+    """Each variant's bar runs from ITS reference's R^2 (a CNN kernel from the CNN's, not the ViT's) to
+    its own, and the figure prints the paired difference and interval the table prints."""
+    fig = render("ablations", [path(tree, "ablations")], {})
     ax = fig.axes[0]
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert ticks[0] == "ViT" and ticks[1] == "vit" and "CNN" in ticks and "cnn_k15" in ticks
+    assert ticks[:3] == ["against vit", "vit (reference)", "vit_patch16"]
+    assert "cnn (reference)" in ticks and ticks.index("cnn (reference)") < ticks.index("cnn_k15")
     m = json.loads((tree / FILES["ablations"]).read_text())["metrics"]
-    base = m["cells"]["vit"]["nl1"]["n30000"]["r2"]
-    assert all(p.get_x() == pytest.approx(base) for p in ax.patches if p.get_height() == pytest.approx(0.62))
-    assert render("ablations", [path(tree, "ablations")], {}).axes[0].get_title() == ax.get_title()   # default
-    with pytest.raises(InputError, match="no baseline estimator 'transformer'"):
-        render("ablations", [path(tree, "ablations")], {"baseline": "transformer"})
+    bars = {p.get_gid(): p for p in ax.patches if p.get_gid()}
+    assert set(bars) == set(ABLATIONS["compare"])
+    texts = [t.get_text() for t in ax.texts]
+    for e, ref in ABLATIONS["compare"].items():
+        c = m["comparisons"][e]["at_default"]
+        ref_r2 = m["cells"][ref]["nl1"][f"n{ABLATION_SIZE}"]["r2"]
+        assert c["r2_reference"] == ref_r2
+        assert bars[e].get_x() == pytest.approx(ref_r2) and bars[e].get_width() == pytest.approx(c["r2_diff"])
+        assert bars[e].get_x() + bars[e].get_width() == pytest.approx(m["cells"][e]["nl1"][f"n{ABLATION_SIZE}"]["r2"])
+        lo, hi = c["r2_diff_ci"]
+        assert lo < c["r2_diff"] < hi
+        assert any(f"({c['r2_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}], {c['verdict']})" in t for t in texts), e
+    vit = m["cells"]["vit"]["nl1"][f"n{ABLATION_SIZE}"]["r2"]
+    assert bars["cnn_k15"].get_x() != pytest.approx(vit)        # not the most common reference
+    assert "own reference" in ax.get_title() and "paired bootstrap" in ax.get_title()
+    doc = json.loads((tree / FILES["ablations"]).read_text())
+    del doc["metrics"]["comparisons"]["cnn_k5"]["at_default"], doc["metrics"]["comparisons"]["cnn_k5"]["at_highest_noise"]
+    (tmp_path / "ablations.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"ablations\.json: no comparison of 'cnn_k5' with 'cnn' at noise level 1"):
+        render("ablations", [str(tmp_path / "ablations.json")], {})
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -301,9 +321,10 @@ def test_tables_refer_to_numbers_only_through_macros(tree, tmp_path, name):
                  "\\TrackAScalingPowerLawCnnB", "\\TrackAScalingPowerLawMlpPredictOnemillionRtwo",
                  "\\TrackAScalingPowerLawVitSizeToReachLightgbmNTrain"]),
     ("ablations", ["\\TrackAAblationsCellsVitNloneNthirtythousandRtwo",
-                   "\\TrackAAblationsCellsCnnKfifteenNloneNthirtythousandRtwoCiSeedsHi",
+                   "\\TrackAAblationsCellsCnnKfifteenNloneNthirtythousandRtwoCiBootHi",
                    "\\TrackAAblationsComparisonsVitLoneAtDefaultRtwoDiff",
-                   "\\TrackAAblationsComparisonsCnnKfiveAtDefaultRtwoDiffCiLo"]),
+                   "\\TrackAAblationsComparisonsCnnKfiveAtDefaultRtwoDiffCiLo",
+                   "\\TrackAAblationsComparisonsCnnKfiveAtDefaultVerdict"]),
 ])
 def test_tables_cite_the_expected_macros(tree, name, macros):
     text = paper.table_tex(name, tree / "results", [tree / FILES[k] for k in TABLE_INPUTS[name]])

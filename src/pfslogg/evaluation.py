@@ -185,3 +185,80 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
     table.update({f"log_g_pred_{n}": v for n, v in alternatives.items()})
     table.update({n: v for n, v in preds.items() if v.dtype.kind != "f"})
     return metrics, table
+
+
+# -- paired comparisons on the same test spectra ------------------------------------------------------
+# Two models scored on the same test spectra (under the same fixed noise) are compared through their
+# squared errors per spectrum: R^2 = 1 - mean(e) / Var_prior, and one set of bootstrap resamples of the
+# spectra is shared by every model, so that a difference's interval keeps the pairing (Track B's
+# summary, pfslogg.mixtures, and the comparisons of an experiment aggregate, pfslogg.experiments).
+
+# Columns of a predictions table (:func:`evaluate`) that identify a test spectrum whatever the noise level.
+ROW_COLUMNS = ("log_g", "M_H", "T_eff")
+
+
+def same_test_rows(frame, other):
+    """Whether two predictions tables hold the same test spectra in the same order: same length, equal
+    ``log_g`` and equal values in every other column of :data:`ROW_COLUMNS` both have."""
+    if len(frame) != len(other) or "log_g" not in frame or "log_g" not in other:
+        return False
+    return all(np.array_equal(frame[c].to_numpy(float), other[c].to_numpy(float))
+               for c in ROW_COLUMNS if c in frame and c in other)
+
+
+def boot_weights(n, n_boot, seed):
+    """(B, n) resampling counts of the spectra: one multinomial draw per bootstrap replicate."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=int(n_boot)).astype(np.float32)
+
+
+def squared_errors(frames, column="log_g_pred"):
+    """Mean over seeds (one predictions table each) of the squared error of ``column`` per test spectrum."""
+    return np.mean([(f[column].to_numpy(float) - f["log_g"].to_numpy(float)) ** 2 for f in frames], axis=0)
+
+
+class Paired:
+    """Paired statistics of models on the same rows: R^2 = 1 - mean(e) / var with e a model's squared
+    error per spectrum (mean over seeds); bootstrap replicates from shared resampling weights
+    (:func:`boot_weights`); ``rows``: only these spectra (the weights' columns of them)."""
+
+    def __init__(self, weights, var_prior, confidence, rows=None):
+        self.w = weights if rows is None else weights[:, rows]
+        self.rows, self.var, self.conf = rows, float(var_prior), float(confidence)
+        self.n = self.w.shape[1]
+
+    def _sel(self, e):
+        return e if self.rows is None else e[self.rows]
+
+    def r2(self, e):
+        """(R^2, its bootstrap replicates) of squared errors ``e``."""
+        e = self._sel(e)
+        return 1.0 - float(e.mean()) / self.var, 1.0 - (self.w @ e) / self.w.sum(1) / self.var
+
+    def interval(self, reps):
+        """Percentile interval at the confidence level of replicates (non-finite ones left out);
+        [None, None] when none is left."""
+        a = (1 - self.conf) / 2
+        reps = np.asarray(reps, float)
+        reps = reps[np.isfinite(reps)]
+        if not len(reps):
+            return [None, None]
+        return [float(np.quantile(reps, a)), float(np.quantile(reps, 1 - a))]
+
+    def score(self, e):
+        """({"r2", "r2_ci"}, replicates) of squared errors ``e``."""
+        r, reps = self.r2(e)
+        return {"r2": r, "r2_ci": self.interval(reps)}, reps
+
+    def diff(self, value, reps, ref_value, ref_reps):
+        """A statistic minus the same of a reference, with the interval of the paired replicates."""
+        return {"diff": value - ref_value, "diff_ci": self.interval(reps - ref_reps)}
+
+
+def verdict(ci):
+    """The word for a difference by its interval: "gain" (above zero), "loss" (below zero) or
+    "no difference" (containing zero); None without an interval."""
+    lo, hi = ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (None, None)
+    if lo is None or hi is None:
+        return None
+    return "gain" if lo > 0 else ("loss" if hi < 0 else "no difference")

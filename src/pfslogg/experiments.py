@@ -7,7 +7,11 @@ batch, generator seeded by the cell's seed) and scores it on the test set at the
 (the one fixed test noise, scaled). A cell belongs to no experiment: two experiments that share a
 cell share its job and its file. :func:`aggregate` turns the cells of an experiment into one table
 (CSV, a row per cell) and one JSON (means over seeds with intervals, the best estimator per noise
-level and size) that figures, tables and macros read.
+level and size, and each variant of the experiment's ``compare`` against its reference) that
+figures, tables and macros read. A comparison is paired on the test spectra: it reads the
+predictions tables of both cells (:func:`compared_cells`), averages each spectrum's squared error
+over seeds and bootstraps the spectra with one set of resampling weights for both models
+(:class:`pfslogg.evaluation.Paired`, as Track B does), so that it has an interval with one seed too.
 """
 
 import re
@@ -48,6 +52,37 @@ def compare_pairs(exp):
     return {v: ref for v, ref in (exp.get("compare") or {}).items() if ref is not None}
 
 
+def comparison_groups(names, comparisons):
+    """``([(reference, [its variants])], rest)``: the estimators ``names`` (in their order) grouped as an
+    aggregate's ``comparisons`` ({variant: {"reference": ...}}) pair them -- each reference followed by the
+    variants compared with it (a variant that is a reference too heads its own group as well) -- and the
+    names in no comparison (what the ablation table and figure show)."""
+    ref_of = {v: c.get("reference") for v, c in (comparisons or {}).items() if isinstance(c, dict)}
+    refs = [e for e in names if e in ref_of.values()]
+    groups = [(r, [e for e in names if ref_of.get(e) == r]) for r in refs]
+    shown = {e for r, members in groups for e in (r, *members)}
+    return groups, [e for e in names if e not in shown]
+
+
+def comparison_levels(exp, default_noise_level=None):
+    """``{key: noise level}`` at which the pairs of ``compare`` are compared (at the largest size):
+    ``at_default`` (when the experiment has the default level) and ``at_highest_noise``."""
+    levels = {"at_highest_noise": max(exp["noise_levels"])}
+    if default_noise_level is not None and default_noise_level in exp["noise_levels"]:
+        levels = {"at_default": default_noise_level, **levels}
+    return levels
+
+
+def compared_cells(exp, default_noise_level=None):
+    """The cells whose predictions tables the comparisons read: each variant of ``compare`` and its
+    reference at every level of :func:`comparison_levels`, the largest size, every seed; in the order of
+    :func:`experiment_cells`."""
+    names = {e for pair in compare_pairs(exp).items() for e in pair}
+    tags = {noise_tag(nl) for nl in comparison_levels(exp, default_noise_level).values()}
+    size = max(int(n) for n in exp["sizes"])
+    return [c for c in experiment_cells(exp) if c[0] in names and c[1] in tags and c[2] == size]
+
+
 def t_interval(values, confidence):
     """Student-t interval of the mean of ``values``; [mean, mean] for one value."""
     from scipy import stats
@@ -63,10 +98,12 @@ def t_interval(values, confidence):
 SUMMARY_KEYS = ("rmse", "mae", "bias", "slope")
 
 
-def aggregate(name, exp, cells, confidence, default_noise_level=None):
+def aggregate(name, exp, cells, confidence, default_noise_level=None, predictions=None, n_boot=1000, seed=0):
     """Aggregate the cells of experiment ``name``.
 
-    ``cells``: {(estimator, noise tag, size, seed index): cell results document (kind "estimator")}.
+    ``cells``: {(estimator, noise tag, size, seed index): cell results document (kind "estimator")};
+    ``predictions``: {cell: (file name, predictions table)} of at least :func:`compared_cells` (what the
+    comparisons read); ``n_boot``, ``seed``: the paired bootstrap's resamples and seed.
     Returns ``(metrics, details, rows)``: the aggregate's metrics and details (format in
     /tmp/spec_frame.md, kept in the docstring of pfslogg.workflow) and the CSV rows (one per cell).
     """
@@ -128,24 +165,8 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None):
         at = {e: out[e][tag][nmax] for e in exp["estimators"]}
     lowest = f"nl{noise_tag(min(exp['noise_levels']))}"
     at_lowest = {e: out[e][lowest][nmax] for e in exp["estimators"]}
-    comparisons = {}
-    for variant, ref in compare_pairs(exp).items():
-        for e in (variant, ref):
-            if e not in exp["estimators"]:
-                raise InputError(f"experiments.{name}.compare: '{e}' is not one of the experiment's estimators")
-        entry = {}
-        levels = {"at_highest_noise": max(exp["noise_levels"])}
-        if default_noise_level is not None and default_noise_level in exp["noise_levels"]:
-            levels = {"at_default": default_noise_level, **levels}
-        for key, nl in levels.items():
-            tag = noise_tag(nl)
-            diffs = [cells[(variant, tag, int(nmax[1:]), s)]["metrics"]["overall"]["r2"]
-                     - cells[(ref, tag, int(nmax[1:]), s)]["metrics"]["overall"]["r2"] for s in range(int(exp["seeds"]))]
-            r2v, r2r = out[variant][f"nl{tag}"][nmax]["r2"], out[ref][f"nl{tag}"][nmax]["r2"]
-            entry[key] = {"noise_level": float(nl), "size": int(nmax[1:]), "r2": r2v, "r2_reference": r2r,
-                          "r2_diff": float(np.mean(diffs)), "r2_diff_ci": t_interval(diffs, confidence),
-                          "r2_rel_percent": 100.0 * (r2v - r2r) / abs(r2r) if r2r else None}
-        comparisons[variant] = {"reference": ref, **entry}
+    comparisons = _compare(name, exp, cells, out, predictions or {}, confidence, default_noise_level, n_boot,
+                           seed)
     metrics = {"experiment": name, "track": exp.get("track"), "confidence": confidence, "var_prior": var_prior,
                "n_test": n_test, "noise_levels": [float(v) for v in exp["noise_levels"]],
                "sizes": [int(v) for v in exp["sizes"]], "seeds": list(range(int(exp["seeds"]))),
@@ -156,6 +177,62 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None):
                "estimators": {e: labels[e] for e in exp["estimators"]}, "cells": out, "best": best,
                "at_default": at, "at_lowest_noise": at_lowest, "comparisons": comparisons}
     return metrics, {"fitted": fitted, "snr_bins": bins}, rows
+
+
+def _compare(name, exp, cells, out, predictions, confidence, default_noise_level, n_boot, seed):
+    """``{variant: comparison}`` of the pairs of ``compare`` at each level of :func:`comparison_levels`
+    (largest size): R^2 of both (means over seeds, as in ``out``), their difference with its paired
+    bootstrap interval over the test spectra (:class:`pfslogg.evaluation.Paired`, one set of resampling
+    weights for every comparison; each spectrum's squared error averaged over seeds first), the word it
+    earns (:func:`pfslogg.evaluation.verdict`) and, with two seeds or more, the t interval over seeds of
+    the per-seed differences (``r2_diff_ci_seeds``)."""
+    from .evaluation import Paired, boot_weights, same_test_rows, squared_errors, verdict
+
+    pairs = compare_pairs(exp)
+    for variant, ref in pairs.items():
+        for e in (variant, ref):
+            if e not in exp["estimators"]:
+                raise InputError(f"experiments.{name}.compare: '{e}' is not one of the experiment's estimators")
+    if not pairs:
+        return {}
+    wanted = compared_cells(exp, default_noise_level)
+    missing = [c for c in wanted if c not in predictions]
+    if missing:
+        raise InputError(f"experiments.{name}: the predictions table of cell {missing[0]} is missing (a comparison "
+                         "is paired on the test spectra)")
+    first, frame0 = predictions[wanted[0]]
+    for c in wanted:
+        file, frame = predictions[c]
+        if not same_test_rows(frame, frame0):
+            raise InputError(f"experiments.{name}: {file} holds other test rows than {first} (or in another "
+                             "order): a comparison pairs the same test spectra")
+        doc = cells[c]["metrics"]
+        r2 = 1.0 - float(squared_errors([frame]).mean()) / doc["var_prior"]
+        if abs(r2 - doc["overall"]["r2"]) > 1e-3:
+            raise InputError(f"experiments.{name}: {file} gives R^2 = {r2:.4f}, the results of its cell "
+                             f"{doc['overall']['r2']:.4f}: not that cell's predictions")
+    var = float(cells[wanted[0]]["metrics"]["var_prior"])
+    paired = Paired(boot_weights(len(frame0), n_boot, seed), var, confidence)
+    seeds, size = range(int(exp["seeds"])), max(int(n) for n in exp["sizes"])
+    interval = (f"paired bootstrap over {len(frame0)} test spectra, errors averaged over {len(seeds)} "
+                f"seed{'s' if len(seeds) != 1 else ''}")
+    comparisons = {}
+    for variant, ref in pairs.items():
+        entry = {"reference": ref, "interval": interval}
+        for key, nl in comparison_levels(exp, default_noise_level).items():
+            tag = noise_tag(nl)
+            err = {e: squared_errors([predictions[(e, tag, size, s)][1] for s in seeds]) for e in (variant, ref)}
+            (_, reps), (_, ref_reps) = paired.r2(err[variant]), paired.r2(err[ref])
+            r2v, r2r = out[variant][f"nl{tag}"][f"n{size}"]["r2"], out[ref][f"nl{tag}"][f"n{size}"]["r2"]
+            ci = paired.diff(r2v, reps, r2r, ref_reps)["diff_ci"]
+            diffs = [cells[(variant, tag, size, s)]["metrics"]["overall"]["r2"]
+                     - cells[(ref, tag, size, s)]["metrics"]["overall"]["r2"] for s in seeds]
+            entry[key] = {"noise_level": float(nl), "size": size, "r2": r2v, "r2_reference": r2r,
+                          "r2_diff": r2v - r2r, "r2_diff_ci": ci, "verdict": verdict(ci),
+                          "r2_diff_ci_seeds": t_interval(diffs, confidence) if len(diffs) > 1 else None,
+                          "r2_rel_percent": 100.0 * (r2v - r2r) / abs(r2r) if r2r else None}
+        comparisons[variant] = entry
+    return comparisons
 
 
 def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1, provenance=None):

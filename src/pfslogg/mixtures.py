@@ -29,55 +29,12 @@ above the Bayes ceiling beyond the intervals is a bug and is reported in ``viola
 import numpy as np
 
 from .errors import InputError
+from .evaluation import Paired, boot_weights, same_test_rows, squared_errors
 
 # What the original study reported for its mixtures (REFERENCE.md; issue 15) -- claims to test.
 ORIGINAL = {"ridge_moe_r2": 0.93, "ridge_global_r2": 0.86, "noise_level": 0.2, "n_experts": 9,
             "mh_share_percent": 68.7, "rho_soft": 1.00, "rho_hard": 0.72, "conditioning_share_percent": 80.0,
             "oracle_moe_r2_noise1": 0.62, "vit_r2_noise1": 0.71}
-
-
-def _boot_weights(n, n_boot, seed):
-    """(B, n) resampling counts of the spectra: one multinomial draw per bootstrap replicate."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=int(n_boot)).astype(np.float32)
-
-
-class _Paired:
-    """Paired statistics of models on the same rows: R^2 = 1 - mean(e) / var with e a model's squared
-    error per spectrum (mean over seeds); bootstrap replicates from shared resampling weights."""
-
-    def __init__(self, weights, var_prior, confidence, rows=None):
-        self.w = weights if rows is None else weights[:, rows]
-        self.rows, self.var, self.conf = rows, float(var_prior), float(confidence)
-        self.n = self.w.shape[1]
-
-    def _sel(self, e):
-        return e if self.rows is None else e[self.rows]
-
-    def r2(self, e):
-        e = self._sel(e)
-        return 1.0 - float(e.mean()) / self.var, 1.0 - (self.w @ e) / self.w.sum(1) / self.var
-
-    def interval(self, reps):
-        a = (1 - self.conf) / 2
-        reps = np.asarray(reps, float)
-        reps = reps[np.isfinite(reps)]
-        if not len(reps):
-            return [None, None]
-        return [float(np.quantile(reps, a)), float(np.quantile(reps, 1 - a))]
-
-    def score(self, e):
-        r, reps = self.r2(e)
-        return {"r2": r, "r2_ci": self.interval(reps)}, reps
-
-
-def _squared_errors(frames, column):
-    """Mean over seeds of the squared error of ``column`` per test spectrum."""
-    return np.mean([(f[column].to_numpy(float) - f["log_g"].to_numpy(float)) ** 2 for f in frames], axis=0)
-
-
-def _diff(value, reps, ref_value, ref_reps, paired):
-    return {"diff": value - ref_value, "diff_ci": paired.interval(reps - ref_reps)}
 
 
 def summarize_mixtures(p, cells, bayes):
@@ -91,16 +48,17 @@ def summarize_mixtures(p, cells, bayes):
     if not cells:
         raise InputError("summarize_moe: no cells")
     first_key = next(iter(cells))
-    y = cells[first_key][1]["log_g"].to_numpy(float)
+    first = cells[first_key][1]
+    y = first["log_g"].to_numpy(float)
     var = float(cells[first_key][0]["metrics"]["var_prior"])
     for key, (_, frame) in cells.items():
-        if len(frame) != len(y) or not np.array_equal(frame["log_g"].to_numpy(float), y):
+        if not same_test_rows(frame, first):
             raise InputError(f"summarize_moe: cell {key} was scored on other test rows than {first_key}: every "
                              "model must be compared on the same spectra")
     for tag, (_, frame) in bayes.items():
         if len(frame) != len(y) or not np.allclose(frame["log_g"].to_numpy(float), y):
             raise InputError(f"summarize_moe: the Bayes ceiling at noise {tag} holds other test rows than the cells")
-    paired = _Paired(_boot_weights(len(y), p["bootstrap"], p["seed"]), var, conf)
+    paired = Paired(boot_weights(len(y), p["bootstrap"], p["seed"]), var, conf)
     grid = _Grid(cells)
     bayes_e = {t: (f["post_mean"].to_numpy(float) - y) ** 2 for t, (_, f) in bayes.items()}
     variants, bars, thesis, shares, conditioning, violations = {}, {}, {}, {}, {}, []
@@ -210,7 +168,7 @@ def _bar(names, tag, n, grid, paired):
         f = grid.frames(e, tag, n)
         if f is None:
             continue
-        err = _squared_errors(f, "log_g_pred")
+        err = squared_errors(f, "log_g_pred")
         score, reps = paired.score(err)
         if best is None or score["r2"] > best["summary"]["r2"]:
             best = {"summary": {"estimator": e, "label": grid.metrics(e, tag, n)["label"], "n_seeds": len(f),
@@ -221,26 +179,26 @@ def _bar(names, tag, n, grid, paired):
 def _variant_entry(grid, v, g, tag, n, paired):
     """A mixture (or conditioned model) against its global model at one noise level and size."""
     fv, fg = grid.frames(v, tag, n), grid.frames(g, tag, n)
-    eg = _squared_errors(fg, "log_g_pred")
+    eg = squared_errors(fg, "log_g_pred")
     sg, rg = paired.score(eg)
-    errors = {"": _squared_errors(fv, "log_g_pred")}
+    errors = {"": squared_errors(fv, "log_g_pred")}
     names = sorted(c[len("log_g_pred_"):] for c in fv[0].columns if c.startswith("log_g_pred_"))
-    errors.update({r: _squared_errors(fv, f"log_g_pred_{r}") for r in names})
+    errors.update({r: squared_errors(fv, f"log_g_pred_{r}") for r in names})
     scores = {name: paired.score(e) for name, e in errors.items()}
     main, rmain = scores[""]
-    out = {"n_seeds": len(fv), "global": sg, "main": {**main, **_diff(main["r2"], rmain, sg["r2"], rg, paired)},
+    out = {"n_seeds": len(fv), "global": sg, "main": {**main, **paired.diff(main["r2"], rmain, sg["r2"], rg)},
            "routings": {}}
     oracle = scores.get("oracle")
     if oracle:
         so, ro = oracle
-        out["oracle"] = {**so, **_diff(so["r2"], ro, sg["r2"], rg, paired)}
+        out["oracle"] = {**so, **paired.diff(so["r2"], ro, sg["r2"], rg)}
         out["oracle"]["gain_above_zero"] = bool(out["oracle"]["diff_ci"][0] is not None
                                                 and out["oracle"]["diff_ci"][0] > 0)
     for r in names:
         if r == "oracle":
             continue
         s, rr = scores[r]
-        entry = {**s, **_diff(s["r2"], rr, sg["r2"], rg, paired)}
+        entry = {**s, **paired.diff(s["r2"], rr, sg["r2"], rg)}
         if oracle:
             gain = oracle[0]["r2"] - sg["r2"]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -278,7 +236,7 @@ def _thesis(entries, bar, paired):
             if best is None or r2 > best[2]:
                 best = (v, name, r2, reps)
     v, name, r2, reps = best
-    d = _diff(r2, reps, bar["summary"]["r2"], bar["reps"], paired)
+    d = paired.diff(r2, reps, bar["summary"]["r2"], bar["reps"])
     return {"variant": v, "routing": name or "main", "r2": r2, "r2_ci": paired.interval(reps),
             "bar": bar["summary"]["estimator"], "bar_r2": bar["summary"]["r2"], "diff_bar": d["diff"],
             "diff_bar_ci": d["diff_ci"], "beats_bar": bool(d["diff_ci"][0] is not None and d["diff_ci"][0] > 0),
@@ -347,8 +305,8 @@ def _shown(v, g, grid, bayes, bayes_e, paired):
         fv, fg, fitted = grid.frames(v, tag, n), grid.frames(g, tag, n), grid.fitted(v, tag, n)
         labels, n_bins = fitted[0]["labels"], len(fitted[0]["labels"])
         truth = fv[0]["bin_true"].to_numpy(int)
-        errs = {"global": _squared_errors(fg, "log_g_pred"), "oracle": _squared_errors(fv, "log_g_pred_oracle"),
-                "mixture": _squared_errors(fv, "log_g_pred")}
+        errs = {"global": squared_errors(fg, "log_g_pred"), "oracle": squared_errors(fv, "log_g_pred_oracle"),
+                "mixture": squared_errors(fv, "log_g_pred")}
         if tag in bayes_e:
             errs["bayes"] = bayes_e[tag]
         rows = []
@@ -356,7 +314,7 @@ def _shown(v, g, grid, bayes, bayes_e, paired):
             sel = np.flatnonzero(truth == k)
             if len(sel) < 2:
                 continue
-            pk = _Paired(paired.w, paired.var, paired.conf, rows=sel)
+            pk = Paired(paired.w, paired.var, paired.conf, rows=sel)
             row = {"bin": k + 1, "label": labels[k], "n_test": int(len(sel)),
                    "n_train": float(np.mean([f["n_train"][k] for f in fitted])),
                    "n_train_in_bin": float(np.mean([f["n_train_in_bin"][k] for f in fitted]))}

@@ -5,7 +5,8 @@ blocks on it, :mod:`pfslogg.tracks` the figures, tables and targets of each trac
 these constants, never a path of their own.
 """
 
-from .experiments import compare_pairs, experiment_cells, noise_tag  # noqa: F401  (compare_pairs: for the tracks)
+from .experiments import compare_pairs  # noqa: F401  (for the tracks)
+from .experiments import compared_cells, experiment_cells, noise_tag
 
 SPLITS = ("train", "val", "test")
 
@@ -75,10 +76,19 @@ def bounds_scaling(cfg, experiment):
     return bool(spec.get("reference")) and float(cfg["noise"]["noise_level"]) in map(float, spec["noise_levels"])
 
 
+def comparison_prediction_paths(cfg, experiment):
+    """The predictions tables the comparisons of an experiment read (its ``compare``, paired on the test
+    spectra): those of :func:`pfslogg.experiments.compared_cells`, in that order."""
+    return [CELL_PREDICTIONS.format(estimator=e, noise=tag, size=n, seed=s)
+            for e, tag, n, s in compared_cells(cfg["experiments"][experiment], cfg["noise"]["noise_level"])]
+
+
 def aggregate_inputs(cfg, experiment):
-    """Inputs of rule aggregate_experiment: the experiment's cells, then the Bayes ceiling where its
-    power laws are bounded by it (:func:`bounds_scaling`)."""
-    return experiment_cell_paths(cfg, experiment) + ([BAYES] if bounds_scaling(cfg, experiment) else [])
+    """Inputs of rule aggregate_experiment: the experiment's cells, the predictions tables its comparisons
+    read (:func:`comparison_prediction_paths`), then the Bayes ceiling where its power laws are bounded by
+    it (:func:`bounds_scaling`)."""
+    return (experiment_cell_paths(cfg, experiment) + comparison_prediction_paths(cfg, experiment)
+            + ([BAYES] if bounds_scaling(cfg, experiment) else []))
 
 
 def figure_cells(cfg):

@@ -42,7 +42,7 @@ Spelling can map two different keys to one name (``r2`` and ``r_2``); :func:`col
 raises :class:`~pfslogg.errors.InputError` naming both sources instead of writing either.
 
 Precision (:data:`PRECISION_RULES`, first match on the nearest dict key with a letter in it,
-lower-cased): R^2-like (``r2*``, ``*_r2*``, ``rho``) 3 decimals; errors (``mae``, ``rmse``,
+lower-cased): R^2-like (``r2*``, ``*_r2*``, ``rho``) and efficiencies (``eta*``, ``*_eta*``) 3 decimals; errors (``mae``, ``rmse``,
 ``mse``, ``bias``...) and ``slope`` 3 decimals; SNR (``snr*``, bin edges ``lo``/``hi``) 1 decimal;
 ``var_prior`` 3 decimals; fractions 3 decimals; percentages 1 decimal; magnitudes up to 2
 decimals; counts (``n``, ``n_*``, ``*_count``...) integer; hyper-parameters, settings and values
@@ -52,7 +52,10 @@ and everything below a ``model`` or ``axes`` key (settings, not measurements). A
 no rule claims is written as an integer, any other float with 3 significant digits. Values are
 plain, siunitx-parsable strings (``20000``, ``-0.123``, ``1.5e-5``): write ``\\num{\\Macro}``
 where digit grouping or a proper minus sign matters; NaN is written ``{--}``. Strings, booleans
-and nulls are not numbers and are skipped.
+and nulls are not numbers and are skipped -- except the words of :data:`WORD_KEYS` (``verdict``:
+"gain", "loss" or "no difference", chosen from a difference's interval by
+:func:`pfslogg.evaluation.verdict`), each a macro of its text, written without ``\\num`` (so that
+the text qualifies a result only through what the results say).
 
 :class:`MacroLookup` finds the macro of a value by (file, key path): the tables of
 :mod:`pfslogg.paper.tables` cite every value through it.
@@ -190,6 +193,7 @@ PRECISION_RULES = (
     PrecisionRule("count", r"n|n_.*|.*_n|num_.*|.*_count|count|.*epochs?|seed|.*_seed|"
                            r".*_size", _integer),
     PrecisionRule("R^2-like", r"(.*_)?(r2\w*|rho)(_.*)?|.*r2.*", _fixed(3)),
+    PrecisionRule("efficiency", r"(.*_)?eta(_.*)?", _fixed(3)),      # R^2 over R^2: eta_bayes, eta_crlb_min...
     PrecisionRule("error", r"(.*_)?(mae|rmse|mse|wmae|bias|mad|nmad|std|sigma|crlb)(_.*)?", _fixed(3)),
     PrecisionRule("slope", r"(.*_)?slope(_.*)?", _fixed(3)),
     PrecisionRule("SNR", r"(.*_)?snr(_.*)?|lo|hi", _fixed(1)),
@@ -220,6 +224,10 @@ def precision_rule(key, value):
 
 
 AS_GIVEN_RULE = PrecisionRule("configuration (as given)", r".*", _as_given)
+# Dict keys whose string value (letters and spaces) is a word the results choose: a macro of its text.
+WORD_KEYS = ("verdict",)
+WORD_RULE = "word chosen from the results"
+_WORD = re.compile(r"[A-Za-z]+( [A-Za-z]+)*")
 # Dict keys whose whole subtree holds inputs (model settings), printed as given.
 AS_GIVEN_KEYS = ("model", "axes")
 
@@ -247,7 +255,7 @@ class Number:
     file: str         # results file, posix path relative to the workflow root
     key: str          # key path inside metrics, e.g. 'snr_bins[2].r2_ci[0]'
     path: tuple       # the same as a tuple of dict keys (str) and list indices (int)
-    raw: object       # the value in the JSON (int or float)
+    raw: object       # the value in the JSON (int or float; str for a word of WORD_KEYS)
     formatted: str    # what the macro expands to
     rule: str         # name of the precision rule used
     section: str = "metrics"   # where ``path`` starts: 'metrics' or 'provenance.params'
@@ -291,9 +299,9 @@ def _walk(node, path, words, nearest_key, as_given=False):
         for i, v in enumerate(node):
             word = ("Lo", "Hi")[i] if pair else index_word(i)
             yield from _walk(v, path + (i,), words + word, nearest_key, as_given)
-    elif is_number(node):
+    elif is_number(node) or (isinstance(node, str) and nearest_key in WORD_KEYS):
         yield path, words, nearest_key, node, as_given
-    # strings, booleans, None: not numbers
+    # other strings, booleans, None: not numbers
 
 
 def results_files(results_dir):
@@ -400,7 +408,12 @@ def collect_numbers(results_dir, root=None, files=None, params=True):
                 raise InputError(
                     f"macro name collision: \\{macro} from {file} :: {key} and from "
                     f"{other.file} :: {other.key}; rename one of the keys or files")
-            formatted, rule = format_value(nearest, value, as_given=as_given)
+            if isinstance(value, str):   # a word of WORD_KEYS
+                if not _WORD.fullmatch(value):
+                    raise InputError(f"{file} :: {key}: expected words of letters and spaces, got {value!r}")
+                formatted, rule = value, WORD_RULE
+            else:
+                formatted, rule = format_value(nearest, value, as_given=as_given)
             number = Number(macro, file, key, kpath, value, formatted, rule, section)
             seen[macro] = number
             numbers.append(number)

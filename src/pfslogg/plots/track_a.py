@@ -1,7 +1,7 @@
 """Figures of Track A (neural estimators), each read from experiment aggregates (kind
 "experiment"): R^2 against training size with the fitted power law (scaling_law), the per-epoch
-training log of the networks (training_curves) and the R^2 of ablation variants against a baseline
-(ablations).
+training log of the networks (training_curves) and the R^2 of each ablation variant against its own
+reference, with the paired differences the ablation table prints (ablations).
 
 Each takes ``params``: ``noise_level`` (default: the aggregate's default_noise_level, or its only
 level) and ``confidence`` (optional; must match the aggregate's), and the figure's own keys below.
@@ -14,10 +14,12 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 from matplotlib.container import ErrorbarContainer
+from matplotlib.patches import Patch
 
 from ..errors import InputError
+from ..experiments import comparison_groups
 from ..scaling import ORIGINAL_VIT_R2, power_law
-from .common import COLORS, R2_LABEL, SIZE_LABEL, figure
+from .common import R2_LABEL, SIZE_LABEL, figure, percent
 from .experiment import Aggregate, dodge, num
 
 EXTRAPOLATE_TO = 1_000_000   # the scaling curves run on to the original study's largest size
@@ -125,7 +127,8 @@ def scaling_law(inputs, params):
             curves = True
             if num(fit.get("r2_inf_max", 1.0)) < 1.0:
                 caps.add(round(float(fit["r2_inf_max"]), 6))
-            label += rf": $R^2_\infty$ = {fit['r2_inf']:.2f}, $b$ = {fit['b']:.2f}"
+            at_cap = " (at the cap)" if fit.get("at_cap") or "r2_inf" in (fit.get("at_bound") or []) else ""
+            label += rf": $R^2_\infty$ = {fit['r2_inf']:.2f}{at_cap}, $b$ = {fit['b']:.2f}"
             inside = np.geomspace(sizes[0], sizes[-1], 80)
             beyond = np.geomspace(sizes[-1], max(EXTRAPOLATE_TO, sizes[-1]), 60)
             curve = (fit["r2_inf"], fit["a"], fit["b"])
@@ -233,94 +236,105 @@ def training_curves(inputs, params):
 
 # -------------------------------------------------------------------------------- ablations
 
-def _groups(agg, names, params):
-    """[(title, [estimators])]: params groups ({title: [names]}, in order; the rest under 'other'),
-    else by the estimators' class label."""
-    given = params.get("groups")
-    if given:
-        out, seen = [], set()
-        for title, members in given.items():
-            for e in members:
-                if e not in agg.names:
-                    agg.fail(f"groups.{title}: no estimator {e!r}")
-            kept = [e for e in members if e in names]
-            seen |= set(kept)
-            if kept:
-                out.append((str(title), kept))
-        rest = [e for e in names if e not in seen]
-        return out + ([("other", rest)] if rest else [])
-    out = {}
-    for e in names:
-        out.setdefault(agg.label(e), []).append(e)
-    return list(out.items())
+VERDICT_COLORS = {"gain": "#009E73", "loss": "#D55E00", "no difference": "0.6"}
 
 
-def _baseline(agg, params):
-    if "baseline" in params:
-        base = params["baseline"]
-    else:
-        refs = Counter(c["reference"] for c in (agg.m.get("comparisons") or {}).values())
-        base = refs.most_common(1)[0][0] if refs else None
-    if base is not None and base not in agg.names:
-        agg.fail(f"no baseline estimator {base!r} (estimators: {', '.join(agg.names)})")
-    return base
+def _comparison_at(agg, e, level, size):
+    """What the aggregate stored of variant e against its own reference at (level, size):
+    {"reference", "r2", "r2_reference", "r2_diff", "r2_diff_ci", "verdict", ...}; a figure never
+    compares by itself, so a comparison the aggregate lacks there is an error naming the file."""
+    comp = (agg.m.get("comparisons") or {})[e]
+    for c in comp.values():
+        if isinstance(c, dict) and num(c.get("noise_level")) == level and c.get("size") == size:
+            return {"reference": comp["reference"], **c}
+    agg.fail(f"no comparison of {e!r} with {comp.get('reference')!r} at noise level {level:g} and size {size}")
 
 
 @figure("ablations")
 def ablations(inputs, params):
-    """R^2 of every variant of an ablation aggregate at one noise level and size (default: the
-    largest) as horizontal bars with their interval over seeds, grouped (params groups, else by
-    class) and drawn from the baseline's R^2 (a vertical line with its interval as a band), so a
-    bar to the right is a gain. Right margin: R^2 and its difference to the baseline.
-    params: baseline (default: the reference most of the aggregate's comparisons name), groups,
-    labels ({estimator: text}), estimators, size, noise_level, confidence."""
+    """Each variant of an ablation aggregate against its OWN reference (the experiment's ``compare``;
+    e.g. the CNN's kernels against the CNN, the MLP with a shortcut against the MLP), at one noise level
+    and size (default: the largest): one group per reference, its R^2 a diamond (and a dotted line
+    down its group), each variant a horizontal bar from its reference's R^2 to its own, so the bar's
+    length is the difference the ablation table prints, with the whisker of that difference's paired
+    bootstrap interval over the test spectra and the bar coloured by the word it earns (gain, loss, no
+    difference). Estimators in no comparison are dots. Right margin: R^2, and for a variant the
+    difference with its interval and word -- the numbers of the table (pfslogg.paper.tables.track_a).
+    params: labels ({estimator: text}), estimators, size, noise_level, confidence."""
     agg = Aggregate(inputs, params)
     level = noise_level(agg, params)
     size = int(params.get("size") or agg.sizes[-1])
     names = list(params.get("estimators") or agg.names)
-    base = _baseline(agg, params)
-    groups = _groups(agg, names, params)
-    rows = []                                  # (y label, estimator or None for a group title)
-    for title, members in groups:
-        rows.append((title, None))
-        rows += [(variant_label(agg, e, params), e) for e in members]
-    fig, ax = plt.subplots(figsize=(5.4, 0.9 + 0.24 * len(rows)), layout="constrained")
-    est_rows = [(y, e) for y, (_, e) in enumerate(rows) if e]
-    y_all, e_all = zip(*est_rows)
-    vals, errs = zip(*(agg.r2(e, [(level, size)]) for e in e_all))
-    vals, errs = np.array([v[0] for v in vals]), np.concatenate(errs, axis=1)
-    anchor = float(vals[e_all.index(base)]) if base in e_all else (num(agg.cell(base, level, size)["r2"])
-                                                                   if base else 0.0)
-    group_of = {e: g for g, (_, members) in enumerate(groups) for e in members}
-    colors = [COLORS[group_of[e] % len(COLORS)] for e in e_all]
-    ax.barh(y_all, vals - anchor, left=anchor, height=0.62, color=colors, alpha=0.85, zorder=2)
-    ax.errorbar(vals, y_all, xerr=errs, fmt="none", ecolor="0.15", elinewidth=0.9, capsize=2, zorder=3)
-    if base:
-        cell = agg.cell(base, level, size)
-        lo, hi = (num(v) for v in cell["r2_ci_seeds"])
-        ax.axvspan(lo, hi, color="0.5", alpha=0.15, lw=0, zorder=1)
-        ax.axvline(anchor, color="0.15", lw=1.0, zorder=4)
+    groups, rest = comparison_groups(names, agg.m.get("comparisons"))
+    rows = []                         # (y label, estimator or None for a group title, role)
+    for ref, members in groups:
+        rows.append((f"against {variant_label(agg, ref, params)}", None, None))
+        rows.append((variant_label(agg, ref, params) + " (reference)", ref, "reference"))
+        rows += [(variant_label(agg, e, params), e, "variant") for e in members]
+    if rest:
+        rows.append(("no comparison", None, None))
+        rows += [(variant_label(agg, e, params), e, "alone") for e in rest]
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.24 * len(rows)), layout="constrained")
     trans = ax.get_yaxis_transform()
-    ax.text(1.02, -1, "$R^2$" + ("  (Δ baseline)" if base else ""), transform=trans, fontsize=7, va="center",
-            color="0.3")
-    for y, e, v in zip(y_all, e_all, vals):
-        diff = "" if not base or e == base else f"  ({v - anchor:+.3f})"
-        ax.text(1.02, y, f"{v:.3f}{diff}", transform=trans, fontsize=7, va="center",
-                fontweight="bold" if e == base else "normal")
-    ax.set_yticks(range(len(rows)), [lab for lab, _ in rows])
-    for tick, (_, e) in zip(ax.get_yticklabels(), rows):
+    xs = []
+
+    def r2_of(e):
+        cell = agg.cell(e, level, size)
+        if not cell:
+            agg.fail(f"no cell of {e!r} at noise level {level:g} and size {size}")
+        return num(cell["r2"])
+
+    ref_y = {}
+    for y, (_, e, role) in enumerate(rows):
+        if role == "reference":
+            ref_y[e] = y
+            r2 = r2_of(e)
+            ax.plot([r2], [y], marker="D", ms=5, color="0.1", ls="none", zorder=4)
+            ax.text(1.02, y, f"{r2:.3f}", transform=trans, fontsize=7, va="center", fontweight="bold")
+            xs.append(r2)
+        elif role == "alone":
+            r2 = r2_of(e)
+            ax.plot([r2], [y], marker="o", ms=4, color="0.4", ls="none", zorder=4)
+            ax.text(1.02, y, f"{r2:.3f}", transform=trans, fontsize=7, va="center")
+            xs.append(r2)
+        elif role == "variant":
+            c = _comparison_at(agg, e, level, size)
+            ref, diff, word = num(c["r2_reference"]), num(c["r2_diff"]), c.get("verdict")
+            lo, hi = (num(v) for v in c["r2_diff_ci"])
+            bar = ax.barh([y], [diff], left=ref, height=0.62, color=VERDICT_COLORS.get(word, "0.8"), alpha=0.85,
+                          zorder=2)
+            bar.patches[0].set_gid(e)
+            ax.errorbar([ref + diff], [y], xerr=[[diff - lo], [hi - diff]], fmt="none", ecolor="0.15",
+                        elinewidth=0.9, capsize=2, zorder=3)
+            ax.text(1.02, y, f"{ref + diff:.3f}  ({diff:+.3f} [{lo:+.3f}, {hi:+.3f}], {word or 'no interval'})",
+                    transform=trans, fontsize=7, va="center")
+            xs += [ref, ref + lo, ref + hi, ref + diff]
+    for ref, members in groups:   # the line each bar of the group starts from
+        last = max(y for y, (_, e, role) in enumerate(rows) if e in members and role == "variant") \
+            if members else ref_y[ref]
+        ax.plot([r2_of(ref)] * 2, [ref_y[ref], last + 0.4], color="0.1", lw=0.9, ls=":", zorder=1)
+    ax.text(1.02, -1, "$R^2$  ($\\Delta R^2$ to its reference [paired interval], verdict)", transform=trans,
+            fontsize=7, va="center", color="0.3")
+    ax.set_yticks(range(len(rows)), [lab for lab, _, _ in rows])
+    for tick, (_, e, role) in zip(ax.get_yticklabels(), rows):
         if e is None:
             tick.set_fontweight("bold")
+        elif role == "reference":
+            tick.set_fontstyle("italic")
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(len(rows) - 0.4, -1.6)
-    lo = np.nanmin(vals - errs[0])
-    hi = np.nanmax(vals + errs[1])
-    pad = 0.08 * max(hi - lo, 0.01)
-    ax.set_xlim(min(lo, anchor) - pad, max(hi, anchor) + pad)
+    xs = np.array([x for x in xs if np.isfinite(x)])
+    pad = 0.08 * max(np.ptp(xs) if len(xs) else 0.0, 0.01)
+    if len(xs):
+        ax.set_xlim(xs.min() - pad, xs.max() + pad)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel(R2_LABEL)
-    base_text = f"; bars start at the baseline {variant_label(agg, base, params)} (line, band: its interval)" \
-        if base else ""
+    handles = [plt.Line2D([], [], marker="D", ms=5, color="0.1", ls=":", lw=0.9, label="reference")]
+    handles += [Patch(color=col, alpha=0.85, label=w) for w, col in VERDICT_COLORS.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=7)
+    n_test = agg.m.get("n_test")
     ax.set_title(f"Ablations ({agg.title}): noise level $k$ = {level:g}, N = {size:,}\n"
-                 f"{agg.interval_text()}{base_text}", fontsize=8)
+                 f"each bar from its own reference's $R^2$ (diamond) to the variant's; whisker: the\n"
+                 f"{percent(agg.confidence)} paired bootstrap interval of the difference over "
+                 f"{n_test if n_test is not None else 'the'} test spectra", fontsize=8)
     return fig

@@ -4,11 +4,12 @@ shares):
 * ``scaling``: R^2 of every estimator at each training size, the fitted power law (R^2_inf, b),
   its predictions at the original study's sizes (extrapolations marked) and the size reaching
   each target (one ``experiment`` aggregate with its ``power_law``, pfslogg.scaling);
-* ``ablations``: R^2 of each variant with its interval and its paired difference to its
-  baseline (one ``experiment`` aggregate with ``comparisons``).
+* ``ablations``: R^2 of each variant with its interval and its difference to its own reference
+  with the paired bootstrap interval and its verdict (one ``experiment`` aggregate with ``comparisons``).
 """
 
 from ...errors import InputError
+from ...experiments import comparison_groups
 from ..numbers import is_number
 from .common import ci_cell, noise_level_key, object_items, read_experiment, table, tabular, tex_escape
 
@@ -116,53 +117,52 @@ def scaling_tex(sources, macros):
 @table("ablations")
 def ablations_tex(sources, macros):
     """The ablation table (one ``experiment`` aggregate whose ``comparisons`` name each variant's
-    baseline): at the default noise level and largest size, per baseline its R^2 and interval over
-    seeds, then each of its variants with R^2, interval and the difference to the baseline (paired
-    over seeds) with that difference's interval. Estimators without a comparison come last."""
+    reference): at the default noise level and largest size, per reference its R^2 with the bootstrap
+    interval over the test spectra, then each variant compared with it: R^2 and interval, the difference
+    to its reference with the interval of the paired bootstrap over the same test spectra and the word it
+    earns (gain, loss, no difference). Estimators in no comparison come last. The ablations figure
+    (pfslogg.plots.track_a) draws the same differences."""
     ex = read_experiment("ablations", sources)
     file, m = ex.file, ex.metrics
     comps = m.get("comparisons")
     if not isinstance(comps, dict) or not comps:
         raise InputError(f"table ablations: {file} has no 'comparisons' (experiment key compare: "
-                         "{variant: baseline})")
+                         "{variant: reference})")
     level = m.get("default_noise_level")
     if not is_number(level) or noise_level_key(level) not in {noise_level_key(x) for x in ex.noise_levels}:
         raise InputError(f"table ablations: {file} needs a 'default_noise_level' among its noise_levels")
     k = max(range(len(ex.sizes)), key=lambda i: ex.sizes[i])
     size = ex.sizes[k]
     labels = _variant_labels(ex)
-    order = [name for name, _ in ex.estimators]
-    refs = [e for e in order if any(isinstance(c, dict) and c.get("reference") == e for c in comps.values())]
-    header = [f"\\multicolumn{{5}}{{c}}{{noise level \\num{{{macros.cell(file, 'default_noise_level')}}}, "
+    groups, rest = comparison_groups([name for name, _ in ex.estimators], comps)
+    header = [f"\\multicolumn{{6}}{{c}}{{noise level \\num{{{macros.cell(file, 'default_noise_level')}}}, "
               f"$N_\\mathrm{{train}} = \\num{{{macros.cell(file, 'sizes', k)}}}$}} \\\\", r"\midrule",
-              r"Variant & {$R^2$} & {interval} & {$\Delta R^2$ to baseline} & {interval} \\"]
+              r"Variant & {$R^2$} & {interval} & {$\Delta R^2$ to its reference} & {paired interval} & {verdict} \\"]
 
     def row(e, diff):
         cells = [ex.cell(macros, e, level, size, "r2")]
         path = ex.path(e, level, size)
-        cells.append(ci_cell(macros, file, *path, "r2_ci_seeds") if path else "{}")
+        cells.append(ci_cell(macros, file, *path, "r2_ci_boot") if path else "{}")
         if diff:
-            cells += [macros.cell(file, "comparisons", e, "at_default", "r2_diff"),
-                      ci_cell(macros, file, "comparisons", e, "at_default", "r2_diff_ci")]
+            at = ("comparisons", e, "at_default")
+            cells += [macros.cell(file, *at, "r2_diff"), ci_cell(macros, file, *at, "r2_diff_ci"),
+                      macros.cell(file, *at, "verdict")]
         else:
-            cells += ["{}", "{}"]
+            cells += ["{}", "{}", ""]
         return cells
 
-    body, done = [], set()
-    for ref in refs:
+    body = []
+    for ref, members in groups:
         if body:
             body.append(r"\addlinespace")
-        body.append(f"{tex_escape(labels[ref])} (baseline) & " + " & ".join(row(ref, False)) + " \\\\")
-        done.add(ref)
-        for e in order:
-            if e not in done and isinstance(comps.get(e), dict) and comps[e].get("reference") == ref:
-                body.append(f"\\quad {tex_escape(labels[e])} & " + " & ".join(row(e, True)) + " \\\\")
-                done.add(e)
-    rest = [e for e in order if e not in done]
+        body.append(f"{tex_escape(labels[ref])} (reference) & " + " & ".join(row(ref, False)) + " \\\\")
+        body += [f"\\quad {tex_escape(labels[e])} & " + " & ".join(row(e, True)) + " \\\\" for e in members]
     if rest:
         body.append(r"\addlinespace")
         body += [f"{tex_escape(labels[e])} & " + " & ".join(row(e, False)) + " \\\\" for e in rest]
-    note = ["R^2: mean over seeds on the test set with its t interval over seeds;",
-            "Delta R^2: mean over seeds of (variant - baseline) on the same seeds (paired), with its t interval."]
-    colspec = "@{}l S[table-format=-1.3] c S[table-format=-1.3] c@{}"
+    note = ["R^2: mean over seeds on the test set, with its bootstrap interval over the test spectra;",
+            "Delta R^2: variant - reference on the same test spectra, each spectrum's squared error averaged",
+            "over seeds; its interval: paired bootstrap over those spectra (one resampling for both models);",
+            "verdict: gain or loss where that interval excludes zero, else no difference."]
+    colspec = "@{}l S[table-format=-1.3] c S[table-format=-1.3] c l@{}"
     return tabular(colspec, header, body, [file], note)

@@ -210,6 +210,32 @@ def test_jobs_hold_every_cell_once(cfg):
         assert (e, noise_tag(cfg["noise"]["noise_level"]), cfg["datasets"]["train"]["n"], 0) in keys
 
 
+def test_aggregate_inputs_hold_the_predictions_of_the_compared_cells(cfg):
+    """Rule aggregate_experiment pairs each comparison on the test spectra: its inputs are the cells'
+    results, then the predictions table of every compared cell (variant and reference, at the default
+    and the highest noise level, largest size, every seed) and no other, then the Bayes ceiling where it
+    bounds the power laws -- the order the command reads them in."""
+    default = cfg["noise"]["noise_level"]
+    for name, exp in cfg["experiments"].items():
+        inputs = W.aggregate_inputs(cfg, name)
+        cells = W.experiment_cell_paths(cfg, name)
+        tables = [p for p in inputs if p.endswith(".csv")]
+        assert inputs[:len(cells)] == cells and inputs[len(cells):len(cells) + len(tables)] == tables, name
+        assert inputs[len(cells) + len(tables):] == ([W.BAYES] if W.bounds_scaling(cfg, name) else []), name
+        assert all(t[:-len(".csv")] + ".json" in cells for t in tables), name
+        pairs = {v: r for v, r in (exp.get("compare") or {}).items() if r is not None}
+        levels = {noise_tag(nl) for nl in exp["noise_levels"] if nl in (default, max(exp["noise_levels"]))}
+        size = max(exp["sizes"])
+        expect = {W.CELL_PREDICTIONS.format(estimator=e, noise=t, size=size, seed=s) for v, r in pairs.items()
+                  for e in (v, r) for t in levels for s in range(exp["seeds"])}
+        assert set(tables) == expect and len(tables) == len(expect), name
+    ablations = cfg["experiments"]["ablations"]
+    assert len([p for p in W.aggregate_inputs(cfg, "ablations") if p.endswith(".csv")]) == len(
+        ablations["estimators"]) * ablations["seeds"]                  # every variant and reference is compared
+    assert not any(p.endswith(".csv") for p in W.aggregate_inputs(cfg, "scaling"))   # no compare, no table
+    assert W.rule_params("aggregate_experiment", cfg, experiment="ablations")["seed"] == cfg["seed"]
+
+
 # -- (c) every documented config key reaches a job ----------------------------------------------------
 def _resolve(node):
     if "$ref" in node:
@@ -329,6 +355,8 @@ def perturb(cfg, path, node):
     if "enum" in node:
         return node["enum"][(node["enum"].index(v) + 1) % len(node["enum"])]
     t = node.get("type")
+    if t == ["number", "null"]:                                   # a number that may be switched off
+        return None if v is not None else 0.5
     if t == "string" and node.get("pattern") == "^[a-f]$":
         return "c" if v != "c" else "d"
     if t == "integer":
@@ -435,3 +463,25 @@ def test_simulate_dataset_params_are_what_the_data_depend_on(cfg):
     for key, value in ((("noise", "mag"), [21.0, 22.0]), (("datasets", "train", "n"), 100),
                        (("params", "T_eff"), [4000.0, 5000.0]), (("seed",), 1)):
         assert "simulate_dataset" in _changed_rules(cfg, key, value), key
+
+
+# -- (e) targets -------------------------------------------------------------------------------------
+def _snakefile_rule(name):
+    text = (ROOT / "Snakefile").read_text()
+    m = re.search(rf"^rule {name}:\n(.*?)(?=^\S|\Z)", text, flags=re.M | re.S)
+    assert m, f"Snakefile: no rule {name}"
+    return m.group(1)
+
+
+def test_paper_target_builds_every_track_document(cfg):
+    """``snakemake paper`` builds the whole study and the document of every registered track (the
+    registry, not a list of letters), each from its LaTeX source; ``all`` builds them too."""
+    from pfslogg.tracks import TRACKS
+
+    docs = ["main"] + [t.doc for t in TRACKS.values()]
+    assert {"main", "track_a", "track_b", "track_c", "track_f"} <= set(docs)
+    assert set(W.paper_outputs()) == {W.PDF.format(doc=d) for d in docs}
+    assert "W.paper_outputs()" in _snakefile_rule("paper")
+    assert set(W.paper_outputs()) <= set(W.all_outputs(cfg))
+    for d in docs:
+        assert d in W.PAPER_DOCS and (ROOT / "paper" / f"{d}.tex").is_file(), d

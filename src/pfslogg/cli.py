@@ -88,16 +88,23 @@ def cmd_run_cell(a, p):
 
 def cmd_aggregate_experiment(a, p):
     """aggregate the cells of one experiment: a CSV row per cell, one JSON of means and intervals"""
-    from .experiments import aggregate, experiment_cells
+    import pandas as pd
+
+    from .experiments import aggregate, compared_cells, experiment_cells
     from .provenance import read_results
     started = now()
-    cells = experiment_cells(p["spec"])
-    cell_files = a.inputs[:-1] if p.get("bayes_bound") else a.inputs   # then the last is the Bayes ceiling
-    if len(cells) != len(cell_files):
-        raise InputError(f"experiments.{p['experiment']}: {len(cells)} cells but {len(cell_files)} cell files")
-    docs = {c: read_results(f) for c, f in zip(cells, cell_files)}
+    # inputs (pfslogg.paths.aggregate_inputs): every cell's results, the predictions tables the comparisons
+    # read, then the Bayes ceiling where it bounds the power laws
+    cells, compared = experiment_cells(p["spec"]), compared_cells(p["spec"], p["default_noise_level"])
+    n, k = len(cells), len(compared)
+    if len(a.inputs) != n + k + bool(p.get("bayes_bound")):
+        raise InputError(f"experiments.{p['experiment']}: {n} cells and {k} predictions tables"
+                         f"{' and the Bayes ceiling' if p.get('bayes_bound') else ''} but {len(a.inputs)} inputs")
+    docs = {c: read_results(f) for c, f in zip(cells, a.inputs[:n])}
+    tables = {c: (f, pd.read_csv(f)) for c, f in zip(compared, a.inputs[n:n + k])}
     metrics, details, rows = aggregate(p["experiment"], p["spec"], docs, p["confidence"],
-                                       default_noise_level=p["default_noise_level"])
+                                       default_noise_level=p["default_noise_level"], predictions=tables,
+                                       n_boot=p["bootstrap"], seed=p["seed"])
     if p["spec"].get("reference"):   # Track A: a power law per variant, and the size to reach the reference
         from .scaling import reference_r2, scaling_summary
         ref = p["spec"]["reference"]

@@ -39,6 +39,6 @@ rule all:
 
 
 rule paper:
-    """The whole study: paper/build/main.pdf."""
+    """Every document: the whole study (paper/build/main.pdf) and each track's own (paper/build/track_<x>.pdf)."""
     input:
-        W.PDF.format(doc="main"),
+        W.paper_outputs(),

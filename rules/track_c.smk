@@ -118,7 +118,8 @@ rule compute_snr_sweep:
 
 
 rule check_ceiling:
-    """Efficiency of every model against both ceilings; fails if a model beats the Bayes ceiling beyond the CIs."""
+    """Efficiency of every model against the Bayes ceiling and the mean Cramer-Rao bound; fails if a model beats the
+    Bayes ceiling beyond the CIs."""
     input:
         bayes=W.BAYES,
         fisher=W.FISHER,
@@ -137,6 +138,6 @@ rule check_ceiling:
 
 
 rule track_c:
-    """Track C: Bayes and Fisher / Cramer-Rao ceilings (results, figure, tables, paper/build/track_c.pdf)."""
+    """Track C: the Bayes ceiling and the Fisher / Cramer-Rao bound (results, figures, tables, paper/build/track_c.pdf)."""
     input:
         W.track_outputs(config, "c"),

@@ -261,8 +261,8 @@ def test_the_figure_draws_the_bayes_ceiling_as_the_ceiling(tmp_path):
     fig = render("r2_vs_snr", inputs, SNR_PARAMS)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[0] == "Bayes ceiling (posterior mean) (all: 0.87)"
-    assert labels[1:3] == ["Fisher/CRLB, 10–90 % of per-spectrum bounds",
-                           "Fisher/CRLB, median of per-spectrum bounds"]
+    assert labels[1:3] == ["Cramér–Rao bound (unbiased), 10–90 % of per-spectrum bounds",
+                           "Cramér–Rao bound (unbiased), median of per-spectrum bounds"]
     assert labels[3].startswith("Ridge")
     line = fig.axes[0].get_lines()[0]
     assert line.get_linestyle() == "-" and line.get_ydata()[0] == pytest.approx(0.97 - 0.5 / 2)
@@ -281,7 +281,9 @@ def test_r2_by_snr_table_has_a_bayes_row(tmp_path):
              make_fisher(res / "track_c/fisher.json")]
     text = paper.table_tex("r2_by_snr", res, [tmp_path / f for f in files])
     rows = [line.split("&")[0].strip() for line in paper.mask_comments(text).splitlines() if "&" in line]
-    assert [r for r in rows if r] == ["Estimator", "Ridge", "Bayes ceiling", "Fisher ceiling"]
+    # the head says that each row is one training run, and which seed (the text quotes means over seeds)
+    assert [r for r in rows if r] == ["{one run, seed \\num{\\TrackFRidgeSeed}}", "Estimator", "Ridge",
+                                      "Bayes ceiling", "Cram\\'er--Rao bound"]
     assert "\\TrackCBayesSnrBinsOneRtwo" in text and "\\TrackCBayesOverallRtwoCiHi" in text
 
 

@@ -2,7 +2,7 @@
 
 import re
 
-from workflow_util import ROOT, copy_workflow, snakemake
+from workflow_util import ROOT, TINY, copy_workflow, snakemake
 
 
 def _rules():
@@ -68,3 +68,18 @@ def test_cli_help_describes_every_command():
     for name in COMMANDS:
         if name != "check-paper":
             assert name.replace("-", "_") in rules, f"command {name} is named after no rule"
+
+
+def test_paper_target_compiles_every_track_document(tmp_path):
+    """The DAG of ``snakemake paper`` (a dry run on the tiny config): rule paper reads the PDF of the
+    whole study and of every registered track, and each is a compile_paper job."""
+    from pfslogg.tracks import TRACKS
+
+    wd = copy_workflow(tmp_path)
+    out = snakemake(wd, "paper", "-n", "--cores", "2", "--configfile", TINY).stdout
+    m = re.search(r"^rule paper:\n    input: (.*)$", out, flags=re.M)
+    assert m, out[-3000:]
+    pdfs = {"paper/build/main.pdf"} | {f"paper/build/{t.doc}.pdf" for t in TRACKS.values()}
+    assert set(m.group(1).split(", ")) == pdfs
+    for pdf in pdfs:
+        assert re.search(rf"^rule compile_paper:\n(    .*\n)*?    output: {re.escape(pdf)}$", out, flags=re.M), pdf

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tools
+from conftest import cell_predictions, require_tools
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -162,7 +162,8 @@ def aggregate_metrics(experiment, estimators, noise_levels, sizes, seeds, r2_of,
                     m = cell_metrics(e, LABELS[e], r2, [r2 - 0.2, r2 - 0.1, r2], noise_level=nl, size=n, seed=s)
                     cells[(e, tag(nl), n, s)] = {"kind": "estimator", "metrics": m,
                                                  "details": {"fitted": {"alpha": 10.0}}}
-    metrics, details, _ = aggregate(experiment, exp, cells, 0.95, default_noise_level=default_noise_level)
+    metrics, details, _ = aggregate(experiment, exp, cells, 0.95, default_noise_level=default_noise_level,
+                                    predictions=cell_predictions(cells), n_boot=200)
     return metrics, details
 
 
@@ -240,10 +241,11 @@ def make_results_tree(root):
         snrs, originals = [3.0, 4.6, 7.1, 24.0], [0.366, 0.74, 0.891, 0.9906]
         results("results/track_c/ceiling_calibration.json",
                 {"points": [{"snr": s_, "r2max_median": o + 0.01, "r2max_p10": o - 0.2,
-                             "r2max_p90": min(o + 0.1, 0.999), "original": o}
-                            for s_, o in zip(snrs, originals)], "n_spectra": 500},
+                             "r2max_p90": min(o + 0.1, 0.999), "original": o, "diff": 0.01}
+                            for s_, o in zip(snrs, originals)], "n_spectra": 500, "tolerance": 0.1,
+                 "max_abs_diff": 0.01, "max_abs_diff_snr": 3.0, "within_tolerance": True},
                 "calibrate_ceiling", ["data/test.h5"],
-                {"ceiling": {"n_spectra": 500, "original": originals, "snr": snrs},
+                {"ceiling": {"n_spectra": 500, "original": originals, "snr": snrs, "tolerance": 0.1},
                  "noise": NOISE, "params": PRIOR, "seed": 7}, kind="calibration")
         # Track C's checks and curves: a snapshot of a default run's metrics (tests/data)
         for kind, doc in json.loads(TRACK_C_SNAPSHOT.read_text()).items():
@@ -314,6 +316,25 @@ def test_macro_names_follow_the_documented_scheme(numbers):
 
 def test_strings_booleans_and_nulls_are_not_numbers(numbers):
     assert not any(m.endswith(("Estimator", "Label", "Converged")) for m in numbers)
+
+
+def test_verdict_words_are_macros_of_their_text(numbers, tree):
+    """The word a comparison earns from its interval (gain, loss, no difference) reaches the text as a
+    macro of its text; other strings do not; a verdict that is not plain words is refused, naming it."""
+    name = "TrackFPitfallsComparisonsRidgeSmallAlphaAtDefaultVerdict"
+    n = numbers[name]
+    assert n.raw == n.formatted and n.raw in ("gain", "loss", "no difference")
+    assert (n.file, n.key) == ("results/track_f/pitfalls.json", "comparisons.ridge_small_alpha.at_default.verdict")
+    assert f"\\newcommand{{\\{name}}}{{{n.raw}}}" in paper.numbers_tex(list(numbers.values()))
+    assert "TrackFPitfallsComparisonsRidgeSmallAlphaInterval" not in numbers
+    assert "TrackFPitfallsComparisonsRidgeSmallAlphaReference" not in numbers
+    path = tree / "results/track_f/pitfalls.json"
+    doc = json.loads(path.read_text())
+    doc["metrics"]["comparisons"]["ridge_small_alpha"]["at_default"]["verdict"] = "gain}\\input{x"
+    write_json(path, doc)
+    with pytest.raises(InputError, match=r"^results/track_f/pitfalls.json :: comparisons\.ridge_small_alpha\."
+                                         r"at_default\.verdict: expected words"):
+        paper.collect_numbers(tree / "results")
 
 
 def test_values_use_the_declared_precision(numbers):
@@ -650,6 +671,8 @@ TABLE_FILES = {
     "crlb_validation": ["results/track_c/crlb_validation.json"],
     "snr_sweep": ["results/track_c/snr_sweep.json"],
     "efficiency_by_snr": ["results/track_c/efficiency.json"],
+    "discussion_ceilings": ["results/track_c/efficiency.json"],
+    "discussion_moe": ["results/track_b/mixtures.json"],
     "datasets": DATASETS,
     "ceiling": ["results/track_c/fisher.json"],
     "calibration": ["results/track_c/ceiling_calibration.json"],
@@ -685,7 +708,8 @@ def test_tables_refer_to_numbers_only_through_macros(tree, tmp_path, name):
     assert out.read_text() == text
     assert paper.find_hand_typed_numbers(text) == []
     assert paper.find_undefined_macros(text, numbers_tex) == []
-    assert ("\\toprule" in text and "\\bottomrule" in text) or ("\\begin{itemize}" in text and "\\item" in text)
+    assert (("\\toprule" in text and "\\bottomrule" in text) or ("\\begin{itemize}" in text and "\\item" in text)
+            or (name.startswith("discussion_") and "\\num{\\Track" in text))   # sentences of the discussion
     for f in TABLE_FILES[name]:
         assert f"%   {f}" in text
 
@@ -715,14 +739,15 @@ def test_tables_cite_the_expected_macros(tree, name, macros):
 def test_r2_by_snr_rows_best_first_with_the_ceiling_last(tree):
     text = table(tree, "r2_by_snr")
     labels = [r for r in _rows(text) if r]
-    assert labels[1:] == ["LightGBM", "Ridge", "Template fit", "Fisher ceiling"]
+    assert labels[0].startswith("{one run, seed \\num{\\TrackF") and labels[1] == "Estimator"
+    assert labels[2:] == ["LightGBM", "Ridge", "Template fit", "Cram\\'er--Rao bound"]
     assert "S[table-format=-1.3]" in text
 
 
 def test_r2_by_snr_from_explicit_files(tree):
     text = table(tree, "r2_by_snr", ["results/track_f/ridge.json", "results/track_f/template.json"])
     assert "Ridge" in text and "Template fit" in text and "LightGBM" not in text
-    assert "Fisher ceiling &" not in text and "\\TrackCFisher" not in text
+    assert "Rao bound &" not in text and "\\TrackCFisher" not in text
     assert "%   results/track_f/ridge.json" in text
     with pytest.raises(InputError, match="r2_by_snr: needs at least 1 results file.* 'estimator', got 0"):
         table(tree, "r2_by_snr", ["results/track_c/fisher.json"])
@@ -744,7 +769,14 @@ def test_r2_by_snr_from_experiment_cells(tmp_path):
     files = sorted((tmp_path / "results/cells").rglob("*.json"))
     text = paper.table_tex("r2_by_snr", tmp_path / "results", files)
     assert "\\CellsRidgeNlzeropfiveNsixthousandSoneOverallRtwo" in text
-    assert [r for r in _rows(text) if r][1:] == ["LightGBM", "Ridge", "Template fit"]
+    rows = [r for r in _rows(text) if r]
+    assert rows[0] == "{one run, seed \\num{\\CellsLightgbmNlzeropfiveNsixthousandSoneSeed}}"   # the seed, once
+    assert rows[1:] == ["Estimator", "LightGBM", "Ridge", "Template fit"]
+    # cells of different seeds: each row says its own
+    write_results(tmp_path, "results/cells/ridge/nl0p5_n6000_s1.json", "estimator",
+                  cell_metrics("ridge", "Ridge", 0.3, [0.1, 0.2, 0.3], noise_level=0.5, size=6000, seed=2))
+    rows = [r for r in _rows(paper.table_tex("r2_by_snr", tmp_path / "results", files)) if r]
+    assert rows[0] == "Estimator" and "Ridge (seed \\num{\\CellsRidgeNlzeropfiveNsixthousandSoneSeed})" in rows
     # two cells of one estimator: which one to show is not the table's guess
     write_results(tmp_path, "results/cells/ridge/nl1_n6000_s1.json", "estimator",
                   cell_metrics("ridge", "Ridge", 0.3, [0.1, 0.2, 0.3], size=6000, seed=1))
@@ -883,7 +915,7 @@ Ridge reaches $R^2 = \TrackFRidgeOverallRtwo$ on \num{\TrackFRidgeNTest} test sp
     require_tools("pdftotext")
     text = subprocess.run(["pdftotext", "-layout", "table.pdf", "-"], cwd=tmp_path / "doc",
                           capture_output=True, text=True).stdout
-    assert "0.471" in text and "LightGBM" in text and "Fisher ceiling" in text
+    assert "0.471" in text and "LightGBM" in text and "Rao bound" in text
     assert "20000" in text or "20 000" in text
     assert "0.601" in text      # ridge at noise level 0.1, 2000 spectra
 

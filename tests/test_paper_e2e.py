@@ -1,7 +1,8 @@
 """End to end: Track F and the whole paper on the tiny configuration, in a temporary copy.
 
-One session-scoped run of ``snakemake track_a track_f paper`` serves every test: the PDFs exist and
-render, hold no undefined reference and print the generated numbers; the guard passes on the
+One session-scoped run of ``snakemake track_a track_f paper`` serves every test: the PDFs of every
+document (the whole study and each registered track's, all targets of ``paper``) exist and render,
+hold no undefined reference and print the generated numbers; the guard passes on the
 real documents with the numbers of a real run; the provenance audit traces a printed number to
 its results file, rule (with its line in the rule file) and inputs, and says STALE once an input
 changes; ``snakemake --report`` works.
@@ -26,6 +27,7 @@ import yaml
 
 from conftest import in_ci, require_tools
 from pfslogg import paper
+from pfslogg import workflow as W
 from workflow_util import ROOT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +35,7 @@ TINY = "tests/configs/tiny.yaml"
 BUDGET_S = 600  # the whole run on 2 cores (Track A: 25 tiny neural cells)
 LATEX = ("latexmk", "pdflatex", "bibtex")    # what compile_paper runs
 POPPLER = ("pdftoppm", "pdftotext")          # what the tests read the PDFs with
+DOCS = [Path(p).stem for p in W.paper_outputs()]   # every document that target paper builds
 
 
 @pytest.fixture(scope="session")
@@ -81,11 +84,12 @@ def test_run_takes_less_than_four_minutes(run):
 
 def test_the_run_compiled_the_pdfs_exactly_when_latex_is_there(run):
     built = {p.name for p in (run.wd / "paper/build").glob("*.pdf")}
-    assert ({"main.pdf", "track_a.pdf", "track_f.pdf"} <= built) if run.latex else not built, built
+    assert {"main", "track_a", "track_f"} <= set(DOCS)
+    assert ({f"{d}.pdf" for d in DOCS} <= built) if run.latex else not built, built
     assert (run.wd / "paper/generated/main/numbers.tex").is_file()   # the numbers need no LaTeX
 
 
-@pytest.mark.parametrize("doc", ["track_a", "track_f", "main"])
+@pytest.mark.parametrize("doc", DOCS)
 def test_pdf_exists_and_its_first_page_renders(pdfs, doc):
     run = pdfs
     pdf = run.wd / f"paper/build/{doc}.pdf"
@@ -96,7 +100,7 @@ def test_pdf_exists_and_its_first_page_renders(pdfs, doc):
     assert png.with_suffix(".png").stat().st_size > 20_000
 
 
-@pytest.mark.parametrize("doc", ["track_a", "track_f", "main"])
+@pytest.mark.parametrize("doc", DOCS)
 def test_pdf_has_no_undefined_references_or_citations(pdfs, doc):
     run = pdfs
     assert "??" not in _text(run.wd / f"paper/build/{doc}.pdf")
@@ -133,6 +137,7 @@ def test_pdf_prints_the_generated_numbers(pdfs, doc):
 def test_track_documents_use_exactly_their_results(run):
     f = {m["file"] for m in _numbers(run.wd, "track_f").values()}
     assert "results/track_f/benchmark.json" in f and "results/track_c/fisher.json" in f
+    assert "results/track_c/bayes.json" in f   # its abstract compares the baselines with the Bayes ceiling
     assert "results/track_f/pitfalls.json" in f and "results/cells/ridge/nl1_n1000_s0.json" in f
     assert "results/track_c/ceiling_calibration.json" not in f
     main = {m["file"] for m in _numbers(run.wd, "main").values()}

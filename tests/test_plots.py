@@ -211,7 +211,7 @@ def test_r2_vs_snr_says_the_confidence_level(tmp_path):
     assert "90 % bootstrap bands" in ax.get_title()
     assert ax.get_legend() is None   # below the axes, where it hides no curve
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels[0].startswith("Fisher/CRLB") and labels[2].startswith("Ridge (all: ")
+    assert labels[0].startswith("Cramér–Rao bound (unbiased)") and labels[2].startswith("Ridge (all: ")
     assert [lab.split(" (")[0] for lab in labels[2:]] == ["Ridge", "LightGBM", "Template fit"]  # params order
     # params asking for another level than the cells' intervals were computed at
     with pytest.raises(InputError, match=r"\.json: intervals computed at confidence 0.9, the figure asks for 0.95"):

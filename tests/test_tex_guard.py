@@ -130,7 +130,7 @@ DATA = [f"results/data/{s}.json" for s in ("train", "val", "test", "grid")]
 TRACK_C = DATA + ["results/track_c/fisher.json", "results/track_c/ceiling_calibration.json"] + [
     f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency")]
 TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template", "benchmark", "pitfalls")] + [
-    "results/track_c/fisher.json"]
+    "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_A = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template")] + [   # figure cells
     f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "attention")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]

@@ -25,6 +25,7 @@ PREDICT_SIZES = (50_000, 100_000, 200_000, 1_000_000)   # the original study's s
 MIN_SIZES = 4                                           # three parameters and one degree of freedom
 B_BOUNDS = (1e-3, 2.0 - 1e-3)                           # 0 < b < 2
 R2_INF_MAX = 1.0
+AT_CAP_TOL = 1e-6                                       # an R^2_inf this close to its bound is at the cap
 MAX_SIZE_TO_REACH = 1e12                                # beyond: no size is reported
 
 # The original study's ViT (patch 16, BOSZ spectra, noise level 1): test R^2 by training-set size.
@@ -77,11 +78,13 @@ def power_law_fit(sizes, r2, r2_ci=None, targets=None, predict_at=PREDICT_SIZES,
     above the ceiling).
 
     Returns ``{"r2_inf", "a", "b", "n_sizes", "size_min", "size_max", "rmse_fit", "weighted",
-    "at_bound", "r2_inf_max", "predict": {str(N): {"n_train": N, "r2", "extrapolated"}}, "size_to_reach": {name:
+    "at_bound", "r2_inf_max", "at_cap", "predict": {str(N): {"n_train": N, "r2", "extrapolated"}}, "size_to_reach": {name:
     {"r2": target, "n_train": N or None, "extrapolated"[, "why"]}}}``. ``rmse_fit``: the root mean
     square of the R^2 residuals (unweighted); ``at_bound``: the parameters that ended at a bound
-    (then the curve is a limit of the family, not an interior optimum); ``extrapolated``: N
-    outside [size_min, size_max]."""
+    (then the curve is a limit of the family, not an interior optimum); ``at_cap``: 1 when the
+    fitted asymptote is the imposed bound ``r2_inf_max`` (the data did not determine it: report the
+    cap, not a fitted asymptote), else 0 -- a number, so that the paper can say which (a boolean
+    never becomes a macro); ``extrapolated``: N outside [size_min, size_max]."""
     from scipy.optimize import least_squares
 
     n_all = np.asarray(sizes, float)
@@ -131,7 +134,8 @@ def power_law_fit(sizes, r2, r2_ci=None, targets=None, predict_at=PREDICT_SIZES,
         reach[str(name)] = _size_to_reach(float(t), r_inf, c, b, n_ref, lo, hi)
     return {"r2_inf": r_inf, "a": float(a), "b": b, "n_sizes": int(len(n)), "size_min": int(lo),
             "size_max": int(hi), "rmse_fit": float(np.sqrt(np.mean((power_law(n, r_inf, a, b) - y) ** 2))),
-            "weighted": sig_all is not None, "at_bound": at_bound, "r2_inf_max": cap, "predict": predict,
+            "weighted": sig_all is not None, "at_bound": at_bound, "r2_inf_max": cap,
+            "at_cap": int("r2_inf" in at_bound or cap - r_inf <= AT_CAP_TOL), "predict": predict,
             "size_to_reach": reach}
 
 

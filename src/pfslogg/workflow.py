@@ -84,9 +84,15 @@ def moe_summary_inputs(cfg):
     return track_b.summary_inputs(cfg)
 
 
+def paper_outputs():
+    """The inputs of target ``paper``: the PDF of the whole study (``main``) and of every registered
+    track's document (a LaTeX skeleton of a track without results is not registered, nor built)."""
+    return [PDF.format(doc="main")] + [PDF.format(doc=TRACKS[letter].doc) for letter in sorted(TRACKS)]
+
+
 def all_outputs(cfg):
     """Everything built so far: every track's target and the whole paper."""
-    out = [f for letter in sorted(TRACKS) for f in track_outputs(cfg, letter)] + [PDF.format(doc="main")]
+    out = [f for letter in sorted(TRACKS) for f in track_outputs(cfg, letter)] + paper_outputs()
     return list(dict.fromkeys(out))
 
 
@@ -131,7 +137,7 @@ def rule_params(rule, cfg, **w):
     if rule == "aggregate_experiment":
         return {"experiment": w["experiment"], "spec": cfg["experiments"][w["experiment"]],
                 "confidence": cfg["evaluation"]["confidence"], "bootstrap": cfg["evaluation"]["bootstrap"],
-                "default_noise_level": cfg["noise"]["noise_level"],
+                "seed": cfg["seed"], "default_noise_level": cfg["noise"]["noise_level"],
                 "bayes_bound": bounds_scaling(cfg, w["experiment"])}
     if rule == "compute_fisher_ceiling":
         return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],

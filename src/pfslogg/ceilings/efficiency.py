@@ -11,6 +11,10 @@ aggregate; ``compute_fisher_ceiling``). eta_CRLB above 1 is no contradiction -- 
 unbiased estimators only -- but a model whose R^2 interval lies wholly above the Bayes interval
 would beat the minimum mean squared error, which means a bug (a leak of the test noise or truth,
 or a ceiling computed on another model): :func:`violations` lists such cells and the command fails.
+
+Over the whole test set (``overall``) the metrics also give the range of each efficiency over the
+models (``eta_bayes_min``/``_max``, ``eta_crlb_min``/``_max``; None without a ratio) and how many of
+the ``n_models`` models score ``eta_crlb`` above 1 (``n_above_crlb``): what the text says of them.
 """
 
 import numpy as np
@@ -62,9 +66,28 @@ def efficiency(bayes, fisher, cells):
                      "crlb_median_r2": None if f is None else f["r2max_median"], "models": models})
     overall = bins.pop()
     best = max(overall["models"], key=lambda e: overall["models"][e]["r2"])
-    return {"noise_level": float(bayes["noise_level"]), "estimators": list(cells), "snr_bins": bins,
-            "overall": overall, "best": best, "best_eta_bayes": overall["models"][best]["eta_bayes"],
+    return {"noise_level": float(bayes["noise_level"]), "estimators": list(cells), "labels": labels(cells),
+            "snr_bins": bins, "overall": overall, "best": best, "best_eta_bayes": overall["models"][best]["eta_bayes"],
+            **overall_spread(overall["models"]),
             "violations": violations(bins + [overall]), "n_violations": len(violations(bins + [overall]))}
+
+
+def labels(cells):
+    """{estimator: the words the paper names it by}: the label of its cells (ids where two share one)."""
+    out = {e: str((docs[0]["metrics"].get("label") if docs else None) or e) for e, docs in cells.items()}
+    shared = {v for v in out.values() if list(out.values()).count(v) > 1}
+    return {e: (e if v in shared else v) for e, v in out.items()}
+
+
+def overall_spread(models):
+    """Over the whole test set: the range of eta_Bayes and eta_CRLB over the models (None without a
+    ratio), the number of models and how many of them score eta_CRLB above 1."""
+    out = {"n_models": len(models)}
+    for k in ("eta_bayes", "eta_crlb"):
+        v = [m[k] for m in models.values() if m.get(k) is not None]
+        out[f"{k}_min"], out[f"{k}_max"] = (min(v), max(v)) if v else (None, None)
+    out["n_above_crlb"] = sum(1 for m in models.values() if m.get("eta_crlb") is not None and m["eta_crlb"] > 1)
+    return out
 
 
 def violations(bins):

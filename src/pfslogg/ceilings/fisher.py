@@ -208,7 +208,7 @@ def r2_max(crlb, var_prior):
 
 
 def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_count=10):
-    """The Fisher ceiling of a test set: (metrics, per-spectrum table, details with histograms of
+    """The Cramer-Rao (Fisher) bound of a test set: (metrics, per-spectrum table, details with histograms of
     sigma_min = sqrt(CRLB), overall and per SNR bin).
 
     ``test``: a :class:`~pfslogg.data.dataset.SpectraSet` on the pixels of ``interp``; the noise is

@@ -1,4 +1,4 @@
-"""Is the CRLB right, and can it be reached? The checks of the Fisher ceiling on the project's grid.
+"""Is the CRLB right, and can it be reached? The checks of the Cramer-Rao bound on the project's grid.
 
 :func:`crlb_validation` runs, on the instrument grid, for the cubic interpolant (the project's forward
 model) and the multilinear one (the original study's):

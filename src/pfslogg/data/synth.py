@@ -5,7 +5,7 @@ style) line-formation model with real atomic physics, built so that the spectra 
 triplet window (7000-9000 A, air) carry the real parameter sensitivities -- signs, rough sizes and
 degeneracies -- of Teff, log g, [M/H] and [alpha/M]. It is smooth in its parameters and exists in
 two implementations of the same equations: NumPy (fast, ``scipy.special.wofz``; writes the grid)
-and PyTorch (differentiable with autograd; exact Jacobians for the Fisher ceilings).
+and PyTorch (differentiable with autograd; exact Jacobians for the Cramer-Rao bounds).
 
 Units: wavelength in Angstrom (air), temperature in K, pressure in dyn cm^-2, number densities in
 cm^-3, damping constants in rad s^-1, energies in eV, flux F_lambda in erg s^-1 cm^-2 A^-1.

@@ -1,7 +1,7 @@
-"""Figures of Track C, the ceilings: where the Cramer-Rao bound holds and can be reached
-(crlb_cell_position, crlb_step_size), the ceilings over the magnitude sweep (ceilings_vs_snr), the
+"""Figures of Track C, the Bayes ceiling and the Cramer-Rao bound: where the bound holds and can be
+reached (crlb_cell_position, crlb_step_size), the ceiling and the bound over the magnitude sweep (ceilings_vs_snr), the
 spread of the per-spectrum bound on the test set (crlb_distribution) and how far the estimators are
-from both ceilings (efficiency).
+from the Bayes ceiling and the Cramer-Rao bound (efficiency).
 
 A CRLB "median" is the median of per-spectrum bounds, never a bound on a mean; the mean-CRLB R^2
 (1 - mean CRLB / Var_prior) is the aggregate a model's R^2 is compared with."""
@@ -151,8 +151,8 @@ def _bayes_points(ax, x, rows, y, yerr=None, label="Bayes"):
 
 @figure("ceilings_vs_snr")
 def ceilings_vs_snr(inputs, params):
-    """The ceilings over the magnitude sweep, against the median SNR of each magnitude: (a) R^2
-    (median of per-spectrum CRLB ceilings in 3D and 4D with 10-90 % bands, the mean-CRLB R^2 and
+    """The Bayes ceiling and the Cramer-Rao bound over the magnitude sweep, against the median SNR of
+    each magnitude: (a) R^2 (median of per-spectrum CRLB R^2_max in 3D and 4D with 10-90 % bands, the mean-CRLB R^2 and
     the Bayes ceiling with its interval), (b) sigma_min and the posterior sd, (c) the Schur decay.
     inputs: one results file of kind "snr_sweep"."""
     m = _one("ceilings_vs_snr", inputs, "snr_sweep")["metrics"]
@@ -187,7 +187,7 @@ def ceilings_vs_snr(inputs, params):
     a.set_ylabel(R2_LABEL, fontsize=8)
     handles, labels = a.get_legend_handles_labels()
     handles.append(matplotlib.patches.Patch(color="0.8"))
-    labels.append("CRLB: median of per-spectrum bounds, 10–90 % band")
+    labels.append("CRLB (unbiased estimators only): median of per-spectrum bounds, 10–90 % band")
     a.legend(handles, labels, loc="lower right", frameon=False, fontsize=6.5, ncol=1, borderaxespad=0.2)
     a.text(0.01, 0.98, "(a)", transform=a.transAxes, ha="left", va="top")
 
@@ -270,11 +270,13 @@ def crlb_distribution(inputs, params):
 
 @figure("efficiency")
 def efficiency(inputs, params):
-    """Heat maps of eta_Bayes = R^2_model / R^2_Bayes and eta_CRLB = R^2_model / R^2_CRLB(mean) per
-    estimator (rows) and SNR bin (columns, then all spectra); hatched: a model whose R^2 interval
+    """Heat maps of the efficiencies E_Bayes = R^2_model / R^2_Bayes (metrics key eta_bayes) and
+    E_CRLB = R^2_model / R^2_CRLB(mean) (eta_crlb) per estimator (rows, named by the metrics' labels)
+    and SNR bin (columns, then all spectra); hatched: a model whose R^2 interval
     lies above the Bayes interval (a bug). inputs: one results file of kind "efficiency"."""
     m = _one("efficiency", inputs, "efficiency")["metrics"]
     names = list(m["estimators"])
+    shown = m.get("labels") if isinstance(m.get("labels"), dict) else {}   # the words the paper uses
     cols = m["snr_bins"] + [m["overall"]]
     labels = [f"{b['lo']:g}–{b['hi']:g}" for b in m["snr_bins"]] + ["all"]
     values = {k: np.full((len(names), len(cols)), np.nan) for k in ("eta_bayes", "eta_crlb")}
@@ -293,8 +295,8 @@ def efficiency(inputs, params):
     norm = matplotlib.colors.TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=vmax)
     cmap = plt.get_cmap("PuOr").with_extremes(bad="0.85")
     fig, axes = plt.subplots(1, 2, figsize=(7.0, 1.35 + 0.34 * len(names)), layout="constrained")
-    titles = {"eta_bayes": r"$\eta_\mathrm{Bayes} = R^2_\mathrm{model}\,/\,R^2_\mathrm{Bayes}$",
-              "eta_crlb": r"$\eta_\mathrm{CRLB} = R^2_\mathrm{model}\,/\,"
+    titles = {"eta_bayes": r"$\mathcal{E}_\mathrm{Bayes} = R^2_\mathrm{model}\,/\,R^2_\mathrm{Bayes}$",
+              "eta_crlb": r"$\mathcal{E}_\mathrm{CRLB} = R^2_\mathrm{model}\,/\,"
                           r"(1-\langle\mathrm{CRLB}\rangle/\mathrm{Var}_\mathrm{prior})$"}
     for ax, (k, v) in zip(axes, values.items()):
         im = ax.imshow(np.ma.masked_invalid(v), cmap=cmap, norm=norm, aspect="auto")
@@ -313,16 +315,17 @@ def efficiency(inputs, params):
                                                               edgecolor="k", lw=0.8))
         ax.axvline(len(cols) - 1.5, color="white", lw=2.5)
         ax.set_xticks(range(len(cols)), labels, fontsize=6.5, rotation=35, ha="right", rotation_mode="anchor")
-        ax.set_yticks(range(len(names)), names if ax is axes[0] else [""] * len(names), fontsize=7.5)
+        ax.set_yticks(range(len(names)), [shown.get(n, n) for n in names] if ax is axes[0] else [""] * len(names),
+                      fontsize=7.5)
         ax.tick_params(length=0)
         ax.set_xlabel("SNR bin", fontsize=8)
         ax.set_title(titles[k], fontsize=8.5)
     cb = fig.colorbar(im, ax=list(axes), shrink=0.95, pad=0.01,
                       extend="min" if finite.size and finite.min() < 0 else "neither")
-    cb.set_label("efficiency (1 = at the ceiling)", fontsize=7.5)
+    cb.set_label("efficiency (1 = at the Bayes ceiling / at the bound)", fontsize=7.5)
     cb.ax.tick_params(labelsize=7)
-    notes = ["grey –: no ceiling to divide by (R² ceiling ≤ 0 or bin missing)",
-             r"$\eta_\mathrm{CRLB} > 1$ is allowed (the CRLB binds unbiased estimators only)"]
+    notes = ["grey –: nothing to divide by (R² of the ceiling or the bound ≤ 0, or bin missing)",
+             r"$\mathcal{E}_\mathrm{CRLB} > 1$ is allowed (the Cramér–Rao bound binds unbiased estimators only)"]
     if above.any():
         notes.append("hatched: R² interval above the Bayes interval (a bug)")
     fig.text(0.0, -0.01, f"noise level {m['noise_level']:g}; " + "; ".join(notes), fontsize=6.5, va="top",

@@ -1,6 +1,6 @@
 """Figures against the signal-to-noise ratio: R^2 of estimators under the Bayes ceiling, with the
-Fisher/CRLB band beside it (r2_vs_snr), and the calibration of the Fisher ceiling against the
-original study (ceiling_calibration)."""
+band of the Cramer-Rao bound for unbiased estimators beside it (r2_vs_snr), and the calibration of
+the Cramer-Rao bound against the original study (ceiling_calibration)."""
 
 import logging
 from dataclasses import dataclass
@@ -60,7 +60,7 @@ class Ceiling:
 
 # A further ceiling is one more entry: its results kind and how it is drawn (in this order).
 CEILINGS = {"bayes": Ceiling("Bayes ceiling (posterior mean)", fill="0.75", line="k", ls="-"),
-            "fisher": Ceiling("Fisher/CRLB", fill="0.88", line="0.4", ls="--", field="r2max")}
+            "fisher": Ceiling("Cramér–Rao bound (unbiased)", fill="0.88", line="0.4", ls="--", field="r2max")}
 
 
 @figure("r2_vs_snr")
@@ -100,7 +100,9 @@ def r2_vs_snr(inputs, params):
     ax.set_xlabel(SNR_LABEL)
     ax.set_ylabel(R2_LABEL)
     n = models[0][1]["n_test"] if models else ceilings[0][1]["n"]
-    ax.set_title(f"log g on held-out spectra (N = {n}), {percent(level)} bootstrap bands", fontsize=8.5)
+    seeds = sorted({m["seed"] for _, m in models if m.get("seed") is not None})
+    run = f", one run per model (seed {', '.join(map(str, seeds))})" if seeds else ""
+    ax.set_title(f"log g on held-out spectra (N = {n}){run},\n{percent(level)} bootstrap bands", fontsize=8.5)
     _say_too_few(ax, models, ceilings)
     ax.grid(alpha=0.3, which="major")
     # the legend below the axes, two columns, the figure taller by its rows: inside the axes, seven

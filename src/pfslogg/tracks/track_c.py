@@ -1,4 +1,4 @@
-"""Track C: the Bayes (posterior-mean) ceiling and the Fisher / Cramer-Rao bounds."""
+"""Track C: the Bayes (posterior-mean) ceiling and the Fisher / Cramer-Rao bounds (for unbiased estimators)."""
 
 from .. import paths as P
 from .data import data_results
@@ -11,25 +11,28 @@ track("c", "ceilings", rules=("compute_fisher_ceiling", "compute_bayes_ceiling",
       results=lambda cfg: list(RESULTS), text=lambda cfg: data_results(cfg) + list(RESULTS))
 
 figure("ceiling_calibration", "c", lambda cfg: [P.CALIBRATION],
-       "median Fisher R2_max of the embedded model against the original study's values.")
+       "median Cramer-Rao R2_max (unbiased estimators) of the embedded model against the original study's values.")
 figure("crlb_cell_position", "c", lambda cfg: [P.CRLB_VALIDATION],
        "the CRLB along log g through grid cells for the cubic and the multilinear interpolant, and "
        "maximum-likelihood variances against it.")
 figure("crlb_step_size", "c", lambda cfg: [P.CRLB_VALIDATION],
        "finite-difference CRLB over the exact one against the step (fraction of the grid step).")
 figure("ceilings_vs_snr", "c", lambda cfg: [P.SNR_SWEEP],
-       "3D/4D CRLB ceilings (median, 10-90 %), the Bayes ceiling, sigma_min and the Schur decay over a sweep "
-       "of magnitudes.")
+       "the Bayes ceiling, the 3D/4D Cramer-Rao bounds (median, 10-90 %; unbiased estimators only), sigma_min "
+       "and the Schur decay over a sweep of magnitudes.")
 figure("crlb_distribution", "c", lambda cfg: [P.FISHER, P.BAYES],
        "distribution of the per-spectrum sigma_min = sqrt(CRLB) of the test set, per SNR bin.")
 figure("efficiency", "c", lambda cfg: [P.EFFICIENCY],
-       "model efficiency R2_model / R2_ceiling per SNR bin and estimator, for both ceilings.")
-table("ceiling", "c", lambda cfg: [P.FISHER], "the Fisher ceiling per SNR bin of the test set.")
+       "model efficiency R2_model / R2_Bayes per SNR bin and estimator, and R2_model over the R2 of the mean "
+       "Cramer-Rao bound.")
+table("ceiling", "c", lambda cfg: [P.FISHER],
+      "the Cramer-Rao bound (unbiased estimators) per SNR bin of the test set.")
 table("calibration", "c", lambda cfg: [P.CALIBRATION],
-      "the Fisher ceiling at the original study's SNR points, beside its values.")
+      "the Cramer-Rao bound at the original study's SNR points, beside its values.")
 table("crlb_validation", "c", lambda cfg: [P.CRLB_VALIDATION],
       "maximum-likelihood variance over the CRLB at cell centres and next to log g nodes.")
 table("snr_sweep", "c", lambda cfg: [P.SNR_SWEEP],
-      "ceilings over the magnitude sweep: SNR, R2_max (3D, 4D), mean-CRLB R2, R2_Bayes, Schur decay.")
+      "the Bayes ceiling and the Cramer-Rao bound over the magnitude sweep: SNR, R2_max (3D, 4D), mean-CRLB R2, "
+      "R2_Bayes, Schur decay.")
 table("efficiency_by_snr", "c", lambda cfg: [P.EFFICIENCY],
       "efficiency of each estimator against the Bayes ceiling per SNR bin.")

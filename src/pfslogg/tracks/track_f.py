@@ -21,11 +21,11 @@ def _benchmark(cfg):
 
 
 track("f", "baselines", experiments=EXPERIMENTS, results=_aggregates,
-      text=lambda cfg: data_results(cfg) + P.figure_cells(cfg) + [P.FISHER] + _aggregates(cfg))
+      text=lambda cfg: data_results(cfg) + P.figure_cells(cfg) + [P.BAYES, P.FISHER] + _aggregates(cfg))
 
 figure("r2_vs_snr", "f", _headline,
-       "held-out R2 of each estimator per SNR bin (bootstrap bands) under the Bayes ceiling, with the Fisher/CRLB "
-       "band (median of per-spectrum bounds) beside it.",
+       "held-out R2 of each estimator (one run: seed 0) per SNR bin (bootstrap bands) under the Bayes ceiling, "
+       "with the Cramer-Rao bound for unbiased estimators (median of per-spectrum bounds, 10-90 % band) beside it.",
        lambda cfg: {"estimators": cfg["figure"]["estimators"], "snr_bins": cfg["evaluation"]["snr_bins"]})
 figure("r2_vs_size", "f", _benchmark,
        "R2 against training-set size per estimator, one panel per noise level (intervals over seeds).")
@@ -37,7 +37,8 @@ figure("pca_components", "f", _benchmark, "PCA + Ridge: validation R2 against th
 figure("lightgbm_sensitivity", "f", lambda cfg: [P.aggregate_path(cfg, "sensitivity")],
        "LightGBM: validation R2 over learning rate x number of leaves.")
 table("r2_by_snr", "f", _headline,
-      "R2 per estimator and SNR bin at the default noise level, with the Bayes and Fisher ceilings.")
+      "R2 per estimator (one run: seed 0) and SNR bin at the default noise level, with the Bayes ceiling and the "
+      "median Cramer-Rao bound for unbiased estimators.")
 table("leaderboard", "f", _benchmark,
       "R2 of every estimator across noise levels and training sizes, with intervals over seeds.")
 table("errors", "f", _benchmark,

@@ -108,6 +108,26 @@ def ci_cell(macros, file, *path):
     return f"{{\\scriptsize[\\num{{{lo}}}, \\num{{{hi}}}]}}"
 
 
+class MacroText:
+    """Numbers of one results file as macros inside sentences of table ``name``: ``num(*path)`` (or
+    calling it) gives ``\\num{\\Macro}`` of the value at a key path, ``ci(*path)`` "[lo, hi]" of a
+    two-element interval; a missing number is an InputError naming the table, file and path."""
+
+    def __init__(self, name, file, macros):
+        self.name, self.file, self.macros = name, file, macros
+
+    def num(self, *path):
+        m = self.macros.get(self.file, *path)
+        if m is None:
+            raise InputError(f"table {self.name}: {self.file} has no number at {'.'.join(map(str, path))}")
+        return f"\\num{{{m}}}"
+
+    __call__ = num
+
+    def ci(self, *path):
+        return f"[{self.num(*path, 0)}, {self.num(*path, 1)}]"
+
+
 def range_cell(macros, file, *path):
     lo, hi = macros.get(file, *path, 0), macros.get(file, *path, 1)
     return f"{{\\num{{{lo}}}--\\num{{{hi}}}}}" if lo and hi else "{--}"

@@ -9,7 +9,8 @@ shares), each from the one summary of kind ``moe`` (:mod:`pfslogg.mixtures`):
 """
 
 from ...errors import InputError
-from .common import by_kind, ci_cell, table, tabular, tex_escape
+from ...evaluation import verdict
+from .common import MacroText, by_kind, ci_cell, table, tabular, tex_escape
 
 ROUTINGS = ("soft", "hard")
 GATES = {"gate": "classifier, spectrum (own gate)", "windows": "classifier, windows",
@@ -135,28 +136,11 @@ def moe_rho_tex(sources, macros):
 
 
 def _verdict(ci, gain="a gain", loss="a loss", none="no difference"):
-    """Words for a difference by its interval: above zero, below zero, or containing it."""
-    lo, hi = ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
-    if lo is None or hi is None:
-        return "no interval"
-    return f"{gain} beyond its interval" if lo > 0 else (f"{loss} beyond its interval" if hi < 0 else
-                                                          f"{none} beyond its interval")
-
-
-class _Text:
-    """Numbers of one file as macros inside sentences (``num``: the value; ``ci``: "[lo, hi]")."""
-
-    def __init__(self, file, macros):
-        self.file, self.macros = file, macros
-
-    def num(self, *path):
-        m = self.macros.get(self.file, *path)
-        if m is None:
-            raise InputError(f"table moe_findings: {self.file} has no number at {'.'.join(map(str, path))}")
-        return f"\\num{{{m}}}"
-
-    def ci(self, *path):
-        return f"[{self.num(*path, 0)}, {self.num(*path, 1)}]"
+    """Words for a difference by its interval (:func:`pfslogg.evaluation.verdict`): above zero, below
+    zero, or containing it."""
+    words = {"gain": gain, "loss": loss, "no difference": none}
+    word = verdict(ci)
+    return "no interval" if word is None else f"{words[word]} beyond its interval"
 
 
 @table("moe_findings")
@@ -164,7 +148,7 @@ def moe_findings_tex(sources, macros):
     """The findings of Track B as sentences (an ``itemize``): every number a macro of the summary, every
     qualitative word (a gain, a loss, beats, falls short) chosen from the numbers' intervals."""
     file, m = _summary("moe_findings", sources)
-    t = _Text(file, macros)
+    t = MacroText("moe_findings", file, macros)
     items, shown = [], m.get("shown_variant")
     blocks = [b for b in ("at_lowest", "at_default") if b in m]
     if len(blocks) == 2 and m["at_lowest"]["noise_level"] == m["at_default"]["noise_level"]:

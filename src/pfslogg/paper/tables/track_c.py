@@ -1,7 +1,7 @@
 """Tables of the ceilings, their checks and curves (track C; see :mod:`pfslogg.paper.tables` for what
 every table shares):
 
-* ``ceiling``: the Fisher ceiling per SNR bin (one ``fisher`` file);
+* ``ceiling``: the Cramer-Rao bound (unbiased estimators) per SNR bin (one ``fisher`` file);
 * ``calibration``: the ceiling at the original study's SNR points beside its values (one
   ``calibration`` file);
 * ``crlb_validation``: var(ML) / CRLB with its interval and the ML bias per maximum-likelihood
@@ -18,13 +18,13 @@ from .common import bin_key, by_kind, ci_cell, object_items, table, tabular, tex
 
 @table("ceiling")
 def ceiling_tex(sources, macros):
-    """The Fisher-ceiling table (one ``fisher`` file): per SNR bin of the test set (and all
+    """The Cramer-Rao-bound table (one ``fisher`` file): per SNR bin of the test set (and all
     spectra) the number of spectra, their median SNR, the median and 10th/90th percentiles of
     R^2_max per spectrum, and the ceiling of the mean CRLB."""
     (src,) = by_kind("ceiling", sources, {"fisher": (1, 1)})["fisher"]
     file, m = src.file, src.metrics
     if not isinstance(m.get("snr_bins"), list):
-        raise InputError(f"{file}: the Fisher ceiling needs its 'snr_bins'")
+        raise InputError(f"{file}: the Cramer-Rao bound table needs its 'snr_bins'")
     header = [r"{SNR bin} & {$N$} & {median SNR} & \multicolumn{3}{c}{$R^2_{\max}$ per spectrum}"
               r" & {$1-\langle\mathrm{CRLB}\rangle/\mathrm{Var}_\mathrm{prior}$} \\",
               r"\cmidrule(lr){4-6}",
@@ -45,7 +45,8 @@ def ceiling_tex(sources, macros):
     body += [r"\midrule", row("All", "overall")]
     note = ["R^2_max = 1 - CRLB / Var_prior(log g) per test spectrum, clipped to [0, 1];",
             "CRLB: marginal Cramer-Rao bound on log g (Schur complement over the nuisances);",
-            "last column: the ceiling of the bin's mean CRLB (no clipping per spectrum)."]
+            "last column: the R^2 of the bin's mean CRLB (no clipping per spectrum); both bind unbiased",
+            "estimators only: the ceiling of every estimator is the Bayes ceiling."]
     colspec = ("@{}l S[table-format=4.0] S[table-format=2.1] S[table-format=1.3] "
                "S[table-format=1.3] S[table-format=1.3] S[table-format=1.3]@{}")
     return tabular(colspec, header, body, [file], note)
@@ -69,7 +70,7 @@ def calibration_tex(sources, macros):
         cells = [macros.cell(file, "points", i, k) for k in
                  ("snr", "r2max_median", "r2max_p10", "r2max_p90", "original")]
         body.append(" & ".join(cells) + " \\\\")
-    note = ["Median marginal Fisher ceiling of parameters drawn from the prior, at the SNR points",
+    note = ["Median marginal Cramer-Rao bound R^2_max of parameters drawn from the prior, at the SNR points",
             "of the original study's grid; last column: the original study's values (comparison)."]
     colspec = ("@{}S[table-format=2.1] S[table-format=1.3] S[table-format=1.3] "
                "S[table-format=1.3] S[table-format=1.4]@{}")
@@ -172,17 +173,18 @@ def efficiency_by_snr_tex(sources, macros):
     nb = len(bins)
     heads = [f"{{\\num{{{macros.get(file, 'snr_bins', i, 'lo')}}}--\\num{{{macros.get(file, 'snr_bins', i, 'hi')}}}}}"
              for i in range(nb)]
-    header = [f" & \\multicolumn{{{nb}}}{{c}}{{$\\eta_\\mathrm{{Bayes}}$ per bin of SNR}} & \\\\",
+    header = [f" & \\multicolumn{{{nb}}}{{c}}{{$\\mathcal{{E}}_\\mathrm{{Bayes}}$ per bin of SNR}} & \\\\",
               f"\\cmidrule(lr){{2-{nb + 1}}}",
               "Estimator & " + " & ".join(heads) + " & {All} \\\\"]
     paths = [("snr_bins", i) for i in range(nb)] + [("overall",)]
     body = []
+    names = m.get("labels") if isinstance(m.get("labels"), dict) else {}
     for name in m["estimators"]:
         cells = [macros.cell(file, *p, "models", name, "eta_bayes") for p in paths]
-        body.append(f"{tex_escape(name)} & " + " & ".join(cells) + " \\\\")
+        body.append(f"{tex_escape(names.get(name, name))} & " + " & ".join(cells) + " \\\\")
     body += [r"\midrule", "$R^2_\\mathrm{Bayes}$ & " + " & ".join(macros.cell(file, *p, "bayes_r2") for p in paths)
              + " \\\\"]
-    note = ["eta_Bayes = R^2 of the model (mean over seeds) / R^2 of the posterior mean on the same test",
+    note = ["E_Bayes = R^2 of the model (mean over seeds) / R^2 of the posterior mean on the same test",
             "spectra and noise; 1 = at the Bayes ceiling; last row: R^2_Bayes of each bin."]
     colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
     return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])

@@ -1,8 +1,9 @@
 """Tables of the estimators (track F; see :mod:`pfslogg.paper.tables` for what every table shares):
 
 * ``r2_by_snr``: R^2 per estimator and SNR bin with confidence intervals (one ``estimator``
-  cell per estimator), plus the Bayes ceiling (``bayes`` files, optional) with its intervals and
-  the Fisher ceiling (``fisher`` files, optional);
+  cell per estimator: one training run, whose seed the table prints), plus the Bayes ceiling
+  (``bayes`` files, optional) with its intervals and the median Cramer-Rao bound for unbiased
+  estimators (``fisher`` files, optional);
 * ``leaderboard``: R^2 of every estimator and training size at every noise level, with the
   interval over seeds (one ``experiment`` aggregate);
 * ``errors``: R^2, RMSE, MAE, bias and slope of every estimator at the aggregate's
@@ -22,9 +23,11 @@ def r2_by_snr_tex(sources, macros):
 
     Rows: the estimators (``estimator`` cells, one per estimator), best overall R^2 first, each
     with a second row holding its confidence intervals; then the Bayes ceiling (R^2 of the
-    posterior mean of each ``bayes`` file, with its intervals) and the Fisher ceiling (median
-    R^2_max of each ``fisher`` file). Columns: the SNR bins (the union over the files, by edges), then
-    all spectra. The table is wide: the includer fits it to the text width (``\\fittable``)."""
+    posterior mean of each ``bayes`` file, with its intervals) and the Cramer-Rao bound (median
+    R^2_max of each ``fisher`` file; it binds unbiased estimators only). Columns: the SNR bins (the
+    union over the files, by edges), then all spectra. Each row is one training run: the seed of
+    the cells is printed in the head (beside each estimator where the cells' seeds differ). The
+    table is wide: the includer fits it to the text width (``\\fittable``)."""
     groups = by_kind("r2_by_snr", sources, {"estimator": (1, None), "bayes": (0, None), "fisher": (0, None)})
     rows, seen = [], {}
     for s in groups["estimator"]:
@@ -57,7 +60,11 @@ def r2_by_snr_tex(sources, macros):
         lo, hi = macros.get(file, "snr_bins", i, "lo"), macros.get(file, "snr_bins", i, "hi")
         header_bins.append(f"{{\\num{{{lo}}}--\\num{{{hi}}}}}")
     nb = len(bin_keys)
-    header = [f" & \\multicolumn{{{nb}}}{{c}}{{$R^2$ per bin of SNR}} & \\\\",
+    seeds = {s.metrics.get("seed") for s in rows}
+    seed_macros = {s.file: macros.get(s.file, "seed") for s in rows}
+    one_seed = len(seeds) == 1 and None not in seed_macros.values()
+    head = f"{{one run, seed \\num{{{seed_macros[rows[0].file]}}}}}" if one_seed else ""
+    header = [f"{head} & \\multicolumn{{{nb}}}{{c}}{{$R^2$ per bin of SNR}} & \\\\",
               f"\\cmidrule(lr){{2-{nb + 1}}}",
               "Estimator & " + " & ".join(header_bins) + " & {All} \\\\"]
 
@@ -74,7 +81,10 @@ def r2_by_snr_tex(sources, macros):
 
     body = []
     for s in rows:
-        body += r2_rows(s, tex_escape(s.metrics.get("label") or s.metrics.get("estimator")))
+        label = tex_escape(s.metrics.get("label") or s.metrics.get("estimator"))
+        if not one_seed and seed_macros[s.file] is not None:
+            label += f" (seed \\num{{{seed_macros[s.file]}}})"
+        body += r2_rows(s, label)
     for s in groups["bayes"]:
         body += [r"\midrule", *r2_rows(s, "Bayes ceiling")]
 
@@ -84,13 +94,14 @@ def r2_by_snr_tex(sources, macros):
                  else "{--}" for bk in bin_keys]
         cells.append(macros.cell(s.file, "overall", "r2max_median"))
         body.append(r"\midrule")
-        body.append("Fisher ceiling & " + " & ".join(cells) + " \\\\")
+        body.append("Cram\\'er--Rao bound & " + " & ".join(cells) + " \\\\")
 
     note = ["R^2 = 1 - MSE / Var_prior(log g) in every bin (one denominator for all);",
             "SNR = median(flux / (noise_level * error)) of each spectrum;",
+            "each estimator: one training run (the seed in the head), not a mean over seeds;",
             "second row of each estimator: bootstrap confidence interval of R^2;",
             "Bayes ceiling: R^2 of the posterior mean of log g (the least MSE of any estimator), with its interval;",
-            "last row: the median Fisher ceiling R^2_max of the spectra of each bin."]
+            "last row: the median Cramer-Rao bound R^2_max of the spectra of each bin (unbiased estimators only)."]
     colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
     files = [s.file for s in rows] + [s.file for s in groups["bayes"]] + [s.file for s in groups["fisher"]]
     return tabular(colspec, header, body, files, note, pre=[r"\setlength{\tabcolsep}{4pt}"])

@@ -16,24 +16,26 @@ from .paths import CHECKPOINT, FIGURE, PDF, SPLITS, TABLE, bayes_paths, bounds_s
 from .tracks import FIGURES, TABLES as TABLE_ENTRIES, TRACKS
 
 
-def is_neural(cfg, estimator):
-    """Whether a variant's cell runs in the GPU rule (run_neural_cell): asked of its class with its
-    hyper-parameters (``wants_accelerator``: a network, or a composite with a network among its parts)."""
+def _variant_class(cfg, estimator):
+    """(registered class or None, hyper-parameters) of a configured variant."""
     from .estimators import REGISTRY
 
     v = cfg["estimators"][estimator]
-    cls = REGISTRY.get(v["class"])
-    return cls is not None and cls.wants_accelerator(v.get("hyper") or {})
+    return REGISTRY.get(v["class"]), v.get("hyper") or {}
+
+
+def is_neural(cfg, estimator):
+    """Whether a variant's cell runs in the GPU rule (run_neural_cell): asked of its class with its
+    hyper-parameters (``wants_accelerator``: a network, or a composite with a network among its parts)."""
+    cls, hyper = _variant_class(cfg, estimator)
+    return cls is not None and cls.wants_accelerator(hyper)
 
 
 def cell_threads(cfg, estimator):
     """CPU threads of one cell of a variant (the rule's ``threads``; Snakemake caps it at --cores):
     asked of its class with its hyper-parameters (``cpu_threads``)."""
-    from .estimators import REGISTRY
-
-    v = cfg["estimators"][estimator]
-    cls = REGISTRY.get(v["class"])
-    return 1 if cls is None else cls.cpu_threads(v.get("hyper") or {})
+    cls, hyper = _variant_class(cfg, estimator)
+    return 1 if cls is None else cls.cpu_threads(hyper)
 
 
 def estimator_pattern(cfg, neural):

@@ -267,23 +267,22 @@ class Composite(Estimator):
         return None if p is None or p.default is inspect.Parameter.empty else p.default
 
     @classmethod
-    def wants_accelerator(cls, hyper):
-        for key, kinds in cls.PARTS.items():
-            for _, spec in cls.part_specs(hyper, key):
-                class_id, part_hyper = part_spec(spec, key)
-                if class_id in REGISTRY and REGISTRY[class_id].wants_accelerator(part_hyper):
-                    return True
-        return bool(cls.accelerator)
-
-    @classmethod
-    def cpu_threads(cls, hyper):
-        counts = [int(cls.threads)]
+    def _part_classes(cls, hyper):
+        """(registered class, hyper-parameters) of every part ``hyper`` names (unknown classes left to
+        ``check_hyper``): what the class-level questions of a composite ask its parts."""
         for key in cls.PARTS:
             for _, spec in cls.part_specs(hyper, key):
                 class_id, part_hyper = part_spec(spec, key)
                 if class_id in REGISTRY:
-                    counts.append(REGISTRY[class_id].cpu_threads(part_hyper))
-        return max(counts)
+                    yield REGISTRY[class_id], part_hyper
+
+    @classmethod
+    def wants_accelerator(cls, hyper):
+        return bool(cls.accelerator) or any(c.wants_accelerator(h) for c, h in cls._part_classes(hyper))
+
+    @classmethod
+    def cpu_threads(cls, hyper):
+        return max([int(cls.threads)] + [c.cpu_threads(h) for c, h in cls._part_classes(hyper)])
 
     @property
     def is_fitted(self):

@@ -5,6 +5,7 @@ grid, their maps computed with the interpolator of the same grid."""
 import json
 import types
 
+import matplotlib.text
 import numpy as np
 import pytest
 import torch
@@ -167,6 +168,35 @@ def test_figure_draws_one_panel_per_group_with_the_maps(results):
         assert any("[CLS]" in s for s in labels) and any("saliency" in s for s in labels)
         assert any("Fisher" in s for s in labels)
         assert "cool giants" in fig.axes[0].get_title("left")
+    finally:
+        plt.close(fig)
+
+
+def test_figure_is_readable_at_print_size(results, tmp_path):
+    """Included at the text width (paper/sections/track_a.tex), every text prints at 8 pt or more, and
+    the names of the lines above the panels do not overlap."""
+    import re
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from pfslogg.plots.common import TEXT_WIDTH_IN
+
+    tex = (Path(__file__).parents[1] / "paper/sections/track_a.tex").read_text()
+    assert re.search(r"\\includegraphics\[width=\\linewidth\]\{figures/attention_maps.pdf\}", tex)
+    out = tmp_path / "maps.pdf"
+    FIGURES["attention_maps"]([str(results["vit"])], out, {})
+    width_pt = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", out.read_bytes()).group(1))
+    scale = TEXT_WIDTH_IN * 72 / width_pt
+    fig = render("attention_maps", [str(results["vit"])], {})
+    try:
+        fig.canvas.draw()
+        texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip() and t.get_visible()]
+        assert min(t.get_fontsize() for t in texts) * scale >= 8.0
+        names = [t for t in fig.axes[0].texts if t.get_text() in {"Ca II", "Na I", "K I", "Mg I", "O I"}]
+        assert {t.get_text() for t in names} == {"Ca II", "Na I", "K I", "Mg I", "O I"} and len(names) == 5
+        boxes = [t.get_window_extent() for t in names]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     finally:
         plt.close(fig)
 

@@ -32,13 +32,14 @@ from conftest import TINY_RANGES, simulate_splits
 ALPHAS = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
 VAR = prior_variance(*TINY_RANGES["log_g"])
 TRAIN_SEED, VAL_SEED, TEST_SEED = 5, 11, 13
-CLASSES = ("ridge", "pca_ridge", "lightgbm", "template")
+CLASSES = ("ridge", "pca_ridge", "lightgbm", "template", "mlfit")
 # small but representative hyper-parameters per class (LightGBM kept cheap: 2 cores)
 HYPER = {
     "ridge": {"alphas": ALPHAS},
     "pca_ridge": {"n_components": [4, 8, 16, 32], "alphas": [0.1, 10.0, 1000.0]},
     "lightgbm": {"n_estimators": 150, "learning_rate": 0.1, "num_leaves": 15, "early_stopping_rounds": 20},
     "template": {},
+    "mlfit": {},
 }
 
 
@@ -118,7 +119,7 @@ def test_registry_has_the_classical_estimators():
 def test_init_stores_arguments_unchanged_and_no_learned_state(cls):
     sig = inspect.signature(REGISTRY[cls].__init__).parameters
     hyper = {k: object() for k in sig if k not in ("self", "random_state")}
-    est = make_estimator(cls, hyper, random_state=7)
+    est = REGISTRY[cls](**hyper, random_state=7)   # the constructor itself (make_estimator checks values too)
     for k, v in hyper.items():
         assert getattr(est, k) is v, k                      # stored, not copied or converted
     assert est.random_state == 7

@@ -12,8 +12,8 @@ from pfslogg.errors import InputError
 from pfslogg.evaluation import bias, slope, summarize
 from conftest import cell_predictions
 from pfslogg.evaluation import boot_weights
-from pfslogg.experiments import (aggregate, cell_seed, compared_cells, comparison_groups, experiment_cells, noise_tag,
-                                 parse_noise_tag, t_interval)
+from pfslogg.experiments import (aggregate, cell_seed, compared_cells, comparison_groups, convergence,
+                                 experiment_cells, noise_tag, parse_noise_tag, t_interval)
 
 
 # -- noise tags --------------------------------------------------------------------------------
@@ -399,3 +399,96 @@ def test_summarize_reports_bias_and_slope(truth):
     s = summarize(truth, truth + 0.2, VAR, n_resamples=50)
     assert s["bias"] == pytest.approx(0.2) and s["slope"] == pytest.approx(1.0)
     assert s["r2"] == pytest.approx(1 - 0.04 / VAR) and s["n"] == len(truth)
+
+
+def _net_fit(best, run, val_r2=None):
+    return {"best_epoch": best, "epochs_run": run, "history": {"val_r2": val_r2 or [0.1 * i for i in range(run)]}}
+
+
+def test_convergence_counts_fits_whose_best_epoch_is_the_last():
+    """A fit whose best validation epoch is the last it ran was ended by the epoch cap while still
+    improving; one that stopped after worse epochs was not; fits without a log (Ridge) do not count."""
+    fitted = {"vit": {"nl1": {"n300": [_net_fit(6, 6, [0.1, 0.2, 0.3, 0.4, 0.5, 0.56]), _net_fit(3, 6)]}},
+              "cnn": {"nl1": {"n300": [_net_fit(4, 4, [0.2, 0.3, 0.4, 0.44]), _net_fit(2, 5)]}},
+              "ridge": {"nl1": {"n300": [{"alpha": 10.0}, {"alpha": 1.0}]}}}
+    c = convergence(fitted)
+    assert c["n_fits"] == 4 and c["n_still_improving"] == 2
+    assert c["still_improving"] == ["vit", "cnn"]
+    assert c["estimators"] == {"vit": {"n_fits": 2, "n_still_improving": 1}, "cnn": {"n_fits": 2, "n_still_improving": 1}}
+    assert c["last_gain_median"] == pytest.approx(np.median([0.06, 0.04]))
+    assert convergence({"ridge": fitted["ridge"]}) is None
+
+
+def test_the_aggregate_reports_how_network_training_ended():
+    docs = all_docs()
+    for s in range(3):
+        docs[("lgb", "2", 400, s)]["details"]["fitted"] = _net_fit(5 if s else 3, 5)
+    metrics = aggregate("bench", EXP, docs, 0.95)[0]
+    assert metrics["training"]["n_fits"] == 3 and metrics["training"]["n_still_improving"] == 2
+    assert "training" not in aggregate("bench", EXP, all_docs(), 0.95)[0]     # no networks: no entry
+
+
+# -- search edges: is the optimum inside the searched grid? ------------------------------------
+from pfslogg.experiments import grid_edge, search_edges   # noqa: E402
+
+
+@pytest.mark.parametrize("searched, chosen, edge", [
+    ([0.05, 0.2, 0.5], 0.05, "lowest"), ([0.5, 0.05, 0.2], 0.5, "highest"), ([7, 31, 63], 31, "inside"),
+    ([4, 8, 16, 512], 512.0, "highest"), ([3, 7], 3, "lowest"), ([0.1], 0.1, None), ([10.0, 10], 10.0, None)])
+def test_grid_edge_names_the_side_of_a_choice_on_the_edge(searched, chosen, edge):
+    assert grid_edge(searched, chosen) == edge
+
+
+def test_grid_edge_refuses_a_choice_that_was_not_searched():
+    with pytest.raises(InputError, match=r"^cell x: num_leaves: the chosen value 15 is not one of the values "
+                                         r"searched \[7, 31, 63\]$"):
+        grid_edge([7, 31, 63], 15, "cell x: num_leaves")
+
+
+def _lgb_fit(lr, leaves, lrs=(0.05, 0.2, 0.5), grid=(7, 31, 63)):
+    return {"learning_rate": lr, "num_leaves": leaves, "best_iteration": 120,
+            "search": {"learning_rate": list(lrs), "num_leaves": list(grid),
+                       "val_r2": [[0.5] * len(grid) for _ in lrs], "best_iteration": [[120] * len(grid) for _ in lrs]}}
+
+
+def test_search_edges_of_a_made_up_search():
+    """A LightGBM search whose best is the corner (lr 0.05, 7 leaves: both smallest) is flagged on both
+    parameters with their sides; one inside the grid is not; scores and fixed settings are no parameters."""
+    corner = search_edges([_lgb_fit(0.05, 7)])
+    assert corner["edge"] == {"learning_rate": "lowest", "num_leaves": "lowest"}
+    assert corner["lowest"] == {"learning_rate": 0.05, "num_leaves": 7}
+    assert corner["highest"] == {"learning_rate": 0.5, "num_leaves": 63}
+    assert corner["n_at_lowest"] == {"learning_rate": 1, "num_leaves": 1} and corner["n_seeds"] == 1
+    inside = search_edges([_lgb_fit(0.2, 31)])
+    assert inside["edge"] == {"learning_rate": "inside", "num_leaves": "inside"}
+    assert inside["n_at_lowest"] == inside["n_at_highest"] == {"learning_rate": 0, "num_leaves": 0}
+    # widening the grid moves the same choice inside
+    widened = search_edges([_lgb_fit(0.05, 7, lrs=(0.02, 0.05, 0.2, 0.5), grid=(3, 7, 31, 63))])
+    assert widened["edge"] == {"learning_rate": "inside", "num_leaves": "inside"}
+    # seeds that differ: one on the top edge, one inside, one on the bottom edge
+    pca = [{"n_components": k, "alpha": 10.0,
+            "search": {"n_components": [4, 16, 64], "alpha": [0.1, 10.0, 1000.0], "val_r2": [[0.0] * 3] * 3}}
+           for k in (64, 16, 4)]
+    e = search_edges(pca)
+    assert e["edge"] == {"n_components": "both", "alpha": "inside"}
+    assert e["n_at_highest"]["n_components"] == 1 and e["n_at_lowest"]["n_components"] == 1 and e["n_seeds"] == 3
+    # a fit without a search, or over one value, has no edges
+    assert search_edges([{"alpha": 10.0}]) is None
+    assert search_edges([{"alpha": 0.01, "search": {"alpha": [0.01], "val_r2": [0.3]}}]) is None
+
+
+def test_the_aggregate_stores_where_each_search_landed():
+    docs = all_docs()
+    for (e, tag, size, s), d in docs.items():
+        if e == "lgb":
+            d["details"]["fitted"] = _lgb_fit(0.05 if tag == "2" else 0.2, 31)
+    metrics = aggregate("bench", EXP, docs, 0.95)[0]
+    assert set(metrics["searches"]) == {"lgb"}      # ridge's fit records no search here
+    assert metrics["searches"]["lgb"]["nl2"]["n400"]["edge"] == {"learning_rate": "lowest", "num_leaves": "inside"}
+    assert metrics["searches"]["lgb"]["nl2"]["n400"]["n_at_lowest"]["learning_rate"] == 3
+    assert metrics["searches"]["lgb"]["nl0p5"]["n100"]["edge"]["learning_rate"] == "inside"
+    assert "searches" not in aggregate("bench", EXP, all_docs(), 0.95)[0]     # no searches: no entry
+    docs[("lgb", "2", 400, 1)]["details"]["fitted"]["num_leaves"] = 15
+    with pytest.raises(InputError, match=r"experiments\.bench: cell \(lgb, 2, 400\) details\.fitted, seed 1: "
+                                         r"num_leaves: the chosen value 15 is not one of"):
+        aggregate("bench", EXP, docs, 0.95)

@@ -140,15 +140,33 @@ def write_results(root, path, kind, metrics, rule="r", inputs=(), params=None, d
 BENCH_ESTIMATORS = [(name, label) for name, label, *_ in ESTIMATORS] + [("mlp", "MLP")]   # the grid also has the MLP
 BENCH_NOISE, BENCH_SIZES, BENCH_SEEDS = [0.1, 0.5, 1.0], [2000, 6000, 20000], [0, 1, 2]
 BENCH_BASE = {"ridge": 0.6213, "lightgbm": 0.6853, "template": 0.5502, "pca_ridge": 0.3101,
-              "ridge_small_alpha": -0.9123, "lightgbm_standardized": 0.6851, "mlp": 0.6522}
+              "ridge_small_alpha": -0.9123, "lightgbm_standardized": 0.6851, "mlp": 0.6522,
+              "lightgbm_search": 0.6411, "mlfit": 0.6213}
 LABELS = {"ridge": "Ridge", "pca_ridge": "PCA + Ridge", "lightgbm": "LightGBM", "template": "Template fit",
-          "ridge_small_alpha": "Ridge", "lightgbm_standardized": "LightGBM", "mlp": "MLP"}
+          "ridge_small_alpha": "Ridge", "lightgbm_standardized": "LightGBM", "mlp": "MLP",
+          "lightgbm_search": "LightGBM", "mlfit": "Interpolated ML fit"}
+
+
+def bench_fitted(e, nl, n, s):
+    """What a made-up cell's fit chose: PCA + Ridge searches its components and takes the largest at
+    noise level 1 and above (an optimum on the grid's edge), one inside below; the rest a fixed alpha."""
+    if e == "pca_ridge":
+        ks, alphas = [4, 16, 64, 256], [0.1, 10.0, 1000.0]
+        return {"n_components": 256 if nl >= 1.0 else 64, "alpha": 10.0,
+                "search": {"n_components": ks, "alpha": alphas, "val_r2": [[0.1] * 3 for _ in ks]}}
+    if e == "lightgbm_search":
+        lrs, leaves = [0.02, 0.05, 0.2, 0.5], [3, 7, 31, 63]
+        return {"learning_rate": 0.05, "num_leaves": 7, "best_iteration": 300,
+                "search": {"learning_rate": lrs, "num_leaves": leaves, "val_r2": [[0.5] * 4 for _ in lrs],
+                           "best_iteration": [[300] * 4 for _ in lrs]}}
+    return {"alpha": 10.0}
 
 
 def aggregate_metrics(experiment, estimators, noise_levels, sizes, seeds, r2_of, compare=None,
                       default_noise_level=1.0):
     """(metrics, details) of an experiment aggregate made by the workflow's own
-    pfslogg.experiments.aggregate from made-up cells, so that the tree has every key it writes."""
+    pfslogg.experiments.aggregate from made-up cells (their fits: :func:`bench_fitted`), so that the
+    tree has every key it writes."""
     from pfslogg.experiments import aggregate, noise_tag as tag
 
     exp = {"track": "f", "estimators": list(estimators), "noise_levels": list(noise_levels),
@@ -161,7 +179,7 @@ def aggregate_metrics(experiment, estimators, noise_levels, sizes, seeds, r2_of,
                     r2 = r2_of(e, nl, n) + 0.002 * (s - (len(seeds) - 1) / 2)   # mean over seeds: r2_of
                     m = cell_metrics(e, LABELS[e], r2, [r2 - 0.2, r2 - 0.1, r2], noise_level=nl, size=n, seed=s)
                     cells[(e, tag(nl), n, s)] = {"kind": "estimator", "metrics": m,
-                                                 "details": {"fitted": {"alpha": 10.0}}}
+                                                 "details": {"fitted": bench_fitted(e, nl, n, s)}}
     metrics, details, _ = aggregate(experiment, exp, cells, 0.95, default_noise_level=default_noise_level,
                                     predictions=cell_predictions(cells), n_boot=200)
     return metrics, details
@@ -228,6 +246,16 @@ def make_results_tree(root):
         results("results/track_f/pitfalls.json", metrics, "aggregate_experiment",
                 [f"results/track_f/{n}.json" for n, *_ in ESTIMATORS], agg_params, kind="experiment",
                 details=details)
+        metrics, details = aggregate_metrics("sensitivity", ["lightgbm_search"], [0.2, 1.0, 2.0], [2000], [0],
+                                             bench_r2)
+        results("results/track_f/sensitivity.json", metrics, "aggregate_experiment",
+                [f"results/track_f/{n}.json" for n, *_ in ESTIMATORS], agg_params, kind="experiment",
+                details=details)
+        metrics, details = aggregate_metrics("physics", ["template", "mlfit"], [0.0, 0.2, 1.0, 2.0], [2000], [0],
+                                             bench_r2, compare={"mlfit": "template"})
+        results("results/track_f/physics.json", metrics, "aggregate_experiment",
+                [f"results/track_f/{n}.json" for n, *_ in ESTIMATORS], agg_params, kind="experiment",
+                details=details)
         band = {"r2max_p10": 0.3, "r2max_p90": 0.9, "r2max_mean_crlb": 0.42}
         results("results/track_c/fisher.json",
                 {"var_prior": 4 / 3, "n": 2000, "noise_level": 1.0, "nuisance": ["T_eff", "M_H"],
@@ -235,7 +263,8 @@ def make_results_tree(root):
                              "r2max_p90": 0.97, "r2max_mean_crlb": 0.6841},
                  "snr_bins": [{"lo": lo, "hi": hi, "n": 200, "snr_median": (lo + hi) / 2,
                                "r2max_median": 0.5 + i / 10, **band}
-                              for i, (lo, hi) in enumerate(BINS)]},
+                              for i, (lo, hi) in enumerate(BINS)],
+                 "outside_bins": {"snr_min": BINS[0][0], "snr_max": BINS[-1][1], "n_below": 35, "n_above": 185}},
                 "fisher_ceiling", ["data/test.h5"],
                 {"evaluation": EVALUATION, "noise_level": 1.0, "params": PRIOR}, kind="fisher")
         snrs, originals = [3.0, 4.6, 7.1, 24.0], [0.366, 0.74, 0.891, 0.9906]
@@ -677,8 +706,11 @@ TABLE_FILES = {
     "ceiling": ["results/track_c/fisher.json"],
     "calibration": ["results/track_c/ceiling_calibration.json"],
     "r2_by_snr": ESTIMATOR_FILES + ["results/track_c/fisher.json"],
+    "figure_models": ESTIMATOR_FILES,
     "leaderboard": ["results/track_f/benchmark.json"],
+    "benchmark_models": ["results/track_f/benchmark.json"],
     "errors": ["results/track_f/benchmark.json"],
+    "search_edges": ["results/track_f/benchmark.json", "results/track_f/sensitivity.json"],
 }
 
 
@@ -709,7 +741,10 @@ def test_tables_refer_to_numbers_only_through_macros(tree, tmp_path, name):
     assert paper.find_hand_typed_numbers(text) == []
     assert paper.find_undefined_macros(text, numbers_tex) == []
     assert (("\\toprule" in text and "\\bottomrule" in text) or ("\\begin{itemize}" in text and "\\item" in text)
-            or (name.startswith("discussion_") and "\\num{\\Track" in text))   # sentences of the discussion
+            or (name.startswith("discussion_") and "\\num{\\Track" in text)   # sentences of the discussion
+            or (name == "search_edges" and "\\num{\\Track" in text)           # sentences of Track F
+            or (name == "figure_models" and "\\def\\FigureModels{" in text)   # words for the captions
+            or (name == "benchmark_models" and "\\def\\BenchmarkModels{Ridge, PCA + Ridge, " in text))
     for f in TABLE_FILES[name]:
         assert f"%   {f}" in text
 
@@ -844,6 +879,60 @@ def test_errors_table_input_errors(tmp_path, change, message):
         paper.table_tex("errors", tmp_path / "results", [path])
 
 
+def _with_searches(tmp_path, fitted):
+    """The search_edges sentences (comments masked) of a made-up benchmark whose PCA + Ridge cells
+    chose ``fitted(nl)``."""
+    from pfslogg.experiments import noise_tag as tag, search_edges
+
+    metrics, _ = aggregate_metrics("benchmark", ["ridge", "pca_ridge"], BENCH_NOISE, [2000], [0], bench_r2)
+    metrics["searches"] = {"pca_ridge": {f"nl{tag(nl)}": {"n2000": search_edges([fitted(nl)])}
+                                         for nl in BENCH_NOISE}}
+    path = "results/track_f/benchmark.json"
+    tmp_path.mkdir(parents=True)
+    write_results(tmp_path, path, "experiment", metrics, "aggregate_experiment", [], {"confidence": 0.95})
+    return paper.mask_comments(paper.table_tex("search_edges", tmp_path / "results", [tmp_path / path]))
+
+
+def _pca(k):
+    return {"n_components": k, "alpha": 10.0,
+            "search": {"n_components": [4, 16, 64, 256], "alpha": [0.1, 10.0, 1000.0], "val_r2": [[0.0] * 3] * 4}}
+
+
+def test_search_edges_sentence_follows_where_the_choice_lies(tree, tmp_path):
+    """The Track F sentence says 'inside the searched grid' only when no choice is on an edge, names the
+    noise levels (as macros) where one is, and the side; its numbers are macros."""
+    inside = _with_searches(tmp_path / "a", lambda nl: _pca(16))
+    assert "inside the searched grid at every noise level" in inside
+    assert "number of principal components chosen lies inside the searched range" in inside
+    assert "truncated search" not in inside and "largest searched" not in inside
+    edge = _with_searches(tmp_path / "b", lambda nl: _pca(256 if nl >= 0.5 else 16))
+    assert "the conclusion depends on the truncated search" in edge
+    assert "inside the searched grid at every noise level" not in edge
+    sentence = next(x for x in edge.split(". ") if "largest searched" in x)
+    assert ("noise levels \\num{\\TrackFBenchmarkNoiseLevelsTwo} and \\num{\\TrackFBenchmarkNoiseLevelsThree}"
+            in sentence)
+    assert "NoiseLevelsOne" not in sentence
+    assert "\\num{\\TrackFBenchmarkSearchesPcaRidgeNlzeropfiveNtwothousandHighestNComponents}" in sentence
+    # the penalty stayed inside in both; at the lowest edge the side says so
+    low = _with_searches(tmp_path / "c", lambda nl: _pca(4 if nl == 0.1 else 16))
+    assert "noise level \\num{\\TrackFBenchmarkNoiseLevelsOne} the number of principal components chosen is " \
+           "the smallest searched" in low
+    numbers_tex = paper.numbers_tex(paper.collect_numbers(tmp_path / "c" / "results"))
+    assert paper.find_hand_typed_numbers(low) == [] and paper.find_undefined_macros(low, numbers_tex) == []
+    ks = re.search(r"\\newcommand\{\\TrackFBenchmarkSearchesPcaRidgeNlzeroponeNtwothousandLowestNComponents\}"
+                   r"\{([^}]*)\}", numbers_tex)
+    assert ks and ks.group(1) == "4"
+
+
+def test_search_edges_table_without_searches_is_an_input_error(tree, tmp_path):
+    path = "results/track_f/pitfalls.json"
+    doc = json.loads((tree / path).read_text())
+    doc["metrics"].pop("searches", None)
+    write_results(tmp_path, path, "experiment", doc["metrics"], "aggregate_experiment", [], {})
+    with pytest.raises(InputError, match=r"search_edges: results/track_f/pitfalls.json has no 'searches'"):
+        paper.table_tex("search_edges", tmp_path / "results", [tmp_path / path])
+
+
 def test_datasets_table_orders_splits(tree):
     text = table(tree, "datasets", [DATASETS[2], DATASETS[0], DATASETS[1]])
     rows = [r for r in _rows(text) if r.startswith(("Train", "Valid", "Test"))]
@@ -871,7 +960,7 @@ def test_tables_recognise_files_by_kind_not_keys(tree, tmp_path):
 
 
 def test_unknown_table_and_no_files_are_input_errors(tree, tmp_path):
-    with pytest.raises(InputError, match="unknown table 'nope'; the tables are ablations, calibration, "):
+    with pytest.raises(InputError, match="unknown table 'nope'; the tables are ablations, benchmark_models, calibration, "):
         paper.write_table("nope", tree / "results", tmp_path / "x.tex", TABLE_FILES["ceiling"])
     with pytest.raises(InputError, match="table ceiling: no results files given"):
         paper.write_table("ceiling", tree / "results", tmp_path / "x.tex", [])

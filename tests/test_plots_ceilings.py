@@ -14,7 +14,7 @@ import pytest
 
 from pfslogg import paper
 from pfslogg.ceilings.efficiency import efficiency
-from pfslogg.ceilings.fisher import fisher_ceiling
+from pfslogg.ceilings.fisher import fisher_ceiling, outside_bins
 from pfslogg.ceilings.sweep import snr_sweep
 from pfslogg.ceilings.validation import crlb_validation
 from pfslogg.data.dataset import SpectraSet
@@ -159,11 +159,29 @@ def test_distribution_draws_non_empty_bins_and_both_reference_lines(tree):
     ax = fig.axes[0]
     hist = json.loads((tree / FILES["fisher"]).read_text())["details"]["sigma_min_histogram"]
     filled = [b for b in hist["bins"] if any(b["counts"])]
-    assert len(ax.get_legend().get_texts()) == 1 + len(filled)
+    outside = [k for k in ("below", "above") if any(hist[k])]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(labels) == 1 + len(filled) + len(outside)
+    out = json.loads((tree / FILES["fisher"]).read_text())["metrics"]["outside_bins"]
+    if "above" in outside:   # the spectra above every bin are drawn and counted by the metrics' number
+        assert f"≥ {out['snr_max']:g} ({out['n_above']}, no bin)" in labels
     texts = " ".join(t.get_text() for t in ax.texts)
     assert "prior sd" in texts and "Bayes posterior sd" in texts
     with pytest.raises(InputError, match="needs a file of kind 'fisher'"):
         render("crlb_distribution", _inputs(tree, ["bayes"]), PARAMS)
+
+
+def test_spectra_outside_every_snr_bin_are_counted(tree):
+    """Every test spectrum is in one SNR bin or counted below / above them all (the caption's numbers)."""
+    doc = json.loads((tree / FILES["fisher"]).read_text())
+    m, hist = doc["metrics"], doc["details"]["sigma_min_histogram"]
+    out = m["outside_bins"]
+    assert (out["snr_min"], out["snr_max"]) == (SNR_EDGES[0], SNR_EDGES[-1])
+    in_bins = sum(sum(b["counts"]) for b in hist["bins"])
+    assert in_bins + out["n_below"] + out["n_above"] == m["n"] == sum(hist["all"])
+    assert sum(hist["below"]) == out["n_below"] and sum(hist["above"]) == out["n_above"]
+    assert outside_bins([1.0, 2.0, 34.9, 35.0, 50.0], [2.0, 10.0, 35.0]) == \
+        {"snr_min": 2.0, "snr_max": 35.0, "n_below": 1, "n_above": 2}
 
 
 def test_efficiency_hatches_a_model_above_the_bayes_ceiling(tree):

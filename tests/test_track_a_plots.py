@@ -13,7 +13,7 @@ import pytest
 from conftest import cell_predictions
 from pfslogg import paper
 from pfslogg.errors import InputError
-from pfslogg.experiments import aggregate, experiment_cells
+from pfslogg.experiments import aggregate, experiment_cells, variant_labels
 from pfslogg.plots import FIGURES, render
 from pfslogg.provenance import write_results
 from pfslogg.scaling import PREDICT_SIZES, power_law, power_law_fit, reference_r2, scaling_summary
@@ -30,6 +30,10 @@ BENCHMARK = {"track": "f", "estimators": ["ridge", "lightgbm"], "noise_levels": 
 ABLATION_SIZE = 30000
 ABLATIONS = {"track": "a", "estimators": list(ABLATION), "noise_levels": [1.0], "sizes": [ABLATION_SIZE], "seeds": 3,
              "compare": {e: ("cnn" if e.startswith("cnn") else "vit") for e in ABLATION if e not in ("vit", "cnn")}}
+# what sets each ablation variant apart (its cells' provenance.params.hyper), over the training settings all share
+HYPER = {"vit_patch16": {"patch": 16}, "vit_patch32": {"patch": 32}, "vit_overlap": {"tokenizer": "overlap", "stride": 32},
+         "vit_sinusoidal": {"position": "sinusoidal_wavelength"}, "vit_l1": {"loss": "l1"}, "cnn_k5": {"kernel_size": 5},
+         "cnn_k15": {"kernel_size": 15}, "cnn_dilated": {"dilation": 2}}
 FILES = {"scaling": "results/track_a/scaling.json", "benchmark": "results/track_f/benchmark.json",
          "ablations": "results/track_a/ablations.json"}
 
@@ -78,7 +82,8 @@ def cell_doc(e, tag, n, s):
             "metrics": {"estimator": e, "class": cls, "label": label, "noise_level": nl, "size": n, "seed": s,
                         "n_test": 2000, "var_prior": 4 / 3, "confidence": 0.95, "overall": overall,
                         "snr_bins": [{"lo": 2.0, "hi": 30.0, "snr_median": 6.0, **overall}]},
-            "details": {"fitted": fitted}}
+            "details": {"fitted": fitted},
+            "provenance": {"params": {"hyper": {"epochs": 24, "lr": 1e-3, **HYPER.get(e, {})}}}}
 
 
 def make_aggregate(name, exp, default_noise_level=1.0):
@@ -241,20 +246,21 @@ def test_scaling_law_draws_the_stored_fit_and_none_without_it(tree, tmp_path):
     fig = render("scaling_law", [path(tree, "scaling"), path(tree, "benchmark")], {"reference": ["lightgbm"]})
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any(lab.startswith("ViT: $R^2_\\infty$ = 0.7") for lab in labels)
-    assert any(lab.startswith("LightGBM, N = 20k (benchmark)") for lab in labels)
-    assert "original study (BOSZ): ViT, noise level 1" in labels and "fit, extrapolation" in labels
+    assert any(lab.startswith("LightGBM, N = 20k:") for lab in labels)
+    assert "fit, extrapolation" in labels
+    assert not any("original" in lab or "BOSZ" in lab for lab in labels)   # another problem: not on these axes
     assert len(_curves(fig)) == 2 * 3                       # within and beyond the sizes, per network
     doc = json.loads((tree / FILES["scaling"]).read_text())
     del doc["metrics"]["power_law"]
     (tmp_path / "bare.json").write_text(json.dumps(doc))
-    bare = render("scaling_law", [str(tmp_path / "bare.json")], {"original": False})
+    bare = render("scaling_law", [str(tmp_path / "bare.json")])
     bare_labels = [t.get_text() for t in bare.legends[0].get_texts()]
     assert bare_labels == ["MLP: no power law stored", "CNN: no power law stored", "ViT: no power law stored"]
     assert _curves(bare) == []                              # a figure never fits
     doc = json.loads((tree / FILES["scaling"]).read_text())
     doc["metrics"]["power_law"]["cnn"]["noise_level"] = 0.5   # a fit at another noise level is not drawn either
     (tmp_path / "other.json").write_text(json.dumps(doc))
-    other = render("scaling_law", [str(tmp_path / "other.json")], {"original": False})
+    other = render("scaling_law", [str(tmp_path / "other.json")])
     other_labels = [t.get_text() for t in other.legends[0].get_texts()]
     assert other_labels[1] == "CNN: power law stored at noise level 0.5 only"
     assert other_labels[0] == labels[0] and other_labels[2] == labels[2] and len(_curves(other)) == 2 * 2
@@ -277,8 +283,8 @@ def test_ablations_bars_start_at_their_own_reference(tree, tmp_path):
     fig = render("ablations", [path(tree, "ablations")], {})
     ax = fig.axes[0]
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert ticks[:3] == ["against vit", "vit (reference)", "vit_patch16"]
-    assert "cnn (reference)" in ticks and ticks.index("cnn (reference)") < ticks.index("cnn_k15")
+    assert ticks[:3] == ["against ViT", "ViT (reference)", "ViT, patch 16"]
+    assert "CNN (reference)" in ticks and ticks.index("CNN (reference)") < ticks.index("CNN, kernel size 15")
     m = json.loads((tree / FILES["ablations"]).read_text())["metrics"]
     bars = {p.get_gid(): p for p in ax.patches if p.get_gid()}
     assert set(bars) == set(ABLATIONS["compare"])
@@ -335,8 +341,66 @@ def test_tables_cite_the_expected_macros(tree, name, macros):
         assert body.count("$^\\dagger$") == 3 * 3          # 100k, 200k, 1M of each network
 
 
+def test_ablations_name_variants_in_words_never_by_their_ids(tree):
+    """Figure and table name a variant by its class's label and the hyper-parameters that set it apart
+    from its reference (pfslogg.experiments.variant_labels), never by a variant id such as vit_patch32."""
+    import matplotlib.pyplot as plt
+
+    fig = render("ablations", [path(tree, "ablations")], {})
+    try:
+        ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    finally:
+        plt.close(fig)
+    text = paper.table_tex("ablations", tree / "results", [tree / FILES["ablations"]])
+    rows = [line.split(" & ")[0] for line in text.split("\\midrule")[-1].splitlines() if " & " in line]
+    for shown in (ticks, rows):
+        assert not any("_" in s for s in shown), shown
+        assert not any(e in s for s in shown for e in ABLATION if "_" in e)
+    for words in ("ViT, patch 32", "ViT, tokenizer overlap, stride 32", "ViT, position sinusoidal wavelength",
+                  "ViT, loss l1", "CNN, kernel size 5", "CNN, dilation 2"):
+        assert words in ticks and any(words in r for r in rows), words
+    assert len(set(ticks)) == len(ticks)
+
+
+def test_variant_labels_differ_from_the_reference_only():
+    variants = {"mlp": {"class": "mlp", "label": "MLP", "hyper": {"epochs": 4}},
+                "mlp_wide": {"class": "mlp", "label": "MLP", "hyper": {"epochs": 4, "hidden": [512, 64]}},
+                "mlp_shortcut": {"class": "mlp_shortcut", "label": "MLP + linear shortcut", "hyper": {"epochs": 4}},
+                "lgb": {"class": "lightgbm", "label": "LightGBM", "hyper": {"learning_rate": 0.2}},
+                "lgb_std": {"class": "lightgbm", "label": "LightGBM", "hyper": {"learning_rate": 0.2, "standardize": True}},
+                "a": {"class": "ridge", "label": "Ridge"}, "b": {"class": "ridge", "label": "Ridge"}}
+    assert variant_labels(variants, {"mlp_wide": "mlp", "lgb_std": "lgb"}) == {
+        "mlp": "MLP", "mlp_wide": "MLP, hidden 512/64", "mlp_shortcut": "MLP + linear shortcut", "lgb": "LightGBM",
+        "lgb_std": "LightGBM, standardize", "a": "Ridge (a)", "b": "Ridge (b)"}   # nothing known: the id in words
+
+
 def test_scaling_table_needs_the_power_law(tree, tmp_path):
     with pytest.raises(InputError, match="table scaling: .*benchmark.json has no 'power_law'"):
         paper.table_tex("scaling", tree / "results", [tree / FILES["benchmark"]])
     with pytest.raises(InputError, match="table ablations: .*benchmark.json has no 'comparisons'"):
         paper.table_tex("ablations", tree / "results", [tree / FILES["benchmark"]])
+
+
+def test_caption_names_the_models_the_configuration_draws(tmp_path):
+    """The captions that name the headline figure's models read \\FigureModels, made from its cells: a
+    model added to the figure's estimators is named with no edit of the LaTeX."""
+    from pathlib import Path
+
+    from pfslogg import paths as P
+    from pfslogg.tracks import TABLES as ENTRIES
+
+    cfg = {"figure": {"estimators": ["ridge", "vit", "mlfit"]}, "noise": {"noise_level": 1.0},
+           "datasets": {"train": {"n": 2000}}}
+    files = ENTRIES["figure_models"].inputs(cfg)
+    assert files == P.figure_cells(cfg)
+    labels = {"ridge": "Ridge", "vit": "ViT", "mlfit": "Interpolated ML fit"}
+    with contextlib.chdir(tmp_path):
+        for e, f in zip(cfg["figure"]["estimators"], files):
+            write_results(f, {"estimator": e, "class": e, "label": labels[e]}, "run_cell", [], kind="estimator")
+        text = paper.table_tex("figure_models", tmp_path / "results", [tmp_path / f for f in files])
+        fewer = paper.table_tex("figure_models", tmp_path / "results", [tmp_path / f for f in files[:2]])
+    assert "\\def\\FigureModels{Interpolated ML fit, Ridge and ViT}%" in text      # in the order of the files
+    assert "Interpolated ML fit" not in fewer and "Ridge and ViT" in fewer
+    snr = (Path(__file__).parents[1] / "paper/sections/track_a_snr.tex").read_text()
+    assert "\\input{generated/tables/figure_models}" in snr and "(\\FigureModels)" in snr
+    assert "ridge regression, gradient-boosted trees" not in snr      # no list typed by hand

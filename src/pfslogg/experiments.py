@@ -12,8 +12,12 @@ figures, tables and macros read. A comparison is paired on the test spectra: it 
 predictions tables of both cells (:func:`compared_cells`), averages each spectrum's squared error
 over seeds and bootstraps the spectra with one set of resampling weights for both models
 (:class:`pfslogg.evaluation.Paired`, as Track B does), so that it has an interval with one seed too.
+The JSON also says, for every hyper-parameter a cell's fit searched over, whether the value it chose
+is the smallest or the largest searched (:func:`search_edges`): an optimum at the edge of its grid
+means that the search was truncated.
 """
 
+import math
 import re
 
 import numpy as np
@@ -50,6 +54,56 @@ def compare_pairs(exp):
     """``{variant: reference}`` of an experiment's ``compare``; an entry set to null is no comparison (a
     later config file cannot delete a key of a mapping that Snakemake merges, it can null it)."""
     return {v: ref for v, ref in (exp.get("compare") or {}).items() if ref is not None}
+
+
+def _hyper_words(key, value):
+    """One hyper-parameter in words: ('kernel_size', 21) -> 'kernel size 21', ('loss', 'l1') -> 'loss l1',
+    ('standardize', True) -> 'standardize', a list as its values joined by '/'."""
+    key = str(key).replace("_", " ")
+    if value is True:
+        return key
+    if value is False or value is None:
+        return f"no {key}"
+    if isinstance(value, (list, tuple)):
+        return f"{key} " + "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    if isinstance(value, dict):
+        return f"{key} " + ", ".join(_hyper_words(k, v) for k, v in value.items())
+    return f"{key} " + (f"{value:g}" if isinstance(value, float) else str(value).replace("_", " "))
+
+
+def variant_labels(variants, compare=None):
+    """``{name: label}`` that tells the variants of one experiment apart in words, never by their ids.
+
+    ``variants``: ``{name: {"label": its class's label, "class": class id, "hyper": its hyper-parameters
+    or None}}`` in order; ``compare``: ``{variant: reference}``. A variant whose label no other variant
+    shares keeps it ("ViT"). Otherwise its label adds, after a comma, the hyper-parameters in which it
+    differs from its base -- its reference in ``compare`` when of the same class, else the first variant
+    of its class that is a reference, else the first of its class: "ViT, patch 32", "CNN, kernel size 21".
+    Where that still leaves two labels alike (no hyper-parameters known), the variant's id follows in words."""
+    compare = compare or {}
+    counts = {}
+    for v in variants.values():
+        counts[v["label"]] = counts.get(v["label"], 0) + 1
+    refs = set(compare.values())
+    out = {}
+    for name, v in variants.items():
+        if counts[v["label"]] == 1:
+            out[name] = v["label"]
+            continue
+        same = [n for n, w in variants.items() if w.get("class") == v.get("class")]
+        base = compare.get(name) if compare.get(name) in same else next((n for n in same if n in refs), same[0])
+        mine, theirs = v.get("hyper") or {}, variants[base].get("hyper") or {}
+        diff = [_hyper_words(k, mine.get(k)) for k in list(dict.fromkeys([*mine, *theirs]))
+                if mine.get(k) != theirs.get(k)]
+        out[name] = ", ".join([v["label"], *diff])
+    seen = {}
+    for name, label in out.items():
+        seen.setdefault(label, []).append(name)
+    for label, names in seen.items():
+        if len(names) > 1:
+            for name in names:
+                out[name] = f"{label} ({name.replace('_', ' ')})"
+    return out
 
 
 def comparison_groups(names, comparisons):
@@ -96,6 +150,56 @@ def t_interval(values, confidence):
 
 
 SUMMARY_KEYS = ("rmse", "mae", "bias", "slope")
+EDGES = ("lowest", "highest", "inside")
+
+
+def grid_edge(searched, chosen, where="search"):
+    """Where ``chosen`` lies among the values ``searched``: "lowest" or "highest" where it is the smallest
+    or the largest of two or more distinct values, "inside" between them; None where fewer than two
+    distinct values were searched (nothing was chosen). InputError where ``chosen`` is not one of them."""
+    values = sorted({float(v) for v in searched})
+    if len(values) < 2:
+        return None
+    c = float(chosen)
+    hit = [i for i, v in enumerate(values) if math.isclose(c, v, rel_tol=1e-9, abs_tol=1e-12)]
+    if not hit:
+        raise InputError(f"{where}: the chosen value {chosen!r} is not one of the values searched {list(searched)}")
+    return EDGES[0] if hit[0] == 0 else EDGES[1] if hit[0] == len(values) - 1 else EDGES[2]
+
+
+def _number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def search_edges(fitted, where="search"):
+    """Where each hyper-parameter that a cell's fits searched over landed, from ``fitted`` (the fitted
+    dict of each seed: the chosen value under its name, the values searched under ``search.<name>``;
+    the scores there, such as ``val_r2``, have no chosen value and are skipped). Returns {"n_seeds",
+    "lowest": {name: smallest value searched}, "highest": {name: largest}, "n_at_lowest": {name: seeds
+    that chose the smallest}, "n_at_highest": {...}, "edge": {name: "lowest", "highest", "both" (the
+    seeds differ) or "inside"}}, or None where no seed searched over two values or more. Keyed by the
+    statistic first, so that each value's macro takes its hyper-parameter's precision rule."""
+    per = {}
+    for s, f in enumerate(fitted):
+        search = f.get("search") if isinstance(f, dict) else None
+        if not isinstance(search, dict):
+            continue
+        for name, values in search.items():
+            chosen = f.get(name)
+            if not (isinstance(values, list) and values and all(map(_number, values)) and _number(chosen)):
+                continue
+            edge = grid_edge(values, chosen, f"{where}, seed {s}: {name}")
+            if edge is not None:
+                per.setdefault(name, []).append((edge, min(values), max(values)))
+    if not per:
+        return None
+    out = {"n_seeds": len(fitted), "lowest": {}, "highest": {}, "n_at_lowest": {}, "n_at_highest": {}, "edge": {}}
+    for name, rows in per.items():
+        lo, hi = sum(r[0] == "lowest" for r in rows), sum(r[0] == "highest" for r in rows)
+        out["lowest"][name], out["highest"][name] = min(r[1] for r in rows), max(r[2] for r in rows)
+        out["n_at_lowest"][name], out["n_at_highest"][name] = lo, hi
+        out["edge"][name] = "both" if lo and hi else "lowest" if lo else "highest" if hi else "inside"
+    return out
 
 
 def aggregate(name, exp, cells, confidence, default_noise_level=None, predictions=None, n_boot=1000, seed=0):
@@ -111,7 +215,7 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
     missing = [c for c in expected if c not in cells]
     if missing:
         raise InputError(f"experiments.{name}: results of cell {missing[0]} missing")
-    rows, out, fitted, bins, labels = [], {}, {}, {}, {}
+    rows, out, fitted, bins, labels, searches = [], {}, {}, {}, {}, {}
     var_prior = n_test = None
     for e in exp["estimators"]:
         for nl in exp["noise_levels"]:
@@ -124,7 +228,8 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
                         raise InputError(f"experiments.{name}: cell ({e}, {tag}, {n}) is not an estimator result")
                     ms.append(d["metrics"])
                 m0 = ms[0]
-                labels[e] = {"class": m0["class"], "label": m0["label"]}
+                labels[e] = {"class": m0["class"], "label": m0["label"],
+                             "hyper": ((docs[0].get("provenance") or {}).get("params") or {}).get("hyper")}
                 var_prior, n_test = m0["var_prior"], m0["n_test"]
                 r2s = [m["overall"]["r2"] for m in ms]
                 cell = {"n_seeds": len(ms), "noise_level": float(nl), "size": int(n),
@@ -139,6 +244,10 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
                 out.setdefault(e, {}).setdefault(f"nl{tag}", {})[f"n{int(n)}"] = cell
                 fitted.setdefault(e, {}).setdefault(f"nl{tag}", {})[f"n{int(n)}"] = \
                     [d.get("details", {}).get("fitted", {}) for d in docs]
+                edges = search_edges(fitted[e][f"nl{tag}"][f"n{int(n)}"],
+                                     f"experiments.{name}: cell ({e}, {tag}, {n}) details.fitted")
+                if edges is not None:
+                    searches.setdefault(e, {}).setdefault(f"nl{tag}", {})[f"n{int(n)}"] = edges
                 bins.setdefault(e, {}).setdefault(f"nl{tag}", {})[f"n{int(n)}"] = [m["snr_bins"] for m in ms]
                 for s, m in enumerate(ms):
                     rows.append({"estimator": e, "class": m["class"], "noise_level": float(nl), "size": int(n),
@@ -167,6 +276,8 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
     at_lowest = {e: out[e][lowest][nmax] for e in exp["estimators"]}
     comparisons = _compare(name, exp, cells, out, predictions or {}, confidence, default_noise_level, n_boot,
                            seed)
+    training = convergence(fitted)
+    named = variant_labels({e: labels[e] for e in exp["estimators"]}, compare_pairs(exp))
     metrics = {"experiment": name, "track": exp.get("track"), "confidence": confidence, "var_prior": var_prior,
                "n_test": n_test, "noise_levels": [float(v) for v in exp["noise_levels"]],
                "sizes": [int(v) for v in exp["sizes"]], "seeds": list(range(int(exp["seeds"]))),
@@ -174,9 +285,48 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
                "size_max": max(int(v) for v in exp["sizes"]), "noise_min": float(min(exp["noise_levels"])),
                "noise_max": float(max(exp["noise_levels"])),
                "default_noise_level": default_noise_level,
-               "estimators": {e: labels[e] for e in exp["estimators"]}, "cells": out, "best": best,
+               "estimators": {e: {"class": labels[e]["class"], "label": named[e]} for e in exp["estimators"]},
+               "cells": out, "best": best,
                "at_default": at, "at_lowest_noise": at_lowest, "comparisons": comparisons}
+    if searches:   # {estimator: {noise tag: {size key: search_edges}}}: where each search's choice landed
+        metrics["searches"] = searches
+    if training:
+        metrics["training"] = training
     return metrics, {"fitted": fitted, "snr_bins": bins}, rows
+
+
+def convergence(fitted):
+    """How the iterative fits of an experiment ended (networks: what the engine recorded), or None.
+
+    ``fitted``: {estimator: {noise tag: {size key: [fitted dict per seed]}}} as :func:`aggregate`
+    collects it. A fit counts when it recorded ``epochs_run`` and ``best_epoch``. It *ended while still
+    improving* when its best validation epoch is the last one it ran: early stopping never fired, so
+    the epoch cap ended it and more epochs may have helped; its R^2 is then a lower bound on what the
+    architecture reaches with that data. ``last_gain`` is the validation R^2 gained in that last epoch
+    (median over those fits). Returns {"n_fits", "n_still_improving", "still_improving": [estimator,
+    ...], "last_gain_median", "estimators": {estimator: {"n_fits", "n_still_improving"}}}.
+    """
+    per, gains = {}, []
+    for e, by_level in fitted.items():
+        for by_size in by_level.values():
+            for fits in by_size.values():
+                for f in fits:
+                    if not (isinstance(f, dict) and f.get("epochs_run") and f.get("best_epoch")):
+                        continue
+                    c = per.setdefault(e, {"n_fits": 0, "n_still_improving": 0})
+                    c["n_fits"] += 1
+                    if int(f["best_epoch"]) >= int(f["epochs_run"]):
+                        c["n_still_improving"] += 1
+                        r2 = (f.get("history") or {}).get("val_r2") or []
+                        if len(r2) >= 2 and None not in r2[-2:]:
+                            gains.append(float(r2[-1]) - float(r2[-2]))
+    if not per:
+        return None
+    return {"n_fits": sum(c["n_fits"] for c in per.values()),
+            "n_still_improving": sum(c["n_still_improving"] for c in per.values()),
+            "still_improving": [e for e, c in per.items() if c["n_still_improving"]],
+            "last_gain_median": float(np.median(gains)) if gains else None,
+            "estimators": per}
 
 
 def _compare(name, exp, cells, out, predictions, confidence, default_noise_level, n_boot, seed):
@@ -279,8 +429,8 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
                                    param_edges=param_edges(ev.get("param_bins"), p["params"]))
     t3 = time.perf_counter()
     metrics = {"estimator": p["estimator"], "class": p["class"], "label": est.label, "noise_level": nl,
-               "size": int(p["size"]), "seed": int(p["seed_index"]), "n_test": int(test.n), "var_prior": var,
-               "confidence": ev["confidence"], **scores}
+               "size": int(p["size"]), "seed": int(p["seed_index"]), "n_test": int(test.n),
+               "var_prior": var, "confidence": ev["confidence"], **scores}
     details = {"fitted": est.fitted(),
                "timing": {"load_s": t1 - t0, "fit_s": t2 - t1, "save_load_evaluate_s": t3 - t2}}
     return metrics, details, predictions

@@ -28,11 +28,6 @@ R2_INF_MAX = 1.0
 AT_CAP_TOL = 1e-6                                       # an R^2_inf this close to its bound is at the cap
 MAX_SIZE_TO_REACH = 1e12                                # beyond: no size is reported
 
-# The original study's ViT (patch 16, BOSZ spectra, noise level 1): test R^2 by training-set size.
-# Quoted from REFERENCE.md ("What the original study reported"), for comparison only.
-ORIGINAL_VIT_R2 = {50_000: 0.434, 100_000: 0.596, 200_000: 0.673, 500_000: 0.709, 1_000_000: 0.711}
-
-
 def power_law(n, r2_inf, a, b):
     """``R^2_inf - a n^(-b)`` at training sizes ``n``."""
     return r2_inf - a * np.asarray(n, float) ** (-b)

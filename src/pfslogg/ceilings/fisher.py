@@ -214,11 +214,18 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
     ``test``: a :class:`~pfslogg.data.dataset.SpectraSet` on the pixels of ``interp``; the noise is
     ``noise_level`` times its stored sigma. Per SNR bin (and over all spectra): the median and
     10/90th percentiles of the per-spectrum R^2_max -- a summary, not a bound on a mean -- and
-    ``r2max_mean_crlb`` = 1 - mean(CRLB)/Var_prior, the same aggregate as a model's R^2.
+    ``r2max_mean_crlb`` = 1 - mean(CRLB)/Var_prior, the same aggregate as a model's R^2; and
+    ``outside_bins`` (:func:`outside_bins`), how many spectra lie below or above every SNR bin
+    (their sigma_min histograms: details ``below`` and ``above``).
     """
     from ..evaluation import bin_index
 
     theta = test.params[list(PARAMS)].to_numpy(float)
+    # The true sigma(theta, magnitude, seeing) -- the stored one times the noise level -- whatever
+    # noise.sigma says: the bound is a property of the likelihood the noise was drawn from (the
+    # information on log g of a spectrum given the true noise), not of what a model is given as sigma.
+    # (That sigma also depends on theta: the information it adds per pixel is 1 / (2 N (S + V0)) of the
+    # mean's -- N (S + V0) the pixel's variance in e^2, ~1e-4 here -- and is neglected.)
     sigma = np.empty((test.n, len(test.wave)))
     for s, e in test.chunks():
         sigma[s:e] = test.read(s, e)[1] * noise_level
@@ -241,14 +248,27 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
         if sel.sum() >= min_count:
             bins.append({"lo": float(snr_edges[b]), "hi": float(snr_edges[b + 1]),
                          "snr_median": float(np.median(snr[sel])), **band(sel)})
+    below, above = snr < snr_edges[0], snr >= snr_edges[-1]
     metrics = {"n": int(test.n), "var_prior": var_prior, "noise_level": float(noise_level),
-               "nuisance": varied_params(ranges)[1:], "overall": band(np.ones(test.n, bool)), "snr_bins": bins}
+               "nuisance": varied_params(ranges)[1:], "overall": band(np.ones(test.n, bool)), "snr_bins": bins,
+               "outside_bins": outside_bins(snr, snr_edges)}
     edges = np.logspace(np.log10(max(sigma_min.min(), 1e-3)) - 1e-9, np.log10(sigma_min.max()) + 1e-9, 41)
     details = {"sigma_min_histogram": {"edges": edges.tolist(), "all": np.histogram(sigma_min, edges)[0].tolist(),
                                        "bins": [{"lo": b["lo"], "hi": b["hi"], "counts": np.histogram(
                                            sigma_min[idx == k], edges)[0].tolist()}
-                                                for k, b in enumerate(_bins_by_lo(bins, snr_edges))]}}
+                                                for k, b in enumerate(_bins_by_lo(bins, snr_edges))],
+                                       "below": np.histogram(sigma_min[below], edges)[0].tolist(),
+                                       "above": np.histogram(sigma_min[above], edges)[0].tolist()}}
     return metrics, {"log_g": test.logg, "snr": snr, "crlb": crlb, "r2max": r2m}, details
+
+
+def outside_bins(snr, edges):
+    """The spectra that no SNR bin of ``edges`` holds (see :func:`pfslogg.evaluation.bin_index`):
+    ``{"snr_min", "snr_max"}`` (the outer edges) and ``{"n_below", "n_above"}``, the counts with SNR
+    below the first edge and at or above the last."""
+    snr = np.asarray(snr, float)
+    return {"snr_min": float(edges[0]), "snr_max": float(edges[-1]),
+            "n_below": int(np.sum(snr < edges[0])), "n_above": int(np.sum(snr >= edges[-1]))}
 
 
 def _bins_by_lo(bins, edges):

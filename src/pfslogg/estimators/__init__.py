@@ -2,11 +2,11 @@
 
 Importing this package registers every class: ``REGISTRY`` maps a class id (the ``class`` of a
 variant in config ``estimators:``, or of a composite's part) to its class -- estimators of log g
-(linear, boosting, template, neural, the composites of :mod:`.moe`) and the gates of :mod:`.gates`
-(``kind`` tells them apart).
+(linear, boosting, template, the interpolated ML fit of :mod:`.mlfit`, neural, the composites of
+:mod:`.moe`) and the gates of :mod:`.gates` (``kind`` tells them apart).
 """
 
 from .base import REGISTRY, Estimator, FitContext, load, make_estimator, register
-from . import boosting, gates, linear, moe, neural, template  # noqa: F401  (register the classes)
+from . import boosting, gates, linear, mlfit, moe, neural, template  # noqa: F401  (register the classes)
 
 __all__ = ["REGISTRY", "Estimator", "FitContext", "load", "make_estimator", "register"]

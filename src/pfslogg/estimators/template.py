@@ -15,11 +15,19 @@ from ..data.interp import normalize
 from .base import Estimator, register
 
 
-def grid_templates(grid_path, ranges):
-    """(templates (m, n_pix) float32 normalised as the data, node parameters (m, 4)) inside ``ranges``."""
+def chi2_sigma(sigma):
+    """``sigma`` (float64) for chi^2 weights 1 / sigma^2, with 1 where it is 0: at noise level 0 there is
+    no noise to weight by, so every pixel counts the same."""
+    sigma = np.asarray(sigma, float)
+    return np.where(sigma > 0, sigma, 1.0)
+
+
+def grid_templates(grid_path, ranges, grid=None):
+    """(templates (m, n_pix) float32 normalised as the data, node parameters (m, 4)) inside ``ranges``;
+    ``grid``: the grid of ``grid_path`` when the caller has read it already."""
     from ..data.gridio import read_grid
 
-    grid = read_grid(grid_path)
+    grid = read_grid(grid_path, fields=("flux",)) if grid is None else grid
     mesh = np.stack(np.meshgrid(*[grid.axes[p] for p in PARAMS], indexing="ij"), axis=-1)
     keep = grid.mask.copy()
     for d, p in enumerate(PARAMS):
@@ -46,12 +54,16 @@ class TemplateEstimator(Estimator):
         from ..provenance import sha256_file
 
         if context is None or not context.grid:
-            raise InputError("estimators: class 'template' needs the instrument grid (FitContext.grid)")
-        self.templates_, self.node_params_ = grid_templates(context.grid, context.ranges)
+            raise InputError(f"estimators: class '{self.class_id}' needs the instrument grid (FitContext.grid)")
         self.grid_ = {"path": str(context.grid), "sha256": sha256_file(context.grid)}
         self.ranges_ = {p: list(v) for p, v in (context.ranges or {}).items()}
+        self._use_grid(context.grid)
         self.n_templates_ = int(len(self.templates_))
         return self
+
+    def _use_grid(self, path):
+        """Read the grid ``path`` into what predict needs (fit, and load after the sha256 check)."""
+        self.templates_, self.node_params_ = grid_templates(path, self.ranges_)
 
     def _load_native(self, folder):
         from ..provenance import sha256_file
@@ -63,12 +75,10 @@ class TemplateEstimator(Estimator):
             raise InputError(f"{folder}: its templates come from the grid {path}, which is not there") from None
         if sha != self.grid_["sha256"]:
             raise InputError(f"{folder}: the grid {path} changed since the model was fitted (sha256 differs)")
-        self.templates_, self.node_params_ = grid_templates(path, self.ranges_)
+        self._use_grid(path)
 
     def chi2(self, flux, sigma):
-        sigma = np.asarray(sigma, float)
-        # noise level 0: no noise to weight by, every pixel counts the same
-        w = np.where(sigma > 0, 1.0 / np.where(sigma > 0, sigma, 1.0) ** 2, 1.0)
+        w = 1.0 / chi2_sigma(sigma) ** 2
         y = np.asarray(flux, float)
         t = self.templates_.astype(float)
         syt = (w * y) @ t.T

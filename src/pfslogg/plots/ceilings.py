@@ -224,9 +224,11 @@ def ceilings_vs_snr(inputs, params):
 
 @figure("crlb_distribution")
 def crlb_distribution(inputs, params):
-    """Histograms of the per-spectrum sigma_min = sqrt(CRLB) of the test set, per SNR bin and over all
-    spectra, with the prior's sd and the median posterior sd of the Bayes ceiling.
-    inputs: one results file of kind "fisher" (with details.sigma_min_histogram) and one of kind "bayes"."""
+    """Histograms of the per-spectrum sigma_min = sqrt(CRLB) of the test set, per SNR bin, for the
+    spectra below and above every bin (details "below"/"above", metrics "outside_bins"; black dotted
+    and dashed) and over all spectra, with the prior's sd and the median posterior sd of the Bayes
+    ceiling. inputs: one results file of kind "fisher" (with details.sigma_min_histogram) and one of
+    kind "bayes"."""
     docs = [load_results(p, ("fisher", "bayes")) for p in inputs]
     by = {}
     for p, d in zip(inputs, docs):
@@ -240,11 +242,17 @@ def crlb_distribution(inputs, params):
     edges = np.asarray(h["edges"], float)
     bins = [b for b in h["bins"] if any(b["counts"])]
     cmap = plt.get_cmap("viridis")
-    fig, ax = plt.subplots(figsize=(4.6, 3.3), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.2, 3.3), layout="constrained")
     ax.stairs(h["all"], edges, color="0.75", fill=True, lw=0, label=f"all ({sum(h['all'])})")
     for i, b in enumerate(bins):
         col = cmap(0.92 * i / max(1, len(bins) - 1))
         ax.stairs(b["counts"], edges, color=col, lw=1.2, label=f"{b['lo']:g}–{b['hi']:g} ({sum(b['counts'])})")
+    outside = fisher["metrics"].get("outside_bins") or {}
+    for key, text, ls in (("below", "< {snr_min:g}", (0, (1, 1))), ("above", "≥ {snr_max:g}", (0, (4, 1.5)))):
+        counts = h.get(key)
+        if counts and any(counts):   # the spectra no SNR bin holds: below the first edge, at or above the last
+            ax.stairs(counts, edges, color="0.25", lw=1.2, ls=ls,
+                      label=f"{text.format(**outside)} ({outside.get(f'n_{key}', sum(counts))}, no bin)")
     ax.set_xscale("log")
     top = max(h["all"]) * 1.3
     prior_sd = math.sqrt(fisher["metrics"]["var_prior"])
@@ -262,8 +270,8 @@ def crlb_distribution(inputs, params):
     noise = fisher["metrics"].get("noise_level", 1)
     ax.set_title(f"per-spectrum Cramér–Rao bound, test set (noise level {noise:g})",
                  fontsize=8.5)
-    ax.legend(loc="upper left", frameon=False, fontsize=6.5, title="SNR bin (spectra)", title_fontsize=6.5,
-              borderaxespad=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False, fontsize=7.5,
+               title="SNR bin (spectra)", title_fontsize=7.5)
     ax.grid(alpha=0.3, which="major")
     return fig
 

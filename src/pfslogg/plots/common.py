@@ -25,6 +25,9 @@ R2_LABEL = r"$R^2 = 1-\mathrm{MSE}/\mathrm{Var}_\mathrm{prior}(\log g)$"
 VAL_R2_LABEL = r"validation $R^2$"
 NOISE_LABEL = r"noise level $k$ (noise $= k\,\sigma_\mathrm{PFS}$)"
 SIZE_LABEL = "training-set size (spectra)"
+# The text width of paper/preamble.tex (A4, 2.5 cm margins: 16 cm): a figure this wide, included at
+# \linewidth, prints its fonts at their nominal size.
+TEXT_WIDTH_IN = 16.0 / 2.54
 
 # Fixed metadata so that the same figure gives the same bytes (no creation date, no random ids).
 _REPRODUCIBLE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {"Software": None}}

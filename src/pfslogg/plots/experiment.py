@@ -166,7 +166,7 @@ def r2_vs_size(inputs, params):
                 axes[r, c].set_xlabel(SIZE_LABEL)
     for ax in axes[:, 0]:
         ax.set_ylabel(r"$R^2$ on held-out spectra")
-    fig.suptitle(f"log g $R^2$ against training-set size ({agg.title}); {agg.interval_text()}", fontsize=9)
+    fig.suptitle(f"log g $R^2$ against training-set size; {agg.interval_text()}", fontsize=9)
     estimator_legend(fig, agg, agg.names)
     return fig
 
@@ -188,7 +188,7 @@ def r2_vs_noise(inputs, params):
     ax.set_ylabel(R2_LABEL)
     zero_line(ax)
     ax.grid(alpha=0.3)
-    ax.set_title(f"log g $R^2$ against noise, training size {n:,} ({agg.title})\n{agg.interval_text()}",
+    ax.set_title(f"log g $R^2$ against noise, training size {n:,}\n{agg.interval_text()}",
                  fontsize=8.5)
     ax.legend(loc="best", frameon=False)
     return fig
@@ -245,7 +245,7 @@ def decision(inputs, params):
         s.set_visible(False)
     ax.set_xlabel(SIZE_LABEL)
     ax.set_ylabel(NOISE_LABEL.replace(" (", "\n("))
-    ax.set_title(f"Best log g estimator by noise and training size ({agg.title})\ncell: highest mean $R^2$ "
+    ax.set_title(f"Best log g estimator by noise and training size\ncell: highest mean $R^2$ "
                  f"over {len(agg.seeds)} seed{'s' if len(agg.seeds) > 1 else ''}", fontsize=8.5)
     handles = [Patch(facecolor=agg.color(e), label=agg.label(e)) for e in agg.names if e in used]
     handles.append(Patch(facecolor="0.85", edgecolor="0.45", hatch="//", lw=0,

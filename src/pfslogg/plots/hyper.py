@@ -71,7 +71,7 @@ def ridge_alpha(inputs, params):
     right.set_title(f"validation search ({agg.seed_text()}; ● chosen)", fontsize=8.5)
     right.grid(alpha=0.3)
     right.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
-    fig.suptitle(f"Ridge regularisation against noise ({agg.title})", fontsize=9)
+    fig.suptitle(f"Ridge regularisation against noise", fontsize=9)
     return fig
 
 
@@ -113,7 +113,7 @@ def lightgbm_sensitivity(inputs, params):
         ax.set_title(f"noise level $k$ = {level:g}", fontsize=8.5)
         ax.tick_params(length=0)
     axes[0, 0].set_ylabel("learning rate (shrinkage per tree)")
-    fig.suptitle(f"{agg.label(e)}: {VAL_R2_LABEL} over the search ({agg.seed_text()}; {agg.title})\n"
+    fig.suptitle(f"{agg.label(e)}: {VAL_R2_LABEL} over the search ({agg.seed_text()})\n"
                  "colour scaled per panel, best setting boxed", fontsize=8.5)
     return fig
 
@@ -142,6 +142,6 @@ def pca_components(inputs, params):
     ax.set_ylabel(VAL_R2_LABEL + r" (best over $\alpha$)")
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
-    ax.set_title(f"{' / '.join(agg.label(e) for e in names)}: PCA components ({agg.title})\n"
+    ax.set_title(f"{' / '.join(agg.label(e) for e in names)}: PCA components\n"
                  f"validation search at {agg.seed_text()}; ● chosen", fontsize=8.5)
     return fig

@@ -8,7 +8,6 @@ level) and ``confidence`` (optional; must match the aggregate's), and the figure
 """
 
 import math
-from collections import Counter
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker
@@ -17,8 +16,8 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.patches import Patch
 
 from ..errors import InputError
-from ..experiments import comparison_groups
-from ..scaling import ORIGINAL_VIT_R2, power_law
+from ..experiments import comparison_groups, variant_labels
+from ..scaling import power_law
 from .common import R2_LABEL, SIZE_LABEL, figure, percent
 from .experiment import Aggregate, dodge, num
 
@@ -49,13 +48,13 @@ def noise_level(agg, params):
 
 
 def variant_label(agg, e, params):
-    """params labels[e], else the estimator's label where no other estimator shares it, else its name
-    (ablation variants of one class share the class's label)."""
+    """params labels[e], else the words the aggregate names it by (pfslogg.experiments.variant_labels,
+    which the tables use too: "ViT, patch 32", never a variant id)."""
     labels = params.get("labels") or {}
     if e in labels:
         return str(labels[e])
-    counts = Counter(agg.label(x) for x in agg.names)
-    return agg.label(e) if counts[agg.label(e)] == 1 else e
+    return variant_labels({x: {"label": agg.label(x), "class": agg.m["estimators"][x].get("class")}
+                           for x in agg.names})[e]
 
 
 # -------------------------------------------------------------------------------- scaling_law
@@ -86,21 +85,21 @@ def _reference_lines(ax, source, names, level):
             source.fail(f"no cells of reference estimator {e!r} at noise level {level:g}")
         r2 = num(source.cell(e, level, sizes[-1])["r2"])
         ax.axhline(r2, color="0.25", lw=1.0, ls=styles[i % len(styles)], zorder=1,
-                   label=f"{source.label(e)}, N = {size_label(sizes[-1])} ({source.title}): {r2:.3f}")
+                   label=f"{source.label(e)}, N = {size_label(sizes[-1])}: {r2:.3f}")
 
 
 @figure("scaling_law")
 def scaling_law(inputs, params):
     """Held-out R^2 against training-set size (log axis) per estimator at one noise level, with its
     interval over seeds and the fitted power law R^2_inf - a N^-b (dashed; lighter where it runs on
-    to 1M spectra, past the largest size: extrapolation), horizontal lines at reference estimators
-    and the original study's ViT as open markers. The curves are the fits the aggregate stored
+    to 1M spectra, past the largest size: extrapolation) and horizontal lines at reference estimators.
+    The original study's ViT is not drawn: it was trained and tested on BOSZ spectra, another problem
+    than these data's, so its R^2 does not belong on these axes. The curves are the fits the aggregate stored
     (metrics["power_law"]); an estimator without one at the noise level drawn gets no curve, and its
     legend entry says so.
     inputs: the scaling aggregate, then optionally a second aggregate holding the references (the
     Track F benchmark). params: reference (list of estimator names, read from the second input, else
-    the first), estimators (which to draw; default all), original (draw the original study's ViT;
-    default true), noise_level, confidence."""
+    the first), estimators (which to draw; default all), noise_level, confidence."""
     if len(inputs) not in (1, 2):
         raise InputError(f"{', '.join(inputs) or '(none)'}: figure scaling_law reads one experiment aggregate "
                          "and optionally a second one with the reference estimators")
@@ -141,9 +140,6 @@ def scaling_law(inputs, params):
     for cap in sorted(caps):   # the Bayes ceiling that bounds every asymptote
         ax.axhline(cap, color="0.1", lw=1.4, zorder=1,
                    label=rf"bound of $R^2_\infty$: Bayes ceiling (upper limit) {cap:.3f}")
-    if params.get("original", True):
-        ax.plot(list(ORIGINAL_VIT_R2), list(ORIGINAL_VIT_R2.values()), ls="none", marker="o", ms=6, mfc="none",
-                mec="0.15", mew=1.0, zorder=4, label="original study (BOSZ): ViT, noise level 1")
     if curves:
         ax.plot([], [], color="0.3", ls="--", lw=1.0, label=r"fit $R^2_\infty - a\,N^{-b}$")
         ax.plot([], [], color="0.3", ls="--", lw=1.0, alpha=0.4, label="fit, extrapolation")
@@ -156,7 +152,7 @@ def scaling_law(inputs, params):
     ax.set_xlabel(SIZE_LABEL + " (log axis)")
     ax.set_ylabel(R2_LABEL)
     ax.grid(alpha=0.3)
-    ax.set_title(f"log g $R^2$ against training-set size ({agg.title}), noise level $k$ = {level:g}\n"
+    ax.set_title(f"log g $R^2$ against training-set size, noise level $k$ = {level:g}\n"
                  f"{agg.interval_text()}", fontsize=8.5)
     fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside lower center", ncol=2,
                frameon=False, fontsize=7)
@@ -230,7 +226,7 @@ def training_curves(inputs, params):
         handles.append(plt.Line2D([], [], color="0.3", alpha=0.4, label=f"lighter: seeds 2-{seeds}"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
     fig.align_ylabels(axes[:, 0])
-    fig.suptitle(f"Training curves ({agg.title}), noise level $k$ = {level:g}, N = {size:,}", fontsize=9)
+    fig.suptitle(f"Training curves, noise level $k$ = {level:g}, N = {size:,}", fontsize=9)
     return fig
 
 
@@ -333,7 +329,7 @@ def ablations(inputs, params):
     handles += [Patch(color=col, alpha=0.85, label=w) for w, col in VERDICT_COLORS.items()]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=7)
     n_test = agg.m.get("n_test")
-    ax.set_title(f"Ablations ({agg.title}): noise level $k$ = {level:g}, N = {size:,}\n"
+    ax.set_title(f"Ablations: noise level $k$ = {level:g}, N = {size:,}\n"
                  f"each bar from its own reference's $R^2$ (diamond) to the variant's; whisker: the\n"
                  f"{percent(agg.confidence)} paired bootstrap interval of the difference over "
                  f"{n_test if n_test is not None else 'the'} test spectra", fontsize=8)

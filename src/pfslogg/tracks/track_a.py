@@ -43,3 +43,5 @@ table("scaling", "a", lambda cfg: [P.aggregate_path(cfg, "scaling")],
       "Track A: R2 per training size, the fitted power law and its extrapolations.")
 table("ablations", "a", lambda cfg: [P.aggregate_path(cfg, "ablations")],
       "Track A: R2 of the ViT and CNN variants (patch, tokenizer, position, loss, kernels) and MLPs.")
+table("figure_models", None, P.figure_cells,
+      "the labels of the models drawn in the headline figure, as a series of words for the captions that name them.")

@@ -5,7 +5,7 @@ from .. import paths as P
 from .data import data_results
 from .registry import figure, table, track
 
-EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity")
+EXPERIMENTS = ("benchmark", "pitfalls", "sensitivity", "physics")
 
 
 def _aggregates(cfg):
@@ -41,5 +41,9 @@ table("r2_by_snr", "f", _headline,
       "median Cramer-Rao bound for unbiased estimators.")
 table("leaderboard", "f", _benchmark,
       "R2 of every estimator across noise levels and training sizes, with intervals over seeds.")
+table("search_edges", "f", lambda cfg: [P.aggregate_path(cfg, e) for e in ("benchmark", "sensitivity")],
+      "whether every hyper-parameter chosen on validation lies inside its searched grid, or on its edge and at "
+      "which noise levels (the conclusion then depends on the truncated search).")
+table("benchmark_models", "f", _benchmark, "the words that name the benchmark grid's estimators (\\BenchmarkModels).")
 table("errors", "f", _benchmark,
       "R2, RMSE, MAE, bias and slope of every estimator at the default noise level and the largest size.")

@@ -5,13 +5,17 @@ shares):
   its predictions at the original study's sizes (extrapolations marked) and the size reaching
   each target (one ``experiment`` aggregate with its ``power_law``, pfslogg.scaling);
 * ``ablations``: R^2 of each variant with its interval and its difference to its own reference
-  with the paired bootstrap interval and its verdict (one ``experiment`` aggregate with ``comparisons``).
+  with the paired bootstrap interval and its verdict (one ``experiment`` aggregate with ``comparisons``);
+* ``figure_models``: not a tabular but the words for a caption, ``\\FigureModels``, the labels of the
+  models drawn in the headline figure (its cells, kind ``estimator``), so that a caption that names
+  them follows the configuration.
 """
 
 from ...errors import InputError
-from ...experiments import comparison_groups
+from ...experiments import comparison_groups, variant_labels
 from ..numbers import is_number
-from .common import ci_cell, noise_level_key, object_items, read_experiment, table, tabular, tex_escape
+from .common import (by_kind, ci_cell, models_macro, noise_level_key, object_items, read_experiment, table,
+                     tabular, tex_escape)
 
 
 def _power_law(table, ex):
@@ -43,12 +47,10 @@ def _marked(cell, extrapolated):
 
 
 def _variant_labels(ex):
-    """{estimator: label}: its label where no other estimator of the aggregate shares it, else its name
-    (ablation variants of one class share the class's label)."""
-    counts = {}
-    for _, label in ex.estimators:
-        counts[label] = counts.get(label, 0) + 1
-    return {name: label if counts[label] == 1 else name for name, label in ex.estimators}
+    """{estimator: label}: the words the aggregate names it by (pfslogg.experiments.variant_labels, which
+    the figures use too: "ViT, patch 32", never a variant id)."""
+    classes = {n: e.get("class") if isinstance(e, dict) else None for n, e in ex.metrics["estimators"].items()}
+    return variant_labels({name: {"label": label, "class": classes.get(name)} for name, label in ex.estimators})
 
 
 @table("scaling")
@@ -68,7 +70,7 @@ def scaling_tex(sources, macros):
     level = levels.pop()
     predict = sorted({k for f in fits.values() for k in (f.get("predict") or {})}, key=float)
     targets = list(dict.fromkeys(t for f in fits.values() for t in (f.get("size_to_reach") or {})))
-    names = dict(ex.estimators)
+    names = _variant_labels(ex)
     k, p, t = len(ex.sizes), len(predict), len(targets)
     first = next(iter(fits))
     heads = [f"{{\\num{{{macros.cell(file, 'sizes', i)}}}}}" for i in range(k)]
@@ -91,7 +93,7 @@ def scaling_tex(sources, macros):
               f"\\num{{{macros.cell(file, 'power_law', first, 'noise_level')}}}}} \\\\", r"\midrule",
               " & " + " & ".join(top) + " \\\\", "".join(rules), "Estimator & " + " & ".join(heads) + " \\\\"]
     body = []
-    for name, label in ex.estimators:
+    for name, _ in ex.estimators:
         cells = [ex.cell(macros, name, level, size, "r2") for size in ex.sizes]
         f = fits.get(name)
         if f is None:
@@ -105,7 +107,7 @@ def scaling_tex(sources, macros):
                 r = (f.get("size_to_reach") or {}).get(tg) or {}
                 cells.append(_marked(macros.cell(file, "power_law", name, "size_to_reach", tg, "n_train"),
                                      r.get("extrapolated")))
-        body.append(f"{tex_escape(label)} & " + " & ".join(cells) + " \\\\")
+        body.append(f"{tex_escape(names[name])} & " + " & ".join(cells) + " \\\\")
     note = ["R^2: mean over seeds on the test set; power law R^2(N) = R^2_inf - a N^-b fitted to those means,",
             "weighted by their intervals over seeds (pfslogg.scaling); dagger: beyond the fitted sizes;",
             "last columns: the N at which the fitted curve reaches the named model's R^2 ({--}: never)."]
@@ -166,3 +168,18 @@ def ablations_tex(sources, macros):
             "verdict: gain or loss where that interval excludes zero, else no difference."]
     colspec = "@{}l S[table-format=-1.3] c S[table-format=-1.3] c l@{}"
     return tabular(colspec, header, body, [file], note)
+
+
+@table("figure_models")
+def figure_models_tex(sources, macros):
+    """``\\def\\FigureModels{...}``: the labels of the cells (kind ``estimator``) drawn in the headline
+    figure, in the order of their files, joined as a series ("Ridge, LightGBM and ViT") for the captions
+    that name the models drawn (``\\input`` it before the float, then write ``\\FigureModels``)."""
+    cells = by_kind("figure_models", sources, {"estimator": (1, None)})["estimator"]
+    labels = []
+    for s in cells:
+        label = s.metrics.get("label") or s.metrics.get("estimator")
+        if not isinstance(label, str) or not label:
+            raise InputError(f"table figure_models: {s.file} has no 'label' (the estimator's words)")
+        labels.append(label)
+    return models_macro("FigureModels", "the models of the headline figure", cells, labels)

@@ -8,13 +8,17 @@
   interval over seeds (one ``experiment`` aggregate);
 * ``errors``: R^2, RMSE, MAE, bias and slope of every estimator at the aggregate's
   ``default_noise_level`` and largest size (one ``experiment`` aggregate).
+* ``search_edges``: sentences saying whether each hyper-parameter that a search chose lies inside
+  its searched grid or on its edge, at which noise levels (``experiment`` aggregates with
+  ``searches``: the benchmark and the sensitivity search).
 """
 
 import math
 
 from ...errors import InputError
 from ..numbers import is_number
-from .common import bin_key, by_kind, ci_cell, noise_level_key, read_experiment, table, tabular, tex_escape
+from .common import (bin_key, by_kind, ci_cell, models_macro, noise_level_key, object_items, read_experiment,
+                     series, table, tabular, tex_escape)
 
 
 @table("r2_by_snr")
@@ -170,3 +174,119 @@ def errors_tex(sources, macros):
     colspec = ("@{}l S[table-format=-1.3] S[table-format=1.3] S[table-format=1.3] "
                "S[table-format=-1.3] S[table-format=1.3]@{}")
     return tabular(colspec, header, body, [file], note)
+
+
+# Names of the hyper-parameters searched, in the words of the text (others: their key, escaped).
+_HYPER_WORDS = {"n_components": "number of principal components", "alpha": "penalty $\\alpha$",
+                "learning_rate": "learning rate", "num_leaves": "number of leaves per tree"}
+_SIDE_WORDS = {"lowest": "the smallest", "highest": "the largest"}
+
+
+def search_edge_sentences(name, src, macros):
+    """Sentences on where each search of one ``experiment`` aggregate (its ``searches``, made by
+    :func:`pfslogg.experiments.search_edges`) chose its hyper-parameters: per estimator and
+    hyper-parameter, inside the searched range in every cell, or the smallest / largest value
+    searched at which noise levels (and training sizes, where not all): the words follow from the
+    stored edges, every number is a macro. Returns (sentences, whether any choice lies on an edge)."""
+    file, m = src.file, src.metrics
+    searches = m.get("searches")
+    if not isinstance(searches, dict) or not searches:
+        raise InputError(f"table {name}: {file} has no 'searches' (pfslogg.experiments.search_edges): "
+                         "no estimator of the experiment searched over its hyper-parameters")
+    ex = read_experiment(name, [src])
+    level_index = {noise_level_key(v): j for j, v in enumerate(ex.noise_levels)}
+    size_index = {int(v): k for k, v in enumerate(ex.sizes)}
+    labels = dict(ex.estimators)
+    out, any_edge = [], False
+    for est, by_level in object_items(searches, f"{file}: searches"):
+        params, cells = [], []
+        for tag, by_size in object_items(by_level, f"{file}: searches.{est}"):
+            for size_key, s in object_items(by_size, f"{file}: searches.{est}.{tag}"):
+                path = ex.path(est, *_cell_of(m, est, tag, size_key, file))
+                if path is None or not isinstance(s, dict) or not isinstance(s.get("edge"), dict):
+                    raise InputError(f"{file}: searches.{est}.{tag}.{size_key} has no cell or no 'edge'")
+                cells.append((tag, size_key, s))
+                params += [p for p in s["edge"] if p not in params]
+        label = tex_escape(labels.get(est, est))
+        for p in params:
+            word = _HYPER_WORDS.get(p, tex_escape(p))
+            found = {"lowest": {}, "highest": {}}
+            for tag, size_key, s in cells:
+                edge = s["edge"].get(p)
+                for side in ("lowest", "highest"):
+                    if edge in (side, "both"):
+                        level, size = _cell_of(m, est, tag, size_key, file)
+                        found[side].setdefault(level_index[noise_level_key(level)], []).append(
+                            (size_index[int(size)], tag, size_key))
+            if not found["lowest"] and not found["highest"]:
+                tag, size_key, _ = cells[0]
+                out.append(f"{label}: the {word} chosen lies inside the searched range "
+                           f"({_num(macros, file, name, 'searches', est, tag, size_key, 'lowest', p)} to "
+                           f"{_num(macros, file, name, 'searches', est, tag, size_key, 'highest', p)}) "
+                           f"in every cell.")
+                continue
+            any_edge = True
+            for side in ("lowest", "highest"):
+                if not found[side]:
+                    continue
+                where = []
+                for j in sorted(found[side]):
+                    hits = sorted(found[side][j])
+                    text = f"\\num{{{macros.cell(file, 'noise_levels', j)}}}"
+                    if len(hits) < len(ex.sizes):
+                        text += " (" + series([f"\\num{{{macros.cell(file, 'sizes', k)}}}" for k, *_ in hits]) + \
+                                " training spectra)"
+                    where.append(text)
+                _, tag, size_key = found[side][min(found[side])][0]
+                value = _num(macros, file, name, "searches", est, tag, size_key, side, p)
+                levels = "noise level" if len(where) == 1 else "noise levels"
+                out.append(f"{label}: at {levels} {series(where)} the {word} chosen is {_SIDE_WORDS[side]} "
+                           f"searched, {value}, so that its optimum may lie beyond the grid.")
+    return out, any_edge
+
+
+def _cell_of(m, est, tag, size_key, file):
+    cell = m.get("cells", {}).get(est, {}).get(tag, {}).get(size_key)
+    if not isinstance(cell, dict):
+        raise InputError(f"{file}: searches.{est}.{tag}.{size_key} has no cell in 'cells'")
+    return cell["noise_level"], cell["size"]
+
+
+def _num(macros, file, name, *path):
+    v = macros.get(file, *path)
+    if v is None:
+        raise InputError(f"table {name}: {file} has no number at {'.'.join(map(str, path))}")
+    return f"\\num{{{v}}}"
+
+
+@table("search_edges")
+def search_edges_tex(sources, macros):
+    """Whether the hyper-parameters each search chose lie inside the searched grid (``experiment``
+    aggregates with ``searches``: the benchmark, the sensitivity search), as sentences: one first
+    that says whether the conclusions depend on a truncated search, then one per estimator and
+    hyper-parameter (:func:`search_edge_sentences`)."""
+    name = "search_edges"
+    groups = by_kind(name, sources, {"experiment": (1, None)})
+    body, any_edge = [], False
+    for src in groups["experiment"]:
+        sentences, edge = search_edge_sentences(name, src, macros)
+        body += sentences
+        any_edge |= edge
+    head = ("At some noise levels a chosen hyper-parameter is the smallest or the largest value searched: "
+            "there the conclusion depends on the truncated search." if any_edge else
+            "The best setting lies inside the searched grid at every noise level and training size, "
+            "for every estimator and hyper-parameter searched.")
+    files = [s.file for s in groups["experiment"]]
+    lines = [f"% Generated by pfslogg.paper ({name}) -- do not edit. Values are macros of numbers.tex; the",
+             "% words (inside the grid, smallest or largest searched) follow from the stored search edges.",
+             "% Sources:", *[f"%   {f}" for f in files], " ".join([head, *body]), ""]
+    return "\n".join(lines)
+
+
+@table("benchmark_models")
+def benchmark_models_tex(sources, macros):
+    """``\\def\\BenchmarkModels{...}``: the labels of the benchmark grid's estimators in configuration
+    order, for the sentences that name the baselines."""
+    ex = read_experiment("benchmark_models", sources)
+    return models_macro("BenchmarkModels", "the estimators of the benchmark grid", [ex],
+                        [label for _, label in ex.estimators])

@@ -81,6 +81,14 @@ def test_enum_lists_the_allowed_values(default_cfg):
         "(did you mean 'bosz2024'?)"]
 
 
+def test_noise_sigma_is_estimated_or_stored(default_cfg):
+    assert errors(with_(default_cfg, noise__sigma="estimate")) == [
+        "config: noise.sigma: expected one of 'estimated', 'stored', got 'estimate' (did you mean 'estimated'?)"]
+    cfg = copy.deepcopy(default_cfg)
+    del cfg["noise"]["sigma"]
+    assert validate_config(cfg)["noise"]["sigma"] == "estimated"          # the default: no error channel
+
+
 def test_nested_keys(default_cfg):
     ridge = next(iter(default_cfg["estimators"]))
     assert errors(with_(default_cfg, estimators={ridge: {"class": "ridge", "hyper": 5}})) == [

@@ -241,7 +241,9 @@ def test_l1_and_mse_losses_train_different_models(splits, reference):
 def test_tiny_mlp_learns_a_linear_toy(tmp_path):
     w = np.random.default_rng(1).standard_normal(64)
     train_set, val_set = toy_splits(tmp_path, 64, lambda dev: 3.0 + dev @ w)
-    tr, va = NoisyView(train_set, 1.0, rng_seed=0), NoisyView(val_set, 1.0, noise_seed=1)
+    # a toy set has no exposure model to estimate sigma with: its stored sigma (networks never read it)
+    tr = NoisyView(train_set, 1.0, rng_seed=0, sigma="stored")
+    va = NoisyView(val_set, 1.0, noise_seed=1, sigma="stored")
     est = make_estimator("mlp", {"hidden": [32], "epochs": 30, "batch_size": 32, "lr": 3e-3, "dropout": 0.0,
                                  "block_size": 200})
     est.fit(tr, va, FitContext(threads=THREADS))

@@ -136,7 +136,9 @@ def test_saliency_concentrates_where_log_g_is_written(tmp_path, name, hyper):
     saliency puts more of its mass there than the window's 1/8 share of the pixels."""
     window = slice(48, 64)
     train_set, val_set = toy_splits(tmp_path, 128, lambda dev: 3.0 + 10.0 * dev[:, window].mean(1) * 4, (800, 200))
-    tr, va = NoisyView(train_set, 1.0, rng_seed=0), NoisyView(val_set, 1.0, noise_seed=1)
+    # a toy set has no exposure model to estimate sigma with: its stored sigma (networks never read it)
+    tr = NoisyView(train_set, 1.0, rng_seed=0, sigma="stored")
+    va = NoisyView(val_set, 1.0, noise_seed=1, sigma="stored")
     est = make_estimator(name, {"epochs": 8, "batch_size": 32, "block_size": 200, "dropout": 0.0, **hyper})
     est.fit(tr, va, FitContext(threads=THREADS))
     X, S = va.load()

@@ -10,6 +10,7 @@ from pfslogg.data.noise import (
     ExposureModel,
     aperture_efficiency,
     check_sigma,
+    check_sigma_mode,
     fnu_shape,
     sky_variance,
     system_response,
@@ -170,6 +171,67 @@ def test_noise_level_zero_is_clean(tiny_dataset):
     flux, _ = ds.read(0, 10)
     noisy, _ = ds.noisy(0, 10, 0.0, seed=1)
     np.testing.assert_array_equal(noisy, flux)
+
+
+# -- sigma estimated from the noisy flux (noise.sigma: estimated) --------------------------------
+def star(wave):
+    """A clean spectrum with lines, mean 1 (normalised like the data sets)."""
+    f = (1 + 0.3 * np.sin(wave / 40.0)) * (1 - 0.6 * np.exp(-0.5 * ((wave - 8542.0) / 2.0) ** 2))
+    return f / f.mean()
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_estimated_sigma_of_a_clean_spectrum_is_the_true_sigma(wave, dtype, rtol):
+    model = ExposureModel(wave)
+    x = np.stack([star(wave), flat_fnu(wave) / flat_fnu(wave).mean()])
+    mag, seeing = np.array([20.5, 22.8]), np.array([0.6, 1.4])
+    est = model.estimate_sigma(x.astype(dtype), mag, seeing)
+    assert est.dtype == dtype and est.shape == x.shape
+    np.testing.assert_allclose(est, model.sigma(x, mag, seeing), rtol=rtol)
+    np.testing.assert_allclose(model.estimate_sigma(x, mag, seeing, noise_level=2.5), 2.5 * est, rtol=rtol)
+    assert not model.estimate_sigma(x, mag, seeing, noise_level=0.0).any()
+
+
+def test_estimated_sigma_of_a_stored_clean_spectrum_matches_the_file(tiny_dataset):
+    """On a data set's clean flux the estimate is the stored sigma (to the float32 rounding of the
+    stored one, computed on raw fluxes whose per-spectrum factor is near float32's subnormals)."""
+    ds = SpectraSet(tiny_dataset)
+    model, mag, seeing = ds.exposure_model()
+    x, error = ds.read(0, 50)
+    np.testing.assert_allclose(model.estimate_sigma(x, mag[:50], seeing[:50]), error, rtol=3e-3)
+
+
+def test_estimated_sigma_depends_on_the_observed_flux_only(wave):
+    """Two stars with other clean spectra but the same observed flux and conditions get the same
+    sigma; their true sigmas differ (that difference is the leak of the stored sigma)."""
+    model = ExposureModel(wave)
+    x1, x2 = star(wave), np.ones_like(wave)
+    y = x1 + model.sigma(x1, 22.0, 1.0) * np.random.default_rng(3).standard_normal(len(wave))
+    assert not np.allclose(model.sigma(x1, 22.0, 1.0), model.sigma(x2, 22.0, 1.0), rtol=1e-3)
+    # x2 could have given the same y (its noise was y - x2): the estimate cannot tell them apart
+    np.testing.assert_array_equal(model.estimate_sigma(y, 22.0, 1.0), model.estimate_sigma(y.copy(), 22.0, 1.0))
+    # and it moves with y, not with anything else: another draw of the noise, another estimate
+    y2 = x1 + model.sigma(x1, 22.0, 1.0) * np.random.default_rng(4).standard_normal(len(wave))
+    assert not np.allclose(model.estimate_sigma(y2, 22.0, 1.0), model.estimate_sigma(y, 22.0, 1.0))
+
+
+@pytest.mark.parametrize("mag,tol_mean,tol_sd", [(19.5, 0.0005, 0.01), (21.5, 0.001, 0.015)])
+def test_estimated_sigma_is_unbiased_at_high_snr(wave, mag, tol_mean, tol_sd):
+    """Over noise draws the estimate's mean ratio to the true sigma is 1 (the plug-in's bias is
+    second order in 1/SNR; negative fluxes clipped at 0 only matter at SNR ~1)."""
+    model = ExposureModel(wave)
+    x = np.tile(star(wave), (200, 1))
+    true = model.sigma(x, mag, 1.0)
+    y = x + true * np.random.default_rng(5).standard_normal(x.shape)
+    ratio = model.estimate_sigma(y, np.full(200, mag), np.full(200, 1.0)) / true
+    assert model.snr(x[0], mag, 1.0) > (30 if mag < 20 else 6)
+    assert abs(ratio.mean() - 1) < tol_mean and ratio.std() < tol_sd
+
+
+def test_sigma_mode_is_checked():
+    assert check_sigma_mode("stored") == "stored"
+    with pytest.raises(InputError, match=r"^noise\.sigma: expected one of estimated, stored, got 'estimate'$"):
+        check_sigma_mode("estimate")
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 The file holds the clean flux and its sigma at noise level 1; a view of its first n rows adds
 noise_level * sigma * eps, eps fixed per (seed, row) for validation/test, fresh per batch for training.
+The sigma returned with it is estimated from that noisy flux (default) or the stored one (noise.sigma).
 """
 
 import re
@@ -81,11 +82,12 @@ def test_fresh_noise_differs_between_passes_and_is_seeded(ds, clean):
     assert abs(eps.mean()) < 0.01 and abs(eps.std() - 1.0) < 0.01
 
 
+@pytest.mark.parametrize("mode", ["estimated", "stored"])
 @pytest.mark.parametrize("kind", ["fixed", "fresh"])
-def test_noise_level_zero_is_clean_with_sigma_zero(ds, clean, kind):
+def test_noise_level_zero_is_clean_with_sigma_zero(ds, clean, kind, mode):
     flux, error = clean
     seeds = {"noise_seed": 1} if kind == "fixed" else {"rng_seed": 1}
-    v = NoisyView(ds, 0.0, **seeds)
+    v = NoisyView(ds, 0.0, sigma=mode, **seeds)
     X, S = v.load(np.float64)
     np.testing.assert_array_equal(X, flux)
     assert not S.any()
@@ -95,11 +97,75 @@ def test_noise_level_zero_is_clean_with_sigma_zero(ds, clean, kind):
 
 
 @pytest.mark.parametrize("level", [0.1, 1.0, 2.5])
-def test_sigma_is_noise_level_times_stored_error(ds, clean, level):
+def test_stored_sigma_is_noise_level_times_stored_error(ds, clean, level):
+    """noise.sigma: stored -- the file's sigma times the noise level, bit for bit (as before the option)."""
     _, error = clean
-    for v in (NoisyView(ds, level, noise_seed=1), NoisyView(ds, level, rng_seed=1)):
+    for v in (NoisyView(ds, level, noise_seed=1, sigma="stored"), NoisyView(ds, level, rng_seed=1, sigma="stored")):
         _, S = v.load(np.float64)
-        np.testing.assert_allclose(S, level * error, rtol=1e-12)
+        np.testing.assert_array_equal(S, error * level)
+        np.testing.assert_array_equal(v.read_rows(np.arange(3, N, 7))[1], error[3::7] * level)
+
+
+@pytest.mark.parametrize("level", [1.0, 2.5])
+@pytest.mark.parametrize("kind", ["fixed", "fresh"])
+def test_estimated_sigma_is_the_estimate_from_the_returned_flux(ds, clean, kind, level):
+    """noise.sigma: estimated (the default) -- sigma is the exposure model's estimate from the very
+    noisy flux a read returns and the rows' magnitude and seeing, nothing else; close to the truth."""
+    _, error = clean
+    model, mag, seeing = ds.exposure_model()
+    seeds = {"noise_seed": 3} if kind == "fixed" else {"rng_seed": 3}
+    v = NoisyView(ds, level, **seeds)
+    assert v.sigma_mode == "estimated"
+    for a, b, X, S in v.batches(500):
+        np.testing.assert_allclose(S, model.estimate_sigma(X, mag[a:b], seeing[a:b], level), rtol=1e-12)
+        assert not np.array_equal(S, error[a:b] * level)
+        assert abs(np.mean(S / (error[a:b] * level)) - 1) < 0.01
+    rows = np.arange(5, N, 11)
+    X, S = v.read_rows(rows)
+    np.testing.assert_allclose(S, model.estimate_sigma(X, mag[rows], seeing[rows], level), rtol=1e-12)
+
+
+def test_estimated_sigma_keeps_fixed_noise_fixed_and_fresh_noise_resumable(ds):
+    fixed = NoisyView(ds, 1.0, noise_seed=42)
+    X1, S1 = fixed.load(np.float64)
+    Xb, Sb = concat(fixed, NOISE_BLOCK + 7)
+    np.testing.assert_array_equal(Xb, X1)
+    np.testing.assert_array_equal(Sb, S1)
+    rows = np.arange(0, N, 5)
+    Xr, Sr = fixed.read_rows(rows)
+    np.testing.assert_array_equal(Xr, X1[rows])
+    np.testing.assert_allclose(Sr, S1[rows], rtol=1e-12)
+    # the same flux as the stored mode gives: estimating sigma draws no random numbers
+    np.testing.assert_array_equal(NoisyView(ds, 1.0, noise_seed=42, sigma="stored").load(np.float64)[0], X1)
+    fresh, twin = NoisyView(ds, 1.0, n=300, rng_seed=8), NoisyView(ds, 1.0, n=300, rng_seed=8, sigma="stored")
+    fresh.read(0, 100), twin.read(0, 100)
+    state = fresh.noise_state()
+    Xa, Sa = fresh.read(0, 300)
+    np.testing.assert_array_equal(twin.read(0, 300)[0], Xa)
+    fresh.set_noise_state(state)                                   # a resume replays flux and sigma
+    Xc, Sc = fresh.read(0, 300)
+    np.testing.assert_array_equal(Xc, Xa)
+    np.testing.assert_array_equal(Sc, Sa)
+
+
+def test_estimated_sigma_needs_the_exposure_model_of_the_file(ds, tmp_path):
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "foreign.h5"
+    shutil.copy(ds.path, path)
+    with h5py.File(path, "a") as h5:
+        del h5.attrs["config"]                 # as in a pfsspec file not made here
+    foreign = SpectraSet(path)
+    with pytest.raises(InputError, match=re.escape(str(path)) + r".*exposure model.*noise\.sigma: stored"):
+        NoisyView(foreign, 1.0, noise_seed=1)
+    NoisyView(foreign, 1.0, noise_seed=1, sigma="stored").read(0, 2)
+
+
+def test_bad_sigma_mode_rejected(ds):
+    with pytest.raises(InputError, match=r"noise\.sigma: expected one of estimated, stored, got 'clean'"):
+        NoisyView(ds, 1.0, noise_seed=1, sigma="clean")
 
 
 def test_view_of_n_rows(ds, clean):

@@ -162,6 +162,7 @@ def test_run_cell_params_are_what_the_command_reads(cfg, small_sets, coarse_inst
     # what the block says is what was done
     assert metrics["estimator"] == "ridge" and metrics["class"] == "ridge" and metrics["label"] == "Ridge"
     assert metrics["noise_level"] == 0.5 and metrics["size"] == 300 and metrics["seed"] == 1
+    assert metrics["sigma"] == cfg["noise"]["sigma"] == "estimated"
     assert metrics["confidence"] == cfg["evaluation"]["confidence"] and metrics["n_test"] == 100
     assert metrics["var_prior"] == pytest.approx(4 / 3)
     edges = cfg["evaluation"]["snr_bins"]
@@ -174,7 +175,7 @@ def test_run_cell_params_are_what_the_command_reads(cfg, small_sets, coarse_inst
 def test_run_cell_params_keys(cfg):
     p = W.rule_params("run_cell", cfg, estimator="lightgbm_search", noise="0p2", size="2000", seed="0")
     assert set(p) == {"estimator", "class", "hyper", "noise_level", "size", "seed_index", "seed",
-                      "val_noise_seed", "test_noise_seed", "params", "evaluation"}
+                      "val_noise_seed", "test_noise_seed", "sigma", "params", "evaluation"}
     assert p["class"] == "lightgbm" and p["hyper"] == cfg["estimators"]["lightgbm_search"]["hyper"]
     assert p["size"] == 2000 and p["seed_index"] == 0 and isinstance(p["seed"], int)
     assert p["val_noise_seed"] != p["test_noise_seed"]
@@ -447,6 +448,7 @@ DATA_RULES = ("build_raw_grid", "convolve_grid", "simulate_dataset", "describe_d
     (("experiments", "benchmark", "estimators"), ["ridge", "template"]),
     (("experiments", "sensitivity", "noise_levels"), [0.7]),
     (("noise", "noise_level"), 0.5),
+    (("noise", "sigma"), "stored"),
 ])
 def test_grids_and_noise_levels_change_no_data_set(cfg, key, value):
     changed = _changed_rules(cfg, key, value)

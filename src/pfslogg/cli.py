@@ -174,7 +174,8 @@ def cmd_compute_bayes_ceiling(a, p):
     interp = GridInterpolator(read_grid(a.grid, fields=("flux",)))
     check_same_wave(test.wave, interp.wave, a.test, a.grid)
     metrics, per = bayes_ceiling(interp, test, p["noise_level"], p["test_noise_seed"], p["params"], p["evaluation"],
-                                 prior_variance(*p["params"]["log_g"]), p["bayes"], threads=a.threads)
+                                 prior_variance(*p["params"]["log_g"]), p["bayes"], threads=a.threads,
+                                 sigma=p.get("sigma", "estimated"))
     _write_table(a.per_spectrum, per)
     write_results(a.out, metrics, a.rule, [a.grid, a.test], params=p, started=started, kind="bayes")
 
@@ -233,6 +234,12 @@ def cmd_check_ceiling(a, p):
     for f in a.inputs:
         doc = read_results(f)
         cells.setdefault(doc["metrics"]["estimator"], []).append(doc)
+    mode = bayes["metrics"].get("sigma")
+    for name, docs in cells.items():   # noise.sigma: a model fed another sigma than the ceiling is no comparison
+        other = {d["metrics"].get("sigma") for d in docs} - {None, mode}
+        if mode is not None and other:
+            raise InputError(f"{a.bayes}: the Bayes ceiling used sigma '{mode}', the cells of {name} used "
+                             f"{sorted(other)} (noise.sigma must be the same for both)")
     metrics = efficiency(bayes["metrics"], fisher["metrics"], cells)
     write_results(a.out, metrics, a.rule, [a.bayes, a.fisher, *a.inputs], params=p, started=started,
                   kind="efficiency")

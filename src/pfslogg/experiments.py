@@ -405,9 +405,10 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     for ds in (val_set, test_set):
         if len(ds.wave) != len(train_set.wave):
             raise InputError(f"{ds.path}: {len(ds.wave)} pixels, the training set {train_path} has {len(train_set.wave)}")
-    train = NoisyView(train_set, nl, n=p["size"], rng_seed=p["seed"])
-    val = NoisyView(val_set, nl, noise_seed=p["val_noise_seed"])
-    test = NoisyView(test_set, nl, noise_seed=p["test_noise_seed"])
+    sigma = p.get("sigma", "estimated")   # noise.sigma: which sigma the estimator sees (NoisyView)
+    train = NoisyView(train_set, nl, n=p["size"], rng_seed=p["seed"], sigma=sigma)
+    val = NoisyView(val_set, nl, noise_seed=p["val_noise_seed"], sigma=sigma)
+    test = NoisyView(test_set, nl, noise_seed=p["test_noise_seed"], sigma=sigma)
     est = make_estimator(p["class"], p["hyper"], random_state=p["seed"], where=f"estimators.{p['estimator']}.hyper")
     if grid_path is not None:
         from .data.gridio import read_grid
@@ -429,7 +430,7 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
                                    param_edges=param_edges(ev.get("param_bins"), p["params"]))
     t3 = time.perf_counter()
     metrics = {"estimator": p["estimator"], "class": p["class"], "label": est.label, "noise_level": nl,
-               "size": int(p["size"]), "seed": int(p["seed_index"]), "n_test": int(test.n),
+               "size": int(p["size"]), "seed": int(p["seed_index"]), "sigma": sigma, "n_test": int(test.n),
                "var_prior": var, "confidence": ev["confidence"], **scores}
     details = {"fitted": est.fitted(),
                "timing": {"load_s": t1 - t0, "fit_s": t2 - t1, "save_load_evaluate_s": t3 - t2}}

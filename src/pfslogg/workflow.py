@@ -107,9 +107,10 @@ def _variant(cfg, name):
 
 
 def _stored_noise(cfg):
-    """The exposure model without noise.noise_level: data sets are stored at noise level 1 and the
-    calibration works at fixed SNR, so the default noise level must not rerun them."""
-    return {k: v for k, v in cfg["noise"].items() if k != "noise_level"}
+    """The exposure model without noise.noise_level and noise.sigma: data sets are stored at noise
+    level 1 with their sigma and the calibration works at fixed SNR, so neither the default noise level
+    nor which sigma views give models must rerun them."""
+    return {k: v for k, v in cfg["noise"].items() if k not in ("noise_level", "sigma")}
 
 
 def rule_params(rule, cfg, **w):
@@ -130,7 +131,7 @@ def rule_params(rule, cfg, **w):
         return {"estimator": w["estimator"], "class": v["class"], "hyper": v.get("hyper", {}),
                 "noise_level": parse_noise_tag(str(w["noise"])), "size": int(w["size"]), "seed_index": s,
                 "seed": cell_seed(cfg["seed"], s), "val_noise_seed": noise_seed(cfg, "val"),
-                "test_noise_seed": noise_seed(cfg, "test"), "params": cfg["params"],
+                "test_noise_seed": noise_seed(cfg, "test"), "sigma": cfg["noise"]["sigma"], "params": cfg["params"],
                 "evaluation": cfg["evaluation"]}
     if rule == "run_neural_cell":
         return {**rule_params("run_cell", cfg, **w),
@@ -146,7 +147,8 @@ def rule_params(rule, cfg, **w):
                 "evaluation": cfg["evaluation"]}
     if rule == "compute_bayes_ceiling":
         return {"params": cfg["params"], "noise_level": cfg["noise"]["noise_level"],
-                "test_noise_seed": noise_seed(cfg, "test"), "evaluation": cfg["evaluation"], "bayes": cfg["bayes"]}
+                "test_noise_seed": noise_seed(cfg, "test"), "sigma": cfg["noise"]["sigma"],
+                "evaluation": cfg["evaluation"], "bayes": cfg["bayes"]}
     if rule == "compute_bayes_ceiling_at_noise":
         return {**rule_params("compute_bayes_ceiling", cfg), "noise_level": parse_noise_tag(str(w["noise"]))}
     if rule == "summarize_moe":

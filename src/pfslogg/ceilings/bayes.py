@@ -1,6 +1,6 @@
 """The Bayes (minimum mean squared error) ceiling on log g (DESIGN.md section 3).
 
-For a test spectrum y with known noise sigma (the stored error times the noise level), the posterior
+For a test spectrum y with known noise sigma (``noise.sigma``: see the end), the posterior
 mean of log g under the data set's prior and forward model has the least mean squared error of any
 estimator. Here::
 
@@ -22,12 +22,11 @@ all spectra x all templates (a chunk whose weights for a spectrum are all below 
 adds nothing and is skipped for it). R^2_Bayes = 1 - mean((posterior mean - true log g)^2) / Var_prior,
 the same aggregate as every model's R^2 (``pfslogg.evaluation.summarize``).
 
-What the ceiling conditions on: the noisy flux and its given sigma (the noise is Gaussian with that
-sigma, as it was drawn), the prior (uniform in the ranges), and the forward model exactly as
-interpolated and normalised for the data sets. It is therefore the ceiling for estimators that
-know the exact forward model and prior; a real estimator that faces model error (another grid, an
-unknown continuum, a misjudged sigma) does worse, and the ceiling says nothing about that gap. What
-it does not include: the quadrature error of the parameter grid, which the convergence check
+What the ceiling conditions on: the noisy flux and a given sigma in a Gaussian likelihood, the prior
+(uniform in the ranges), and the forward model exactly as interpolated and normalised for the data
+sets. It is therefore the ceiling for estimators that know the exact forward model and prior; a
+real estimator that faces model error (another grid, an unknown continuum, a misjudged sigma) does
+worse, and the ceiling says nothing about that gap. What it does not include: the quadrature error of the parameter grid, which the convergence check
 (halving the spacing; ``tests/test_bayes.py``) bounds, and sampling error of the test set, which
 the bootstrap intervals show. Per spectrum, ``n_eff`` = (sum w)^2 / sum w^2 over the templates
 says how many grid points carry the posterior: below 10 (bright stars, whose posterior is narrower
@@ -35,6 +34,22 @@ than the grid step) the grid's mean is quantised, and :func:`refine_unresolved` 
 spectrum's moments by importance sampling around its maximum-likelihood point instead (same model,
 same prior; ``method`` and ``is_n_eff`` in the per-spectrum table). Checked against emcee on
 test spectra: ``bench/bench_bayes_sampler.py``.
+
+Which sigma (config ``noise.sigma``, the one the models get):
+
+* ``estimated`` (default): sigma estimated from the noisy flux and the known magnitude and seeing
+  (:meth:`~pfslogg.data.noise.ExposureModel.estimate_sigma`), a function of y. The posterior then
+  conditions on the noisy flux (and the observing conditions) alone, and a model that also reads
+  that sigma has nothing more to learn from it. The likelihood is a plug-in, though: the exact
+  posterior given y would give each template its own sigma(theta, magnitude, seeing), which
+  differs from the estimate by the noise in y+ and in the spectrum's mean flux (about 1 % per pixel
+  at noise level 1: ``bench/bench_error_channel.py``). This is the posterior mean under the plug-in
+  likelihood, a close approximation of the Bayes-optimal estimator given y rather than an exact
+  bound; ``check_ceiling`` compares models with it within the intervals.
+* ``stored``: the true sigma of the clean spectrum, with which the noise was drawn -- the posterior
+  given y with that sigma known, but not given what sigma itself says about theta (it is a function
+  of the clean spectrum), so a model fed the stored sigma can beat it: the error-channel leak
+  (issue 16, Track E), kept as the ablation.
 """
 
 import time
@@ -374,7 +389,8 @@ def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=
     return out
 
 
-def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var_prior, bayes, threads=1):
+def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var_prior, bayes, threads=1,
+                  sigma="estimated"):
     """The Bayes ceiling of a test set: (metrics, per-spectrum table).
 
     ``test``: a :class:`~pfslogg.data.dataset.SpectraSet` on the pixels of ``interp``, seen as the
@@ -384,6 +400,9 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     pass), dtype (config ``bayes``). The posterior mean is scored like any model's predictions
     (:func:`pfslogg.evaluation.summarize`, :func:`~pfslogg.evaluation.metrics_by_snr`, bootstrap seed
     0 as the figure's cells), plus per bin the mean posterior sd and the median ``n_eff``.
+    ``sigma`` (config ``noise.sigma``): the sigma of the likelihood, as the view gives it to models --
+    ``"estimated"`` from the noisy flux, or ``"stored"`` (the true sigma of the clean flux; see the
+    module docstring on what each conditions on); recorded in the metrics.
     """
     from ..data.views import NoisyView
     from ..evaluation import bin_index, metrics_by_params, metrics_by_snr, param_edges, summarize
@@ -391,12 +410,12 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     if not noise_level > 0:
         raise InputError(f"noise.noise_level = {noise_level}: the Bayes ceiling needs noise (> 0); without "
                          "noise the posterior is a point")
-    view = NoisyView(test, noise_level, noise_seed=noise_seed)
+    view = NoisyView(test, noise_level, noise_seed=noise_seed, sigma=sigma)
     keys = ("mean", "sd", "n_eff", "chi2_min", "method", "is_n_eff")
     post = {k: np.empty(view.n) for k in keys}
     grid = {}
-    for a, b, flux, sigma in view.batches(int(bayes.get("block", 4096))):
-        out = grid_posterior(interp, flux, sigma, ranges, points_per_axis=bayes.get("points_per_axis"),
+    for a, b, flux, error in view.batches(int(bayes.get("block", 4096))):
+        out = grid_posterior(interp, flux, error, ranges, points_per_axis=bayes.get("points_per_axis"),
                              spacing=None if bayes.get("points_per_axis") else bayes["spacing"],
                              chunk=int(bayes.get("chunk", 1024)), dtype=np.dtype(bayes.get("dtype", "float32")),
                              threads=threads, progress=True, first_row=a)
@@ -419,7 +438,7 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     for row in bins:
         row.update(extra(idx == [float(e) for e in evaluation["snr_bins"]].index(row["lo"])))
     n_pix = len(test.wave)
-    metrics = {"n": int(view.n), "var_prior": var_prior, "noise_level": float(noise_level),
+    metrics = {"n": int(view.n), "var_prior": var_prior, "noise_level": float(noise_level), "sigma": sigma,
                "confidence": evaluation["confidence"],
                "nuisance": [p for p in PARAMS if p != "log_g" and ranges[p][1] > ranges[p][0]],
                "grid": {**grid, "dtype": str(np.dtype(bayes.get("dtype", "float32")))},

@@ -368,6 +368,28 @@ class SpectraSet:
         for start in range(0, self.n, size):
             yield start, min(start + size, self.n)
 
+    def exposure_model(self):
+        """The :class:`~pfslogg.data.noise.ExposureModel` the file was made with (its ``config``
+        attribute's ``noise``: exposures, exp_time, throughput) and the observing conditions of its
+        rows, ``(model, mag (n,), seeing (n,))``: what an estimate of sigma from the noisy flux needs
+        (``noise.sigma: estimated``, :meth:`~pfslogg.data.noise.ExposureModel.estimate_sigma`)."""
+        need = "noise.sigma: estimated needs them (or set noise.sigma: stored)"
+        try:
+            noise = json.loads(self.attrs["config"])["noise"]
+            model = ExposureModel(self.wave, exposures=int(noise["exposures"]), exp_time=float(noise["exp_time"]),
+                                  throughput=float(noise["throughput"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{self.path}: no exposure model stored with the data set (attribute 'config', key "
+                             f"'noise' with exposures, exp_time, throughput: {self._why(e)}); {need}") from None
+        missing = [c for c in ("mag", "seeing") if c not in self.params.columns]
+        if missing:
+            raise InputError(f"{self.path}: parameter table lacks columns {missing} (observing conditions); {need}")
+        cond = [self.params[c].to_numpy(float) for c in ("mag", "seeing")]
+        for c, v in zip(("mag", "seeing"), cond):
+            if not np.isfinite(v).all():
+                raise InputError(f"{self.path}: parameter table column '{c}' has NaN or infinite values; {need}")
+        return model, cond[0], cond[1]
+
     def fixed_noise(self, start, stop, seed):
         """eps for rows [start, stop): a fixed function of (seed, row), whatever the chunking."""
         out = np.empty((stop - start, len(self.wave)))

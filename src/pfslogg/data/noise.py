@@ -20,6 +20,13 @@ noise 4 e-, dark 1e-4 e-/s. The OH forest here is a deterministic pseudo line li
 whose statistics match those quantiles, not the real OH wavelengths; ``bench/`` and the tests check
 the quantiles.
 
+Which sigma a model sees (config ``noise.sigma``, :data:`SIGMA_MODES`): data sets store sigma at
+noise level 1 computed from the *noiseless* flux, so that sigma is a function of the clean spectrum
+and reveals it (Ridge on sigma alone predicts log g; issue 16, Track E). ``estimated`` (the default)
+gives models, the template fit and the Bayes ceiling :meth:`ExposureModel.estimate_sigma` of the
+noisy observed flux instead -- what a reduction can know -- which carries no more than the flux does;
+``stored`` keeps the stored sigma (times the noise level), the ablation that shows the leak.
+
 Calibration of ``eta`` (``DEFAULT_THROUGHPUT``): the original study's test set (HSC-i 20.5-22.5,
 seeing 0.5-1.5", 12 x 900 s) had a median SNR (median of flux/sigma per spectrum) of about 8,
 spanning about 3-28; with eta = 1 (the calculator's pessimistic conditions) one exposure of a flat
@@ -43,6 +50,8 @@ ETC_SEEING = 0.8            # arcsec: the seeing of the calculator's calibration
 EXPOSURE_S = 900.0          # the calculator's exposure time; C and the sky scale with t / 900 s
 DEFAULT_THROUGHPUT = 2.2    # calibrated: median SNR 8.0, 5-99 % range 3-27 for the study's magnitudes/seeing
                             # (bench/bench_noise.py prints the calibration)
+
+SIGMA_MODES = ("estimated", "stored")   # noise.sigma: what views give models as sigma (module docstring)
 
 # OH forest: pseudo line list (see module docstring)
 _OH_SEED = 20240517
@@ -119,14 +128,17 @@ class ExposureModel:
     def v0(self):
         return self._v0
 
+    def _scale(self, fnu_mean, mag, seeing):
+        """Per-spectrum factor throughput x aperture x 10^(-0.4 (m + 48.6)) / mean(f_nu) (float64)."""
+        return (self.throughput * aperture_efficiency(seeing) * 10 ** (-0.4 * (np.asarray(mag, float) + 48.6))
+                / fnu_mean)
+
     def signal(self, flux_lambda, mag, seeing=ETC_SEEING):
         """Electrons per pixel per exposure, shape (..., n_pix), in the dtype of ``flux_lambda``."""
         flux_lambda = np.asarray(flux_lambda)
         dtype = flux_lambda.dtype if flux_lambda.dtype in (np.float32, np.float64) else np.float64
         fnu = flux_lambda * self._wave2.astype(dtype)          # f_nu shape, not yet normalised
-        # per-spectrum factor: throughput x aperture x 10^(-0.4 (m + 48.6)) / mean(f_nu)
-        scale = (self.throughput * aperture_efficiency(seeing) * 10 ** (-0.4 * (np.asarray(mag, float) + 48.6))
-                 / fnu.mean(axis=-1, dtype=np.float64))
+        scale = self._scale(fnu.mean(axis=-1, dtype=np.float64), mag, seeing)
         fnu *= np.asarray(scale, dtype)[..., None]
         fnu *= self._c.astype(dtype)
         return fnu
@@ -143,6 +155,36 @@ class ExposureModel:
         v /= s
         return v
 
+    def estimate_sigma(self, flux, mag, seeing=ETC_SEEING, noise_level=1.0):
+        """Noise sigma estimated from an *observed* (noisy) spectrum, as a reduction does: the plug-in
+        ``noise_level * sqrt((K y+ + V0) / (N K^2))`` with ``y+`` the observed flux clipped at 0 and
+        ``K`` the electrons per pixel and exposure per unit of ``flux`` (S = K x, :meth:`signal`),
+        whose mean f_nu is the observed spectrum's own (the clean one is not known to an observer;
+        where that mean is not positive -- hopeless noise -- the mean of |f_nu| stands in);
+        ``mag`` and ``seeing`` are the known observing conditions, shape (...,).
+
+        On a clean spectrum (``y = x``, ``noise_level`` 1) it equals :meth:`sigma`; it depends on the
+        observed flux and the conditions only, never on the clean flux (``noise.sigma: estimated``).
+        Shape (..., n_pix), in the units and dtype (float32 or float64) of ``flux``.
+        """
+        y = np.asarray(flux)
+        dtype = y.dtype if y.dtype in (np.float32, np.float64) else np.float64
+        y = y.astype(dtype, copy=False)
+        fnu = y * self._wave2.astype(dtype)
+        mean = fnu.mean(axis=-1, dtype=np.float64)
+        mean = np.where(mean > 0, mean, np.abs(fnu).mean(axis=-1, dtype=np.float64))
+        # K in float64, then cast: the per-spectrum factor alone is ~1e-36, too close to float32's
+        # subnormals (where :meth:`signal` in float32 loses up to ~1e-3 of it on raw fluxes)
+        k = (np.asarray(self._scale(mean, mag, seeing))[..., None] * (self._c * self._wave2)).astype(dtype)
+        v = np.maximum(y, 0) * k
+        v += self._v0.astype(dtype)
+        np.sqrt(v, out=v)
+        k *= np.asarray(np.sqrt(self.exposures), dtype)
+        v /= k
+        if noise_level != 1:
+            v *= np.asarray(noise_level, dtype)
+        return v
+
     def snr(self, flux, mag, seeing=ETC_SEEING):
         """Per-spectrum SNR: median over pixels of flux / sigma (DESIGN.md)."""
         return np.median(np.asarray(flux, float) / self.sigma(flux, mag, seeing), axis=-1)
@@ -155,3 +197,10 @@ def check_sigma(sigma, where):
     if bad.any():
         raise InputError(f"{where}: {int(bad.sum())} error values are NaN, infinite or <= 0; "
                          "expected positive finite sigma")
+
+
+def check_sigma_mode(mode, where="noise.sigma"):
+    """``mode`` if it is one of :data:`SIGMA_MODES`, else InputError naming ``where``."""
+    if mode not in SIGMA_MODES:
+        raise InputError(f"{where}: expected one of {', '.join(SIGMA_MODES)}, got {mode!r}")
+    return mode

@@ -3,6 +3,9 @@
 A noise level and a training size are *views* of the one stored data set (DESIGN.md section 2):
 the file holds the clean flux and sigma at noise level 1; a view of the first ``n`` rows adds
 ``noise_level * sigma * eps``. Nothing is re-simulated when a grid of noise levels or sizes changes.
+The sigma a view returns with the noisy flux is, by default, estimated from that noisy flux
+(``noise.sigma: estimated``; the stored one, computed from the clean flux, reveals it: ``stored`` is
+the ablation): :class:`NoisyView`.
 
 Two kinds of noise (DESIGN.md):
 
@@ -37,6 +40,7 @@ extra inputs).
 import numpy as np
 
 from ..errors import InputError
+from .noise import check_sigma_mode
 
 ROW_SPAN = 4096   # rows of the file read at once when gathering scattered rows
 
@@ -91,9 +95,16 @@ class View:
 
 
 class NoisyView(View):
-    """Rows ``[0, n)`` of a :class:`~pfslogg.data.dataset.SpectraSet` at ``noise_level``."""
+    """Rows ``[0, n)`` of a :class:`~pfslogg.data.dataset.SpectraSet` at ``noise_level``.
 
-    def __init__(self, dataset, noise_level, n=None, noise_seed=None, rng_seed=None):
+    ``sigma`` (config ``noise.sigma``): which sigma reads return with the noisy flux --
+    ``"estimated"`` (default), the estimate from that same noisy flux and the row's observing
+    conditions (:meth:`~pfslogg.data.noise.ExposureModel.estimate_sigma` times the noise level: a
+    function of what is observed, deterministic for fixed noise, no extra random draws for fresh
+    noise), or ``"stored"``, the file's sigma (from the clean flux) times the noise level, which
+    reveals the clean spectrum. At noise level 0 sigma is 0 in both modes."""
+
+    def __init__(self, dataset, noise_level, n=None, noise_seed=None, rng_seed=None, sigma="estimated"):
         if noise_level < 0 or not np.isfinite(noise_level):
             raise InputError(f"noise level {noise_level}: expected a finite number >= 0")
         n = dataset.n if n is None else int(n)
@@ -107,6 +118,15 @@ class NoisyView(View):
         self.n = n
         self.noise_seed = noise_seed
         self._rng = None if noise_seed is not None else np.random.default_rng(rng_seed)
+        self.sigma_mode = check_sigma_mode(sigma)
+        self._observing = dataset.exposure_model() if sigma == "estimated" else None
+
+    def _sigma(self, flux, error, rows):
+        """What reads return as sigma for the noisy ``flux`` of view rows ``rows`` (see the class)."""
+        if self._observing is None or self.noise_level == 0:
+            return error * self.noise_level
+        model, mag, seeing = self._observing
+        return model.estimate_sigma(flux, mag[rows], seeing[rows], self.noise_level)
 
     @property
     def fixed(self):
@@ -137,7 +157,7 @@ class NoisyView(View):
             flux, error = self.dataset.noisy(start, stop, self.noise_level, seed=self.noise_seed)
         else:
             flux, error = self.dataset.noisy(start, stop, self.noise_level, rng=self._rng)
-        return flux, error * self.noise_level
+        return flux, self._sigma(flux, error, slice(start, start + len(flux)))
 
     def read_rows(self, rows, rng=None):
         """``(flux, sigma)`` of the rows ``rows`` (increasing indices into the view), read span by span
@@ -158,7 +178,7 @@ class NoisyView(View):
                 eps = self.dataset.fixed_noise(a, b, self.noise_seed)[rows[i:j] - a] if self.fixed \
                     else (rng or self._rng).standard_normal(f.shape)
                 f = f + self.noise_level * e * eps
-            flux[i:j], sigma[i:j] = f, e * self.noise_level
+            flux[i:j], sigma[i:j] = f, self._sigma(f, e, rows[i:j])
             i = j
         return flux, sigma
 

@@ -151,7 +151,8 @@ def attention_maps(est, test_set, noise_level, noise_seed, interp, ranges, n_spe
         raise InputError(f"{test_set.path}: {len(wave)} pixels that are not the grid's {len(interp.wave)} "
                          "(attention maps need the grid the test set was drawn from)")
     n = min(int(n_spectra), test_set.n)
-    view = NoisyView(test_set, noise_level, n=n, noise_seed=noise_seed)
+    # the Fisher map is the information of the likelihood the noise was drawn from: the true sigma
+    view = NoisyView(test_set, noise_level, n=n, noise_seed=noise_seed, sigma="stored")
     flux, sigma = view.load(np.float32)
     if noise_level == 0:           # the normalised Fisher map does not depend on the noise level
         sigma = test_set.read(0, n)[1]

@@ -12,8 +12,8 @@ from pfslogg.errors import InputError
 from pfslogg.evaluation import bias, slope, summarize
 from conftest import cell_predictions
 from pfslogg.evaluation import boot_weights
-from pfslogg.experiments import (aggregate, cell_seed, compared_cells, comparison_groups, convergence,
-                                 experiment_cells, noise_tag, parse_noise_tag, t_interval)
+from pfslogg.experiments import (aggregate, cell_seed, compared_cells, comparison_groups, comparison_levels,
+                                 convergence, experiment_cells, noise_tag, parse_noise_tag, t_interval)
 
 
 # -- noise tags --------------------------------------------------------------------------------
@@ -220,6 +220,25 @@ def test_compared_cells_are_both_sides_at_each_level_largest_size_every_seed():
     assert cells == [c for c in experiment_cells(COMPARED) if c[2] == 400 and c[1] == "2"]   # default = highest
     assert len(compared_cells(COMPARED, 0.5)) == 2 * 2 * 3                                  # 0.5 and 2: two levels
     assert compared_cells(EXP, 2.0) == [] and compared_cells(dict(EXP, compare={"lgb": None}), 2.0) == []
+
+
+def test_compare_at_all_compares_at_every_noise_level_of_the_experiment():
+    """compare_at: all (Track E's linearity) compares the pairs at every noise level, keys at_nl<tag> in
+    increasing order, each the paired difference of that level's cells; the default is two levels at most."""
+    exp = dict(COMPARED, noise_levels=[2.0, 0.5], compare_at="all")
+    assert comparison_levels(exp, 2.0) == {"at_nl0p5": 0.5, "at_nl2": 2.0}
+    assert comparison_levels(dict(exp, compare_at="default_and_highest"), 2.0) == {"at_default": 2.0,
+                                                                                  "at_highest_noise": 2.0}
+    assert {c[1] for c in compared_cells(exp, 2.0)} == {"0p5", "2"}
+    c = compare(exp)["comparisons"]["lgb"]
+    assert [k for k in c if k.startswith("at_")] == ["at_nl0p5", "at_nl2"]
+    for key, tag in (("at_nl0p5", "0p5"), ("at_nl2", "2")):
+        mean = {e: np.mean(R2[(e, tag, 400)]) for e in ("lgb", "ridge")}
+        assert c[key]["noise_level"] == float(tag.replace("p", "."))
+        assert c[key]["r2_diff"] == pytest.approx(mean["lgb"] - mean["ridge"], abs=1e-12)
+        lo, hi = c[key]["r2_diff_ci"]
+        assert lo < c[key]["r2_diff"] < hi and c[key]["verdict"] in ("gain", "loss", "no difference")
+    assert c["at_nl2"] == {**compare()["comparisons"]["lgb"]["at_default"]}   # the same numbers where both exist
 
 
 def test_the_paired_interval_has_width_with_one_seed():
@@ -492,3 +511,15 @@ def test_the_aggregate_stores_where_each_search_landed():
     with pytest.raises(InputError, match=r"experiments\.bench: cell \(lgb, 2, 400\) details\.fitted, seed 1: "
                                          r"num_leaves: the chosen value 15 is not one of"):
         aggregate("bench", EXP, docs, 0.95)
+
+
+def test_variants_that_differ_only_in_the_sigma_they_saw_are_labelled_by_it():
+    exp = {"track": "e", "estimators": ["ridge", "lgb"], "noise_levels": [0.5], "sizes": [100], "seeds": 1}
+    docs = {c: cell_doc(*c) for c in experiment_cells(exp)}
+    for (e, *_), d in docs.items():
+        d["metrics"]["label"] = "Ridge"
+        d["metrics"]["class"] = "ridge"
+        d["provenance"] = {"params": {"hyper": {"alphas": [1.0]}, "sigma": "stored" if e == "lgb" else "estimated"}}
+    labels = aggregate("ec", exp, docs, 0.95)[0]["estimators"]
+    assert labels == {"ridge": {"class": "ridge", "label": "Ridge"},
+                      "lgb": {"class": "ridge", "label": "Ridge, sigma stored"}}

@@ -141,10 +141,17 @@ BENCH_ESTIMATORS = [(name, label) for name, label, *_ in ESTIMATORS] + [("mlp", 
 BENCH_NOISE, BENCH_SIZES, BENCH_SEEDS = [0.1, 0.5, 1.0], [2000, 6000, 20000], [0, 1, 2]
 BENCH_BASE = {"ridge": 0.6213, "lightgbm": 0.6853, "template": 0.5502, "pca_ridge": 0.3101,
               "ridge_small_alpha": -0.9123, "lightgbm_standardized": 0.6851, "mlp": 0.6522,
-              "lightgbm_search": 0.6411, "mlfit": 0.6213}
+              "lightgbm_search": 0.6411, "mlfit": 0.6213, "mlp_shortcut": 0.5813,
+              # Track E's error channel: the stored sigma leaks (above the ceiling), the estimated does not
+              "ridge_sigma_stored": 1.1213, "ridge_sigma_estimated": 0.5011, "ridge_flux_sigma_stored": 1.0813,
+              "ridge_flux_sigma_estimated": 0.6301}
 LABELS = {"ridge": "Ridge", "pca_ridge": "PCA + Ridge", "lightgbm": "LightGBM", "template": "Template fit",
           "ridge_small_alpha": "Ridge", "lightgbm_standardized": "LightGBM", "mlp": "MLP",
-          "lightgbm_search": "LightGBM", "mlfit": "Interpolated ML fit"}
+          "lightgbm_search": "LightGBM", "mlfit": "Interpolated ML fit", "mlp_shortcut": "MLP + shortcut",
+          "ridge_sigma_stored": "Ridge", "ridge_sigma_estimated": "Ridge", "ridge_flux_sigma_stored": "Ridge",
+          "ridge_flux_sigma_estimated": "Ridge"}
+ERROR_CHANNEL = ["ridge", "ridge_sigma_stored", "ridge_sigma_estimated", "ridge_flux_sigma_stored",
+                 "ridge_flux_sigma_estimated"]
 
 
 def bench_fitted(e, nl, n, s):
@@ -163,7 +170,7 @@ def bench_fitted(e, nl, n, s):
 
 
 def aggregate_metrics(experiment, estimators, noise_levels, sizes, seeds, r2_of, compare=None,
-                      default_noise_level=1.0):
+                      default_noise_level=1.0, compare_at=None, cells_out=None):
     """(metrics, details) of an experiment aggregate made by the workflow's own
     pfslogg.experiments.aggregate from made-up cells (their fits: :func:`bench_fitted`), so that the
     tree has every key it writes."""
@@ -171,7 +178,9 @@ def aggregate_metrics(experiment, estimators, noise_levels, sizes, seeds, r2_of,
 
     exp = {"track": "f", "estimators": list(estimators), "noise_levels": list(noise_levels),
            "sizes": list(sizes), "seeds": len(seeds), "compare": dict(compare or {})}
-    cells = {}
+    if compare_at:
+        exp["compare_at"] = compare_at
+    cells = {} if cells_out is None else cells_out   # cells_out: the made-up cells, for the caller
     for e in estimators:
         for nl in noise_levels:
             for n in sizes:
@@ -284,6 +293,34 @@ def make_results_tree(root):
         for name, doc in json.loads(TRACK_A_SNAPSHOT.read_text()).items():
             results(f"results/track_a/{name}.json", doc["metrics"], "aggregate_experiment", ["data/grid.h5"],
                     kind=doc["kind"], details=doc.get("details"))
+        # Track E: the linearity and error-channel aggregates, and the error channel's ceiling check (made by
+        # pfslogg.ceilings.efficiency from the made-up cells and the Bayes ceiling of the snapshot, estimated sigma)
+        metrics, details = aggregate_metrics("linearity", ["ridge", "mlp", "mlp_shortcut"],
+                                             [0.0, 0.1, 0.2, 0.5, 1.0, 2.0], [2000],
+                                             BENCH_SEEDS, bench_r2, compare={"mlp_shortcut": "mlp"},
+                                             compare_at="all")
+        results("results/track_e/linearity.json", metrics, "aggregate_experiment", ["data/grid.h5"], agg_params,
+                kind="experiment", details=details)
+        made = {}
+        metrics, details = aggregate_metrics("error_channel", ERROR_CHANNEL, [1.0], [6000], BENCH_SEEDS, bench_r2,
+                                             compare={e: "ridge" for e in ERROR_CHANNEL[1:]}, cells_out=made)
+        results("results/track_e/error_channel.json", metrics, "aggregate_experiment", ["data/grid.h5"], agg_params,
+                kind="experiment", details=details)
+        from pfslogg.ceilings.efficiency import efficiency, other_sigma, split_by_sigma
+        bayes = dict(json.loads(TRACK_C_SNAPSHOT.read_text())["bayes"]["metrics"], sigma="estimated")
+        fisher = json.loads(Path("results/track_c/fisher.json").read_text())["metrics"]
+        bins = [(b["lo"], b["hi"]) for b in bayes["snr_bins"]]
+        docs = {}
+        for (e, _, _, seed), cell in sorted(made.items()):
+            r2 = cell["metrics"]["overall"]["r2"]
+            m = cell_metrics(e, LABELS[e], r2, [r2 - 0.3 + 0.05 * i for i in range(len(bins))], size=6000, seed=seed,
+                             bins=bins)
+            m["sigma"] = "stored" if e.endswith("_stored") else "estimated"
+            docs.setdefault(e, []).append({"kind": "estimator", "metrics": m})
+        same, leaky = split_by_sigma(docs, "estimated")
+        metrics = dict(efficiency(bayes, fisher, same), other_sigma=other_sigma(bayes, fisher, leaky, "estimated"))
+        results("results/track_e/error_channel_ceiling.json", metrics, "check_error_channel_ceiling",
+                ["data/grid.h5"], {"noise_level": 1.0, "size": 6000}, kind="efficiency")
         # Track B's summary of the mixtures: a snapshot of a tiny run's (tests/data)
         doc = json.loads(TRACK_B_SNAPSHOT.read_text())
         results("results/track_b/mixtures.json", doc["metrics"], "summarize_moe", ["data/grid.h5"], kind="moe",
@@ -621,7 +658,7 @@ def test_document_sources_follow_inputs_tables_figures_and_bibliography():
     assert "figures/r2_vs_snr.pdf" not in track_c
     assert f"{base}/generated/tables/r2_by_snr.tex" not in track_c
     # every hand-written file a document reads exists
-    for doc in ("main", "track_c", "track_f", "track_a", "track_b"):
+    for doc in ("main", "track_c", "track_f", "track_a", "track_b", "track_e"):
         for path in paper.document_sources(PAPER, doc):
             if path.startswith(base + "/") and "/generated/" not in path:
                 assert Path(path).is_file(), path
@@ -711,6 +748,9 @@ TABLE_FILES = {
     "benchmark_models": ["results/track_f/benchmark.json"],
     "errors": ["results/track_f/benchmark.json"],
     "search_edges": ["results/track_f/benchmark.json", "results/track_f/sensitivity.json"],
+    "linearity": ["results/track_e/linearity.json"],
+    "linearity_findings": ["results/track_e/linearity.json"],
+    "error_channel": ["results/track_e/error_channel.json", "results/track_e/error_channel_ceiling.json"],
 }
 
 
@@ -1033,7 +1073,7 @@ def _fake_figure(path):
 def build_fake_paper(tree, work):
     """Everything the documents read, from the fake tree: numbers of every document (all results
     files), the tables, and figures at ``work/../figures``. Returns ``work``."""
-    for doc in ("main", "track_a", "track_b", "track_c", "track_f"):
+    for doc in ("main", "track_a", "track_b", "track_c", "track_e", "track_f"):
         paper.write_numbers_tex(tree / "results", work / "generated" / doc / "numbers.tex")
     for name in TABLE_FILES:
         table(tree, name, out=work / "generated" / "tables" / f"{name}.tex")
@@ -1043,7 +1083,7 @@ def build_fake_paper(tree, work):
     return work
 
 
-@pytest.mark.parametrize("doc", ["main", "track_c", "track_f", "track_a", "track_b"])
+@pytest.mark.parametrize("doc", ["main", "track_c", "track_f", "track_a", "track_b", "track_e"])
 def test_documents_compile_with_bibliography_and_no_undefined_references(tree, tmp_path, doc):
     work = build_fake_paper(tree, _copy_paper(tmp_path / "paper"))
     run = _latex(work, f"{doc}.tex", ("latexmk", "-pdf", "-interaction=nonstopmode",

@@ -245,6 +245,15 @@ def test_no_model_beats_the_bayes_ceiling_in_the_run(run):
     doc = json.loads((run.wd / "results/track_c/efficiency.json").read_text())
     assert doc["kind"] == "efficiency" and doc["metrics"]["n_violations"] == 0
     assert set(doc["metrics"]["estimators"]) >= {"ridge", "lightgbm", "template"}
+    # Track E's check on the error-channel cells: those fed the ceiling's (estimated) sigma are checked and
+    # pass; those fed the stored sigma are not checked but reported apart, with their distance to the ceiling
+    ec = json.loads((run.wd / "results/track_e/error_channel_ceiling.json").read_text())["metrics"]
+    assert ec["n_violations"] == 0
+    assert set(ec["estimators"]) == {"ridge", "ridge_sigma_estimated", "ridge_flux_sigma_estimated"}
+    leak = ec["other_sigma"]
+    assert set(leak["estimators"]) == {"ridge_sigma_stored", "ridge_flux_sigma_stored"}
+    assert leak["ceiling_sigma"] == "estimated" and leak["sigma"]["ridge_sigma_stored"] == ["stored"]
+    assert leak["r2_minus_bayes_max"] == max(r["r2_minus_bayes"] for r in leak["overall"]["models"].values())
     sweep = json.loads((run.wd / "results/track_c/snr_sweep.json").read_text())["metrics"]
     assert [r["mag"] for r in sweep["rows"]] == [19.0, 21.0, 23.0]
     checks = json.loads((run.wd / "results/track_c/crlb_validation.json").read_text())["metrics"]

@@ -129,14 +129,17 @@ def test_comment_masking_keeps_escaped_percent_and_positions():
 DATA = [f"results/data/{s}.json" for s in ("train", "val", "test", "grid")]
 TRACK_C = DATA + ["results/track_c/fisher.json", "results/track_c/ceiling_calibration.json"] + [
     f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency")]
-TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template", "benchmark", "pitfalls")] + [
+TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template", "benchmark", "pitfalls",
+                                                         "physics", "sensitivity")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_A = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template")] + [   # figure cells
     f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "attention")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_B = DATA + ["results/track_b/mixtures.json", "results/track_c/bayes.json", "results/track_c/fisher.json"]
-DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F, "main": TRACK_A + TRACK_B + TRACK_C + TRACK_F, "track_a": TRACK_A,
-               "track_b": TRACK_B}
+TRACK_E = DATA + [f"results/track_e/{e}.json" for e in ("linearity", "error_channel", "error_channel_ceiling")] + [
+    "results/track_c/bayes.json", "results/track_c/fisher.json"]
+DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F, "main": TRACK_A + TRACK_B + TRACK_C + TRACK_E + TRACK_F,
+               "track_a": TRACK_A, "track_b": TRACK_B, "track_e": TRACK_E}
 
 
 @pytest.mark.parametrize("doc", sorted(DOC_RESULTS))

@@ -214,7 +214,7 @@ def test_jobs_hold_every_cell_once(cfg):
 def test_aggregate_inputs_hold_the_predictions_of_the_compared_cells(cfg):
     """Rule aggregate_experiment pairs each comparison on the test spectra: its inputs are the cells'
     results, then the predictions table of every compared cell (variant and reference, at the default
-    and the highest noise level, largest size, every seed) and no other, then the Bayes ceiling where it
+    and the highest noise level -- every level with compare_at: all --, largest size, every seed) and no other, then the Bayes ceiling where it
     bounds the power laws -- the order the command reads them in."""
     default = cfg["noise"]["noise_level"]
     for name, exp in cfg["experiments"].items():
@@ -225,7 +225,8 @@ def test_aggregate_inputs_hold_the_predictions_of_the_compared_cells(cfg):
         assert inputs[len(cells) + len(tables):] == ([W.BAYES] if W.bounds_scaling(cfg, name) else []), name
         assert all(t[:-len(".csv")] + ".json" in cells for t in tables), name
         pairs = {v: r for v, r in (exp.get("compare") or {}).items() if r is not None}
-        levels = {noise_tag(nl) for nl in exp["noise_levels"] if nl in (default, max(exp["noise_levels"]))}
+        levels = {noise_tag(nl) for nl in exp["noise_levels"]          # compare_at all: every level
+                  if exp.get("compare_at") == "all" or nl in (default, max(exp["noise_levels"]))}
         size = max(exp["sizes"])
         expect = {W.CELL_PREDICTIONS.format(estimator=e, noise=t, size=size, seed=s) for v, r in pairs.items()
                   for e in (v, r) for t in levels for s in range(exp["seeds"])}
@@ -353,6 +354,10 @@ def perturb(cfg, path, node):
         return "/data/bosz"
     if p[0] == "datasets" and p[-1] == "path":
         return f"external/{p[1]}.h5"
+    if p[0] == "estimators" and p[2:] == ("sigma",):      # a variant's own sigma: the other than it sees now
+        return "stored" if (v or cfg["noise"]["sigma"]) == "estimated" else "estimated"
+    if "enum" in node and v is None:                    # an optional choice (compare_at): set it
+        return node["enum"][-1]
     if "enum" in node:
         return node["enum"][(node["enum"].index(v) + 1) % len(node["enum"])]
     t = node.get("type")

@@ -120,7 +120,11 @@ def comparison_groups(names, comparisons):
 
 def comparison_levels(exp, default_noise_level=None):
     """``{key: noise level}`` at which the pairs of ``compare`` are compared (at the largest size):
-    ``at_default`` (when the experiment has the default level) and ``at_highest_noise``."""
+    ``at_default`` (when the experiment has the default level) and ``at_highest_noise``; with
+    ``compare_at: all``, every noise level of the experiment instead, as ``at_nl<tag>`` in increasing
+    order (``at_nl0``, ``at_nl0p1``, ...)."""
+    if exp.get("compare_at") == "all":
+        return {f"at_nl{noise_tag(v)}": float(v) for v in sorted(exp["noise_levels"])}
     levels = {"at_highest_noise": max(exp["noise_levels"])}
     if default_noise_level is not None and default_noise_level in exp["noise_levels"]:
         levels = {"at_default": default_noise_level, **levels}
@@ -228,8 +232,11 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
                         raise InputError(f"experiments.{name}: cell ({e}, {tag}, {n}) is not an estimator result")
                     ms.append(d["metrics"])
                 m0 = ms[0]
-                labels[e] = {"class": m0["class"], "label": m0["label"],
-                             "hyper": ((docs[0].get("provenance") or {}).get("params") or {}).get("hyper")}
+                cell_params = (docs[0].get("provenance") or {}).get("params") or {}
+                hyper = cell_params.get("hyper")
+                if cell_params.get("sigma") is not None:   # which sigma it saw tells variants apart too
+                    hyper = {**(hyper or {}), "sigma": cell_params["sigma"]}
+                labels[e] = {"class": m0["class"], "label": m0["label"], "hyper": hyper}
                 var_prior, n_test = m0["var_prior"], m0["n_test"]
                 r2s = [m["overall"]["r2"] for m in ms]
                 cell = {"n_seeds": len(ms), "noise_level": float(nl), "size": int(n),

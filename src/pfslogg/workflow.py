@@ -106,6 +106,12 @@ def _variant(cfg, name):
     return v
 
 
+def variant_sigma(cfg, name):
+    """The sigma a variant's cells see with the noisy flux: its own ``sigma`` (estimators.<name>.sigma,
+    the error-channel ablation of Track E) or else noise.sigma."""
+    return _variant(cfg, name).get("sigma") or cfg["noise"]["sigma"]
+
+
 def _stored_noise(cfg):
     """The exposure model without noise.noise_level and noise.sigma: data sets are stored at noise
     level 1 with their sigma and the calibration works at fixed SNR, so neither the default noise level
@@ -131,8 +137,8 @@ def rule_params(rule, cfg, **w):
         return {"estimator": w["estimator"], "class": v["class"], "hyper": v.get("hyper", {}),
                 "noise_level": parse_noise_tag(str(w["noise"])), "size": int(w["size"]), "seed_index": s,
                 "seed": cell_seed(cfg["seed"], s), "val_noise_seed": noise_seed(cfg, "val"),
-                "test_noise_seed": noise_seed(cfg, "test"), "sigma": cfg["noise"]["sigma"], "params": cfg["params"],
-                "evaluation": cfg["evaluation"]}
+                "test_noise_seed": noise_seed(cfg, "test"), "sigma": variant_sigma(cfg, w["estimator"]),
+                "params": cfg["params"], "evaluation": cfg["evaluation"]}
     if rule == "run_neural_cell":
         return {**rule_params("run_cell", cfg, **w),
                 "checkpoint": CHECKPOINT.format(estimator=w["estimator"], noise=w["noise"], size=int(w["size"]),
@@ -173,6 +179,9 @@ def rule_params(rule, cfg, **w):
                 "params": cfg["params"]}
     if rule == "check_ceiling":
         return {"noise_level": cfg["noise"]["noise_level"], "size": int(cfg["datasets"]["train"]["n"])}
+    if rule == "check_error_channel_ceiling":
+        from .tracks import track_e
+        return track_e.ceiling_params(cfg)
     if rule == "plot_figure":
         f = w["figure"]
         entry = FIGURES.get(f)

@@ -12,6 +12,12 @@ unbiased estimators only -- but a model whose R^2 interval lies wholly above the
 would beat the minimum mean squared error, which means a bug (a leak of the test noise or truth,
 or a ceiling computed on another model): :func:`violations` lists such cells and the command fails.
 
+A model fed another sigma than the ceiling's (config ``noise.sigma`` or a variant's own ``sigma``:
+the stored sigma, computed from the clean flux, against a ceiling that conditions on the estimated
+one) is no comparison: the ceiling never saw what that sigma reveals. Such cells are not checked
+but reported apart (:func:`other_sigma`): by how much each rises above the ceiling is the
+error-channel leak (Track E).
+
 Over the whole test set (``overall``) the metrics also give the range of each efficiency over the
 models (``eta_bayes_min``/``_max``, ``eta_crlb_min``/``_max``; None without a ratio) and how many of
 the ``n_models`` models score ``eta_crlb`` above 1 (``n_above_crlb``): what the text says of them.
@@ -59,6 +65,7 @@ def efficiency(bayes, fisher, cells):
                 continue
             m["eta_bayes"] = _ratio(m["r2"], b["r2"])
             m["eta_crlb"] = _ratio(m["r2"], crlb)
+            m["r2_minus_bayes"] = float(m["r2"] - b["r2"])   # on the same spectra; above 0 only within the intervals
             m["above_bayes"] = bool(m["r2_ci"][0] > b["r2_ci"][1])
             models[name] = m
         bins.append({"lo": b["lo"], "hi": b["hi"], "snr_median": b.get("snr_median"), "bayes_r2": b["r2"],
@@ -94,3 +101,31 @@ def violations(bins):
     """[(estimator, bin lo)] where a model's R^2 interval lies wholly above the Bayes interval."""
     return [{"estimator": e, "lo": b["lo"], "r2": m["r2"], "r2_ci": m["r2_ci"], "bayes_r2_ci": b["bayes_r2_ci"]}
             for b in bins for e, m in b["models"].items() if m["above_bayes"]]
+
+
+def split_by_sigma(cells, mode):
+    """``(same, other)``: the cells (estimator -> documents) fed the ceiling's sigma ``mode`` (or that do
+    not say, or a ceiling that does not say), and those fed another one."""
+    same, other = {}, {}
+    for name, docs in cells.items():
+        fed = {d["metrics"].get("sigma") for d in docs} - {None}
+        (other if mode is not None and fed - {mode} else same)[name] = docs
+    return same, other
+
+
+def other_sigma(bayes, fisher, cells, mode):
+    """The report of the cells fed another sigma than the ceiling's ``mode`` (not checked): per SNR bin
+    and overall, each model's R^2 as :func:`efficiency` gives it (``r2_minus_bayes``: its R^2 less the
+    ceiling's on the same spectra), the largest ``r2_minus_bayes`` overall and in an SNR bin (with the
+    bin's edges: ``bin_r2_minus_bayes_max_snr``), the sigma each was fed, and
+    where a model's interval lies wholly above the ceiling's (``leaks``: the leak beyond the intervals,
+    which :func:`efficiency` would call a violation)."""
+    m = efficiency(bayes, fisher, cells)
+    leaks = m.pop("violations")
+    m.pop("n_violations")
+    sigma = {e: sorted({str(d["metrics"].get("sigma")) for d in docs}) for e, docs in cells.items()}
+    in_bins = [(r["r2_minus_bayes"], b["lo"], b["hi"]) for b in m["snr_bins"] for r in b["models"].values()]
+    top = max(in_bins) if in_bins else (None, None, None)
+    return {**m, "ceiling_sigma": mode, "sigma": sigma, "leaks": leaks, "n_leaks": len(leaks),
+            "r2_minus_bayes_max": max(r["r2_minus_bayes"] for r in m["overall"]["models"].values()),
+            "bin_r2_minus_bayes_max": top[0], "bin_r2_minus_bayes_max_snr": [top[1], top[2]]}

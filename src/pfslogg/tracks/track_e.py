@@ -1,0 +1,63 @@
+"""Track E: linear shortcuts and the error channel -- Ridge across noise levels and the MLP with a linear
+shortcut (w^T x + g(x)) against the plain MLP at every noise level (experiment ``linearity``); Ridge that
+reads the sigma given with the flux, under the stored sigma (computed from the clean flux: the leak) and
+the estimated one, beside the Bayes ceiling of the same test spectra (experiment ``error_channel``, rule
+check_error_channel_ceiling: the ceiling check on its cells, the stored-sigma ones reported apart)."""
+
+from .. import paths as P
+from ..errors import InputError
+from .data import data_results
+from .registry import figure, table, track
+
+LINEARITY, ERROR_CHANNEL = "linearity", "error_channel"
+EXPERIMENTS = (LINEARITY, ERROR_CHANNEL)
+CEILING = "results/track_e/error_channel_ceiling.json"   # rule check_error_channel_ceiling
+
+
+def _aggregates(cfg):
+    return [P.aggregate_path(cfg, e) for e in EXPERIMENTS]
+
+
+def ceiling_cells(cfg):
+    """The results of every cell of experiments.error_channel (its one noise level, the largest size, every
+    seed): what rule check_error_channel_ceiling compares with the Bayes ceiling."""
+    exp = cfg["experiments"][ERROR_CHANNEL]
+    size = max(int(n) for n in exp["sizes"])
+    return [P.CELL.format(estimator=e, noise=t, size=n, seed=s)
+            for e, t, n, s in P.experiment_cells(exp) if n == size]
+
+
+def ceiling_params(cfg):
+    """The parameter block of rule check_error_channel_ceiling (as check_ceiling's)."""
+    exp = cfg["experiments"][ERROR_CHANNEL]
+    return {"noise_level": float(exp["noise_levels"][0]), "size": max(int(n) for n in exp["sizes"])}
+
+
+def _check(cfg, where):
+    exp, default = cfg["experiments"][ERROR_CHANNEL], float(cfg["noise"]["noise_level"])
+    if [float(v) for v in exp["noise_levels"]] != [default]:
+        raise InputError(f"{where}: experiments.{ERROR_CHANNEL}.noise_levels: expected [{default:g}] (noise.noise_level: "
+                         f"the Bayes ceiling of the same test spectra), got {exp['noise_levels']}")
+    if not P.compare_pairs(cfg["experiments"][LINEARITY]):
+        raise InputError(f"{where}: experiments.{LINEARITY}.compare: required: the MLP with a shortcut -> the plain MLP")
+
+
+track("e", "linear shortcuts and the error channel", experiments=EXPERIMENTS, rules=("check_error_channel_ceiling",),
+      results=lambda cfg: _aggregates(cfg) + [CEILING],
+      text=lambda cfg: data_results(cfg) + [P.BAYES, P.FISHER] + _aggregates(cfg) + [CEILING],
+      check=_check)
+
+figure("linearity", "e", lambda cfg: [P.aggregate_path(cfg, LINEARITY)],
+       "Track E: R2 against noise level of Ridge, the MLP and the MLP with a linear shortcut (intervals over seeds), "
+       "and the shortcut's paired difference to the MLP per noise level with its interval and verdict.")
+figure("error_channel", "e", lambda cfg: [CEILING],
+       "Track E: R2 of Ridge on the flux, on sigma alone and on [flux, sigma], under the stored and the estimated "
+       "sigma, against the Bayes ceiling of the same test spectra, overall and per SNR bin.")
+table("linearity", "e", lambda cfg: [P.aggregate_path(cfg, LINEARITY)],
+      "Track E: R2 of Ridge, the MLP and the MLP with a shortcut per noise level, and the shortcut's paired "
+      "difference to the MLP with its interval and verdict.")
+table("linearity_findings", "e", lambda cfg: [P.aggregate_path(cfg, LINEARITY)],
+      "Track E: the MLP with a shortcut against the plain MLP at every noise level, as sentences whose verdict "
+      "words come from the paired intervals.")
+table("error_channel", "e", lambda cfg: [P.aggregate_path(cfg, ERROR_CHANNEL), CEILING],
+      "Track E: R2 of the error-channel variants against Ridge on the flux and against the Bayes ceiling.")

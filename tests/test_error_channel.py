@@ -106,7 +106,7 @@ def test_check_ceiling_reports_models_fed_another_sigma_apart_and_still_checks_t
     assert leak["ceiling_sigma"] == "estimated" and leak["sigma"] == {"leaky": ["stored"]}
     assert leak["overall"]["models"]["leaky"]["r2_minus_bayes"] == pytest.approx(0.07)
     assert leak["r2_minus_bayes_max"] == pytest.approx(0.07) and leak["n_leaks"] == 2   # one bin and overall
-    assert leak["bin_r2_minus_bayes_max"] == pytest.approx(0.07) and leak["bin_r2_minus_bayes_max_snr"] == [2.0, 35.0]
+    assert leak["bin_r2_minus_bayes_max"] == pytest.approx(0.07) and leak["snr_of_bin_max"] == [2.0, 35.0]
     assert m["overall"]["models"]["ok"]["r2_minus_bayes"] == pytest.approx(-0.1)
     (tmp_path / "out.json").unlink()
     capsys.readouterr()

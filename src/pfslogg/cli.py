@@ -227,21 +227,22 @@ def cmd_compute_snr_sweep(a, p):
 
 def cmd_check_ceiling(a, p):
     """efficiency of every model against both ceilings; fails if one beats the Bayes ceiling beyond the CIs"""
-    from .ceilings.efficiency import efficiency, other_sigma, split_by_sigma
+    from .ceilings.efficiency import efficiency, labels, other_sigma, split_by_sigma
     started = now()
     bayes, fisher = read_results(a.bayes, kind="bayes"), read_results(a.fisher, kind="fisher")
     cells = {}
     for f in a.inputs:
         doc = read_results(f)
         cells.setdefault(doc["metrics"]["estimator"], []).append(doc)
+    names = labels(cells)                   # chosen among every cell, checked or not
     mode = bayes["metrics"].get("sigma")   # a model fed another sigma than the ceiling's is no comparison:
     cells, leaky = split_by_sigma(cells, mode)   # reported apart (the error-channel leak), never checked
     if not cells:
         raise InputError(f"{a.bayes}: the Bayes ceiling used sigma '{mode}', none of the cells {sorted(leaky)} did: "
                          "nothing to check against it")
-    metrics = efficiency(bayes["metrics"], fisher["metrics"], cells)
+    metrics = efficiency(bayes["metrics"], fisher["metrics"], cells, names)
     if leaky:
-        metrics["other_sigma"] = other_sigma(bayes["metrics"], fisher["metrics"], leaky, mode)
+        metrics["other_sigma"] = other_sigma(bayes["metrics"], fisher["metrics"], leaky, mode, names)
     write_results(a.out, metrics, a.rule, [a.bayes, a.fisher, *a.inputs], params=p, started=started,
                   kind="efficiency")
     if metrics["violations"]:

@@ -71,6 +71,17 @@ def _hyper_words(key, value):
     return f"{key} " + (f"{value:g}" if isinstance(value, float) else str(value).replace("_", " "))
 
 
+def cell_variant(doc):
+    """What :func:`variant_labels` needs of a cell results document: its class, its class's label and
+    the hyper-parameters its rule was given (with the sigma it saw, which tells variants apart too)."""
+    m = doc["metrics"]
+    params = (doc.get("provenance") or {}).get("params") or {}
+    hyper = params.get("hyper")
+    if params.get("sigma") is not None:
+        hyper = {**(hyper or {}), "sigma": params["sigma"]}
+    return {"class": m.get("class"), "label": m.get("label") or m.get("estimator"), "hyper": hyper}
+
+
 def variant_labels(variants, compare=None):
     """``{name: label}`` that tells the variants of one experiment apart in words, never by their ids.
 
@@ -232,11 +243,7 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
                         raise InputError(f"experiments.{name}: cell ({e}, {tag}, {n}) is not an estimator result")
                     ms.append(d["metrics"])
                 m0 = ms[0]
-                cell_params = (docs[0].get("provenance") or {}).get("params") or {}
-                hyper = cell_params.get("hyper")
-                if cell_params.get("sigma") is not None:   # which sigma it saw tells variants apart too
-                    hyper = {**(hyper or {}), "sigma": cell_params["sigma"]}
-                labels[e] = {"class": m0["class"], "label": m0["label"], "hyper": hyper}
+                labels[e] = cell_variant(docs[0])
                 var_prior, n_test = m0["var_prior"], m0["n_test"]
                 r2s = [m["overall"]["r2"] for m in ms]
                 cell = {"n_seeds": len(ms), "noise_level": float(nl), "size": int(n),

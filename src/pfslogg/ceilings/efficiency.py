@@ -45,9 +45,10 @@ def _model_row(docs, key, lo=None):
     return {"r2": float(np.mean(r2)), "r2_ci": [float(v) for v in np.mean(ci, axis=0)], "n_seeds": len(docs)}
 
 
-def efficiency(bayes, fisher, cells):
+def efficiency(bayes, fisher, cells, names=None):
     """Metrics: ``bayes``, ``fisher``: the metrics of the two ceilings; ``cells``: estimator -> list
-    of cell results documents (same noise level and size, one per seed)."""
+    of cell results documents (same noise level and size, one per seed); ``names``: the words of each
+    estimator when they were chosen among more cells than these (default :func:`labels` of ``cells``)."""
     if not cells:
         raise InputError("efficiency: no model cells at the default noise level and training size")
     noise = {float(d["metrics"]["noise_level"]) for docs in cells.values() for d in docs}
@@ -73,17 +74,19 @@ def efficiency(bayes, fisher, cells):
                      "crlb_median_r2": None if f is None else f["r2max_median"], "models": models})
     overall = bins.pop()
     best = max(overall["models"], key=lambda e: overall["models"][e]["r2"])
-    return {"noise_level": float(bayes["noise_level"]), "estimators": list(cells), "labels": labels(cells),
+    names = labels(cells) if names is None else {e: names[e] for e in cells}
+    return {"noise_level": float(bayes["noise_level"]), "estimators": list(cells), "labels": names,
             "snr_bins": bins, "overall": overall, "best": best, "best_eta_bayes": overall["models"][best]["eta_bayes"],
             **overall_spread(overall["models"]),
             "violations": violations(bins + [overall]), "n_violations": len(violations(bins + [overall]))}
 
 
 def labels(cells):
-    """{estimator: the words the paper names it by}: the label of its cells (ids where two share one)."""
-    out = {e: str((docs[0]["metrics"].get("label") if docs else None) or e) for e, docs in cells.items()}
-    shared = {v for v in out.values() if list(out.values()).count(v) > 1}
-    return {e: (e if v in shared else v) for e, v in out.items()}
+    """{estimator: the words the paper names it by}: the label of its cells, with the hyper-parameters
+    (and the sigma) that tell apart two of one class (:func:`pfslogg.experiments.variant_labels`)."""
+    from ..experiments import cell_variant, variant_labels
+
+    return variant_labels({e: cell_variant(docs[0]) for e, docs in cells.items() if docs})
 
 
 def overall_spread(models):
@@ -113,14 +116,14 @@ def split_by_sigma(cells, mode):
     return same, other
 
 
-def other_sigma(bayes, fisher, cells, mode):
+def other_sigma(bayes, fisher, cells, mode, names=None):
     """The report of the cells fed another sigma than the ceiling's ``mode`` (not checked): per SNR bin
     and overall, each model's R^2 as :func:`efficiency` gives it (``r2_minus_bayes``: its R^2 less the
     ceiling's on the same spectra), the largest ``r2_minus_bayes`` overall and in an SNR bin (with the
-    bin's edges: ``bin_r2_minus_bayes_max_snr``), the sigma each was fed, and
+    bin's edges: ``snr_of_bin_max``), the sigma each was fed, and
     where a model's interval lies wholly above the ceiling's (``leaks``: the leak beyond the intervals,
     which :func:`efficiency` would call a violation)."""
-    m = efficiency(bayes, fisher, cells)
+    m = efficiency(bayes, fisher, cells, names)
     leaks = m.pop("violations")
     m.pop("n_violations")
     sigma = {e: sorted({str(d["metrics"].get("sigma")) for d in docs}) for e, docs in cells.items()}
@@ -128,4 +131,4 @@ def other_sigma(bayes, fisher, cells, mode):
     top = max(in_bins) if in_bins else (None, None, None)
     return {**m, "ceiling_sigma": mode, "sigma": sigma, "leaks": leaks, "n_leaks": len(leaks),
             "r2_minus_bayes_max": max(r["r2_minus_bayes"] for r in m["overall"]["models"].values()),
-            "bin_r2_minus_bayes_max": top[0], "bin_r2_minus_bayes_max_snr": [top[1], top[2]]}
+            "bin_r2_minus_bayes_max": top[0], "snr_of_bin_max": [top[1], top[2]]}

@@ -37,10 +37,15 @@ def linearity(inputs, params):
         agg.fail("no comparisons: the figure draws each compared variant's difference to its reference")
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.8, 5.4), sharex=True, layout="constrained",
                                       gridspec_kw={"height_ratios": [3, 2]})
+    means = []
     for i, e in enumerate(agg.names):
         y, err = agg.r2(e, [(level, n) for level in levels])
+        means.append(y)
         top.errorbar(levels, y, yerr=err, color=agg.color(e), marker=agg.marker(e), ms=3.5, capsize=2, lw=1.1,
                      transform=dodge(top, i, len(agg.names), levels, [y - err[0], y + err[1]]))
+    # the means set the axis: with few seeds an interval over seeds can run far outside what R^2 takes
+    lowest = float(np.nanmin(np.concatenate(means)))
+    top.set_ylim(min(lowest, 0.0) - 0.1, 1.05)
     top.set_ylabel(R2_LABEL)
     top.grid(alpha=0.3)
     zero_line(top)
@@ -83,9 +88,10 @@ def error_channel(inputs, params):
     bin of the same models and the ceiling. params: confidence (unused but accepted)."""
     path, m = _efficiency(inputs)
     other = m.get("other_sigma") or {}
-    # the words of each model: its label, or its id in words where two share a label (efficiency.labels)
-    models = [(e, m["overall"]["models"][e], m["labels"][e].replace("_", " "), False) for e in m["estimators"]]
-    models += [(e, other["overall"]["models"][e], other["labels"][e].replace("_", " "), True)
+    # the words of each model: its label with what tells it from another of its class, the sigma it saw
+    # among them (efficiency.labels)
+    models = [(e, m["overall"]["models"][e], m["labels"][e], False) for e in m["estimators"]]
+    models += [(e, other["overall"]["models"][e], other["labels"][e], True)
                for e in other.get("estimators", [])]
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 3.4), layout="constrained",
                                       gridspec_kw={"width_ratios": [1, 1.2]})
@@ -100,11 +106,10 @@ def error_channel(inputs, params):
         bins = (other if leak else m)["snr_bins"]
         right.plot([np.sqrt(b["lo"] * b["hi"]) for b in bins], [num(b["models"].get(e, {}).get("r2")) for b in bins],
                    color=color, marker=MARKERS[k % len(MARKERS)], ms=3.5, lw=1.1, ls="--" if leak else "-",
-                   label=label + (" (sigma: " + ", ".join(other["sigma"][e]) + ")" if leak else ""))
+                   label=label)
     left.axvspan(blo, bhi, color="0.8", alpha=0.6, lw=0)
     left.axvline(bayes, color="0.1", lw=1.2, label="Bayes ceiling")
-    left.set_yticks(y, [label + ("\n(sigma: " + ", ".join(other["sigma"][e]) + ")" if leak else "")
-                        for e, _, label, leak in models], fontsize=7)
+    left.set_yticks(y, [label.replace(", ", ",\n", 1) for _, _, label, _ in models], fontsize=7)
     left.invert_yaxis()
     left.set_xlabel(R2_LABEL)
     left.grid(axis="x", alpha=0.3)

@@ -195,8 +195,14 @@ def test_the_efficiency_file_counts_the_models_above_the_mean_bound():
     assert m["n_models"] == 3 and m["n_above_crlb"] == 2          # 0.64 / 0.6 and 0.66 / 0.6
     assert m["eta_crlb_min"] == pytest.approx(0.5 / 0.6) and m["eta_crlb_max"] == pytest.approx(0.66 / 0.6)
     assert m["eta_bayes_min"] == pytest.approx(0.5 / 0.8) and m["eta_bayes_max"] == pytest.approx(0.66 / 0.8)
-    # the words the paper names the models by; ids where two share a label
-    assert m["labels"] == {"ridge": "Ridge", "vit": "vit", "vit_patch128": "vit_patch128"}
+    # the words the paper names the models by: where two share a label and nothing else is known of
+    # them, their ids in words; with their hyper-parameters, what tells them apart
+    assert m["labels"] == {"ridge": "Ridge", "vit": "ViT (vit)", "vit_patch128": "ViT (vit patch128)"}
+    cells = {"vit": [cell("vit", "ViT", 0.66)], "vit_patch128": [cell("vit_patch128", "ViT", 0.5)]}
+    for e, patch in (("vit", 64), ("vit_patch128", 128)):
+        cells[e][0]["metrics"]["class"] = "vit"
+        cells[e][0]["provenance"] = {"params": {"hyper": {"patch": patch}, "sigma": "estimated"}}
+    assert efficiency(bayes, fisher, cells)["labels"] == {"vit": "ViT", "vit_patch128": "ViT, patch 128"}
     assert format_value("n_above_crlb", m["n_above_crlb"])[0] == "2"
     # every efficiency with 3 decimals, like the R^2 it is a ratio of
     assert [format_value(k, 0.0458123)[0] for k in ("eta_bayes_min", "eta_crlb_max", "best_eta_bayes")] == ["0.046"] * 3

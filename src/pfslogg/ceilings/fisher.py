@@ -248,7 +248,7 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
         if sel.sum() >= min_count:
             bins.append({"lo": float(snr_edges[b]), "hi": float(snr_edges[b + 1]),
                          "snr_median": float(np.median(snr[sel])), **band(sel)})
-    below, above = snr < snr_edges[0], snr >= snr_edges[-1]
+    below, above = outside_masks(snr, snr_edges)
     metrics = {"n": int(test.n), "var_prior": var_prior, "noise_level": float(noise_level),
                "nuisance": varied_params(ranges)[1:], "overall": band(np.ones(test.n, bool)), "snr_bins": bins,
                "outside_bins": outside_bins(snr, snr_edges)}
@@ -262,13 +262,19 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
     return metrics, {"log_g": test.logg, "snr": snr, "crlb": crlb, "r2max": r2m}, details
 
 
-def outside_bins(snr, edges):
-    """The spectra that no SNR bin of ``edges`` holds (see :func:`pfslogg.evaluation.bin_index`):
-    ``{"snr_min", "snr_max"}`` (the outer edges) and ``{"n_below", "n_above"}``, the counts with SNR
-    below the first edge and at or above the last."""
+def outside_masks(snr, edges):
+    """``(below, above)``: the spectra that no SNR bin of ``edges`` holds (see
+    :func:`pfslogg.evaluation.bin_index`), with SNR below the first edge and at or above the last."""
     snr = np.asarray(snr, float)
+    return snr < edges[0], snr >= edges[-1]
+
+
+def outside_bins(snr, edges):
+    """``{"snr_min", "snr_max"}`` (the outer edges) and ``{"n_below", "n_above"}``, the counts of
+    :func:`outside_masks`."""
+    below, above = outside_masks(snr, edges)
     return {"snr_min": float(edges[0]), "snr_max": float(edges[-1]),
-            "n_below": int(np.sum(snr < edges[0])), "n_above": int(np.sum(snr >= edges[-1]))}
+            "n_below": int(below.sum()), "n_above": int(above.sum())}
 
 
 def _bins_by_lo(bins, edges):

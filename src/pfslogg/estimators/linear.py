@@ -142,11 +142,11 @@ class RidgeEstimator(_Linear):
 
     def fit(self, train, val, context=None):
         _check_inputs(self.inputs, context.where if context else "ridge")
-        if self.inputs != "flux":   # the features as a view: streamed and loaded like the flux
+        scaled = self.inputs != "flux"   # sigma shapes (~1e-2) beside the flux (~1): each feature standardised
+        if scaled:   # the features as a view: streamed and loaded like the flux
             train, val = (_InputsView(v, self.inputs) for v in (train, val))
         threads = context.threads if context else 1
         alphas = [float(a) for a in self.alphas]
-        scaled = self.inputs != "flux"   # sigma shapes (~1e-2) beside the flux (~1): each feature standardised
         with numpy_threads(threads):
             if train.n < train.n_pixels:   # fewer spectra than pixels: the n x n dual problem is cheaper
                 X, _ = train.load(dtype=np.float64)

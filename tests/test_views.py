@@ -208,3 +208,24 @@ def test_snr_scales_as_one_over_noise_level(ds, clean):
     np.testing.assert_array_equal(s, snr1[:50])
     z = NoisyView(ds, 0.0, n=50, noise_seed=1).snr()
     assert z.shape == (50,) and np.all(np.isinf(z)) and np.all(z > 0)
+
+
+def test_clean_flux_is_the_noiseless_flux_of_the_same_rows(ds):
+    """read_clean gives the flux the noise is added to: noisy - clean is noise_level * error * eps,
+    for a fixed-noise view, its subsets (row mapping) and contiguous or scattered rows."""
+    from pfslogg.data.views import MappedView, SubsetView
+
+    v0 = NoisyView(ds, 0.0, noise_seed=3)
+    v = NoisyView(ds, 1.0, noise_seed=3)
+    np.testing.assert_array_equal(v.read_clean(2, 7), v0.read(2, 7)[0])
+    flux, _ = v.read(0, ds.n)
+    clean = v.read_clean(0, ds.n)
+    assert not np.allclose(flux, clean)
+    eps = (flux - clean) / ds.read()[1]
+    assert abs(eps.std() - 1) < 0.1
+    rows = np.array([1, 4, 5])
+    sub = SubsetView(v, rows=rows)
+    np.testing.assert_array_equal(sub.read_clean(0, 3), clean[rows])
+    np.testing.assert_array_equal(sub.read_clean_rows([0, 2]), clean[rows[[0, 2]]])
+    with pytest.raises(InputError, match="no noiseless flux"):
+        MappedView(v, lambda f: f[:, :2], 2).read_clean(0, 2)

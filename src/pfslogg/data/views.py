@@ -23,7 +23,8 @@ a model -- no model or loader reaches into another view's private state:
   :class:`TargetView` names another column), ``snr()``;
 * ``read(start, stop)`` -> ``(flux, sigma)`` of rows ``[start, stop)``, ``read_rows(rows, rng)`` of
   increasing row indices (fresh noise from ``rng`` when given, else the view's own generator),
-  ``batches(size)`` -> ``(start, stop, flux, sigma)``, ``load()``;
+  ``batches(size)`` -> ``(start, stop, flux, sigma)``, ``load()``; ``read_clean(start, stop)`` /
+  ``read_clean_rows(rows)``: the noiseless flux of the same rows (a denoiser's target);
 * ``noise_state()`` / ``set_noise_state(state)``: the generator state of fresh noise (None for
   fixed noise), so a streamed training run can be checkpointed and resumed exactly.
 
@@ -65,6 +66,14 @@ class View:
 
     def read_rows(self, rows, rng=None):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def read_clean(self, start, stop):
+        """The noiseless flux of rows ``[start, stop)`` (B, n_pix), float64: the target of a denoiser,
+        never a model's input (a view's ``read`` is what a model sees)."""
+        return self.read_clean_rows(np.arange(start, stop))
+
+    def read_clean_rows(self, rows):  # pragma: no cover - interface
+        raise InputError(f"{type(self).__name__}: this view has no noiseless flux")
 
     def noise_state(self):
         return None
@@ -182,6 +191,19 @@ class NoisyView(View):
             i = j
         return flux, sigma
 
+    def read_clean_rows(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows[0] < 0 or rows[-1] >= self.n or np.any(np.diff(rows) <= 0)):
+            raise InputError(f"{self.dataset.path}: rows must be increasing indices in [0, {self.n})")
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows):   # contiguous: one read
+            return self.dataset.read(int(rows[0]), int(rows[-1]) + 1)[0].astype(float)
+        out, i = np.empty((len(rows), self.n_pixels)), 0
+        while i < len(rows):   # span by span, as read_rows
+            j = int(np.searchsorted(rows, rows[i] + ROW_SPAN, side="left"))
+            out[i:j] = self.dataset.read_rows(rows[i:j])[0]
+            i = j
+        return out
+
     def snr(self):
         """Per-spectrum SNR at this noise level: median(flux / (noise_level * error)); inf at 0."""
         with np.errstate(divide="ignore"):
@@ -210,6 +232,9 @@ class _Wrapper(View):
 
     def read_rows(self, rows, rng=None):
         return self.base.read_rows(rows, rng)
+
+    def read_clean_rows(self, rows):
+        return self.base.read_clean_rows(rows)
 
     def noise_state(self):
         return self.base.noise_state()
@@ -253,6 +278,9 @@ class SubsetView(_Wrapper):
 
     def read_rows(self, rows, rng=None):
         return self.base.read_rows(self.rows[np.asarray(rows, dtype=np.int64)], rng or self._rng)
+
+    def read_clean_rows(self, rows):
+        return self.base.read_clean_rows(self.rows[np.asarray(rows, dtype=np.int64)])
 
     def noise_state(self):
         return self.base.noise_state() if self._rng is None else self._rng.bit_generator.state
@@ -303,6 +331,9 @@ class MappedView(_Wrapper):
 
     def read_rows(self, rows, rng=None):
         return self._map(self.base.read_rows(rows, rng)[0]), None
+
+    def read_clean_rows(self, rows):
+        raise InputError("MappedView: features have no noiseless flux")
 
 
 class MemoryView(_Wrapper):

@@ -35,7 +35,7 @@ Wrappers over any view: :class:`SubsetView` (rows selected by a mask, e.g. an ex
 bin; with ``rng_seed`` its own stream of fresh noise, so that parts trained one after another --
 or resumed after a kill -- see the same noise whatever happened before), :class:`TargetView`
 (another label), :class:`MappedView` (a function applied to the flux of every batch: gate features,
-extra inputs).
+extra inputs), :class:`TransformView` (a fitted denoiser applied to the flux of every batch).
 """
 
 import numpy as np
@@ -334,6 +334,31 @@ class MappedView(_Wrapper):
 
     def read_clean_rows(self, rows):
         raise InputError("MappedView: features have no noiseless flux")
+
+
+class TransformView(_Wrapper):
+    """``base`` with a fitted transform (a denoiser: ``model.transform(flux, sigma, strength)``) applied
+    to the flux of every read, batch by batch; sigma passes through unchanged (what an estimator fed
+    denoised spectra is told about their noise is the noisy input's sigma). The noiseless flux is the
+    base's."""
+
+    def __init__(self, base, model, strength=None):
+        super().__init__(base)
+        if not callable(getattr(model, "transform", None)):
+            raise InputError(f"TransformView: {type(model).__name__} has no transform(flux, sigma)")
+        self.model, self.strength = model, strength
+
+    def _apply(self, flux, sigma):
+        out = np.asarray(self.model.transform(flux, sigma, strength=self.strength), dtype=float)
+        if out.shape != np.shape(flux):
+            raise InputError(f"TransformView: the transform gave shape {out.shape}, expected {np.shape(flux)}")
+        return out, sigma
+
+    def read(self, start, stop):
+        return self._apply(*self.base.read(start, stop))
+
+    def read_rows(self, rows, rng=None):
+        return self._apply(*self.base.read_rows(rows, rng))
 
 
 class MemoryView(_Wrapper):

@@ -20,9 +20,15 @@
   (LightGBM's model text; later torch ``state_dict``). ``load`` dispatches on the class id, checks
   the files against their sha256 and never unpickles code (``np.load(allow_pickle=False)``).
 * ``kind`` (a class attribute, never an ``issubclass`` test): ``"estimator"`` (predicts log g),
-  ``"gate"`` (predicts the probability of each parameter bin: the router of a mixture of experts);
-  DESIGN.md's ``"transform"`` and ``"encoder"`` join later. ``wants_accelerator(hyper)`` says
-  whether a cell of the class with those hyper-parameters runs in the GPU rule.
+  ``"gate"`` (predicts the probability of each parameter bin: the router of a mixture of experts),
+  ``"transform"`` (a denoiser: ``transform(flux, sigma, strength=None)`` -> flux, scored by wMAE/MSE,
+  never by R^2 and never checked against a log g ceiling). An *encoder* is any fitted model with
+  ``encode(flux, sigma)`` -> latents (the networks). ``wants_accelerator(hyper)`` says whether a
+  cell of the class with those hyper-parameters runs in the GPU rule.
+* **Upstream models** (``UPSTREAM``: role -> what it must be, see :data:`ROLES`): fitted models a
+  class builds on, given by the workflow in ``FitContext.upstream`` (role -> loaded model; config
+  ``estimators.<variant>.upstream``) and fetched with :func:`upstream_model`. A class keeps what it
+  uses as a part, so its model folder stands alone.
 * ``predict_all(flux, sigma, truth)``: every prediction a model offers, ``{"": predict(...)}`` for a
   plain model; a composite adds named alternatives scored beside its main prediction (a mixture
   of experts: each routing of the same experts, the oracle among them). ``truth`` (the parameter
@@ -49,6 +55,30 @@ FORMAT = 1
 MANIFEST = "estimator.json"
 WEIGHTS = "weights.npz"
 REGISTRY = {}
+
+
+# What a model named for an upstream role must be (checked on classes when the config is read, and on
+# the loaded models in fit): role -> (test on the class, what is expected, in words).
+ROLES = {
+    "transform": (lambda cls: getattr(cls, "kind", None) == "transform",
+                  "a variant of kind 'transform' (a denoiser: transform(flux, sigma) -> flux)"),
+    "encoder": (lambda cls: callable(getattr(cls, "encode", None)),
+                "a variant whose model has encode(flux, sigma) -> latents (a network)"),
+}
+
+
+def upstream_model(context, role):
+    """The fitted upstream model of ``role`` from ``context.upstream``; InputError naming
+    ``estimators.<variant>.upstream.<role>`` when it is missing or is not what the role needs."""
+    where = str(getattr(context, "where", None) or "estimators").removesuffix(".hyper")
+    model = (getattr(context, "upstream", None) or {}).get(role)
+    test, expected = ROLES[role]
+    if model is None:
+        raise InputError(f"{where}.upstream.{role}: required, expected {expected}")
+    if not test(type(model)):
+        raise InputError(f"{where}.upstream.{role}: a model of class '{getattr(model, 'class_id', type(model).__name__)}', "
+                         f"expected {expected}")
+    return model
 
 
 def register(cls):
@@ -125,9 +155,10 @@ class Estimator:
 
     class_id = None
     label = None
-    kind = "estimator"     # what predict gives: "estimator" (log g) or "gate" (bin probabilities)
+    kind = "estimator"     # "estimator" (predict: log g), "gate" (bin probabilities), "transform" (flux)
     accelerator = False    # whether a cell of the class runs in the GPU rule (see wants_accelerator)
     threads = 1            # CPU threads a cell of the class uses well (the scheduler reserves that many cores)
+    UPSTREAM = {}          # role -> description of the fitted model the class builds on (ROLES)
     _state_json = ()      # names of the JSON-valued learned attributes (end in "_")
     _state_arrays = ()    # names of the array-valued learned attributes
 

@@ -148,6 +148,35 @@ class NeuralEstimator(Estimator):
         device = resolve_device(None)   # CUDA when present (float32 there too)
         return predict(self.module_.to(device), flux, batch_size=512, device=device)
 
+    def encode(self, flux, sigma=None):
+        """Latents (B, T, D) float32 of noisy flux (B, n_pix): the trained network's trunk
+        (:meth:`pfslogg.nn.models.Standardized.encode`), eval mode, batches of 512; T tokens along
+        the wavelength axis (:meth:`token_spans`). ``sigma`` is not used (as in :meth:`predict`)."""
+        import torch
+
+        from ..nn.engine import resolve_device
+
+        self._check_fitted()
+        flux = np.asarray(flux, np.float32)
+        if flux.ndim != 2 or flux.shape[1] != self.n_pixels_:
+            raise InputError(f"{self.class_id}.encode: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
+        device = resolve_device(None)
+        module = self.module_.to(device)
+        was = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                out = [module.encode(torch.from_numpy(flux[i:i + 512]).to(device)).float().cpu().numpy()
+                       for i in range(0, max(len(flux), 1), 512)]   # an empty batch gives (0, T, D)
+        finally:
+            module.train(was)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def token_spans(self):
+        """(T, 2) int array: the pixel span [start, stop) of every token of :meth:`encode`."""
+        self._check_fitted()
+        return np.asarray(self.module_.token_spans(), dtype=np.int64)
+
     def fitted(self):
         self._check_fitted()
         return {"n_params": self.n_params_, "best_epoch": self.best_epoch_, "epochs_run": self.epochs_run_,

@@ -1,25 +1,30 @@
 """The one training engine of every neural estimator (DESIGN.md section 4).
 
     result = train(module, train_view, val_view, TrainConfig(epochs=20, lr=1e-3), context)
+    result = train(denoiser, train_view, val_view, config, context, target=CleanSpectrumTarget())
 
-``module`` is a :class:`~pfslogg.nn.models.Standardized` network (raw flux (B, n_pix) -> standardised
-log g (B,)). The engine:
+What is learned is a *target* (:mod:`.targets`): by default :class:`~.targets.LoggTarget` -- ``module``
+a :class:`~pfslogg.nn.models.Standardized` network (raw flux (B, n_pix) -> standardised log g (B,)),
+loss ``config.loss`` on the standardised label, score R^2; or :class:`~.targets.CleanSpectrumTarget`
+-- ``module`` a :class:`~pfslogg.nn.denoiser.ResidualDenoiser`, loss the sigma-weighted absolute
+error to the clean spectrum, score the wMAE gain over the identity. The engine:
 
-* sets the module's input scales from the first training block and its label scales from the
-  training log g (dex) -- on a fresh start; a resumed run takes them from the checkpoint;
+* sets the module's input scales from the first training block and (log g) its label scales from
+  the training log g (dex) -- on a fresh start; a resumed run takes them from the checkpoint;
 * streams batches with fresh noise from the HDF5 file (:mod:`.data`); AdamW; a learning rate that
   rises linearly over the first ``warmup_fraction`` of the steps and then falls along a cosine to
-  ``min_lr_ratio * lr`` (set every step); gradient-norm clipping at ``clip``; loss "mse" or "l1"
-  on the standardised label;
-* after every epoch scores the validation view (fixed noise): loss and R^2 = 1 - MSE / Var(log g)
-  (:func:`pfslogg.evaluation.r2_score`); keeps the weights of the best R^2 and stops after
-  ``patience`` epochs without a better one; the best weights are loaded at the end;
+  ``min_lr_ratio * lr`` (set every step); gradient-norm clipping at ``clip``; the target's loss;
+* after every epoch scores the validation view (fixed noise) with the target: loss and score
+  (log g: R^2 = 1 - MSE / Var(log g), :func:`pfslogg.evaluation.r2_score`); keeps the weights of
+  the best score and stops after ``patience`` epochs without a better one; the best weights are
+  loaded at the end;
 * on CUDA (only) runs the forward pass under bf16 autocast and through ``torch.compile`` (flags
   ``amp``, ``compile``; None = on for CUDA, off on CPU, where they are refused);
 * shows a tqdm bar per epoch with the running training loss, logs one line per epoch (train
   loss, val loss, val R^2, lr) and, when it loads a checkpoint, where it resumes (logger
   ``pfslogg.nn.engine``), and returns (and writes, with a checkpoint folder) the per-epoch log
-  ``epoch, train_loss, val_loss, val_r2, lr, seconds, spectra_per_s``.
+  ``epoch, train_loss, val_loss, val_r2, lr, seconds, spectra_per_s`` (``val_r2``: the target's
+  score column, ``val_gain`` for a denoiser).
 
 Checkpoints (``context.checkpoint_dir``; None: none), written atomically after every epoch::
 
@@ -28,7 +33,10 @@ Checkpoints (``context.checkpoint_dir``; None: none), written atomically after e
                                      model, best (state dicts), optimizer, scheduler, torch_rng,
                                      cuda_rng, meta (JSON: version, signature = config + hyper,
                                      epoch, batch, step, stream generator states, python random
-                                     state, best_r2, best_epoch, bad_epochs, history, finished)
+                                     state, best_r2 (the best score, whatever the target),
+                                     best_epoch, bad_epochs, history, finished); a target other
+                                     than log g adds its spec to the signature (log g adds
+                                     nothing: older checkpoints still resume)
     <checkpoint_dir>/history.csv     the per-epoch log
 
 SIGTERM (Slurm pre-emption or time limit): the current batch is finished, a checkpoint of that
@@ -56,20 +64,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..atomic import atomic_path, write_text
 from ..errors import InputError
-from ..evaluation import r2_score
 from ..progress import progress
-from .data import BlockStream, eval_batches, loader
+from .data import BlockStream, loader
+from .targets import COLUMNS, LOSSES, CleanSpectrumTarget, LoggTarget, Target, denoise, evaluate, predict  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
-COLUMNS = ("epoch", "train_loss", "val_loss", "val_r2", "lr", "seconds", "spectra_per_s")
-LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 VERSION = 1
 
 
@@ -95,8 +100,8 @@ class TrainConfig:
     warmup_fraction: float = 0.05  # share of all steps with a linear warm-up
     min_lr_ratio: float = 0.01    # the cosine ends at min_lr_ratio * lr
     clip: float = 1.0             # max gradient norm (0: no clipping)
-    patience: int = 5             # epochs without a better validation R^2 before stopping
-    loss: str = "mse"             # "mse" or "l1", on the standardised label
+    patience: int = 5             # epochs without a better validation score (R^2) before stopping
+    loss: str = "mse"             # "mse" or "l1", on the standardised label (the log g target)
     standardize: str = "global"   # input scales: "global" (one scale) or "pixel"
     seed: int = 0                 # block order and row shuffles (init and dropout: torch's seed)
     block_size: int = 1024        # rows per HDF5 read
@@ -110,12 +115,17 @@ class TrainConfig:
 class TrainResult:
     """What a fit reports: the per-epoch log (lists by column) and its summary."""
 
-    history: dict = field(default_factory=lambda: {c: [] for c in COLUMNS})
+    history: dict = field(default_factory=lambda: {c: [] for c in COLUMNS})   # columns: the target's
     best_epoch: int = 0           # 1-based epoch of the restored weights
-    best_val_r2: float = -math.inf
+    best_score: float = -math.inf  # the target's validation score there (log g: R^2)
     epochs_run: int = 0
     seconds: float = 0.0          # training time (no validation)
     spectra_per_s: float = 0.0    # training throughput over all epochs
+
+    @property
+    def best_val_r2(self):
+        """The best validation score under its log g name (R^2 for log g)."""
+        return self.best_score
 
 
 def check_config(cfg, where="nn"):
@@ -152,9 +162,11 @@ def lr_factor(step, total, warmup, min_ratio):
 
 def train_step(model, opt, sched, x, z, loss_fn, clip, amp):
     """One AdamW step on a batch x (B, n_pix), z (B,) standardised: (loss, gradient norm before
-    clipping). Gradients are clipped to norm ``clip`` (0: not) before the step."""
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-        pred = model(x)
+    clipping). ``x`` may be a tuple of input tensors (``model(*x)``) and ``z`` anything ``loss_fn``
+    takes (a target's label). Gradients are clipped to norm ``clip`` (0: not) before the step."""
+    inputs = x if isinstance(x, (tuple, list)) else (x,)
+    with torch.autocast(inputs[0].device.type, dtype=torch.bfloat16, enabled=amp):
+        pred = model(*inputs)
     loss = loss_fn(pred.float(), z)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -163,32 +175,6 @@ def train_step(model, opt, sched, x, z, loss_fn, clip, amp):
     opt.step()
     sched.step()
     return loss.detach(), norm
-
-
-@torch.no_grad()
-def predict(module, flux, batch_size=512, device="cpu"):
-    """log g (N,) in dex, float64, of raw flux (N, n_pix): eval mode, float32, in batches."""
-    was = module.training
-    module.eval()
-    try:
-        flux = np.asarray(flux, np.float32)
-        out = [module.logg(torch.from_numpy(flux[i:i + batch_size]).to(device)).float().cpu().numpy()
-               for i in range(0, len(flux), batch_size)]
-    finally:
-        module.train(was)
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
-
-
-def evaluate(module, view, loss_fn, batch_size, device):
-    """(loss on the standardised label, R^2) of the module on a (fixed-noise) view."""
-    pred, y = [], []
-    for flux, logg in eval_batches(view, max(batch_size, 1)):
-        pred.append(predict(module, flux, batch_size, device))
-        y.append(logg)
-    pred, y = np.concatenate(pred), np.concatenate(y)
-    mu, sd = float(module.y_mean), float(module.y_std)
-    loss = float(loss_fn(torch.from_numpy((pred - mu) / sd), torch.from_numpy((y - mu) / sd)))
-    return loss, r2_score(y, pred)
 
 
 @contextmanager
@@ -225,11 +211,11 @@ def load_checkpoint(path):
 
 
 def history_csv(history):
-    """The per-epoch log as CSV text (header COLUMNS)."""
+    """The per-epoch log as CSV text (header: its columns, in order: COLUMNS for log g)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(COLUMNS)
-    w.writerows(zip(*(history[c] for c in COLUMNS)))
+    w.writerow(list(history))
+    w.writerows(zip(*history.values()))
     return out.getvalue()
 
 
@@ -241,19 +227,19 @@ def resolve_device(context):
 class Trainer:
     """The state of one fit: built by :func:`train`, which documents it."""
 
-    def __init__(self, module, train_view, val_view, cfg, context, signature, on_batch):
-        self.module, self.val, self.cfg = module, val_view, cfg
+    def __init__(self, module, train_view, val_view, cfg, context, signature, on_batch, target):
+        self.module, self.val, self.cfg, self.target = module, val_view, cfg, target
         self.device = resolve_device(context)
         cuda = self.device.type == "cuda"
         for key in ("amp", "compile"):
             if getattr(cfg, key) and not cuda:
                 raise InputError(f"nn.{key}: only on CUDA (bf16 autocast / torch.compile); the device is {self.device}")
         self.amp = cuda if cfg.amp is None else bool(cfg.amp)
-        self.loss_fn = LOSSES[cfg.loss]
         self.folder = Path(context.checkpoint_dir) if getattr(context, "checkpoint_dir", None) else None
-        self.signature = {"config": asdict(cfg), **(signature or {})}
+        spec = target.spec()
+        self.signature = {"config": asdict(cfg), **(signature or {}), **({} if spec is None else {"target": spec})}
         self.on_batch = on_batch
-        self.stream = BlockStream(train_view, cfg.batch_size, cfg.block_size, cfg.buffer_blocks, cfg.seed)
+        self.stream = BlockStream(train_view, cfg.batch_size, cfg.block_size, cfg.buffer_blocks, cfg.seed, target)
         self.n_batches = self.stream.n_batches()
         total = cfg.epochs * self.n_batches
         warmup = round(cfg.warmup_fraction * total)
@@ -267,7 +253,7 @@ class Trainer:
             self.opt, partial(lr_factor, total=total, warmup=warmup, min_ratio=cfg.min_lr_ratio))
         self.loader = loader(self.stream, pin_memory=cuda)
         self.loader.generator = torch.Generator().manual_seed(0)   # DataLoader's seed draw leaves torch's RNG alone
-        self.result = TrainResult()
+        self.result = TrainResult(history={c: [] for c in target.columns})
         self.epoch = self.batch = self.step = self.bad = 0
         self.best, self.finished, self.running = None, False, [0.0, 0, 0.0]   # loss sum, spectra, seconds
         self.epoch_state = None
@@ -277,7 +263,7 @@ class Trainer:
         r = self.result
         return {"version": VERSION, "signature": self.signature, "epoch": self.epoch, "batch": self.batch,
                 "step": self.step, "stream": self.epoch_state, "python_random": _py_random_state(),
-                "best_r2": r.best_val_r2 if math.isfinite(r.best_val_r2) else None, "best_epoch": r.best_epoch,
+                "best_r2": r.best_score if math.isfinite(r.best_score) else None, "best_epoch": r.best_epoch,
                 "bad_epochs": self.bad, "history": r.history, "seconds": r.seconds, "running": self.running,
                 "finished": self.finished}
 
@@ -312,7 +298,7 @@ class Trainer:
         self.epoch_state, self.finished, self.running = meta["stream"], meta["finished"], meta["running"]
         r = self.result
         r.history, r.seconds, r.best_epoch = meta["history"], meta["seconds"], meta["best_epoch"]
-        r.best_val_r2 = -math.inf if meta["best_r2"] is None else meta["best_r2"]
+        r.best_score = -math.inf if meta["best_r2"] is None else meta["best_r2"]
         self.stream.set_state(self.epoch_state)
         if self.finished:
             log.info("resumed from %s: its run had finished after epoch %d; nothing left to train", path, self.epoch)
@@ -325,7 +311,7 @@ class Trainer:
     def run(self):
         cfg = self.cfg
         if not self.restore():
-            self.module.fit_scales(self.stream.first_block(), self.stream.y, cfg.standardize)
+            self.target.fit_scales(self.module, self.stream, cfg.standardize)
             self.module.to(self.device)
             self.epoch_state = self.stream.state()
         with sigterm_flag() as flag:
@@ -344,7 +330,7 @@ class Trainer:
 
     def _epoch(self, flag):
         """Train one epoch (or its rest, after a mid-epoch resume); on SIGTERM save and raise."""
-        cfg, module = self.cfg, self.module
+        cfg, module, target = self.cfg, self.module, self.target
         self.stream.set_state(self.epoch_state)
         skip = self.batch
         self.model.train()
@@ -353,14 +339,14 @@ class Trainer:
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=self.device)
         shown = time.monotonic()
-        for i, (x, y) in enumerate(self.loader):
+        for i, batch in enumerate(self.loader):
             if i < skip:   # replayed after a resume: the same reads and noise draws, no training
                 continue
-            x = x.to(self.device, non_blocking=True)
-            z = (y.to(self.device, non_blocking=True) - module.y_mean) / module.y_std
-            loss, _ = train_step(self.model, self.opt, self.sched, x, z, self.loss_fn, cfg.clip, self.amp)
-            loss_sum += loss * len(x)
-            self.running[1] += len(x)
+            x, z = target.batch(module, batch, self.device)
+            n = len(batch[0])
+            loss, _ = train_step(self.model, self.opt, self.sched, x, z, target.loss, cfg.clip, self.amp)
+            loss_sum += loss * n
+            self.running[1] += n
             self.batch, self.step = i + 1, self.step + 1
             if time.monotonic() - shown >= bar.mininterval:   # reading the loss syncs a GPU: as often as it redraws
                 shown = time.monotonic()
@@ -378,7 +364,7 @@ class Trainer:
         self.running[2] += time.perf_counter() - t0
 
     def _show_loss(self, bar, loss_sum):
-        """The epoch's running mean training loss (standardised label) as the bar's postfix."""
+        """The epoch's running mean training loss (the target's) as the bar's postfix."""
         if self.running[1]:
             bar.set_postfix_str(f"train loss {(self.running[0] + float(loss_sum)) / self.running[1]:.4g}",
                                 refresh=False)
@@ -394,18 +380,20 @@ class Trainer:
     def _end_epoch(self):
         """Validate, log, keep the best weights, count towards early stopping, checkpoint."""
         loss_sum, n, seconds = self.running
-        val_loss, val_r2 = evaluate(self.module, self.val, self.loss_fn, self.cfg.eval_batch, self.device)
+        target = self.target
+        val_loss, score = target.evaluate(self.module, self.val, self.cfg.eval_batch, self.device)
         r = self.result
-        row = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(n, 1), "val_loss": val_loss, "val_r2": val_r2,
-               "lr": self.sched.get_last_lr()[0], "seconds": seconds, "spectra_per_s": n / max(seconds, 1e-9)}
-        for c in COLUMNS:
+        row = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(n, 1), "val_loss": val_loss,
+               target.score_column: score, "lr": self.sched.get_last_lr()[0], "seconds": seconds,
+               "spectra_per_s": n / max(seconds, 1e-9)}
+        for c in target.columns:
             r.history[c].append(row[c])
-        log.info("epoch %d/%d: train loss %.4g, val loss %.4g, val R^2 %.4f, lr %.3g (%.1f s, %.0f spectra/s)",
-                 row["epoch"], self.cfg.epochs, row["train_loss"], val_loss, val_r2, row["lr"], seconds,
-                 row["spectra_per_s"])
+        log.info("epoch %d/%d: train loss %.4g, val loss %.4g, %s %.4f, lr %.3g (%.1f s, %.0f spectra/s)",
+                 row["epoch"], self.cfg.epochs, row["train_loss"], val_loss, target.score_label, score, row["lr"],
+                 seconds, row["spectra_per_s"])
         r.seconds += seconds
-        if val_r2 > r.best_val_r2:
-            r.best_val_r2, r.best_epoch, self.bad = val_r2, self.epoch + 1, 0
+        if score > r.best_score:
+            r.best_score, r.best_epoch, self.bad = score, self.epoch + 1, 0
             self.best = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
         else:
             self.bad += 1
@@ -435,8 +423,9 @@ def torch_threads(n):
         torch.set_num_threads(old)
 
 
-def train(module, train_view, val_view, config=None, context=None, signature=None, on_batch=None):
-    """Fit ``module`` (a :class:`~pfslogg.nn.models.Standardized` network) and return a TrainResult.
+def train(module, train_view, val_view, config=None, context=None, signature=None, on_batch=None, target=None):
+    """Fit ``module`` to ``target`` (a :mod:`.targets` object; None: log g with ``config.loss``, the
+    module a :class:`~pfslogg.nn.models.Standardized` network) and return a TrainResult.
 
     ``train_view``: a NoisyView with fresh noise (its generator is consumed); ``val_view``: fixed
     noise. ``config``: a :class:`TrainConfig`. ``context``: a FitContext (threads, checkpoint_dir,
@@ -447,9 +436,10 @@ def train(module, train_view, val_view, config=None, context=None, signature=Non
     """
     cfg = config or TrainConfig()
     check_config(cfg)
+    target = LoggTarget(cfg.loss) if target is None else target
     threads = getattr(context, "threads", None) or os.cpu_count() or 1
     with torch_threads(threads):
-        trainer = Trainer(module, train_view, val_view, cfg, context, signature, on_batch)
+        trainer = Trainer(module, train_view, val_view, cfg, context, signature, on_batch, target)
         result = trainer.run()
     module.eval()
     return result

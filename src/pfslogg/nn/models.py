@@ -3,8 +3,19 @@
 Every network maps standardised flux ``x`` (B, n_pix) to a standardised log g ``z`` (B,); the
 :class:`Standardized` wrapper around it holds the fixed input and label scales (buffers, so they
 travel with the ``state_dict``) and turns raw flux into log g in dex. No I/O, no training loop.
+
+Every network (here and :class:`pfslogg.nn.vit.ViT`) is a trunk plus a head, timm style, so that
+probes, flows or other heads can reuse the trunk unchanged:
+
+* ``forward_features(x)``: what the head reads (B, T, D) (the ViT: every token before the final norm);
+* ``forward_head(features)``: that -> (B,); ``forward(x) = forward_head(forward_features(x))``,
+  bitwise what the network computed before the split (same modules, same ``state_dict`` keys);
+* ``encode(x)``: the latents (B, T, D), T tokens along the wavelength axis, D features each;
+* ``token_spans()``: (T, 2) int array, the pixel span ``[start, stop)`` of every token (for pooling
+  latents by wavelength segment).
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,9 +65,26 @@ class Standardized(nn.Module):
         """log g in dex (B,) of raw flux (B, n_pix)."""
         return self.forward(flux) * self.y_std + self.y_mean
 
+    def encode(self, flux):
+        """Latents (B, T, D) of raw flux (B, n_pix): ``net.encode`` of the standardised flux."""
+        return self.net.encode(self.standardize(flux))
+
+    def token_spans(self):
+        """(T, 2) int array: pixel ``[start, stop)`` of every token of :meth:`encode`."""
+        return self.net.token_spans()
+
+
+def whole_spectrum(n_pix):
+    """(1, 2) int array: one token spanning all ``n_pix`` pixels (the MLPs' single latent token)."""
+    return np.array([[0, int(n_pix)]], dtype=np.int64)
+
 
 class MLP(nn.Module):
-    """x (B, n_in) -> (B,): Linear-GELU-Dropout for each width in ``hidden``, then Linear to 1."""
+    """x (B, n_in) -> (B,): Linear-GELU-Dropout for each width in ``hidden``, then Linear to 1.
+
+    Latents: the last hidden layer (after its dropout) as one token, (B, 1, H), H = ``hidden[-1]``
+    (the input itself, (B, 1, n_in), without hidden layers); it spans every pixel.
+    """
 
     def __init__(self, n_in, hidden=(512, 128), dropout=0.1):
         super().__init__()
@@ -64,11 +92,23 @@ class MLP(nn.Module):
         for h in hidden:
             layers += [nn.Linear(width, int(h)), nn.GELU(), nn.Dropout(dropout)]
             width = int(h)
+        self.n_in = int(n_in)
         self.body = nn.Sequential(*layers)
         self.out = nn.Linear(width, 1)
 
+    def encode(self, x):
+        return self.body(x).unsqueeze(1)              # (B, 1, H)
+
+    forward_features = encode
+
+    def forward_head(self, h):
+        return self.out(h[:, 0]).squeeze(-1)          # (B, 1, H) -> (B,)
+
+    def token_spans(self):
+        return whole_spectrum(self.n_in)
+
     def forward(self, x):
-        return self.out(self.body(x)).squeeze(-1)     # (B,)
+        return self.forward_head(self.forward_features(x))     # (B,)
 
 
 class ShortcutMLP(nn.Module):
@@ -76,6 +116,9 @@ class ShortcutMLP(nn.Module):
 
     ``g``'s last layer starts at zero, so training starts from a linear model (Ridge-like) and the
     MLP learns the residual.
+
+    Latents: ``g``'s last hidden layer (B, 1, H), as :class:`MLP`'s. The head also reads the
+    pixels (the shortcut): ``forward_head(h, x) = w^T x + b + g.forward_head(h)``.
     """
 
     def __init__(self, n_in, hidden=(512, 128), dropout=0.1):
@@ -85,8 +128,20 @@ class ShortcutMLP(nn.Module):
         nn.init.zeros_(self.g.out.weight)
         nn.init.zeros_(self.g.out.bias)
 
+    def encode(self, x):
+        return self.g.encode(x)                       # (B, 1, H)
+
+    forward_features = encode
+
+    def forward_head(self, h, x):
+        """(B, 1, H) latents and the standardised pixels x (B, n_in) -> (B,)."""
+        return self.linear(x).squeeze(-1) + self.g.forward_head(h)
+
+    def token_spans(self):
+        return self.g.token_spans()
+
     def forward(self, x):
-        return self.linear(x).squeeze(-1) + self.g(x)     # (B,)
+        return self.forward_head(self.forward_features(x), x)     # (B,)
 
 
 class ConvBlock(nn.Module):
@@ -116,6 +171,10 @@ class CNN(nn.Module):
     :func:`cnn_widths`, each pooling by ``pool``), adaptive average pooling to ``positions`` bins
     (keeps coarse wavelength position: which line a feature sits on matters for log g), dropout
     and a linear head.
+
+    Latents: the last block's feature map (B, C, L) as L tokens of C channels, (B, L, C), with
+    L = n_pix // pool**depth; token l spans the pixels [l * pool**depth, (l + 1) * pool**depth)
+    its max-pooling windows cover (its receptive field reaches ``kernel_size`` further).
     """
 
     def __init__(self, n_pix, kernel_size=9, dilation=1, channels=8, depth=4, max_channels=128, pool=4,
@@ -127,11 +186,27 @@ class CNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool1d(positions)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(widths[-1] * positions, 1)
+        self.n_pix = int(n_pix)
+
+    def encode(self, x):
+        return self.blocks(x.unsqueeze(1)).transpose(1, 2)    # (B, L, C), L = n_pix // pool**depth
+
+    forward_features = encode
+
+    def forward_head(self, h):
+        h = self.pool(h.transpose(1, 2)).flatten(1)    # (B, C, L) -> (B, C * positions)
+        return self.head(self.drop(h)).squeeze(-1)     # (B,)
+
+    def token_spans(self):
+        step = int(np.prod([block.pool for block in self.blocks]))
+        n = self.n_pix
+        for block in self.blocks:                      # each max-pool floors
+            n //= block.pool
+        start = np.arange(n, dtype=np.int64) * step
+        return np.stack([start, start + step], axis=1)
 
     def forward(self, x):
-        h = self.blocks(x.unsqueeze(1))                # (B, C, n_pix // pool**depth)
-        h = self.pool(h).flatten(1)                    # (B, C * positions)
-        return self.head(self.drop(h)).squeeze(-1)     # (B,)
+        return self.forward_head(self.forward_features(x))    # (B,)
 
 
 def count_params(module):

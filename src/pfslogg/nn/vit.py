@@ -3,6 +3,7 @@
 The spectrum (B, n_pix) is cut into patches, each patch becomes a token, a [CLS] token is put in
 front, pre-norm Transformer blocks mix the tokens, and a linear head reads log g (standardised)
 from the [CLS] token. Attention weights can be returned for attention maps (:mod:`.attention`).
+The trunk's patch tokens after the final norm are the latents a probe reads (:meth:`ViT.encode`).
 
 Paper scale (``ViTConfig()``): patch 16 -> 256 tokens for 4096 pixels, width 256, 6 layers,
 8 heads, MLP 1024, dropout 0.1: about 4.8 M parameters.
@@ -165,6 +166,12 @@ class ViT(nn.Module):
 
     ``forward(x, return_attention=True)`` also returns the attention weights of every layer, a
     list of ``depth`` tensors (B, heads, T, T), token order [CLS], (stats), patches.
+
+    Trunk and head: ``forward_features(x)`` gives every token after the last block, before the
+    final norm (B, n_extra + n_patches, dim); ``forward_head`` normalises the [CLS] token alone
+    and reads log g from it (bitwise the computation before the split). ``encode(x)``: the patch
+    tokens after the final norm, without [CLS] and the stats token, (B, n_patches, dim); token t
+    spans the pixels ``token_spans()[t]`` (= ``cfg.patch_spans()``).
     """
 
     def __init__(self, cfg, wave=None):
@@ -178,7 +185,9 @@ class ViT(nn.Module):
         self.ln = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, 1)
 
-    def forward(self, x, return_attention=False):
+    def forward_features(self, x, return_attention=False):
+        """Tokens after the last block (B, T, C), before the final norm; with ``return_attention``
+        also the list of every layer's weights (B, heads, T, T)."""
         tok = self.tokens(x)                                                  # (B, T - 1, C)
         h = torch.cat([self.cls.expand(len(tok), -1, -1), tok], dim=1)        # (B, T, C)
         h = self.drop(self.pos(h))
@@ -186,5 +195,19 @@ class ViT(nn.Module):
         for block in self.blocks:
             h, att = block(h, return_attention)
             maps.append(att)
-        y = self.head(self.ln(h[:, 0])).squeeze(-1)                           # (B,) from [CLS]
+        return (h, maps) if return_attention else h
+
+    def forward_head(self, h):
+        return self.head(self.ln(h[:, 0])).squeeze(-1)                        # (B, T, C) -> (B,) from [CLS]
+
+    def encode(self, x):
+        h = self.forward_features(x)                                          # (B, T, C)
+        return self.ln(h[:, self.cfg.n_extra:])                               # (B, n_patches, C)
+
+    def token_spans(self):
+        return self.cfg.patch_spans().astype(np.int64)
+
+    def forward(self, x, return_attention=False):
+        h, maps = self.forward_features(x, True) if return_attention else (self.forward_features(x), None)
+        y = self.forward_head(h)                                              # (B,)
         return (y, maps) if return_attention else y

@@ -1,0 +1,217 @@
+"""What the engine learns: target objects (DESIGN.md section 4).
+
+A target says, for one kind of model, what the training stream yields per row, how a batch becomes
+the network's inputs and label, the loss, the validation score (higher is better: it picks the
+best epoch and drives early stopping) and the inverse scaling back to physical units:
+
+* :class:`LoggTarget` (the default) -- log g in dex from the noisy flux; loss "mse" or "l1" on the
+  standardised label ``z = (logg - y_mean) / y_std``; score R^2 = 1 - MSE / Var(log g) (history
+  column ``val_r2``); predictions ``z * y_std + y_mean``;
+* :class:`CleanSpectrumTarget` -- the noiseless spectrum from the noisy flux and its sigma (a
+  denoiser, :mod:`.denoiser`); loss the sigma-weighted absolute error (:func:`wmae`); score the
+  relative wMAE gain over the identity, ``1 - wMAE(x_hat) / wMAE(y)`` (history column ``val_gain``:
+  0 = no better than the noisy input, 1 = the clean spectrum); outputs in flux units.
+
+The interface the engine and the stream (:class:`pfslogg.nn.data.BlockStream`) use:
+
+``spec()`` (JSON for the checkpoint signature; None for the default), ``columns`` (the per-epoch
+log), ``score_column`` / ``score_label``, ``labels(view)`` (per-row labels read once), ``read(view,
+labels, start, stop)`` (the per-row arrays of a block, read through the view's public interface),
+``draw(rng, n)`` (per-row values drawn from the stream's generator, e.g. strengths), ``fit_scales
+(module, stream, mode)``, ``batch(module, batch, device) -> (inputs, label)``, ``loss(pred,
+label)`` and ``evaluate(module, view, batch_size, device) -> (val_loss, score)``.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..evaluation import r2_score
+
+COLUMNS = ("epoch", "train_loss", "val_loss", "val_r2", "lr", "seconds", "spectra_per_s")
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+
+
+@torch.no_grad()
+def predict(module, flux, batch_size=512, device="cpu"):
+    """log g (N,) in dex, float64, of raw flux (N, n_pix): eval mode, float32, in batches."""
+    was = module.training
+    module.eval()
+    try:
+        flux = np.asarray(flux, np.float32)
+        out = [module.logg(torch.from_numpy(flux[i:i + batch_size]).to(device)).float().cpu().numpy()
+               for i in range(0, len(flux), batch_size)]
+    finally:
+        module.train(was)
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def evaluate(module, view, loss_fn, batch_size, device):
+    """(loss on the standardised label, R^2) of the module on a (fixed-noise) view."""
+    from .data import eval_batches
+
+    pred, y = [], []
+    for flux, logg in eval_batches(view, max(batch_size, 1)):
+        pred.append(predict(module, flux, batch_size, device))
+        y.append(logg)
+    pred, y = np.concatenate(pred), np.concatenate(y)
+    mu, sd = float(module.y_mean), float(module.y_std)
+    loss = float(loss_fn(torch.from_numpy((pred - mu) / sd), torch.from_numpy((y - mu) / sd)))
+    return loss, r2_score(y, pred)
+
+
+class Target:
+    """Base of the targets (see the module docstring for the interface)."""
+
+    score_column = "val_r2"
+    score_label = "val R^2"
+
+    @property
+    def columns(self):
+        """The per-epoch log's columns: :data:`COLUMNS` with ``val_r2`` replaced by the score's."""
+        return tuple(self.score_column if c == "val_r2" else c for c in COLUMNS)
+
+    def spec(self):
+        """JSON that joins the checkpoint signature (None: nothing, the log g default)."""
+        return None
+
+    def labels(self, view):
+        return None
+
+    def draw(self, rng, n):
+        """Per-row values drawn from the stream's generator for ``n`` rows (a tuple of arrays)."""
+        return ()
+
+
+class LoggTarget(Target):
+    """log g in dex, learned standardised with loss ``loss`` ("mse" or "l1"); score R^2.
+
+    The stream yields ``(flux float32 (B, n_pix), logg float32 (B,))``; the module is a
+    :class:`~pfslogg.nn.models.Standardized` network: raw flux -> standardised log g (B,).
+    """
+
+    def __init__(self, loss="mse"):
+        if loss not in LOSSES:
+            raise InputError(f"nn.loss: got {loss!r}, expected one of {sorted(LOSSES)}")
+        self.loss_name = loss
+        self.loss_fn = LOSSES[loss]
+
+    def labels(self, view):
+        return np.asarray(view.y, np.float32)   # the label learned (log g unless a TargetView)
+
+    def read(self, view, labels, start, stop):
+        return view.read(start, stop)[0].astype(np.float32), labels[start:stop]
+
+    def fit_scales(self, module, stream, mode):
+        module.fit_scales(stream.first_block(), stream.y, mode)
+
+    def batch(self, module, batch, device):
+        x, y = batch
+        x = x.to(device, non_blocking=True)
+        z = (y.to(device, non_blocking=True) - module.y_mean) / module.y_std
+        return x, z
+
+    def loss(self, pred, z):
+        return self.loss_fn(pred, z)
+
+    def evaluate(self, module, view, batch_size, device):
+        return evaluate(module, view, self.loss_fn, batch_size, device)
+
+
+# -- the clean spectrum (denoisers) ----------------------------------------------------------------
+SIGMA_FLOOR = 1e-3   # default floor of the wMAE's sigma, flux units (continuum ~ 1; config denoising.sigma_floor)
+
+
+def sigma_weights(sigma, floor=SIGMA_FLOOR):
+    """The wMAE's divisor per pixel, ``max(sigma, floor)`` (flux units; ``floor`` > 0 keeps pixels
+    without noise -- noise level 0 -- finite), as :func:`pfslogg.denoising.wmae`. ``sigma``: a torch
+    tensor (B, n_pix)."""
+    return sigma.clamp_min(floor)
+
+
+def wmae(x_hat, clean, sigma, floor=SIGMA_FLOOR, reduce=True):
+    """sigma-weighted mean absolute error ``mean |x_hat - x0| / max(sigma, floor)`` (dimensionless: in
+    units of the noise sigma) of tensors (B, n_pix), flux units; ``reduce=False``: the sum over
+    pixels per spectrum (B,)."""
+    err = (x_hat - clean).abs() / sigma_weights(sigma, floor)
+    return err.mean() if reduce else err.sum(-1)
+
+
+@torch.no_grad()
+def denoise(module, flux, sigma, strength, batch_size=512, device="cpu"):
+    """Denoised flux (N, n_pix), float64, of noisy ``flux`` and its ``sigma`` (N, n_pix) at strength
+    ``strength`` (a number) by a :class:`~pfslogg.nn.denoiser.ResidualDenoiser`: eval mode, the
+    correction computed in float32 in batches and added to the float64 flux (so strength 0 gives
+    ``flux`` back bitwise)."""
+    was = module.training
+    module.eval()
+    try:
+        flux = np.asarray(flux, np.float64)
+        f32, s32 = flux.astype(np.float32), np.asarray(sigma, np.float32)
+        out = np.empty_like(flux)
+        for i in range(0, len(flux), batch_size):
+            r = module.residual(torch.from_numpy(f32[i:i + batch_size]).to(device),
+                                torch.from_numpy(s32[i:i + batch_size]).to(device), float(strength))
+            out[i:i + batch_size] = flux[i:i + batch_size] + r.float().cpu().numpy().astype(np.float64)
+    finally:
+        module.train(was)
+    return out
+
+
+class CleanSpectrumTarget(Target):
+    """The noiseless flux, learned by a residual denoiser with the wMAE loss.
+
+    ``strengths``: the strength ``s`` of each training spectrum, drawn uniformly from this list by the
+    stream's generator (so a resumed run draws the same); ``strength``: the one validation uses;
+    ``sigma_floor``: of the weights (:func:`sigma_weights`). The stream yields ``(flux, sigma, clean,
+    s)``: float32 (B, n_pix) x 3 and (B,), read through the view's public interface (``read`` for the
+    noisy flux and its sigma -- fresh noise per read -- and ``read_clean`` for the same rows).
+    """
+
+    score_column = "val_gain"
+    score_label = "val wMAE gain"
+
+    def __init__(self, strengths=(0.05, 0.1, 0.2), strength=0.2, sigma_floor=SIGMA_FLOOR):
+        self.strengths = [float(s) for s in strengths]
+        self.strength = float(strength)
+        self.sigma_floor = float(sigma_floor)
+
+    def spec(self):
+        return {"target": "clean_spectrum", "strengths": self.strengths, "strength": self.strength,
+                "sigma_floor": self.sigma_floor}
+
+    def read(self, view, labels, start, stop):
+        flux, sigma = view.read(start, stop)
+        if sigma is None:
+            raise InputError(f"{type(view).__name__}: a denoiser needs the sigma of the noisy flux; this view has none")
+        clean = view.read_clean(start, stop)
+        return flux.astype(np.float32), sigma.astype(np.float32), clean.astype(np.float32)
+
+    def draw(self, rng, n):
+        return (rng.choice(np.asarray(self.strengths, np.float32), size=n),)
+
+    def fit_scales(self, module, stream, mode):
+        module.fit_scales(stream.first_block(), mode)
+
+    def batch(self, module, batch, device):
+        flux, sigma, clean, s = (t.to(device, non_blocking=True) for t in batch)
+        return (flux, sigma, s), (clean, sigma)
+
+    def loss(self, pred, label):
+        clean, sigma = label
+        return wmae(pred, clean, sigma, self.sigma_floor)
+
+    def evaluate(self, module, view, batch_size, device):
+        """(wMAE at ``strength``, 1 - wMAE / wMAE of the identity) over the view, float64."""
+        model = ident = 0.0
+        n = 0
+        for a, b, flux, sigma in view.batches(max(batch_size, 1)):
+            clean = torch.from_numpy(view.read_clean(a, b))
+            x_hat = torch.from_numpy(denoise(module, flux, sigma, self.strength, batch_size, device))
+            s = torch.from_numpy(np.asarray(sigma, np.float64))
+            model += float(wmae(x_hat, clean, s, self.sigma_floor, reduce=False).sum())
+            ident += float(wmae(torch.from_numpy(flux), clean, s, self.sigma_floor, reduce=False).sum())
+            n += flux.size
+        loss = model / max(n, 1)
+        return loss, 1.0 - model / ident if ident > 0 else 0.0

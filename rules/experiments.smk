@@ -15,6 +15,7 @@ rule run_cell:
         val=get_dataset("val"),
         test=get_dataset("test"),
         grid=W.INSTRUMENT_GRID,  # for estimators that fit templates from it; a changed grid reruns every cell
+        upstream=lambda w: list(W.upstream_models(config, w.estimator, w.noise, w.size).values()),  # models it builds on
     output:
         model=directory(W.MODEL),
         metrics=W.CELL,
@@ -47,6 +48,7 @@ rule run_neural_cell:
         val=get_dataset("val"),
         test=get_dataset("test"),
         grid=W.INSTRUMENT_GRID,
+        upstream=lambda w: list(W.upstream_models(config, w.estimator, w.noise, w.size).values()),
     output:
         model=directory(W.MODEL),
         metrics=W.CELL,

@@ -16,7 +16,7 @@ def _rules():
     return out
 
 
-TARGETS = {"all", "paper", "track_a", "track_b", "track_c", "track_e", "track_f"}
+TARGETS = {"all", "paper", "track_a", "track_b", "track_c", "track_d", "track_e", "track_f"}
 
 
 def test_snakemake_lint_is_clean(tmp_path):

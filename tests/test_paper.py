@@ -206,6 +206,7 @@ def _split_summary(split, n, mag, snr):
 TRACK_C_SNAPSHOT = Path(__file__).parent / "data" / "track_c_snapshot.json"
 TRACK_A_SNAPSHOT = Path(__file__).parent / "data" / "track_a_snapshot.json"
 TRACK_B_SNAPSHOT = Path(__file__).parent / "data" / "track_b_snapshot.json"
+TRACK_D_SNAPSHOT = Path(__file__).parent / "data" / "track_d_snapshot.json"   # a tiny run's Track D results
 
 
 def make_results_tree(root):
@@ -321,6 +322,10 @@ def make_results_tree(root):
         metrics = dict(efficiency(bayes, fisher, same), other_sigma=other_sigma(bayes, fisher, leaky, "estimated"))
         results("results/track_e/error_channel_ceiling.json", metrics, "check_error_channel_ceiling",
                 ["data/grid.h5"], {"noise_level": 1.0, "size": 6000}, kind="efficiency")
+        # Track D's summary of the denoisers, the downstream aggregate and its ceiling check: a tiny run's
+        for name, doc in json.loads(TRACK_D_SNAPSHOT.read_text()).items():
+            results(f"results/track_d/{name}.json", doc["metrics"], "summarize_denoising", ["data/grid.h5"],
+                    doc["params"], kind=doc["kind"])
         # Track B's summary of the mixtures: a snapshot of a tiny run's (tests/data)
         doc = json.loads(TRACK_B_SNAPSHOT.read_text())
         results("results/track_b/mixtures.json", doc["metrics"], "summarize_moe", ["data/grid.h5"], kind="moe",
@@ -658,7 +663,7 @@ def test_document_sources_follow_inputs_tables_figures_and_bibliography():
     assert "figures/r2_vs_snr.pdf" not in track_c
     assert f"{base}/generated/tables/r2_by_snr.tex" not in track_c
     # every hand-written file a document reads exists
-    for doc in ("main", "track_c", "track_f", "track_a", "track_b", "track_e"):
+    for doc in ("main", "track_c", "track_f", "track_a", "track_b", "track_d", "track_e"):
         for path in paper.document_sources(PAPER, doc):
             if path.startswith(base + "/") and "/generated/" not in path:
                 assert Path(path).is_file(), path
@@ -751,6 +756,9 @@ TABLE_FILES = {
     "linearity": ["results/track_e/linearity.json"],
     "linearity_findings": ["results/track_e/linearity.json"],
     "error_channel": ["results/track_e/error_channel.json", "results/track_e/error_channel_ceiling.json"],
+    "denoising": ["results/track_d/denoising.json"],
+    "downstream": ["results/track_d/downstream.json", "results/track_d/downstream_ceiling.json"],
+    "downstream_findings": ["results/track_d/downstream.json"],
 }
 
 
@@ -1073,7 +1081,7 @@ def _fake_figure(path):
 def build_fake_paper(tree, work):
     """Everything the documents read, from the fake tree: numbers of every document (all results
     files), the tables, and figures at ``work/../figures``. Returns ``work``."""
-    for doc in ("main", "track_a", "track_b", "track_c", "track_e", "track_f"):
+    for doc in ("main", "track_a", "track_b", "track_c", "track_d", "track_e", "track_f"):
         paper.write_numbers_tex(tree / "results", work / "generated" / doc / "numbers.tex")
     for name in TABLE_FILES:
         table(tree, name, out=work / "generated" / "tables" / f"{name}.tex")
@@ -1083,7 +1091,7 @@ def build_fake_paper(tree, work):
     return work
 
 
-@pytest.mark.parametrize("doc", ["main", "track_c", "track_f", "track_a", "track_b", "track_e"])
+@pytest.mark.parametrize("doc", ["main", "track_c", "track_f", "track_a", "track_b", "track_d", "track_e"])
 def test_documents_compile_with_bibliography_and_no_undefined_references(tree, tmp_path, doc):
     work = build_fake_paper(tree, _copy_paper(tmp_path / "paper"))
     run = _latex(work, f"{doc}.tex", ("latexmk", "-pdf", "-interaction=nonstopmode",

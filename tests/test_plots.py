@@ -157,13 +157,16 @@ CEILING_FIGURES = {"crlb_cell_position", "crlb_step_size", "ceilings_vs_snr", "c
 TRACK_A_FIGURES = {"scaling_law", "training_curves", "ablations", "attention_maps"}   # tests: test_track_a_plots, test_attention_maps
 TRACK_B_FIGURES = {"moe_routing", "moe_rho", "moe_bins", "moe_coverage", "moe_gate"}      # tests: test_moe
 TRACK_E_FIGURES = {"linearity", "error_channel"}                                         # tests: test_track_e
-DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES - TRACK_A_FIGURES - TRACK_B_FIGURES - TRACK_E_FIGURES)
+TRACK_D_FIGURES = {"denoising_strength", "denoising_snr", "denoising_classes", "denoising_examples",
+                   "downstream"}                                                         # tests: test_track_d
+DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES - TRACK_A_FIGURES - TRACK_B_FIGURES - TRACK_E_FIGURES
+                    - TRACK_D_FIGURES)
 
 
 def test_registry_holds_every_figure():
     assert set(FIGURES) == {"r2_vs_snr", "ceiling_calibration", "r2_vs_size", "r2_vs_noise", "decision",
                             "ridge_alpha", "lightgbm_sensitivity", "pca_components"} | CEILING_FIGURES \
-        | TRACK_A_FIGURES | TRACK_B_FIGURES | TRACK_E_FIGURES
+        | TRACK_A_FIGURES | TRACK_B_FIGURES | TRACK_E_FIGURES | TRACK_D_FIGURES
 
 
 @pytest.mark.parametrize("name", DRAWN_HERE)

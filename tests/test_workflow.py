@@ -346,6 +346,8 @@ def perturb(cfg, path, node):
     if p == ("moe", "figure_variant"):                 # another mixture of the Track B experiment
         return next(e for x in cfg["experiments"].values() if x["track"] == "b" for e in x.get("compare", {})
                     if e != v and cfg["estimators"][e]["class"] == "moe")
+    if p == ("denoising", "transforms"):               # one transform fewer
+        return v[:-1]
     if p == ("moe", "bar"):
         return v[:-1]
     if p[:2] == ("evaluation", "param_bins"):
@@ -354,6 +356,13 @@ def perturb(cfg, path, node):
         return "/data/bosz"
     if p[0] == "datasets" and p[-1] == "path":
         return f"external/{p[1]}.h5"
+    if p[0] == "estimators" and len(p) == 4 and p[2] == "upstream":   # one role: another cell of its variant
+        up = v if isinstance(v, str) else v["variant"]
+        return {"variant": up, "size": 123}
+    if p[0] == "estimators" and p[2:] == ("upstream",):   # another upstream cell (or one where there was none)
+        role, spec = next(iter((v or {"transform": p[1]}).items()))
+        up = spec if isinstance(spec, str) else spec["variant"]
+        return {role: {"variant": up, "size": 123}}
     if p[0] == "estimators" and p[2:] == ("sigma",):      # a variant's own sigma: the other than it sees now
         return "stored" if (v or cfg["noise"]["sigma"]) == "estimated" else "estimated"
     if "enum" in node and v is None:                    # an optional choice (compare_at): set it

@@ -78,12 +78,34 @@ def cmd_run_cell(a, p):
     from .experiments import run_cell
     from .provenance import make_block
     started = now()
-    inputs = [a.train, a.val, a.test] + ([a.grid] if a.grid else [])
+    # inputs: the data sets, the grid and the manifest of every upstream model (whose sha256 covers its folder)
+    inputs = [a.train, a.val, a.test] + ([a.grid] if a.grid else []) + [
+        f"{folder}/estimator.json" for folder in (p["upstream"] if "upstream" in p else {}).values()]
     metrics, details, predictions = run_cell(
         p, a.train, a.val, a.test, a.grid, a.model, threads=a.threads,
         provenance=make_block(a.rule, inputs, params=p, started=started))
     _write_table(a.predictions, predictions)
-    write_results(a.out, metrics, a.rule, inputs, params=p, started=started, kind="estimator", details=details)
+    write_results(a.out, metrics, a.rule, inputs, params=p, started=started, kind=metrics.get("kind", "estimator"),
+                  details=details)
+
+
+def cmd_summarize_denoising(a, p):
+    """the denoisers against the noisy input (wMAE, MSE per noise level, strength, SNR bin, pixel class) and
+    example test spectra (noisy, noiseless, denoised) of each at the default noise level"""
+    from .denoising import save_examples, summarize_transforms
+    started = now()
+    n_cells = len(p["transforms"]) * len(p["noise_levels"]) * int(p["seeds"])
+    if len(a.inputs) != n_cells + len(p["transforms"]) + 1 or len(a.examples) != len(p["transforms"]):
+        raise InputError(f"summarize-denoising: expected {n_cells} cell results, {len(p['transforms'])} model folders "
+                         f"and the test set as --inputs and {len(p['transforms'])} --examples, got {len(a.inputs)} "
+                         f"and {len(a.examples)}")
+    docs = [read_results(f, kind="transform") for f in a.inputs[:n_cells]]
+    models, test = a.inputs[n_cells:-1], a.inputs[-1]
+    metrics, details, examples = summarize_transforms(p, docs, models, test)
+    for arrays, out in zip(examples, a.examples):
+        save_examples(arrays, out)
+    write_results(a.out, metrics, a.rule, a.inputs[:n_cells] + [f"{m}/estimator.json" for m in models] + [test],
+                  params=p, started=started, kind="denoising", details=details)
 
 
 def cmd_aggregate_experiment(a, p):
@@ -404,6 +426,7 @@ COMMANDS = {
     "run-cell": (cmd_run_cell, ["train", "val", "test", "?grid", "model", "out", "predictions"]),
     "aggregate-experiment": (cmd_aggregate_experiment, ["inputs*", "out", "table"]),
     "summarize-moe": (cmd_summarize_moe, ["out"]),
+    "summarize-denoising": (cmd_summarize_denoising, ["inputs*", "out", "examples*"]),
     "compute-fisher-ceiling": (cmd_compute_fisher_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "compute-bayes-ceiling": (cmd_compute_bayes_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "calibrate-ceiling": (cmd_calibrate_ceiling, ["grid", "out"]),

@@ -202,18 +202,20 @@ def check_config(cfg, where="config"):
         raise InputError(f"{where}: evaluation.snr_bins: expected strictly increasing edges, got {edges}")
     from .estimators import REGISTRY
     for name, variant in cfg["estimators"].items():
-        if variant["class"] not in REGISTRY or REGISTRY[variant["class"]].kind != "estimator":
-            choices = sorted(k for k, c in REGISTRY.items() if c.kind == "estimator")
+        if variant["class"] not in REGISTRY or REGISTRY[variant["class"]].kind not in MODEL_KINDS:
+            choices = sorted(k for k, c in REGISTRY.items() if c.kind in MODEL_KINDS)
             raise InputError(f"{where}: estimators.{name}.class: unknown estimator class '{variant['class']}', "
                              f"expected one of {choices}")
         _check_hyper(variant["class"], variant.get("hyper") or {}, f"{where}: estimators.{name}.hyper")
         REGISTRY[variant["class"]].check_ranges(variant.get("hyper") or {}, cfg["params"],
                                                 f"{where}: estimators.{name}.hyper")
+    _check_upstream(cfg, where)
     from .evaluation import param_edges
     param_edges(cfg["evaluation"]["param_bins"], cfg["params"], f"{where}: evaluation.param_bins")
     for name in cfg["figure"]["estimators"]:
         if name not in cfg["estimators"]:
             raise InputError(f"{where}: figure.estimators: '{name}' is not configured under 'estimators'")
+        _check_predicts_logg(cfg, name, f"{where}: figure.estimators")
     _check_experiments(cfg, where)
     _check_user_paths(cfg, where)
     if len(cfg["ceiling"]["snr"]) != len(cfg["ceiling"]["original"]):
@@ -239,6 +241,69 @@ def _check_ceiling_checks(cfg, where):
                              f"[{lo}, {hi}]")
     if prof["log_g"][1] <= prof["log_g"][0]:
         raise InputError(f"{where}: ceiling.validation.profile.log_g: expected lo < hi, got {prof['log_g']}")
+
+
+MODEL_KINDS = ("estimator", "transform")   # what a configured variant may be (gates live inside mixtures)
+
+
+def _check_predicts_logg(cfg, name, where):
+    """A variant scored by R^2 (an experiment's, the headline figure's) must predict log g: a transform
+    (a denoiser) is scored by wMAE in denoising.transforms and feeds estimators through their upstream."""
+    from .estimators import REGISTRY
+    if REGISTRY[cfg["estimators"][name]["class"]].kind != "estimator":
+        raise InputError(f"{where}: '{name}' is a transform (class '{cfg['estimators'][name]['class']}'): it does not "
+                         "predict log g; list it under denoising.transforms, and name it as the upstream transform "
+                         "of a variant of class 'denoised'")
+
+
+def upstream_specs(cfg, name):
+    """``{role: {"variant", "size", "seed", "noise_level"}}`` of a variant's upstream models, as configured
+    (``estimators.<name>.upstream``: a variant name or a mapping; absent keys None: the cell's own)."""
+    out = {}
+    for role, spec in (cfg["estimators"][name].get("upstream") or {}).items():
+        spec = {"variant": spec} if isinstance(spec, str) else dict(spec)
+        out[role] = {"variant": spec["variant"], "size": spec.get("size"), "seed": spec.get("seed", 0),
+                     "noise_level": spec.get("noise_level")}
+    return out
+
+
+def _check_upstream(cfg, where):
+    """Every variant's upstream roles are those its class declares (UPSTREAM), each names a configured
+    variant of what the role needs (ROLES), and no chain of upstream models comes back to where it started."""
+    from .estimators import REGISTRY
+    from .estimators.base import ROLES
+
+    variants = cfg["estimators"]
+    for name, variant in variants.items():
+        cls = REGISTRY[variant["class"]]
+        given = upstream_specs(cfg, name)
+        for role in given:
+            if role not in cls.UPSTREAM:
+                raise InputError(f"{where}: estimators.{name}.upstream.{role}: class '{cls.class_id}' builds on no "
+                                 f"'{role}' model, expected {sorted(cls.UPSTREAM) or 'no upstream key'}")
+        for role in cls.UPSTREAM:
+            test, expected = ROLES[role]
+            if role not in given:
+                raise InputError(f"{where}: estimators.{name}.upstream.{role}: required by class '{cls.class_id}', "
+                                 f"expected {expected}")
+            up = given[role]["variant"]
+            if up not in variants:
+                raise InputError(f"{where}: estimators.{name}.upstream.{role}: '{up}' is not configured under "
+                                 "'estimators'")
+            if not test(REGISTRY[variants[up]["class"]]):
+                raise InputError(f"{where}: estimators.{name}.upstream.{role}: '{up}' (class "
+                                 f"'{variants[up]['class']}') is not {expected}")
+    for name in variants:   # cycles: follow the upstream chain of every variant
+        stack = [(name, [name])]
+        while stack:
+            node, path = stack.pop()
+            for spec in upstream_specs(cfg, node).values():
+                up = spec["variant"]
+                if up in path:
+                    chain = " -> ".join(path + [up])
+                    raise InputError(f"{where}: estimators.{node}.upstream: a cycle ({chain}): a model cannot be "
+                                     "trained on its own output")
+                stack.append((up, path + [up]))
 
 
 def _check_hyper(class_id, hyper, where):
@@ -286,6 +351,7 @@ def _check_experiments(cfg, where):
         for e in exp["estimators"]:
             if e not in cfg["estimators"]:
                 raise InputError(f"{where}: experiments.{name}.estimators: '{e}' is not configured under 'estimators'")
+            _check_predicts_logg(cfg, e, f"{where}: experiments.{name}.estimators")
         ref = exp.get("reference")
         if ref is not None and ref not in exp["estimators"]:
             raise InputError(f"{where}: experiments.{name}.reference: '{ref}' is not one of its estimators")

@@ -399,6 +399,26 @@ def _compare(name, exp, cells, out, predictions, confidence, default_noise_level
     return comparisons
 
 
+def _score_transform(p, est, test, t0, t1, t2):
+    """(metrics, details, per-spectrum table) of a transform's cell: wMAE and MSE against the clean test
+    spectra at each of its strengths, overall, per SNR bin and per pixel class (:mod:`pfslogg.denoising`)."""
+    import time
+
+    from .denoising import evaluate_transform
+
+    ev, d = p["evaluation"], p["denoising"]
+    edges = ev["snr_bins"]
+    metrics, table = evaluate_transform(est, test, list(getattr(est, "strengths", None) or [est.strength]),
+                                        [[a, b] for a, b in zip(edges, edges[1:])], d["sigma_floor"],
+                                        ev["bootstrap"], ev["confidence"], p["seed_index"])
+    t3 = time.perf_counter()
+    metrics = {"estimator": p["estimator"], "class": p["class"], "label": est.label, "kind": "transform",
+               "noise_level": float(p["noise_level"]), "size": int(p["size"]), "seed": int(p["seed_index"]),
+               "sigma": p.get("sigma", "estimated"), "n_test": int(test.n), **metrics}
+    details = {"fitted": est.fitted(), "timing": {"load_s": t1 - t0, "fit_s": t2 - t1, "save_load_evaluate_s": t3 - t2}}
+    return metrics, details, table
+
+
 def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1, provenance=None):
     """Train one cell's estimator, save its model folder, reload it and score it on the test set.
 
@@ -423,14 +443,17 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     train = NoisyView(train_set, nl, n=p["size"], rng_seed=p["seed"], sigma=sigma)
     val = NoisyView(val_set, nl, noise_seed=p["val_noise_seed"], sigma=sigma)
     test = NoisyView(test_set, nl, noise_seed=p["test_noise_seed"], sigma=sigma)
-    est = make_estimator(p["class"], p["hyper"], random_state=p["seed"], where=f"estimators.{p['estimator']}.hyper")
+    est = make_estimator(p["class"], p["hyper"], random_state=p["seed"], where=f"estimators.{p['estimator']}.hyper",
+                         kinds=("estimator", "transform"))
+    ups = p["upstream"] if "upstream" in p else {}   # cells with upstream models only (rule_params)
+    upstream = {role: load(folder) for role, folder in ups.items()}   # trained by their own cells
     if grid_path is not None:
         from .data.gridio import read_grid
         check_same_wave(train_set.wave, read_grid(grid_path, fields=()).wave, train_path, grid_path)
     checkpoint = p["checkpoint"] if "checkpoint" in p else None   # neural cells (rule run_neural_cell) only
     t1 = time.perf_counter()
     est.fit(train, val, FitContext(grid=grid_path, ranges=p["params"], threads=threads, checkpoint_dir=checkpoint,
-                                   where=f"estimators.{p['estimator']}.hyper"))
+                                   upstream=upstream, where=f"estimators.{p['estimator']}.hyper"))
     t2 = time.perf_counter()
     est.save(model_dir, provenance=provenance)
     if checkpoint:   # the model folder is kept; the checkpoint was only for a resume
@@ -438,6 +461,8 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
         shutil.rmtree(checkpoint, ignore_errors=True)
     est = load(model_dir)
     ev = p["evaluation"]
+    if est.kind == "transform":   # a denoiser: scored against the clean spectra by wMAE and MSE, never by R^2
+        return _score_transform(p, est, test, t0, t1, t2)
     var = prior_variance(*p["params"]["log_g"])
     scores, predictions = evaluate(est, test, var, ev["snr_bins"], n_resamples=ev["bootstrap"],
                                    confidence=ev["confidence"], seed=p["seed_index"],

@@ -12,7 +12,7 @@ from .config import noise_seed, split_seed
 from .errors import InputError
 from .experiments import cell_seed, experiment_cells, noise_tag, parse_noise_tag
 from .paths import *  # noqa: F401,F403  (the rule files read every path as W.<NAME>)
-from .paths import CHECKPOINT, FIGURE, PDF, SPLITS, TABLE, bayes_paths, bounds_scaling, dataset_path
+from .paths import CHECKPOINT, FIGURE, MODEL, PDF, SPLITS, TABLE, bayes_paths, bounds_scaling, dataset_path
 from .tracks import FIGURES, TABLES as TABLE_ENTRIES, TRACKS
 
 
@@ -45,6 +45,39 @@ def estimator_pattern(cfg, neural):
 
     names = [re.escape(e) for e in cfg["estimators"] if is_neural(cfg, e) == neural]
     return "|".join(names) if names else "(?!x)x"
+
+
+def upstream_cells(cfg, estimator, noise, size):
+    """``{role: (variant, noise tag, size, seed)}``: the cells whose fitted models a cell of ``estimator``
+    at noise tag ``noise`` and training size ``size`` builds on (estimators.<estimator>.upstream: the
+    upstream variant at the cell's noise level and size, seed 0, unless the config names others). One
+    upstream cell serves every downstream cell that names it: it is trained once."""
+    from .config import upstream_specs
+
+    out = {}
+    for role, spec in upstream_specs(cfg, estimator).items():
+        tag = str(noise) if spec["noise_level"] is None else noise_tag(spec["noise_level"])
+        n = int(size) if spec["size"] is None else int(spec["size"])
+        out[role] = (spec["variant"], tag, n, int(spec["seed"]))
+    return out
+
+
+def upstream_models(cfg, estimator, noise, size):
+    """``{role: model folder}`` of a cell's upstream models (inputs of its job; :func:`upstream_cells`)."""
+    return {role: MODEL.format(estimator=v, noise=t, size=n, seed=s)
+            for role, (v, t, n, s) in upstream_cells(cfg, estimator, noise, size).items()}
+
+
+def with_upstream(cfg, cells):
+    """``cells`` (estimator, noise tag, size, seed) and, recursively, every cell they build on."""
+    out, todo = set(), list(cells)
+    while todo:
+        c = todo.pop()
+        if c in out:
+            continue
+        out.add(c)
+        todo += list(upstream_cells(cfg, c[0], c[1], c[2]).values())
+    return out
 
 
 # -- the registry: what each figure, table, document and track target reads --------------------------
@@ -119,6 +152,27 @@ def _stored_noise(cfg):
     return {k: v for k, v in cfg["noise"].items() if k not in ("noise_level", "sigma")}
 
 
+def _upstream_params(cfg, estimator, noise, size):
+    """``{"upstream": {role: model folder}}`` of a cell with upstream models, else nothing (a key that is
+    absent leaves every other cell's parameters -- and Snakemake's rerun trigger -- as they were)."""
+    ups = upstream_models(cfg, estimator, noise, size)
+    return {"upstream": ups} if ups else {}
+
+
+def _transform_params(cfg, estimator):
+    """``{"denoising": ...}`` of a transform's cell (how rule run_cell scores a denoiser), else nothing."""
+    if not is_transform(cfg, estimator):
+        return {}
+    d = cfg["denoising"]
+    return {"denoising": {k: d[k] for k in ("sigma_floor", "examples")}}
+
+
+def is_transform(cfg, estimator):
+    """Whether a variant is a transform (a denoiser: scored by wMAE, not R^2)."""
+    cls, _ = _variant_class(cfg, estimator)
+    return cls is not None and cls.kind == "transform"
+
+
 def rule_params(rule, cfg, **w):
     """The parameter block of one job of ``rule`` (wildcards as keyword arguments)."""
     if rule == "build_raw_grid":
@@ -138,7 +192,9 @@ def rule_params(rule, cfg, **w):
                 "noise_level": parse_noise_tag(str(w["noise"])), "size": int(w["size"]), "seed_index": s,
                 "seed": cell_seed(cfg["seed"], s), "val_noise_seed": noise_seed(cfg, "val"),
                 "test_noise_seed": noise_seed(cfg, "test"), "sigma": variant_sigma(cfg, w["estimator"]),
-                "params": cfg["params"], "evaluation": cfg["evaluation"]}
+                "params": cfg["params"], "evaluation": cfg["evaluation"],
+                **_upstream_params(cfg, w["estimator"], str(w["noise"]), int(w["size"])),
+                **_transform_params(cfg, w["estimator"])}
     if rule == "run_neural_cell":
         return {**rule_params("run_cell", cfg, **w),
                 "checkpoint": CHECKPOINT.format(estimator=w["estimator"], noise=w["noise"], size=int(w["size"]),
@@ -157,13 +213,6 @@ def rule_params(rule, cfg, **w):
                 "evaluation": cfg["evaluation"], "bayes": cfg["bayes"]}
     if rule == "compute_bayes_ceiling_at_noise":
         return {**rule_params("compute_bayes_ceiling", cfg), "noise_level": parse_noise_tag(str(w["noise"]))}
-    if rule == "summarize_moe":
-        from .tracks import track_b
-        return {"experiments": track_b.experiments(cfg), "compare": track_b.compare(cfg), "bar": cfg["moe"]["bar"],
-                "figure_variant": cfg["moe"]["figure_variant"], "cells": track_b.summary_cells(cfg),
-                "bayes": {noise_tag(v): list(bayes_paths(cfg, v)) for v in track_b.noise_levels(cfg)},
-                "default_noise_level": cfg["noise"]["noise_level"], "confidence": cfg["evaluation"]["confidence"],
-                "bootstrap": cfg["evaluation"]["bootstrap"], "seed": cfg["seed"]}
     if rule == "calibrate_ceiling":
         c = {k: v for k, v in cfg["ceiling"].items() if k not in ("sweep", "validation")}
         return {"params": cfg["params"], "noise": _stored_noise(cfg), "ceiling": c, "seed": cfg["seed"]}
@@ -179,9 +228,9 @@ def rule_params(rule, cfg, **w):
                 "params": cfg["params"]}
     if rule == "check_ceiling":
         return {"noise_level": cfg["noise"]["noise_level"], "size": int(cfg["datasets"]["train"]["n"])}
-    if rule == "check_error_channel_ceiling":
-        from .tracks import track_e
-        return track_e.ceiling_params(cfg)
+    for t in TRACKS.values():   # the rules a track brings, with their parameter blocks (tracks.registry)
+        if rule in t.params:
+            return t.params[rule](cfg)
     if rule == "plot_figure":
         f = w["figure"]
         entry = FIGURES.get(f)
@@ -203,7 +252,8 @@ def jobs(cfg):
     cells = {c for name in cfg["experiments"] for c in experiment_cells(cfg["experiments"][name])}
     cells |= {(e, noise_tag(cfg["noise"]["noise_level"]), int(cfg["datasets"]["train"]["n"]), 0)
               for e in cfg["figure"]["estimators"]}
-    for e, tag, n, s in sorted(cells):
+    cells |= {c for t in TRACKS.values() for c in t.cells(cfg)}
+    for e, tag, n, s in sorted(with_upstream(cfg, cells)):
         out.append(("run_neural_cell" if is_neural(cfg, e) else "run_cell",
                     {"estimator": e, "noise": tag, "size": n, "seed": s}))
     out += [("aggregate_experiment", {"experiment": x}) for x in cfg["experiments"]]

@@ -55,6 +55,8 @@ class Track:
     text: Callable = _none
     check: Callable = None
     extra_jobs: Callable = field(default=None)   # cfg -> [(rule, wildcards)] of rules with wildcards
+    cells: Callable = _none   # cfg -> cells (variant, noise tag, size, seed) it reads outside experiments
+    params: dict = field(default_factory=dict)   # rule -> (cfg -> its parameter block), for rules of its own
 
     @property
     def doc(self):

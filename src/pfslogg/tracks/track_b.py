@@ -75,7 +75,17 @@ def _check(cfg, where):
                          "(the bar must be measured at every noise level of the experiment)")
 
 
+def summary_params(cfg):
+    """The parameter block of rule summarize_moe."""
+    return {"experiments": experiments(cfg), "compare": compare(cfg), "bar": cfg["moe"]["bar"],
+            "figure_variant": cfg["moe"]["figure_variant"], "cells": summary_cells(cfg),
+            "bayes": {P.noise_tag(v): list(P.bayes_paths(cfg, v)) for v in noise_levels(cfg)},
+            "default_noise_level": cfg["noise"]["noise_level"], "confidence": cfg["evaluation"]["confidence"],
+            "bootstrap": cfg["evaluation"]["bootstrap"], "seed": cfg["seed"]}
+
+
 track("b", "mixture of experts", experiments=(EXPERIMENT,), rules=("summarize_moe",),
+      params={"summarize_moe": summary_params},
       results=lambda cfg: [P.aggregate_path(cfg, n) for n in experiments(cfg)] + [P.MOE],
       text=lambda cfg: data_results(cfg) + [P.MOE, P.BAYES, P.FISHER],   # the data and metric sections cite Fisher
       check=_check,

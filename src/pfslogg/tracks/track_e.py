@@ -43,6 +43,7 @@ def _check(cfg, where):
 
 
 track("e", "linear shortcuts and the error channel", experiments=EXPERIMENTS, rules=("check_error_channel_ceiling",),
+      params={"check_error_channel_ceiling": ceiling_params},
       results=lambda cfg: _aggregates(cfg) + [CEILING],
       text=lambda cfg: data_results(cfg) + [P.BAYES, P.FISHER] + _aggregates(cfg) + [CEILING],
       check=_check)

@@ -65,25 +65,36 @@ def error_channel_tex(sources, macros):
     """Rows: the variants of the error-channel aggregate; columns: the sigma they read, R^2 and its
     bootstrap interval, the difference to the reference (paired interval, verdict) and R^2 - R^2_Bayes on
     the same spectra; a last row the Bayes ceiling itself."""
-    kinds = by_kind("error_channel", sources, {"experiment": (1, 1), "efficiency": (1, 1)})
-    ex = read_experiment("error_channel", kinds["experiment"])
+    return against_ceiling_tex("error_channel", sources, macros)
+
+
+def against_ceiling_tex(name, sources, macros, sigma_column=True):
+    """Table ``name``: one ``experiment`` aggregate whose variants are compared with their references, and
+    the ``efficiency`` file of the same cells against the Bayes ceiling (check_ceiling's): per variant the
+    sigma it read, R^2 and its interval, its paired difference to its reference with the verdict, and
+    R^2 - R^2_Bayes; a last row the ceiling (Track E's error channel, Track D's downstream models).
+    ``sigma_column``: whether the sigma each read is a column (Track E's variants differ in it)."""
+    kinds = by_kind(name, sources, {"experiment": (1, 1), "efficiency": (1, 1)})
+    ex = read_experiment(name, kinds["experiment"])
     eff = kinds["efficiency"][0]
-    comps, file, efile, m = _comparisons("error_channel", ex), ex.file, eff.file, eff.metrics
+    comps, file, efile, m = _comparisons(name, ex), ex.file, eff.file, eff.metrics
     other = m.get("other_sigma") or {}
     mode = other.get("ceiling_sigma")
     level = ex.noise_levels[0]
     labels = _variant_labels(ex)
-    header = [r"Variant & {sigma} & {$R^2$} & {interval} & {$\Delta R^2$ to its reference} & {paired interval} & "
+    header = [(r"Variant & {sigma} & " if sigma_column else r"Variant & ")
+              + r"{$R^2$} & {interval} & {$\Delta R^2$ to its reference} & {paired interval} & "
               r"{verdict} & {$R^2 - R^2_\mathrm{Bayes}$} \\"]
-    body = []
+    body, table_name = [], name
     for name, _ in ex.estimators:
         if name in (other.get("estimators") or []):
             where, sigma = ("other_sigma", "overall", "models", name), ", ".join(other["sigma"][name])
         elif name in m.get("estimators", []):
             where, sigma = ("overall", "models", name), (mode or "as the ceiling")
         else:
-            raise InputError(f"table error_channel: {efile} has no model {name!r} of {file}")
-        cells = [label_tex(labels[name]), sigma, macros.cell(efile, *where, "r2"), ci_cell(macros, efile, *where, "r2_ci")]
+            raise InputError(f"table {table_name}: {efile} has no model {name!r} of {file}")
+        cells = [label_tex(labels[name]), *([sigma] if sigma_column else []), macros.cell(efile, *where, "r2"),
+                 ci_cell(macros, efile, *where, "r2_ci")]
         key = _at_level(comps[name], level) if name in comps else None
         cells += ([macros.cell(file, "comparisons", name, key, "r2_diff"),
                    ci_cell(macros, file, "comparisons", name, key, "r2_diff_ci"),
@@ -91,12 +102,15 @@ def error_channel_tex(sources, macros):
         cells.append(macros.cell(efile, *where, "r2_minus_bayes"))
         body.append(" & ".join(cells) + r" \\")
     body += [r"\addlinespace",
-             f"Bayes ceiling & {mode or ''} & {macros.cell(efile, 'overall', 'bayes_r2')} & "
+             "Bayes ceiling & " + (f"{mode or ''} & " if sigma_column else "")
+             + f"{macros.cell(efile, 'overall', 'bayes_r2')} & "
              f"{ci_cell(macros, efile, 'overall', 'bayes_r2_ci')} & {{}} & {{}} & & {{}} \\\\"]
-    note = ["sigma: the sigma each model read with the noisy flux (stored: computed from the clean flux);",
+    note = (["sigma: the sigma each model read with the noisy flux (stored: computed from the clean flux);"]
+            if sigma_column else []) + [
             "R^2 and its interval: mean over seeds, bootstrap over the test spectra; R^2 - R^2_Bayes: on the same",
             "spectra, the Bayes ceiling conditioned on the sigma of its row."] + _NOTE
-    colspec = "@{}l l S[table-format=-1.3] c S[table-format=-1.3] c l S[table-format=-1.3]@{}"
+    colspec = "@{}l " + ("l " if sigma_column else "") + "S[table-format=-1.3] c S[table-format=-1.3] c l " \
+        "S[table-format=-1.3]@{}"
     return tabular(colspec, header, body, [file, efile], note)
 
 
@@ -109,17 +123,26 @@ def linearity_findings_tex(sources, macros):
     its reference at every noise level it was compared at (paired interval, verdict), then at which noise
     levels it helps, hurts or does neither -- the levels grouped by the verdict the aggregate gave each
     (pfslogg.evaluation.verdict, from the interval); every number and word a macro."""
-    ex = read_experiment("linearity_findings", sources)
-    comps, file = _comparisons("linearity_findings", ex), ex.file
+    return findings_tex("linearity_findings", sources, macros)
+
+
+def findings_tex(name, sources, macros):
+    """Table ``name``: the comparisons of one ``experiment`` aggregate as sentences (see
+    :func:`linearity_findings_tex`; Track D's downstream findings too)."""
+    ex = read_experiment(name, sources)
+    comps, file = _comparisons(name, ex), ex.file
     labels = _variant_labels(ex)
     level_macro = {noise_level_key(v): macros.cell(file, "noise_levels", i) for i, v in enumerate(ex.noise_levels)}
     items = []
     for v, comp in comps.items():
         ref = comp.get("reference")
-        at = sorted(((noise_level_key(c["noise_level"]), k) for k, c in comp.items()
-                     if isinstance(c, dict) and "r2_diff" in c), key=lambda x: x[0])
+        at = {}   # one comparison per noise level (at_default and at_highest_noise can be the same one)
+        for k, c in comp.items():
+            if isinstance(c, dict) and "r2_diff" in c:
+                at.setdefault(noise_level_key(c["noise_level"]), k)
+        at = sorted(at.items())
         if not at:
-            raise InputError(f"table linearity_findings: {file}: no comparison of {v!r} at any noise level")
+            raise InputError(f"table {name}: {file}: no comparison of {v!r} at any noise level")
         parts, by_word = [], {}
         for level, k in at:
             word = comp[k].get("verdict")
@@ -133,7 +156,7 @@ def linearity_findings_tex(sources, macros):
         said = [f"{_WORDS.get(w, w)} at noise level{'s' if len(lv) > 1 else ''} {series(lv)}"
                 for w, lv in by_word.items()]
         items.append(f"So {label_tex(labels[v])} " + "; ".join(said) + ".")
-    lines = ["% Generated by pfslogg.paper -- do not edit: the linearity findings; every number is a macro, and the",
+    lines = [f"% Generated by pfslogg.paper -- do not edit: the findings of {name}; every number is a macro, and the",
              "% words that qualify them (gain, loss, no difference) are the aggregate's verdicts.",
              "% Sources:", f"%   {file}", r"\begin{itemize}"]
     return "\n".join(lines + [f"\\item {it}" for it in items] + [r"\end{itemize}", ""])

@@ -149,7 +149,10 @@ LABELS = {"ridge": "Ridge", "pca_ridge": "PCA + Ridge", "lightgbm": "LightGBM", 
           "ridge_small_alpha": "Ridge", "lightgbm_standardized": "LightGBM", "mlp": "MLP",
           "lightgbm_search": "LightGBM", "mlfit": "Interpolated ML fit", "mlp_shortcut": "MLP + shortcut",
           "ridge_sigma_stored": "Ridge", "ridge_sigma_estimated": "Ridge", "ridge_flux_sigma_stored": "Ridge",
-          "ridge_flux_sigma_estimated": "Ridge"}
+          "ridge_flux_sigma_estimated": "Ridge", "probe_vit_mean": "Ridge on ViT latents, mean over tokens",
+          "probe_vit_seg8": "Ridge on ViT latents, 8 segment means",
+          "probe_cnn_attention": "Ridge on CNN latents, attention pooling"}
+PROBES = {"ridge": 0.55, "probe_vit_mean": 0.41, "probe_vit_seg8": 0.62, "probe_cnn_attention": 0.58}   # made-up R2
 ERROR_CHANNEL = ["ridge", "ridge_sigma_stored", "ridge_sigma_estimated", "ridge_flux_sigma_stored",
                  "ridge_flux_sigma_estimated"]
 
@@ -301,6 +304,10 @@ def make_results_tree(root):
                                              BENCH_SEEDS, bench_r2, compare={"mlp_shortcut": "mlp"},
                                              compare_at="all")
         results("results/track_e/linearity.json", metrics, "aggregate_experiment", ["data/grid.h5"], agg_params,
+                kind="experiment", details=details)
+        metrics, details = aggregate_metrics("probing", list(PROBES), [1.0], [2000], BENCH_SEEDS,
+                                             lambda e, nl, n: PROBES[e], compare={e: "ridge" for e in list(PROBES)[1:]})
+        results("results/track_e/probing.json", metrics, "aggregate_experiment", ["data/grid.h5"], agg_params,
                 kind="experiment", details=details)
         made = {}
         metrics, details = aggregate_metrics("error_channel", ERROR_CHANNEL, [1.0], [6000], BENCH_SEEDS, bench_r2,
@@ -756,6 +763,8 @@ TABLE_FILES = {
     "linearity": ["results/track_e/linearity.json"],
     "linearity_findings": ["results/track_e/linearity.json"],
     "error_channel": ["results/track_e/error_channel.json", "results/track_e/error_channel_ceiling.json"],
+    "probing": ["results/track_e/probing.json"],
+    "probing_findings": ["results/track_e/probing.json"],
     "denoising": ["results/track_d/denoising.json"],
     "downstream": ["results/track_d/downstream.json", "results/track_d/downstream_ceiling.json"],
     "downstream_findings": ["results/track_d/downstream.json"],

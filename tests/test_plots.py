@@ -156,7 +156,7 @@ CEILING_FIGURES = {"crlb_cell_position", "crlb_step_size", "ceilings_vs_snr", "c
 # Track A's scaling, training and ablation figures: test_track_a_plots.py.
 TRACK_A_FIGURES = {"scaling_law", "training_curves", "ablations", "attention_maps"}   # tests: test_track_a_plots, test_attention_maps
 TRACK_B_FIGURES = {"moe_routing", "moe_rho", "moe_bins", "moe_coverage", "moe_gate"}      # tests: test_moe
-TRACK_E_FIGURES = {"linearity", "error_channel"}                                         # tests: test_track_e
+TRACK_E_FIGURES = {"linearity", "error_channel", "probing"}                                         # tests: test_track_e
 TRACK_D_FIGURES = {"denoising_strength", "denoising_snr", "denoising_classes", "denoising_examples",
                    "downstream"}                                                         # tests: test_track_d
 DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES - TRACK_A_FIGURES - TRACK_B_FIGURES - TRACK_E_FIGURES

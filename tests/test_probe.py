@@ -329,5 +329,5 @@ def test_probe_class_declares_its_upstream_role():
 
     cls = REGISTRY["probe"]
     assert cls.UPSTREAM == {"encoder": "a fitted model with encode()"} and set(cls.UPSTREAM) <= set(ROLES)
-    assert cls.kind == "estimator" and cls.label == "Latent probe"
+    assert cls.kind == "estimator" and cls().label == "Ridge on frozen latents, mean over tokens"
     assert all(ROLES["encoder"][0](REGISTRY[c]) for c in ("mlp", "mlp_shortcut", "cnn", "vit"))

@@ -136,7 +136,8 @@ TRACK_A = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "te
     f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "attention")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_B = DATA + ["results/track_b/mixtures.json", "results/track_c/bayes.json", "results/track_c/fisher.json"]
-TRACK_E = DATA + [f"results/track_e/{e}.json" for e in ("linearity", "error_channel", "error_channel_ceiling")] + [
+TRACK_E = DATA + [f"results/track_e/{e}.json" for e in ("linearity", "probing", "error_channel",
+                                                         "error_channel_ceiling")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_D = DATA + ["results/track_c/bayes.json", "results/track_c/fisher.json"] + [
     f"results/track_d/{e}.json" for e in ("denoising", "downstream", "downstream_ceiling")]

@@ -10,7 +10,8 @@ from pfslogg.plots import FIGURES, render
 
 from test_paper import make_results_tree
 
-INPUTS = {"linearity": "results/track_e/linearity.json", "error_channel": "results/track_e/error_channel_ceiling.json"}
+INPUTS = {"linearity": "results/track_e/linearity.json", "error_channel": "results/track_e/error_channel_ceiling.json",
+          "probing": "results/track_e/probing.json"}
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +59,28 @@ def test_error_channel_draws_every_model_and_the_ceiling(tree):
 
 @pytest.mark.parametrize("name", sorted(INPUTS))
 def test_wrong_kind_is_one_line_naming_the_file(tree, tmp_path, name):
-    other = "error_channel" if name == "linearity" else "linearity"
+    other = "linearity" if name == "error_channel" else "error_channel"   # a file of another kind
     wrong = str(tree / INPUTS[other])
     with pytest.raises(InputError) as e:
         FIGURES[name]([wrong], tmp_path / "out.pdf", {})
     assert wrong in str(e.value) and "kind" in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "out.pdf").exists()
+
+
+def test_probing_draws_every_probe_and_its_difference_to_ridge(tree):
+    doc = json.loads((tree / INPUTS["probing"]).read_text())["metrics"]
+    fig = render("probing", [str(tree / INPUTS["probing"])], {"confidence": 0.95})
+    left, right = fig.axes[:2]
+    probes = [e for e in doc["estimators"] if e != "ridge"]
+    from matplotlib.container import BarContainer
+
+    bars = [b for c in left.containers if isinstance(c, BarContainer) for b in c]
+    assert len(bars) == len(probes)                              # one bar per probe, Ridge drawn as a line
+    assert [round(b.get_width(), 6) for b in bars] == [round(doc["at_default"][e]["r2"], 6) for e in probes]
+    ridge = doc["at_default"]["ridge"]["r2"]
+    assert any(abs(line.get_xdata()[0] - ridge) < 1e-9 for line in left.get_lines())
+    from matplotlib.collections import PathCollection
+
+    diffs = sorted(round(float(c.get_offsets()[0][0]), 6) for c in right.collections if isinstance(c, PathCollection))
+    want = sorted(round(c["at_default"]["r2_diff"], 6) for e, c in doc["comparisons"].items())
+    assert diffs == want

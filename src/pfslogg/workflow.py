@@ -57,7 +57,8 @@ def upstream_cells(cfg, estimator, noise, size):
     out = {}
     for role, spec in upstream_specs(cfg, estimator).items():
         tag = str(noise) if spec["noise_level"] is None else noise_tag(spec["noise_level"])
-        n = int(size) if spec["size"] is None else int(spec["size"])
+        n = int(size) if spec["size"] is None else \
+            int(cfg["datasets"]["train"]["n"]) if spec["size"] == "all" else int(spec["size"])
         out[role] = (spec["variant"], tag, n, int(spec["seed"]))
     return out
 

@@ -101,7 +101,18 @@ class LatentProbe(Composite):
     """A part (Ridge by default) fitted on pooled latents of a frozen upstream encoder (module docstring)."""
 
     class_id = "probe"
-    label = "Latent probe"
+    POOLING_WORDS = {"mean": "mean over tokens", "attention": "attention pooling", "flatten": "all tokens"}
+
+    @property
+    def label(self):
+        """"Ridge on ViT latents, 8 segment means": the part, the encoder (once fitted) and the pooling."""
+        from .moe import _label_of
+
+        parts = getattr(self, "parts_", None)
+        encoder = getattr(parts.get("upstream/encoder"), "label", None) if parts else None
+        pooling = f"{self.segments} segment means" if self.pooling == "segments" else \
+            self.POOLING_WORDS.get(self.pooling, str(self.pooling))
+        return f"{_label_of(self.model)} on {encoder + ' ' if encoder else 'frozen '}latents, {pooling}"
     kind = "estimator"
     PARTS = {"model": ("estimator",)}
     UPSTREAM = {"encoder": "a fitted model with encode()"}   # FitContext.upstream keys (config: upstream:)

@@ -1,6 +1,7 @@
 """Figures of Track E: linearity (R^2 against noise level of an experiment's estimators, and each
-compared variant's paired difference to its reference at every noise level) and error_channel (R^2 of
-models fed the estimated or the stored sigma against the Bayes ceiling of the same test spectra)."""
+compared variant's paired difference to its reference at every noise level), probing (R^2 of latent probes
+against Ridge on the raw flux) and error_channel (R^2 of models fed the estimated or the stored sigma
+against the Bayes ceiling of the same test spectra)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -128,4 +129,49 @@ def error_channel(inputs, params):
     zero_line(right)
     fig.legend(*right.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False, fontsize=7)
     right.set_title("per SNR bin (at the bins' geometric centres)", fontsize=8)
+    return fig
+
+
+@figure("probing")
+def probing(inputs, params):
+    """Left: R^2 of every estimator of the probing aggregate at its one noise level and largest size (bars,
+    intervals over seeds), Ridge on the raw flux drawn as a line with its interval. Right: each probe's
+    paired difference to its reference with the bootstrap interval over the test spectra, coloured by the
+    verdict. params: confidence (optional; must match the aggregate's)."""
+    agg = Aggregate(inputs, params)
+    level, n = agg.noise_levels[0], agg.sizes[-1]
+    comps = agg.m.get("comparisons") or {}
+    if not comps:
+        agg.fail("no comparisons: the figure draws each probe's difference to its reference")
+    refs = {c.get("reference") for c in comps.values()}
+    bars = [e for e in agg.names if e not in refs]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 0.32 * len(bars) + 1.6), sharey=True, layout="constrained")
+    y = np.arange(len(bars))
+    for k, e in enumerate(bars):
+        (r2,), (lo, hi) = agg.r2(e, [(level, n)])
+        left.barh([k], [r2], color=agg.color(e), alpha=0.85)
+        left.errorbar([r2], [k], xerr=[lo, hi], fmt="none", ecolor="0.15", capsize=2, elinewidth=0.9)
+        if e in comps:
+            d = next(c for c in comps[e].values() if isinstance(c, dict) and "r2_diff" in c
+                     and num(c["noise_level"]) == num(level))
+            dv, (dlo, dhi) = num(d["r2_diff"]), (num(v) for v in d["r2_diff_ci"])
+            right.errorbar([dv], [k], xerr=[[dv - dlo], [dhi - dv]], fmt="none", ecolor="0.3", capsize=2, elinewidth=0.9)
+            right.scatter([dv], [k], s=28, zorder=3, color=VERDICT_COLORS.get(d.get("verdict"), "0.8"),
+                          edgecolors="0.2", linewidths=0.5)
+    for i, ref in enumerate(sorted(r for r in refs if r in agg.names)):
+        (r2,), (lo, hi) = agg.r2(ref, [(level, n)])
+        left.axvline(r2, color="0.1", lw=1.2, ls=("-", "--", ":")[i % 3], label=f"{agg.label(ref)} (raw flux)")
+        left.axvspan(r2 - float(lo[0]), r2 + float(hi[0]), color="0.8", alpha=0.5, lw=0)
+    left.set_yticks(y, [agg.label(e).replace(", ", ",\n", 1) for e in bars], fontsize=7)
+    left.invert_yaxis()
+    left.set_xlabel(R2_LABEL)
+    left.grid(axis="x", alpha=0.3)
+    left.legend(loc="lower right", frameon=False, fontsize=7)
+    left.set_title(f"noise level {level:g}, {n:,} training spectra; {agg.interval_text()}", fontsize=8)
+    right.axvline(0, color="0.4", lw=0.7)
+    right.set_xlabel("$\\Delta R^2$ to its reference")
+    right.grid(axis="x", alpha=0.3)
+    right.set_title(f"paired difference, {percent(agg.confidence)} bootstrap interval", fontsize=8)
+    handles = [Patch(color=c, label=w) for w, c in VERDICT_COLORS.items()]
+    right.legend(handles=handles, loc="best", frameon=False, fontsize=7)
     return fig

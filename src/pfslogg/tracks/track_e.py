@@ -1,5 +1,7 @@
-"""Track E: linear shortcuts and the error channel -- Ridge across noise levels and the MLP with a linear
-shortcut (w^T x + g(x)) against the plain MLP at every noise level (experiment ``linearity``); Ridge that
+"""Track E: linear shortcuts, latent probes and the error channel -- Ridge across noise levels and the MLP
+with a linear shortcut (w^T x + g(x)) against the plain MLP at every noise level (experiment ``linearity``);
+Ridge on the frozen, pooled latents of the ViT and the CNN against Ridge on the raw flux (experiment
+``probing``: how much of log g the latents hold, and how much wavelength locality matters); Ridge that
 reads the sigma given with the flux, under the stored sigma (computed from the clean flux: the leak) and
 the estimated one, beside the Bayes ceiling of the same test spectra (experiment ``error_channel``, rule
 check_error_channel_ceiling: the ceiling check on its cells, the stored-sigma ones reported apart)."""
@@ -9,8 +11,8 @@ from ..errors import InputError
 from .data import data_results
 from .registry import figure, table, track
 
-LINEARITY, ERROR_CHANNEL = "linearity", "error_channel"
-EXPERIMENTS = (LINEARITY, ERROR_CHANNEL)
+LINEARITY, ERROR_CHANNEL, PROBING = "linearity", "error_channel", "probing"
+EXPERIMENTS = (LINEARITY, ERROR_CHANNEL, PROBING)
 CEILING = "results/track_e/error_channel_ceiling.json"   # rule check_error_channel_ceiling
 
 
@@ -42,7 +44,7 @@ def _check(cfg, where):
         raise InputError(f"{where}: experiments.{LINEARITY}.compare: required: the MLP with a shortcut -> the plain MLP")
 
 
-track("e", "linear shortcuts and the error channel", experiments=EXPERIMENTS, rules=("check_error_channel_ceiling",),
+track("e", "linear shortcuts, latent probes and the error channel", experiments=EXPERIMENTS, rules=("check_error_channel_ceiling",),
       params={"check_error_channel_ceiling": ceiling_params},
       results=lambda cfg: _aggregates(cfg) + [CEILING],
       text=lambda cfg: data_results(cfg) + [P.BAYES, P.FISHER] + _aggregates(cfg) + [CEILING],
@@ -62,3 +64,12 @@ table("linearity_findings", "e", lambda cfg: [P.aggregate_path(cfg, LINEARITY)],
       "words come from the paired intervals.")
 table("error_channel", "e", lambda cfg: [P.aggregate_path(cfg, ERROR_CHANNEL), CEILING],
       "Track E: R2 of the error-channel variants against Ridge on the flux and against the Bayes ceiling.")
+table("probing", "e", lambda cfg: [P.aggregate_path(cfg, PROBING)],
+      "Track E: R2 of Ridge on the pooled latents of the frozen ViT and CNN (mean, wavelength segments, attention) "
+      "against Ridge on the raw flux, with paired differences and verdicts.")
+figure("probing", "e", lambda cfg: [P.aggregate_path(cfg, PROBING)],
+       "Track E: R2 of each latent probe (encoder, pooling) against Ridge on the raw flux, with intervals over seeds "
+       "and the paired difference's verdict.")
+table("probing_findings", "e", lambda cfg: [P.aggregate_path(cfg, PROBING)],
+      "Track E: each latent probe against Ridge on the raw flux, as sentences whose verdict words come from the "
+      "paired intervals.")

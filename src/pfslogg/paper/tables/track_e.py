@@ -160,3 +160,39 @@ def findings_tex(name, sources, macros):
              "% words that qualify them (gain, loss, no difference) are the aggregate's verdicts.",
              "% Sources:", f"%   {file}", r"\begin{itemize}"]
     return "\n".join(lines + [f"\\item {it}" for it in items] + [r"\end{itemize}", ""])
+
+
+@table("probing")
+def probing_tex(sources, macros):
+    """Rows: the variants of the probing aggregate (Ridge on the raw flux first); columns: R^2 (mean over
+    seeds) and its interval over seeds, the paired difference to the reference (Ridge on the flux) with
+    its interval and verdict."""
+    return comparisons_tex("probing", sources, macros)
+
+
+def comparisons_tex(name, sources, macros):
+    """Table ``name``: per variant of one ``experiment`` aggregate at its one noise level and largest size,
+    R^2 and its interval over seeds, and its paired difference to its reference (interval, verdict)."""
+    ex = read_experiment(name, sources)
+    comps, file = _comparisons(name, ex), ex.file
+    labels = _variant_labels(ex)
+    level, size = ex.noise_levels[0], max(ex.sizes)
+    header = [r"Model & {$R^2$} & {interval over seeds} & {$\Delta R^2$ to its reference} & {paired interval} & "
+              r"{verdict} \\"]
+    body = []
+    for n, _ in ex.estimators:
+        cells = [label_tex(labels[n]), ex.cell(macros, n, level, size, "r2"),
+                 ci_cell(macros, file, *ex.path(n, level, size), "r2_ci_seeds")]
+        key = _at_level(comps[n], level) if n in comps else None
+        cells += ([macros.cell(file, "comparisons", n, key, "r2_diff"),
+                   ci_cell(macros, file, "comparisons", n, key, "r2_diff_ci"),
+                   macros.cell(file, "comparisons", n, key, "verdict")] if key else ["{}", "{}", ""])
+        body.append(" & ".join(cells) + r" \\")
+    note = [f"Noise level and training size: the aggregate's one noise level and its largest size ({size})."] + _NOTE
+    return tabular("@{}l S[table-format=-1.3] c S[table-format=-1.3] c l@{}", header, body, [file], note)
+
+
+@table("probing_findings")
+def probing_findings_tex(sources, macros):
+    """Each latent probe against Ridge on the raw flux, as sentences whose verdict words are the aggregate's."""
+    return findings_tex("probing_findings", sources, macros)

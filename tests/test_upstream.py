@@ -198,3 +198,19 @@ def test_a_transform_view_denoises_every_read_and_keeps_sigma(sets):
     np.testing.assert_array_equal(view.read_clean(3, 9), base.read_clean(3, 9))
     with pytest.raises(InputError, match="has no transform"):
         TransformView(base, make_estimator("ridge", {"alphas": [1.0]}))
+
+
+def test_a_denoiser_of_another_grid_is_refused(sets):
+    """A denoiser records the wavelength grid it learned; an estimator on its output refuses other data."""
+    from pfslogg.estimators.base import wave_range
+
+    den = make_estimator("denoiser", {"epochs": 1, "batch_size": 64}, kinds=("transform",))
+    train = NoisyView(SpectraSet(sets["train"]), 1.0, n=128, rng_seed=0)
+    val = NoisyView(SpectraSet(sets["val"]), 1.0, noise_seed=1)
+    den.fit(train, val, FitContext(threads=1))
+    assert den.wave_range_ == wave_range(train.wave)
+    den.wave_range_ = [7000.0, 9000.0, train.n_pixels]   # as if fitted on another grid of as many pixels
+    est = make_estimator("denoised", {}, where="estimators.ridge_denoised.hyper")
+    with pytest.raises(InputError, match=r"^estimators\.ridge_denoised\.upstream\.transform: a model fitted on "
+                                         r"another wavelength grid \(7000-9000 A"):
+        est.fit(train, val, FitContext(where="estimators.ridge_denoised.hyper", upstream={"transform": den}))

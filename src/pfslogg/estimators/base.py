@@ -81,6 +81,22 @@ def upstream_model(context, role):
     return model
 
 
+def wave_range(wave):
+    """``[first, last, n]`` of a wavelength grid (A, A, pixels), rounded: what a fitted model records of
+    the grid it learned, so that a model built on it can refuse data of another grid."""
+    wave = np.asarray(wave, float)
+    return [round(float(wave[0]), 4), round(float(wave[-1]), 4), int(len(wave))]
+
+
+def check_same_grid(model, wave, where):
+    """InputError naming ``where`` when ``model`` (with ``wave_range_``) was fitted on another wavelength grid."""
+    mine = getattr(model, "wave_range_", None)
+    if mine is not None and list(mine) != wave_range(wave):
+        raise InputError(f"{where}: a model fitted on another wavelength grid ({mine[0]:g}-{mine[1]:g} A, {mine[2]} "
+                         f"pixels); the data have {wave_range(wave)[0]:g}-{wave_range(wave)[1]:g} A, "
+                         f"{wave_range(wave)[2]} pixels")
+
+
 def register(cls):
     """Class decorator: make ``cls`` constructible by its ``class_id``."""
     REGISTRY[cls.class_id] = cls

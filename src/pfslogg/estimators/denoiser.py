@@ -27,7 +27,7 @@ from functools import partial
 import numpy as np
 
 from ..errors import InputError
-from .base import Estimator, register
+from .base import Estimator, register, wave_range
 from .neural import ENGINE, NeuralEstimator, _make_init
 
 MODEL = {
@@ -57,7 +57,7 @@ class DenoiserEstimator(Estimator):
     accelerator = True   # trained by the engine: its cells run in the GPU rule
     threads = 2          # convolutions use both cores of a laptop
     __init__ = _make_init({**HYPER, "random_state": 0})
-    _state_json = ("n_pixels_", "best_epoch_", "best_val_wmae_", "best_val_gain_", "epochs_run_",
+    _state_json = ("n_pixels_", "wave_range_", "best_epoch_", "best_val_wmae_", "best_val_gain_", "epochs_run_",
                    "train_seconds_", "spectra_per_s_", "n_params_", "history_")
 
     # borrowed from the neural estimators: engine config, JSON hyper-parameters, weights file
@@ -146,6 +146,7 @@ class DenoiserEstimator(Estimator):
             result = run(module, train, val, self._config(), context, signature, on_batch, target=self._target())
         self.module_ = module.cpu()
         self.n_pixels_ = int(n_pix)
+        self.wave_range_ = wave_range(train.wave)   # the grid it learned (a downstream model checks it)
         best = int(result.best_epoch)
         self.best_epoch_, self.best_val_gain_ = best, float(result.best_score)
         self.best_val_wmae_ = float(result.history["val_loss"][best - 1]) if best else None   # None: no epoch scored

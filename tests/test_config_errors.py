@@ -171,7 +171,7 @@ def test_the_full_study_resolves(tmp_path):
     cells |= {(e, float(cfg["noise"]["noise_level"]), cfg["datasets"]["train"]["n"], 0) for e in cfg["figure"]["estimators"]}
     d = cfg["denoising"]   # Track D's transforms (the denoiser: a network), trained once per noise level
     cells |= {(t, float(nl), d["size"], k) for t in d["transforms"] for nl in d["noise_levels"] for k in range(d["seeds"])}
-    neural |= {n for n, v in cfg["estimators"].items() if v["class"] == "denoiser"}
+    neural |= {n for n, v in cfg["estimators"].items() if v["class"] in ("denoiser", "diffusion")}
     assert int(stats["run_neural_cell"]) == sum(c[0] in neural for c in cells)
     assert int(stats["run_cell"]) == sum(c[0] not in neural for c in cells)
     assert int(stats["compile_paper"]) >= 5

@@ -7,6 +7,6 @@ variant in config ``estimators:``, or of a composite's part) to its class -- est
 """
 
 from .base import REGISTRY, Estimator, FitContext, load, make_estimator, register
-from . import boosting, denoiser, gates, linear, mlfit, moe, neural, pipeline, probe, smooth, template  # noqa: F401  (register the classes)
+from . import boosting, denoiser, diffusion, gates, linear, mlfit, moe, neural, pipeline, probe, smooth, template  # noqa: F401  (register the classes)
 
 __all__ = ["REGISTRY", "Estimator", "FitContext", "load", "make_estimator", "register"]

@@ -10,7 +10,9 @@ best epoch and drives early stopping) and the inverse scaling back to physical u
 * :class:`CleanSpectrumTarget` -- the noiseless spectrum from the noisy flux and its sigma (a
   denoiser, :mod:`.denoiser`); loss the sigma-weighted absolute error (:func:`wmae`); score the
   relative wMAE gain over the identity, ``1 - wMAE(x_hat) / wMAE(y)`` (history column ``val_gain``:
-  0 = no better than the noisy input, 1 = the clean spectrum); outputs in flux units.
+  0 = no better than the noisy input, 1 = the clean spectrum); outputs in flux units;
+* :class:`DiffusionTarget` -- the noise of a conditional DDPM (:mod:`.diffusion`): loss the MSE on
+  eps at a uniformly drawn step; score minus the wMAE of its one-step estimate (``val_neg_wmae``).
 
 The interface the engine and the stream (:class:`pfslogg.nn.data.BlockStream`) use:
 
@@ -215,3 +217,71 @@ class CleanSpectrumTarget(Target):
             n += flux.size
         loss = model / max(n, 1)
         return loss, 1.0 - model / ident if ident > 0 else 0.0
+
+
+# -- the clean spectrum by diffusion (DDPM) ---------------------------------------------------------
+class DiffusionTarget(Target):
+    """Noise prediction of a conditional DDPM (:class:`~pfslogg.nn.diffusion.ConditionalDiffusion`).
+
+    Per training spectrum the stream's generator draws a step ``t`` uniformly from ``1..t_max`` (the
+    module's: T for plain DDPM, ``t_lambda`` for bounded noise) and a seed of its noise ``eps`` (L,)
+    (standard normal, NumPy's generator of that seed), so a resumed run draws the same; the batch is
+    ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` of the standardised clean flux ``x0`` and the
+    network sees ``(x_t, t, y, sigma)``; loss the MSE of ``eps_hat`` on ``eps``. ``t_max``: that of
+    the module (an int), stored in the spec. Validation: the wMAE (``sigma_floor``) of the one-step
+    x0-prediction (:func:`pfslogg.nn.diffusion.one_step`, deterministic) is the validation loss, and
+    minus it the score (history column ``val_neg_wmae``; higher is better). The stream yields ``(flux,
+    sigma, clean, t, seed)``: float32 (B, n_pix) x 3, int64 (B,) x 2.
+    """
+
+    score_column = "val_neg_wmae"
+    score_label = "val -wMAE"
+
+    def __init__(self, t_max, sigma_floor=SIGMA_FLOOR):
+        self.t_max = int(t_max)
+        self.sigma_floor = float(sigma_floor)
+
+    def spec(self):
+        return {"target": "diffusion", "t_max": self.t_max, "sigma_floor": self.sigma_floor}
+
+    read = CleanSpectrumTarget.read
+
+    def draw(self, rng, n):
+        return rng.integers(1, self.t_max + 1, size=n), rng.integers(0, 2 ** 62, size=n)
+
+    def fit_scales(self, module, stream, mode):
+        view = stream.view
+        module.fit_scales(view.read_clean(0, min(stream.block_size, view.n)), mode)   # clean: no noise drawn
+
+    def batch(self, module, batch, device):
+        flux, sigma, clean, t, seed = batch
+        L = clean.shape[1]
+        eps = torch.from_numpy(np.stack([np.random.default_rng(int(s)).standard_normal(L, np.float32)
+                                         for s in seed.tolist()])).to(device)   # (B, L)
+        flux, sigma, clean, t = (a.to(device, non_blocking=True) for a in (flux, sigma, clean, t))
+        x_t = module.q_sample(module.standardize(clean), t, eps).float()
+        return (x_t, t, flux, sigma), eps
+
+    def loss(self, pred, eps):
+        return F.mse_loss(pred, eps)
+
+    def evaluate(self, module, view, batch_size, device):
+        """(wMAE of the one-step estimate, minus it) over the view, float64."""
+        from .diffusion import one_step
+
+        was = module.training
+        module.eval()
+        total, n = 0.0, 0
+        try:
+            for a, b, flux, sigma in view.batches(max(batch_size, 1)):
+                f, s = (torch.from_numpy(np.asarray(v, np.float32)).to(device) for v in (flux, sigma))
+                with torch.no_grad():
+                    x_hat = one_step(module, f, s).double().cpu()
+                clean = torch.from_numpy(np.asarray(view.read_clean(a, b), np.float64))
+                total += float(wmae(x_hat, clean, torch.from_numpy(np.asarray(sigma, np.float64)), self.sigma_floor,
+                                    reduce=False).sum())
+                n += flux.size
+        finally:
+            module.train(was)
+        loss = total / max(n, 1)
+        return loss, -loss

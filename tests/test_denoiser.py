@@ -110,7 +110,8 @@ def test_transform_is_deterministic_and_batched(reference):
     est, (flux, sigma, _) = reference
     first = est.transform(flux, sigma)
     assert np.array_equal(est.transform(flux, sigma), first)
-    assert np.array_equal(est.transform(flux[:7], sigma[:7]), first[:7])   # batches do not mix spectra
+    # batches do not mix spectra (float32 convolutions may round differently for another batch size)
+    np.testing.assert_allclose(est.transform(flux[:7], sigma[:7]), first[:7], rtol=1e-6, atol=1e-6)
 
 
 def test_predict_raises_a_clear_error(reference):

@@ -194,16 +194,16 @@ PRECISION_RULES = (
                            r".*_size", _integer),
     PrecisionRule("R^2-like", r"(.*_)?(r2\w*|rho)(_.*)?|.*r2.*", _fixed(3)),
     PrecisionRule("efficiency", r"(.*_)?eta(_.*)?", _fixed(3)),      # R^2 over R^2: eta_bayes, eta_crlb_min...
+    PrecisionRule("percentage", r"(.*_)?(pct|percent|improvement)(_.*)?", _fixed(1)),   # before 'error': wmae_improvement
     PrecisionRule("error", r"(.*_)?(mae|rmse|mse|wmae|bias|mad|nmad|std|sigma|crlb)(_.*)?", _fixed(3)),
     PrecisionRule("slope", r"(.*_)?slope(_.*)?", _fixed(3)),
     PrecisionRule("SNR", r"(.*_)?snr(_.*)?|lo|hi", _fixed(1)),
     PrecisionRule("prior variance", r"var_prior|var(_.*)?", _fixed(3)),
     PrecisionRule("fraction", r"(.*_)?(frac|fraction|retention|accuracy)(_.*)?", _fixed(3)),
-    PrecisionRule("percentage", r"(.*_)?(pct|percent|improvement)(_.*)?", _fixed(1)),
     PrecisionRule("magnitude", r"(.*_)?mag(_.*)?", _trimmed(2)),
     PrecisionRule("hyper-parameter", r"alpha|alphas|lambda|l2|lr|.*_lr|learning_rate|"
                                      r"weight_decay|dropout|(.*_)?noise_levels?|confidence|"
-                                     r"scale|s|.*_scale|tol",
+                                     r"scale|s|.*_scale|tol|strength|strengths",
                   _as_given),
 )
 DEFAULT_RULE = PrecisionRule("default", r".*", _significant(3))

@@ -106,7 +106,8 @@ class DenoiserEstimator(Estimator):
         if n_pix is not None and n_pix % unit:
             bad("patch", f"patch * factor**levels (= {unit}) dividing the {n_pix} pixels of a spectrum")
 
-    def _target(self):
+    def _target(self, module):
+        """What the engine learns for ``module``: the clean spectrum, by wMAE at the strengths."""
         from ..nn.targets import CleanSpectrumTarget
 
         return CleanSpectrumTarget([float(s) for s in self.strengths], float(self.strength), float(self.sigma_floor))
@@ -129,6 +130,14 @@ class DenoiserEstimator(Estimator):
     def fit(self, train, val, context=None, on_batch=None):
         """Train on ``train`` (fresh noise, its generator consumed; noisy flux, sigma and ``read_clean``
         of the same rows), select on ``val`` (fixed noise). Returns self."""
+        result = self._fit_engine(train, val, context, on_batch)
+        self.best_val_gain_ = float(result.best_score)
+        return self
+
+    def _fit_engine(self, train, val, context, on_batch):
+        """Build the network, train it through the engine on ``self._target(module)`` and record what
+        every transform trained by the engine keeps (weights, pixels, wavelength grid, best epoch and
+        its validation wMAE, timings, history); the engine's result is returned for the rest."""
         import torch
 
         from ..nn.engine import train as run
@@ -143,18 +152,19 @@ class DenoiserEstimator(Estimator):
             module = self.build(n_pix)
             signature = {"class": self.class_id, "hyper": self._jsonable_params(), "n_train": int(train.n),
                          "noise_level": float(train.noise_level), "n_pixels": int(n_pix)}
-            result = run(module, train, val, self._config(), context, signature, on_batch, target=self._target())
+            result = run(module, train, val, self._config(), context, signature, on_batch,
+                         target=self._target(module))
         self.module_ = module.cpu()
         self.n_pixels_ = int(n_pix)
         self.wave_range_ = wave_range(train.wave)   # the grid it learned (a downstream model checks it)
         best = int(result.best_epoch)
-        self.best_epoch_, self.best_val_gain_ = best, float(result.best_score)
+        self.best_epoch_ = best
         self.best_val_wmae_ = float(result.history["val_loss"][best - 1]) if best else None   # None: no epoch scored
         self.epochs_run_, self.train_seconds_ = int(result.epochs_run), float(result.seconds)
         self.spectra_per_s_ = float(result.spectra_per_s)
         self.n_params_ = count_params(module)
         self.history_ = {k: [float(v) for v in vs] for k, vs in result.history.items()}
-        return self
+        return result
 
     @property
     def is_fitted(self):
@@ -170,15 +180,22 @@ class DenoiserEstimator(Estimator):
         s = self.strength if strength is None else strength
         if not (_number(s) and 0 <= s < math.inf):
             raise InputError(f"{self.class_id}.transform: strength {s!r}, expected a finite number >= 0")
+        flux, sigma = self._inputs(flux, sigma, "transform")
+        device = resolve_device(None)   # CUDA when present (float32 there too)
+        return denoise(self.module_.to(device), flux, sigma, float(s), batch_size=512, device=device)
+
+    def _inputs(self, flux, sigma, what):
+        """``(flux, sigma)`` as float64 arrays (B, n_pix) of the fitted pixel count; InputError naming
+        ``<class>.<what>`` otherwise."""
+        self._check_fitted()
         flux = np.asarray(flux, dtype=float)
         sigma = np.asarray(sigma, dtype=float) if sigma is not None else None
         if flux.ndim != 2 or flux.shape[1] != self.n_pixels_:
-            raise InputError(f"{self.class_id}.transform: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
+            raise InputError(f"{self.class_id}.{what}: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
         if sigma is None or sigma.shape != flux.shape:
-            raise InputError(f"{self.class_id}.transform: sigma of shape {None if sigma is None else sigma.shape}, "
+            raise InputError(f"{self.class_id}.{what}: sigma of shape {None if sigma is None else sigma.shape}, "
                              f"expected that of the flux {flux.shape}")
-        device = resolve_device(None)   # CUDA when present (float32 there too)
-        return denoise(self.module_.to(device), flux, sigma, float(s), batch_size=512, device=device)
+        return flux, sigma
 
     def predict(self, flux, sigma=None):
         raise InputError(f"{self.class_id}: '{self.label}' is a transform (a denoiser), it does not predict "

@@ -74,7 +74,7 @@ class DiffusionEstimator(Estimator):
     accelerator = True   # trained by the engine: its cells run in the GPU rule
     threads = 2
     __init__ = _make_init({**HYPER, "random_state": 0})
-    _state_json = ("n_pixels_", "t_max_", "best_epoch_", "best_val_wmae_", "epochs_run_", "train_seconds_",
+    _state_json = ("n_pixels_", "wave_range_", "t_max_", "best_epoch_", "best_val_wmae_", "epochs_run_", "train_seconds_",
                    "spectra_per_s_", "n_params_", "history_")
 
     _config = NeuralEstimator._config
@@ -82,6 +82,11 @@ class DiffusionEstimator(Estimator):
     _save_native = NeuralEstimator._save_native
     _load_native = NeuralEstimator._load_native
     _bad = DenoiserEstimator._bad
+    # the engine fit, the input checks and the refusal to predict are the residual denoiser's
+    build = DenoiserEstimator.build
+    _fit_engine = DenoiserEstimator._fit_engine
+    _inputs = DenoiserEstimator._inputs
+    predict = DenoiserEstimator.predict
 
     @classmethod
     def check_hyper(cls, hyper, where):
@@ -140,60 +145,23 @@ class DiffusionEstimator(Estimator):
             channels=int(self.channels), levels=int(self.levels), factor=int(self.factor),
             kernel_size=int(self.kernel_size)))
 
-    def build(self, n_pix, wave=None):
-        """The unfitted network for ``n_pix`` pixels (checks the hyper-parameters first)."""
-        from ..nn.engine import check_config
+    def _target(self, module):
+        """What the engine learns for ``module``: the noise added at a drawn step up to its ``t_max``."""
+        from ..nn.targets import DiffusionTarget
 
-        check_config(self._config(), f"estimators.{self.class_id}.hyper")
-        self._check(n_pix)
-        return self._module(n_pix)
+        return DiffusionTarget(module.t_max, float(self.sigma_floor))
 
     def fit(self, train, val, context=None, on_batch=None):
         """Train on ``train`` (fresh noise; noisy flux, sigma and ``read_clean``), select on ``val``
         (fixed noise). Returns self."""
-        import torch
-
-        from ..nn.engine import train as run
-        from ..nn.models import count_params
-        from ..nn.targets import DiffusionTarget
-
-        if not train.noise_level > 0:
-            raise InputError(f"estimators.{self.class_id}: the training view has noise level {train.noise_level}: "
-                             "nothing to denoise (expected a noise level > 0)")
-        n_pix = train.n_pixels
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.random_state))
-            module = self.build(n_pix)
-            signature = {"class": self.class_id, "hyper": self._jsonable_params(), "n_train": int(train.n),
-                         "noise_level": float(train.noise_level), "n_pixels": int(n_pix)}
-            target = DiffusionTarget(module.t_max, float(self.sigma_floor))
-            result = run(module, train, val, self._config(), context, signature, on_batch, target=target)
-        self.module_ = module.cpu()
-        self.n_pixels_, self.t_max_ = int(n_pix), int(module.t_max)
-        best = int(result.best_epoch)
-        self.best_epoch_ = best
-        self.best_val_wmae_ = float(result.history["val_loss"][best - 1]) if best else None
-        self.epochs_run_, self.train_seconds_ = int(result.epochs_run), float(result.seconds)
-        self.spectra_per_s_ = float(result.spectra_per_s)
-        self.n_params_ = count_params(module)
-        self.history_ = {k: [float(v) for v in vs] for k, vs in result.history.items()}
+        self._fit_engine(train, val, context, on_batch)
+        self.t_max_ = int(self.module_.t_max)
         self._cache = None
         return self
 
     @property
     def is_fitted(self):
         return super().is_fitted and hasattr(self, "module_")
-
-    def _inputs(self, flux, sigma, what):
-        self._check_fitted()
-        flux = np.asarray(flux, dtype=float)
-        sigma = np.asarray(sigma, dtype=float) if sigma is not None else None
-        if flux.ndim != 2 or flux.shape[1] != self.n_pixels_:
-            raise InputError(f"{self.class_id}.{what}: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
-        if sigma is None or sigma.shape != flux.shape:
-            raise InputError(f"{self.class_id}.{what}: sigma of shape {None if sigma is None else sigma.shape}, "
-                             f"expected that of the flux {flux.shape}")
-        return flux, sigma
 
     def sample(self, flux, sigma, n=1, seed=0):
         """``n`` posterior samples (n, B, n_pix) float64 of the noisy ``flux`` and its ``sigma`` (B,
@@ -235,10 +203,6 @@ class DiffusionEstimator(Estimator):
             return y.copy()
         m = self.posterior_mean(y, sigma)
         return y + float(s) * (m - y)
-
-    def predict(self, flux, sigma=None):
-        raise InputError(f"{self.class_id}: '{self.label}' is a transform (a denoiser), it does not predict "
-                         "log g; call transform(flux, sigma, strength)")
 
     def fitted(self):
         self._check_fitted()

@@ -7,6 +7,8 @@ check_denoised_ceiling: no model on denoised spectra may beat the raw ceiling)."
 
 from .. import paths as P
 from ..errors import InputError
+from .data import ceiling_cells as experiment_ceiling_cells
+from .data import ceiling_params as experiment_ceiling_params
 from .data import data_results
 from .registry import figure, table, track
 
@@ -54,18 +56,13 @@ def summary_params(cfg):
 
 
 def ceiling_cells(cfg):
-    """The results of every cell of experiments.downstream at the default noise level and the largest size:
-    what rule check_denoised_ceiling compares with the Bayes ceiling of the raw test spectra."""
-    exp = cfg["experiments"][DOWNSTREAM]
-    size = max(int(n) for n in exp["sizes"])
-    return [P.CELL.format(estimator=e, noise=t, size=n, seed=s)
-            for e, t, n, s in P.experiment_cells(exp) if n == size and t == _default_tag(cfg)]
+    """The downstream cells at the default noise level and the largest size, compared by rule
+    check_denoised_ceiling with the Bayes ceiling of the raw test spectra."""
+    return experiment_ceiling_cells(cfg, DOWNSTREAM)
 
 
 def ceiling_params(cfg):
-    """The parameter block of rule check_denoised_ceiling (as check_ceiling's)."""
-    exp = cfg["experiments"][DOWNSTREAM]
-    return {"noise_level": float(cfg["noise"]["noise_level"]), "size": max(int(n) for n in exp["sizes"])}
+    return experiment_ceiling_params(cfg, DOWNSTREAM)
 
 
 def _check(cfg, where):

@@ -8,6 +8,8 @@ check_error_channel_ceiling: the ceiling check on its cells, the stored-sigma on
 
 from .. import paths as P
 from ..errors import InputError
+from .data import ceiling_cells as experiment_ceiling_cells
+from .data import ceiling_params as experiment_ceiling_params
 from .data import data_results
 from .registry import figure, table, track
 
@@ -21,18 +23,14 @@ def _aggregates(cfg):
 
 
 def ceiling_cells(cfg):
-    """The results of every cell of experiments.error_channel (its one noise level, the largest size, every
-    seed): what rule check_error_channel_ceiling compares with the Bayes ceiling."""
-    exp = cfg["experiments"][ERROR_CHANNEL]
-    size = max(int(n) for n in exp["sizes"])
-    return [P.CELL.format(estimator=e, noise=t, size=n, seed=s)
-            for e, t, n, s in P.experiment_cells(exp) if n == size]
+    """The results of every cell of experiments.error_channel (its one noise level, the default, the largest
+    size, every seed): what rule check_error_channel_ceiling compares with the Bayes ceiling."""
+    return experiment_ceiling_cells(cfg, ERROR_CHANNEL)
 
 
 def ceiling_params(cfg):
     """The parameter block of rule check_error_channel_ceiling (as check_ceiling's)."""
-    exp = cfg["experiments"][ERROR_CHANNEL]
-    return {"noise_level": float(exp["noise_levels"][0]), "size": max(int(n) for n in exp["sizes"])}
+    return experiment_ceiling_params(cfg, ERROR_CHANNEL)
 
 
 def _check(cfg, where):

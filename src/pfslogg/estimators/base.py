@@ -67,16 +67,21 @@ ROLES = {
 }
 
 
+def upstream_key(context, role):
+    """``estimators.<variant>.upstream.<role>``: the config key of a fit's upstream model, for messages."""
+    return f"{str(getattr(context, 'where', None) or 'estimators').removesuffix('.hyper')}.upstream.{role}"
+
+
 def upstream_model(context, role):
     """The fitted upstream model of ``role`` from ``context.upstream``; InputError naming
     ``estimators.<variant>.upstream.<role>`` when it is missing or is not what the role needs."""
-    where = str(getattr(context, "where", None) or "estimators").removesuffix(".hyper")
+    where = upstream_key(context, role)
     model = (getattr(context, "upstream", None) or {}).get(role)
     test, expected = ROLES[role]
     if model is None:
-        raise InputError(f"{where}.upstream.{role}: required, expected {expected}")
+        raise InputError(f"{where}: required, expected {expected}")
     if not test(type(model)):
-        raise InputError(f"{where}.upstream.{role}: a model of class '{getattr(model, 'class_id', type(model).__name__)}', "
+        raise InputError(f"{where}: a model of class '{getattr(model, 'class_id', type(model).__name__)}', "
                          f"expected {expected}")
     return model
 

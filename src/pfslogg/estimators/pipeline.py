@@ -14,7 +14,7 @@ held: Track D checks it against the Bayes ceiling of the raw spectra.
 """
 
 from ..data.views import TransformView
-from .base import Composite, check_same_grid, make_part, register, upstream_model
+from .base import Composite, check_same_grid, make_part, register, upstream_key, upstream_model
 from .moe import _label_of
 
 RIDGE = {"class": "ridge", "hyper": {}}
@@ -40,7 +40,7 @@ class Denoised(Composite):
 
     def fit(self, train, val, context):
         transform = upstream_model(context, "transform")
-        check_same_grid(transform, train.wave, f"{str(context.where).removesuffix('.hyper')}.upstream.transform")
+        check_same_grid(transform, train.wave, upstream_key(context, "transform"))
         part = make_part(self.estimator, self.random_state, f"{context.where}.estimator")
         part.fit(TransformView(train, transform, self.strength), TransformView(val, transform, self.strength),
                  context.part("estimator", where=f"{context.where}.estimator.hyper", upstream={}))

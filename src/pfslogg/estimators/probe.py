@@ -34,7 +34,7 @@ import numpy as np
 
 from ..data.views import MappedView
 from ..errors import InputError
-from .base import Composite, FitContext, derived_seed, make_part, register, upstream_model
+from .base import Composite, FitContext, derived_seed, make_part, register, upstream_key, upstream_model
 
 RIDGE = {"class": "ridge", "hyper": {}}
 POOLINGS = ("mean", "segments", "attention", "flatten")
@@ -149,7 +149,7 @@ class LatentProbe(Composite):
         ``estimators.<variant>.upstream.encoder`` when it is missing, has no ``encode``, is not fitted
         or encodes another number of pixels."""
         encoder = upstream_model(ctx, "encoder")   # missing, or no encode(): InputError naming the key
-        key = f"{str(ctx.where).removesuffix('.hyper')}.upstream.encoder"
+        key = upstream_key(ctx, "encoder")
         if not getattr(encoder, "is_fitted", True):
             raise InputError(f"{key}: '{encoder.class_id}' is not fitted: expected {self.UPSTREAM['encoder']}")
         n_enc = getattr(encoder, "n_pixels_", None)

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import input_scales
+
 S_REF = 0.1   # the strength at which the network's output is the correction in units of sigma
 
 
@@ -119,11 +121,9 @@ class ResidualDenoiser(nn.Module):
     @torch.no_grad()
     def fit_scales(self, flux, mode="global"):
         """Set the input scales from a block of training flux (m, n_pix)."""
-        flux = torch.as_tensor(flux, dtype=torch.float64)
-        mean = flux.mean(0)
-        scale = flux.std(0, correction=0) if mode == "pixel" else (flux - mean).std(correction=0).expand_as(mean)
+        mean, scale = input_scales(flux, mode, floor=1e-30)
         self.x_mean.copy_(mean)
-        self.x_scale.copy_(scale.clamp_min(1e-30))
+        self.x_scale.copy_(scale)
 
     def u(self, flux, sigma, s):
         """The U-Net's output (B, n_pix): the correction at strength ``S_REF`` in units of sigma; s (B,)."""

@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from .denoiser import UNet1d
+from .models import input_scales
 
 SCHEDULES = ("cosine", "linear")
 EVAL_NOISE = 0.5   # the plain variant validates at the t where sqrt(1 - abar_t) <= this (see one_step)
@@ -123,11 +124,9 @@ class ConditionalDiffusion(nn.Module):
     @torch.no_grad()
     def fit_scales(self, clean, mode="global"):
         """Set ``x_mean``, ``x_scale`` from a block of clean training flux (m, L)."""
-        clean = torch.as_tensor(clean, dtype=torch.float64)
-        mean = clean.mean(0)
-        scale = clean.std(0, correction=0) if mode == "pixel" else (clean - mean).std(correction=0).expand_as(mean)
+        mean, scale = input_scales(clean, mode)
         self.x_mean.copy_(mean)
-        self.x_scale.copy_(scale.clamp_min(1e-6))
+        self.x_scale.copy_(scale)
 
     def standardize(self, flux):
         return (flux - self.x_mean) / self.x_scale

@@ -23,6 +23,16 @@ from torch import nn
 STANDARDIZE = ("global", "pixel")
 
 
+def input_scales(flux, mode="global", floor=1e-6):
+    """``(mean, scale)`` (n_pix,) float64 of a block of flux (m, n_pix): the per-pixel mean and either one
+    scale for every pixel (``"global"``: the spread about that mean) or a scale per pixel (``"pixel"``),
+    at least ``floor``. What every network standardises its inputs with."""
+    flux = torch.as_tensor(flux, dtype=torch.float64)
+    mean = flux.mean(0)
+    scale = flux.std(0, correction=0) if mode == "pixel" else (flux - mean).std(correction=0).expand_as(mean)
+    return mean, scale.clamp_min(floor)
+
+
 class Standardized(nn.Module):
     """Raw noisy flux (B, n_pix) -> standardised log g (B,) through ``net``; :meth:`logg` in dex.
 
@@ -43,15 +53,10 @@ class Standardized(nn.Module):
     @torch.no_grad()
     def fit_scales(self, flux, logg, mode="global"):
         """Set the scales from a block of training flux (m, n_pix) and all training log g (n,)."""
-        flux = torch.as_tensor(flux, dtype=torch.float64)
         logg = torch.as_tensor(logg, dtype=torch.float64)
-        mean = flux.mean(0)
-        if mode == "pixel":
-            scale = flux.std(0, correction=0)
-        else:
-            scale = (flux - mean).std(correction=0).expand_as(mean)
+        mean, scale = input_scales(flux, mode)
         self.x_mean.copy_(mean)
-        self.x_scale.copy_(scale.clamp_min(1e-6))
+        self.x_scale.copy_(scale)
         self.y_mean.copy_(logg.mean())
         self.y_std.copy_(logg.std(correction=0).clamp_min(1e-6))
 

@@ -41,6 +41,27 @@ use rule check_ceiling as check_denoised_ceiling with:
         "logs/check_denoised_ceiling.log",
 
 
+rule sample_posterior:
+    """Draws of the generative denoiser (config denoising.posterior) for test spectra spread over the SNR, each
+    fitted for log g, against the exact posterior of log g of the same noisy spectra (the Bayes ceiling's table)."""
+    input:
+        **TRACK_D.posterior_inputs(config),
+    output:
+        TRACK_D.POSTERIOR,
+    params:
+        p=get_params("sample_posterior"),
+    log:
+        "logs/sample_posterior.log",
+    benchmark:
+        "benchmarks/sample_posterior.tsv"
+    threads: 2
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg sample-posterior --params {params.p:q} --threads {threads} --trained {input.model} "
+        "--test {input.test} --grid {input.grid} --bayes {input.bayes} --out {output} > {log} 2>&1"
+
+
 rule track_d:
     """Track D: denoisers scored against the noiseless spectra, and log g from denoised spectra against the raw
     spectra and their Bayes ceiling (results, figures, tables, paper/build/track_d.pdf)."""

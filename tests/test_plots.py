@@ -158,7 +158,7 @@ TRACK_A_FIGURES = {"scaling_law", "training_curves", "ablations", "attention_map
 TRACK_B_FIGURES = {"moe_routing", "moe_rho", "moe_bins", "moe_coverage", "moe_gate"}      # tests: test_moe
 TRACK_E_FIGURES = {"linearity", "error_channel", "probing"}                                         # tests: test_track_e
 TRACK_D_FIGURES = {"denoising_strength", "denoising_snr", "denoising_classes", "denoising_examples",
-                   "downstream"}                                                         # tests: test_track_d
+                   "downstream", "posterior_samples"}          # tests: test_denoising, test_posterior_samples
 DRAWN_HERE = sorted(set(FIGURES) - CEILING_FIGURES - TRACK_A_FIGURES - TRACK_B_FIGURES - TRACK_E_FIGURES
                     - TRACK_D_FIGURES)
 

@@ -140,7 +140,7 @@ TRACK_E = DATA + [f"results/track_e/{e}.json" for e in ("linearity", "probing", 
                                                          "error_channel_ceiling")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_D = DATA + ["results/track_c/bayes.json", "results/track_c/fisher.json"] + [
-    f"results/track_d/{e}.json" for e in ("denoising", "downstream", "downstream_ceiling")]
+    f"results/track_d/{e}.json" for e in ("denoising", "downstream", "downstream_ceiling", "posterior_samples")]
 DOC_RESULTS = {"track_c": TRACK_C, "track_f": TRACK_F,
                "main": TRACK_A + TRACK_B + TRACK_C + TRACK_D + TRACK_E + TRACK_F,
                "track_a": TRACK_A, "track_b": TRACK_B, "track_d": TRACK_D, "track_e": TRACK_E}

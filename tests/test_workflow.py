@@ -348,6 +348,8 @@ def perturb(cfg, path, node):
                     if e != v and cfg["estimators"][e]["class"] == "moe")
     if p == ("denoising", "transforms"):               # one transform fewer
         return v[:-1]
+    if p == ("denoising", "posterior", "transform"):  # another transform (the config check then asks for sample())
+        return next(t for t in cfg["denoising"]["transforms"] if t != v)
     if p == ("moe", "bar"):
         return v[:-1]
     if p[:2] == ("evaluation", "param_bins"):

@@ -108,6 +108,34 @@ def cmd_summarize_denoising(a, p):
                   params=p, started=started, kind="denoising", details=details)
 
 
+def cmd_sample_posterior(a, p):
+    """draws of a generative denoiser for test spectra, fitted for log g, against the exact posterior of log g"""
+    import pandas as pd
+    import torch
+
+    from .data.dataset import SpectraSet
+    from .data.views import NoisyView
+    from .denoising import sample_posterior
+    from .estimators import FitContext, load, make_estimator
+    from .threads import numpy_threads
+    started = now()
+    torch.set_num_threads(max(1, a.threads))
+    view = NoisyView(SpectraSet(a.test), float(p["noise_level"]), noise_seed=p["test_noise_seed"], sigma=p["sigma"])
+    table = pd.read_csv(a.bayes)
+    missing = [c for c in ("post_mean", "post_sd") if c not in table.columns]
+    if missing:
+        raise InputError(f"{a.bayes}: expected the Bayes ceiling's per-spectrum table, it lacks {missing}")
+    fitter = make_estimator("mlfit", {}, random_state=0)
+    fitter.fit(None, None, FitContext(grid=a.grid, ranges=p["params"], where="denoising.posterior"))
+    with numpy_threads(a.threads):
+        metrics, details = sample_posterior(load(a.trained), fitter, view, table["post_mean"].to_numpy(float),
+                                            table["post_sd"].to_numpy(float), int(p["stars"]), int(p["samples"]),
+                                            seed=int(p["seed"]), snr_edges=p["snr_bins"])
+    metrics = {"transform": p["transform"], "noise_level": float(p["noise_level"]), **metrics}
+    write_results(a.out, metrics, a.rule, [str(Path(a.trained) / "estimator.json"), a.test, a.grid, a.bayes],
+                  params=p, started=started, kind="posterior_samples", details=details)
+
+
 def cmd_aggregate_experiment(a, p):
     """aggregate the cells of one experiment: a CSV row per cell, one JSON of means and intervals"""
     import pandas as pd
@@ -427,6 +455,7 @@ COMMANDS = {
     "aggregate-experiment": (cmd_aggregate_experiment, ["inputs*", "out", "table"]),
     "summarize-moe": (cmd_summarize_moe, ["out"]),
     "summarize-denoising": (cmd_summarize_denoising, ["inputs*", "out", "examples*"]),
+    "sample-posterior": (cmd_sample_posterior, ["trained", "test", "grid", "bayes", "out"]),
     "compute-fisher-ceiling": (cmd_compute_fisher_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "compute-bayes-ceiling": (cmd_compute_bayes_ceiling, ["grid", "test", "out", "per-spectrum"]),
     "calibrate-ceiling": (cmd_calibrate_ceiling, ["grid", "out"]),

@@ -492,3 +492,113 @@ def summarize_transforms(p, docs, model_folders, test_path):
     examples = [example_spectra(load(folder), view, rows) for folder in model_folders]
     details = {"example_rows": [int(r) for r in rows], "cells": cell_metrics}
     return metrics, details, examples
+
+
+# -- a sampler's spread of log g against the exact posterior (rule sample_posterior) ------------------
+SPREAD_BANDS = (0.8, 1.25)   # sd ratio (samples / exact posterior) inside: "comparable"; below: "narrower"
+
+
+def posterior_stars(snr, n):
+    """``n`` rows (increasing, distinct) spread evenly over the SNR order of ``snr``: every SNR is sampled,
+    not only the typical one (fewer if there are fewer finite values)."""
+    snr = np.asarray(snr, float)
+    finite = np.flatnonzero(np.isfinite(snr))
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise InputError(f"stars: expected an integer >= 1, got {n!r}")
+    order = finite[np.argsort(snr[finite], kind="stable")]
+    if len(order) <= n:
+        return np.sort(order)
+    return np.unique(order[np.round(np.linspace(0, len(order) - 1, n)).astype(int)])
+
+
+def _spread_row(t, samples, post_mean, post_sd, ml):
+    """Metrics of a group of stars: ``t`` true log g (k,), ``samples`` (n, k) the log g of each drawn
+    spectrum, the exact posterior's mean and sd (k,), ``ml`` the fit to the noisy spectrum (k,)."""
+    from scipy.stats import spearmanr
+
+    s_mean, s_sd = samples.mean(0), samples.std(0, ddof=1) if len(samples) > 1 else np.zeros(samples.shape[1])
+    ratio = s_sd / post_sd
+    lo, hi = np.quantile(samples, [0.16, 0.84], axis=0)
+    rank = spearmanr(s_sd, post_sd)[0] if len(t) > 2 and np.ptp(s_sd) > 0 and np.ptp(post_sd) > 0 else None
+
+    def rms(a):
+        return float(np.sqrt(np.mean(np.square(a))))
+
+    med = float(np.median(ratio))
+    return {"n": int(len(t)), "sd_ratio_median": med,
+            "sd_ratio_q16": float(np.quantile(ratio, 0.16)), "sd_ratio_q84": float(np.quantile(ratio, 0.84)),
+            "sd_rank_correlation": None if rank is None or not np.isfinite(rank) else float(rank),
+            "post_sd_median": float(np.median(post_sd)), "sample_sd_median": float(np.median(s_sd)),
+            "coverage68_samples": float(np.mean((t >= lo) & (t <= hi))),
+            "coverage68_posterior": float(np.mean(np.abs(t - post_mean) <= post_sd)),
+            "mean_offset_rms_z": rms((s_mean - post_mean) / post_sd),
+            "rmse_sample_mean": rms(s_mean - t), "rmse_posterior_mean": rms(post_mean - t), "rmse_ml": rms(ml - t),
+            "verdict": "narrower" if med < SPREAD_BANDS[0] else "wider" if med > SPREAD_BANDS[1] else "comparable"}
+
+
+def sample_posterior(sampler, fitter, view, post_mean, post_sd, stars, samples, seed=0, snr_edges=None,
+                     min_count=5, examples=3, batch=16):
+    """Does a generative denoiser sample the posterior of the clean spectrum? ``(metrics, details)``.
+
+    For ``stars`` test spectra of ``view`` spread over its SNR (:func:`posterior_stars`), ``samples``
+    clean spectra are drawn from ``sampler.sample(flux, sigma, n, seed)`` and each is fitted for log g by
+    ``fitter.predict(spectrum, sigma)`` (the interpolated maximum-likelihood fit, :mod:`pfslogg.estimators.
+    mlfit`, with the star's sigma). If the draws were samples of p(x0 | y), each drawn spectrum would be
+    a noiseless model spectrum of parameters drawn from p(theta | y), and the fitted log g would be
+    distributed as the exact posterior of log g -- whose mean ``post_mean`` and sd ``post_sd`` (arrays
+    over the rows of ``view``: the Bayes ceiling's per-spectrum table of the same test spectra) are
+    known. So the spread of the fitted log g over the draws against ``post_sd`` says whether the sampler
+    is a posterior sampler (ratio ~1), a denoiser that collapses to one answer (<< 1), or noise (>> 1).
+
+    ``metrics``: ``{"stars", "samples", "seed", "overall": row, "snr_bins": [row + lo, hi]}`` with row =
+    :func:`_spread_row` (median sd ratio and its 16/84 % quantiles, rank correlation of the two sds, 68 %
+    coverage of the draws' 16-84 % interval and of the exact mean +- sd, rms of the draws' mean offset
+    in posterior sds, RMSE of each mean against the true log g, and the word ``verdict``: the draws are
+    "narrower", "comparable" or "wider" than the posterior by the median ratio and SPREAD_BANDS);
+    ``details``: per star arrays (``rows``, ``snr``, ``log_g``, ``post_mean``, ``post_sd``, ``ml``,
+    ``samples`` (samples x stars)) and ``examples``: the stars nearest the 10/50/90 % SNR quantiles.
+    Stars are drawn ``batch`` at a time (memory: samples x batch spectra); the result does not depend on it."""
+    if not hasattr(sampler, "sample"):
+        raise InputError(f"sample_posterior: model '{getattr(sampler, 'class_id', type(sampler).__name__)}' has no "
+                         "sample(flux, sigma, n, seed): it is not a generative denoiser")
+    if not isinstance(samples, (int, np.integer)) or isinstance(samples, bool) or samples < 2:
+        raise InputError(f"samples: expected an integer >= 2 (a spread needs two draws), got {samples!r}")
+    post_mean, post_sd = np.asarray(post_mean, float), np.asarray(post_sd, float)
+    if post_mean.shape != (view.n,) or post_sd.shape != (view.n,):
+        raise InputError(f"sample_posterior: the exact posterior covers {post_mean.shape[0]} spectra, the test "
+                         f"view {view.n}: not the same test set")
+    from .progress import progress
+
+    rows = posterior_stars(view.snr(), stars)
+    flux, sigma = view.read_rows(rows)
+    k, n = len(rows), int(samples)
+    fitted = np.empty((n, k))
+    bar = progress(total=k, desc="posterior draws", unit="star")
+    for a in range(0, k, batch):      # a star's draws do not depend on the batch (the sampler's seeding)
+        f, s = flux[a:a + batch], sigma[a:a + batch]
+        draws = sampler.sample(f, s, n, int(seed))                       # (samples, stars, n_pix)
+        fitted[:, a:a + len(f)] = np.asarray(fitter.predict(draws.reshape(n * len(f), -1), np.tile(s, (n, 1))),
+                                             float).reshape(n, len(f))
+        bar.update(len(f))
+    bar.close()
+    ml = np.asarray(fitter.predict(flux, sigma), float)
+    t, snr = np.asarray(view.logg, float)[rows], np.asarray(view.snr(), float)[rows]
+    pm, ps = post_mean[rows], post_sd[rows]
+    if not (np.all(np.isfinite(ps)) and np.all(ps > 0)):
+        raise InputError("sample_posterior: the exact posterior sd must be finite and > 0 for every star")
+    metrics = {"stars": int(k), "samples": int(samples), "seed": int(seed),
+               "overall": _spread_row(t, fitted, pm, ps, ml), "snr_bins": []}
+    if snr_edges is not None:
+        from .evaluation import bin_index
+
+        idx = bin_index(snr, np.asarray(snr_edges, float))
+        for b in range(len(snr_edges) - 1):
+            sel = idx == b
+            if sel.sum() >= min_count:
+                metrics["snr_bins"].append({"lo": float(snr_edges[b]), "hi": float(snr_edges[b + 1]),
+                                            **_spread_row(t[sel], fitted[:, sel], pm[sel], ps[sel], ml[sel])})
+    q = np.quantile(snr, np.linspace(0.1, 0.9, examples)) if examples > 1 else [np.median(snr)]
+    ex = sorted({int(np.argmin(np.abs(snr - v))) for v in q})
+    details = {"rows": rows.tolist(), "snr": snr.tolist(), "log_g": t.tolist(), "post_mean": pm.tolist(),
+               "post_sd": ps.tolist(), "ml": ml.tolist(), "samples": fitted.tolist(), "examples": ex}
+    return metrics, details

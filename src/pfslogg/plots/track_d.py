@@ -281,6 +281,59 @@ def draw_examples(examples, window=CA_WINDOW, max_spectra=3):
     return fig
 
 
+def draw_posterior_samples(metrics, details):
+    """Top: for each example star (lowest SNR first) the histogram of the log g fitted to each draw of the
+    generative denoiser, the exact posterior of log g of the noisy spectrum (a normal curve of its mean and
+    sd), the true log g and the ML fit to the noisy spectrum. Bottom: every sampled star's ratio of the
+    draws' sd to the exact posterior sd against its SNR (log axes; 1: a posterior sampler)."""
+    try:
+        samples = np.asarray(details["samples"], float)
+        snr, t = np.asarray(details["snr"], float), np.asarray(details["log_g"], float)
+        pm, ps, ml = (np.asarray(details[k], float) for k in ("post_mean", "post_sd", "ml"))
+        ex = [int(i) for i in details["examples"]]
+    except (KeyError, TypeError) as e:
+        raise InputError(f"posterior_samples figure: expected the details of sample_posterior ({e})") from None
+    if samples.ndim != 2 or samples.shape[1] != len(snr) or not ex:
+        raise InputError(f"posterior_samples figure: samples {samples.shape} for {len(snr)} stars")
+    ex = sorted(ex, key=lambda i: snr[i])
+    fig = plt.figure(figsize=(TEXT_WIDTH_IN, 4.6), layout="constrained")
+    grid = fig.add_gridspec(2, len(ex), height_ratios=[1, 1.05])
+    for j, i in enumerate(ex):
+        ax = fig.add_subplot(grid[0, j])
+        lo = min(samples[:, i].min(), pm[i] - 3.5 * ps[i], t[i]) - 0.05
+        hi = max(samples[:, i].max(), pm[i] + 3.5 * ps[i], t[i]) + 0.05
+        ax.hist(samples[:, i], bins=np.linspace(lo, hi, 41), density=True, color=COLORS[1], alpha=0.55,
+                label="fits to the draws")
+        x = np.linspace(lo, hi, 300)
+        ax.plot(x, np.exp(-0.5 * ((x - pm[i]) / ps[i]) ** 2) / (ps[i] * np.sqrt(2 * np.pi)), color=COLORS[0],
+                lw=1.2, label="exact posterior (mean, sd)")
+        ax.axvline(t[i], color="k", lw=1, label="true log g")
+        ax.axvline(ml[i], color="0.45", lw=1, ls=":", label="ML fit to the noisy spectrum")
+        ax.set_title(f"SNR {snr[i]:.1f}", fontsize=8, loc="left")
+        ax.set_xlabel(r"$\log g$")
+        ax.set_yticks([])
+        if j == 0:
+            ax.set_ylabel("density")
+    ax = fig.add_subplot(grid[1, :])
+    ratio = samples.std(0, ddof=1) / ps
+    ax.scatter(snr, ratio, s=9, color=COLORS[1], alpha=0.7, lw=0)
+    ax.axhline(1.0, color=COLORS[0], lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    lo, hi = np.nanmin(snr), np.nanmax(snr)
+    log_ticks(ax.xaxis, [v for v in (1, 2, 3, 5, 10, 20, 30, 50, 100, 200) if lo / 1.2 <= v <= hi * 1.2])
+    rlo, rhi = np.nanmin(ratio), np.nanmax(ratio)
+    log_ticks(ax.yaxis, [v for v in (0.01, 0.03, 0.1, 0.3, 1, 3, 10) if rlo / 1.5 <= v <= rhi * 1.5] or [1])
+    ax.set_xlabel(SNR_LABEL)
+    ax.set_ylabel("sd of the draws / posterior sd")
+    med = metrics["overall"]["sd_ratio_median"]
+    ax.set_title(f"{len(snr)} stars, {samples.shape[0]} draws each: median ratio {med:.2f}", fontsize=8, loc="left")
+    ax.grid(alpha=0.25, which="both")
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=4, frameon=False)
+    return fig
+
+
 # -- writing ------------------------------------------------------------------------------------------
 def _write(draw, out, *args, **kw):
     before = set(plt.get_fignums())
@@ -368,3 +421,14 @@ def downstream(inputs, params):
     from .track_e import error_channel
 
     return error_channel(inputs, params)
+
+
+@figure("posterior_samples")
+def posterior_samples(inputs, params):
+    """The generative denoiser's draws, fitted for log g, against the exact posterior (rule sample_posterior)."""
+    from .common import load_results
+
+    if len(inputs) != 1:
+        raise InputError(f"{', '.join(inputs) or '(none)'}: the figure reads one posterior-samples result")
+    doc = load_results(inputs[0], "posterior_samples")
+    return draw_posterior_samples(doc["metrics"], doc.get("details") or {})

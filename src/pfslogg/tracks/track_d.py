@@ -17,6 +17,7 @@ EXPERIMENTS = (DOWNSTREAM,)
 SUMMARY = "results/track_d/denoising.json"                 # rule summarize_denoising
 EXAMPLES = "results/track_d/examples/{estimator}.npz"      # its example spectra, one file per transform
 CEILING = "results/track_d/downstream_ceiling.json"        # rule check_denoised_ceiling
+POSTERIOR = "results/track_d/posterior_samples.json"       # rule sample_posterior
 
 
 def transform_cells(cfg):
@@ -55,6 +56,31 @@ def summary_params(cfg):
             "test_noise_seed": noise_seed(cfg, "test")}
 
 
+def posterior_transform(cfg):
+    """The generative transform whose draws rule sample_posterior compares with the exact posterior of log g
+    (config ``denoising.posterior.transform``)."""
+    return cfg["denoising"]["posterior"]["transform"]
+
+
+def posterior_inputs(cfg):
+    """Inputs of rule sample_posterior: the transform's model folder at the default noise level (seed 0), the
+    test set, the instrument grid (the log g fit of each draw) and the Bayes ceiling's per-spectrum table."""
+    t = posterior_transform(cfg)
+    return {"model": P.MODEL.format(estimator=t, noise=_default_tag(cfg), size=int(cfg["denoising"]["size"]), seed=0),
+            "test": P.dataset_path(cfg, "test"), "grid": P.INSTRUMENT_GRID, "bayes": P.BAYES_PER_SPECTRUM}
+
+
+def posterior_params(cfg):
+    """The parameter block of rule sample_posterior."""
+    from ..config import noise_seed
+
+    post = cfg["denoising"]["posterior"]
+    return {"transform": post["transform"], "stars": int(post["stars"]), "samples": int(post["samples"]),
+            "seed": int(post["seed"]), "noise_level": float(cfg["noise"]["noise_level"]), "sigma": cfg["noise"]["sigma"],
+            "test_noise_seed": noise_seed(cfg, "test"), "snr_bins": [float(e) for e in cfg["evaluation"]["snr_bins"]],
+            "params": cfg["params"]}
+
+
 def ceiling_cells(cfg):
     """The downstream cells at the default noise level and the largest size, compared by rule
     check_denoised_ceiling with the Bayes ceiling of the raw test spectra."""
@@ -85,6 +111,14 @@ def _check(cfg, where):
     if default not in [float(v) for v in exp["noise_levels"]]:
         raise InputError(f"{where}: experiments.{DOWNSTREAM}.noise_levels: expected noise.noise_level {default:g} "
                          f"among them (the Bayes ceiling of the same test spectra), got {exp['noise_levels']}")
+    t = posterior_transform(cfg)
+    if t not in d["transforms"]:
+        raise InputError(f"{where}: denoising.posterior.transform: '{t}' is not among denoising.transforms "
+                         f"{d['transforms']} (its model at the default noise level is the one sampled)")
+    if not hasattr(REGISTRY[cfg["estimators"][t]["class"]], "sample"):
+        raise InputError(f"{where}: denoising.posterior.transform: '{t}' (class '{cfg['estimators'][t]['class']}') "
+                         "draws no samples (sample(flux, sigma, n, seed)): expected a generative denoiser "
+                         "(class diffusion)")
     if not P.compare_pairs(exp):
         raise InputError(f"{where}: experiments.{DOWNSTREAM}.compare: required: each estimator on denoised spectra "
                          "-> the same estimator on the raw spectra")
@@ -94,10 +128,12 @@ def _aggregates(cfg):
     return [P.aggregate_path(cfg, e) for e in EXPERIMENTS]
 
 
-track("d", "denoising", experiments=EXPERIMENTS, rules=("summarize_denoising", "check_denoised_ceiling"),
-      params={"summarize_denoising": summary_params, "check_denoised_ceiling": ceiling_params},
-      results=lambda cfg: [SUMMARY] + example_paths(cfg) + _aggregates(cfg) + [CEILING],
-      text=lambda cfg: data_results(cfg) + [P.BAYES, P.FISHER, SUMMARY] + _aggregates(cfg) + [CEILING],
+track("d", "denoising", experiments=EXPERIMENTS,
+      rules=("summarize_denoising", "check_denoised_ceiling", "sample_posterior"),
+      params={"summarize_denoising": summary_params, "check_denoised_ceiling": ceiling_params,
+              "sample_posterior": posterior_params},
+      results=lambda cfg: [SUMMARY] + example_paths(cfg) + _aggregates(cfg) + [CEILING, POSTERIOR],
+      text=lambda cfg: data_results(cfg) + [P.BAYES, P.FISHER, SUMMARY] + _aggregates(cfg) + [CEILING, POSTERIOR],
       check=_check, cells=transform_cells)
 
 
@@ -118,6 +154,10 @@ figure("denoising_examples", "d", lambda cfg: example_paths(cfg)[:1],
 figure("downstream", "d", lambda cfg: [CEILING],
        "Track D: R2 of each estimator on raw and on denoised spectra against the Bayes ceiling of the raw spectra, "
        "overall and per SNR bin.")
+figure("posterior_samples", "d", lambda cfg: [POSTERIOR],
+       "Track D: log g fitted to draws of the diffusion denoiser for three test spectra (low, typical, high SNR) "
+       "against the exact posterior of log g of the same noisy spectra; and the ratio of the draws' spread to the "
+       "posterior sd for every sampled star against its SNR.")
 table("denoising", "d", _summary,
       "Track D: improvement of wMAE and MSE over the noisy input per denoiser, noise level and strength.")
 table("downstream", "d", lambda cfg: [P.aggregate_path(cfg, DOWNSTREAM), CEILING],

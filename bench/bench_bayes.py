@@ -15,6 +15,7 @@ Target (issue 9): 10,000 spectra in <= 3 minutes on 2 cores, >= 0.7 of the plain
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,7 @@ def main():
           f"{bayes['spacing']}) x {n_pix} pixels; block {bayes['block']}, chunk {bayes['chunk']}, "
           f"{a.threads} threads: {flops / 1e12:.2f} Tflop")
 
+    print(f"load average at the start {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     t0 = time.perf_counter()
     n_tpl = sum(len(th) for th, _ in grid_chunks(interp, axes, bayes["chunk"]))
     t_tpl = time.perf_counter() - t0
@@ -104,7 +106,8 @@ def main():
               f"ratio {plain / t_post:.2f}; in-run products {t_prod:.1f} s ({flops / t_prod / 1e9:.1f} GFLOP/s, "
               f"{t_prod / t_post:.2f} of the time); reading + noise {t_load:.1f} s; "
               f"importance sampling of {n_refined} unresolved posteriors {t_refine:.1f} s; "
-              f"{'OK' if t_post + t_load + t_refine <= 180 else 'MISSED'} (<= 180 s for the run)")
+              f"{'OK' if t_post + t_load + t_refine <= 180 else 'MISSED'} (<= 180 s for the run: "
+              f"{t_post + t_load + t_refine:.1f} s; load average {os.getloadavg()[0]:.2f})")
 
 
 def _timed(it):

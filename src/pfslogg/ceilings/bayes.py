@@ -57,7 +57,7 @@ import time
 import numpy as np
 
 from .. import PARAMS
-from ..data.interp import normalization
+from ..data.interp import axis_stencil, normalization, normalize
 from ..errors import InputError
 
 LOGG = PARAMS.index("log_g")
@@ -328,10 +328,163 @@ def log_posterior(interp, y, sigma, lo, hi, free):
 RESOLVED_N_EFF = 10.0   # grid points carrying a posterior below which the grid does not resolve it
 IS_SAMPLES = 256        # importance samples per unresolved spectrum
 IS_SCALE = 1.3          # proposal covariance = IS_SCALE^2 x the inverse Fisher matrix at the ML point
+WINDOW = 5              # grid nodes per varied axis of a spectrum's window (LocalModel): its start cell's 4 + 1
+
+
+class LocalModel:
+    """chi^2 and Gauss-Newton normal equations of spectra ``y`` (B, n_pix) with noise ``sigma``
+    (B, n_pix) for parameters whose interpolation needs only the nodes of a window around each
+    spectrum's start point ``theta0`` (B, 4): ``width`` nodes per varied parameter (``which``) around
+    the start cell (its 4 nodes, then one more on the side nearer the start point, ...: with 5 the
+    whole neighbouring cell on that side), the nodes with weight on the others.
+
+    The model is linear in the node spectra V (K, n_pix) of the window: mu(theta) = V^T w / (m . w),
+    w the (K,) interpolation weights, m the nodes' means over pixels. With the residual at the start
+    r0 = y - mu(theta0), u = w / (m . w) - w0 / (m . w0) and the weighted Gram matrix G = V S^-1 V^T::
+
+        chi2(theta) = r0 S^-1 r0 - 2 u . (V S^-1 r0) + u^T G u
+
+    and J = V^T a with a_k = dw_k / n - w (m . dw_k) / n^2, so J^T S^-1 J = a^T G a and
+    J^T S^-1 (y - mu) = a^T (V S^-1 r0 - G u): once G is formed (one K x n_pix x K product per
+    spectrum), every evaluation costs O(K^2) instead of a pass over the pixels of 4^D nodes. The same
+    function as :func:`normalized_templates` in exact arithmetic (that one rounds the flux to float32,
+    as the data sets do: they differ by ~1e-7 of the flux). Centred on r0, the terms are of the size of
+    chi^2 itself, so float64 keeps them to ~1e-9.
+
+    A point that needs a node outside its spectrum's window gets chi^2 = inf and marks the spectrum in
+    ``left`` (the caller redoes it in pixel space); ``ok`` is False where the window holds a missing
+    node (a hole: the caller does those spectra in pixel space too).
+    """
+
+    def __init__(self, interp, y, sigma, theta0, which, width=None):
+        width = WINDOW if width is None else int(width)
+        self.interp = interp
+        self.dims = [PARAMS.index(p) for p in which]
+        theta0 = np.asarray(theta0, float)
+        n = len(theta0)
+        self.start, self.size = np.zeros((n, len(PARAMS)), dtype=np.int64), []
+        for d, (a, (index, M, i, t)) in enumerate(zip(interp.axes, interp.stencil(theta0))):
+            if d in self.dims and len(a) > 1:
+                size = min(width, len(a))
+                extra = max(width - 4, 0)
+                self.start[:, d] = np.clip(i - 1 - extra // 2 - (extra % 2) * (t < 0.5), 0, len(a) - size)
+            else:   # a fixed parameter: the nodes with weight there
+                w = np.einsum("bsk,bk->bs", M, np.stack([t ** 0, t, t * t, t ** 3], axis=-1))
+                used = np.where(w != 0, index, -1)
+                self.start[:, d] = np.where(w != 0, index, len(a)).min(axis=1)
+                size = int((used.max(axis=1) - self.start[:, d]).max()) + 1
+            self.size.append(size)
+        self.left = np.zeros(n, bool)
+        self.ok = np.ones(n, bool)
+        K = int(np.prod(self.size))
+        self.G, self.b = np.empty((n, K, K)), np.empty((n, K))
+        self.c, self.m, self.u0 = np.empty(n), np.empty((n, K)), np.empty((n, K))
+        values = interp.values.reshape(interp.shape + (-1,))
+        w0 = self.weights(np.arange(n), theta0)[0]
+        y, sigma = np.asarray(y, float), np.asarray(sigma, float)
+        for j in range(n):
+            sl = tuple(slice(s, s + z) for s, z in zip(self.start[j], self.size))
+            self.ok[j] = interp.mask[sl].all()
+            V = values[sl].reshape(K, -1).astype(float)
+            self.m[j] = V.mean(axis=1)
+            self.u0[j] = w0[j] / (self.m[j] @ w0[j])
+            inv = 1.0 / sigma[j]
+            r0 = (y[j] - self.u0[j] @ V) * inv
+            V *= inv
+            self.G[j] = V @ V.T
+            self.b[j] = V @ r0
+            self.c[j] = r0 @ r0
+
+    def weights(self, idx, theta, derivatives=False):
+        """Window weights (B, K), with ``derivatives`` also their derivatives in ``which`` (B, K, k),
+        and whether the window holds every node the points need (B,)."""
+        theta = self.interp._check(theta)
+        inside = np.ones(len(theta), bool)
+        per_axis, slopes = [], []
+        rows = np.arange(len(theta))
+        for d, (a, size) in enumerate(zip(self.interp.axes, self.size)):
+            index, M, i, t = axis_stencil(a, theta[:, d], self.interp.method)
+            free = d in self.dims and len(a) > 1
+            w = np.einsum("bsk,bk->bs", M, np.stack([t ** 0, t, t * t, t ** 3], axis=-1))
+            need = np.abs(M).sum(axis=-1) != 0 if free else w != 0   # a free one's derivative too
+            pos = index - self.start[idx, d][:, None]
+            fits = (pos >= 0) & (pos < size)
+            inside &= (fits | ~need).all(axis=1)
+            pos = np.clip(pos, 0, size - 1)
+            dense = np.zeros((len(theta), size))
+            for s in range(4):
+                np.add.at(dense, (rows, pos[:, s]), np.where(fits[:, s], w[:, s], 0.0))
+            per_axis.append(dense)
+            if derivatives and free:
+                dpow = np.stack([np.zeros_like(t), np.ones_like(t), 2 * t, 3 * t * t], axis=-1)
+                dw = np.einsum("bsk,bk->bs", M, dpow) / (a[i + 1] - a[i])[:, None]
+                dense = np.zeros((len(theta), size))
+                for s in range(4):
+                    np.add.at(dense, (rows, pos[:, s]), np.where(fits[:, s], dw[:, s], 0.0))
+                slopes.append((d, dense))
+        w = self._outer(per_axis)
+        if not derivatives:
+            return w, None, inside
+        by_dim = dict(slopes)
+        dw = np.stack([self._outer([by_dim[e] if e == d else per_axis[e] for e in range(len(per_axis))])
+                       if d in by_dim else np.zeros_like(w) for d in self.dims], axis=-1)
+        return w, dw, inside
+
+    @staticmethod
+    def _outer(per_axis):
+        out = per_axis[0]
+        for p in per_axis[1:]:
+            out = (out[:, :, None] * p[:, None, :]).reshape(len(out), -1)
+        return out
+
+    def chi2(self, idx, theta):
+        """chi^2 (B,) of the spectra ``idx`` at ``theta`` (B, 4); inf (and ``left``) outside the window."""
+        w, _, inside = self.weights(idx, theta)
+        with np.errstate(invalid="ignore", divide="ignore"):   # outside the window: no weight, inf below
+            u = w / np.einsum("bk,bk->b", w, self.m[idx])[:, None] - self.u0[idx]
+        Gu = np.einsum("bkl,bl->bk", self.G[idx], u)
+        out = self.c[idx] + np.einsum("bk,bk->b", u, Gu - 2 * self.b[idx])
+        self.left[idx[~inside]] = True
+        return np.where(inside, out, np.inf)
+
+    def normal_equations(self, idx, theta):
+        """(J^T S^-1 J (B, k, k), J^T S^-1 (y - mu) (B, k)) of the spectra ``idx`` at ``theta``."""
+        w, dw, inside = self.weights(idx, theta, derivatives=True)
+        if not inside.all():
+            raise InputError("LocalModel: normal equations outside the window")   # chi2 kept such points out
+        m = self.m[idx]
+        n = np.einsum("bk,bk->b", w, m)[:, None]
+        u = w / n - self.u0[idx]
+        a = dw / n[..., None] - (w / n ** 2)[..., None] * np.einsum("bki,bk->bi", dw, m)[:, None, :]
+        Ga = np.einsum("bkl,bli->bki", self.G[idx], a)
+        return (np.einsum("bki,bkj->bij", a, Ga),
+                np.einsum("bki,bk->bi", a, self.b[idx] - np.einsum("bkl,bl->bk", self.G[idx], u)))
+
+    def chi2_of_samples(self, idx, theta):
+        """chi^2 (B, S) of ``S`` points per spectrum ``idx``, ``theta`` (B, S, 4) (inf outside the
+        window), and which lie inside it (B, S)."""
+        B, S = theta.shape[:2]
+        w, _, inside = self.weights(np.repeat(idx, S), theta.reshape(B * S, -1))
+        w = w.reshape(B, S, -1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            u = w / np.einsum("bsk,bk->bs", w, self.m[idx])[..., None] - self.u0[idx, None, :]
+        out = self.c[idx, None] + np.einsum("bsk,bsk->bs", u, np.matmul(u, self.G[idx]) - 2 * self.b[idx, None, :])
+        inside = inside.reshape(B, S)
+        return np.where(inside, out, np.inf), inside
 
 
 def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=0, first_row=0, batch=64,
                       progress=False):
+    """See :func:`_refine` (the work); BLAS on one thread here: its products are small (K x n_pix x K
+    per spectrum), and a second BLAS thread only waits for a core on a shared machine (x40 slower at
+    load 3 on 2 cores)."""
+    from ..threads import numpy_threads
+
+    with numpy_threads(1):
+        return _refine(interp, y, sigma, ranges, out, n_samples, seed, first_row, batch, progress)
+
+
+def _refine(interp, y, sigma, ranges, out, n_samples, seed, first_row, batch, progress):
     """Replace the grid's moments of the spectra with ``n_eff < RESOLVED_N_EFF`` (``out`` from the
     grid pass, changed in place) by self-normalised importance sampling of the same posterior.
 
@@ -341,8 +494,13 @@ def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=
     with ``IS_SCALE^2`` times the inverse Fisher matrix there, and ``n_samples`` draws weighted by
     prior x likelihood / proposal -- exact in the limit of many samples, whatever the proposal;
     ``is_n_eff`` gives the effective sample size of the weights. The same model (cubic, mean-
-    normalised, float32 as the data) and the same uniform prior as the grid. The draws of spectrum
-    ``i`` come from a generator seeded by (seed, first_row + i): the same whatever the blocking.
+    normalised) and the same uniform prior as the grid. The draws of spectrum ``i`` come from a
+    generator seeded by (seed, first_row + i): the same whatever the blocking.
+
+    Vectorised over the ``batch`` spectra of a pass: fit, Fisher matrix and the likelihood of all
+    draws come from each spectrum's window of grid nodes (:class:`LocalModel`, exact in float64;
+    the points outside a window, rare, from the interpolator itself), and the weights of all
+    spectra are formed at once.
     """
     from ..progress import progress as _progress
     from .fisher import fisher_matrix, jacobian, varied_params
@@ -359,31 +517,55 @@ def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=
     bar = _progress(total=len(todo), desc="importance sampling", unit="spec", enabled=progress)
     for a in range(0, len(todo), batch):
         idx = todo[a:a + batch]
-        fit, _ = ml_fit(interp, y[idx], sigma[idx], out["best_theta"][idx], which)
+        start = out["best_theta"][idx]
+        local = LocalModel(interp, y[idx], sigma[idx], start, which)
+        fit, _ = ml_fit(interp, y[idx], sigma[idx], start, which, model=local)
+        redo = np.flatnonzero(local.left | ~local.ok)     # left the window, or holes in it: in pixel space
+        if len(redo):
+            fit[redo] = ml_fit(interp, y[idx[redo]], sigma[idx[redo]], start[redo], which)[0]
         fit = np.clip(fit, lo, hi)
-        cov = np.linalg.inv(fisher_matrix(jacobian(interp, fit, which), sigma[idx])) * IS_SCALE ** 2
-        chol = np.linalg.cholesky(cov)
-        for j, i in enumerate(idx):
-            z = np.random.default_rng([int(seed), 53, int(first_row + i)]).standard_normal((n_samples, len(cols)))
-            theta = np.repeat(fit[j][None], n_samples, axis=0)
-            theta[:, cols] += z @ chol[j].T
-            log_q = -0.5 * np.sum(z * z, axis=1)
-            inside = np.all((theta >= lo - 1e-12) & (theta <= hi + 1e-12), axis=1)
-            inside[inside] = interp.covered(theta[inside])
-            log_w = np.full(n_samples, -np.inf)
-            if inside.any():
-                mu = normalized_templates(interp, theta[inside]).astype(float)
-                log_w[inside] = -0.5 * np.sum(((y[i] - mu) / sigma[i]) ** 2, axis=1) - log_q[inside]
-            if not np.isfinite(log_w).any():
-                continue                      # keep the grid's moments
-            w = np.exp(log_w - log_w.max())
-            w /= w.sum()
-            g = theta[:, LOGG]
-            m = float(w @ g)
-            out["mean"][i] = m
-            out["sd"][i] = float(np.sqrt(max(w @ (g - m) ** 2, 0.0)))
-            out["is_n_eff"][i] = float(1.0 / np.sum(w * w))
-            out["method"][i] = 1
+        info = np.empty((len(idx), len(cols), len(cols)))
+        near = local.weights(np.arange(len(idx)), fit, derivatives=True)[2] & local.ok
+        if near.any():
+            info[near] = local.normal_equations(np.flatnonzero(near), fit[near])[0]
+        if not near.all():
+            info[~near] = fisher_matrix(jacobian(interp, fit[~near], which), sigma[idx[~near]])
+        chol = np.linalg.cholesky(np.linalg.inv(info) * IS_SCALE ** 2)
+        z = np.stack([np.random.default_rng([int(seed), 53, int(first_row + i)]).standard_normal((n_samples, len(cols)))
+                      for i in idx])                                           # (B, S, k)
+        theta = np.repeat(fit[:, None, :], n_samples, axis=1)
+        theta[..., cols] += np.einsum("bsk,bjk->bsj", z, chol)
+        log_q = -0.5 * np.sum(z * z, axis=-1)
+        inside = np.all((theta >= lo - 1e-12) & (theta <= hi + 1e-12), axis=-1)
+        chi2 = np.full(inside.shape, np.inf)
+        good = np.flatnonzero(local.ok)
+        th = np.where(inside[good, :, None], theta[good], fit[good, None, :])   # out-of-prior points: any valid one
+        chi2[good], win = local.chi2_of_samples(good, th)
+        missing = np.zeros(inside.shape, bool)
+        missing[good] = ~win
+        missing[~local.ok] = True
+        missing &= inside
+        if missing.any():       # outside the window (or a window with holes): the interpolator itself
+            rows, k = np.nonzero(missing)
+            ok = interp.covered(theta[rows, k])
+            rows, k = rows[ok], k[ok]
+            inside[missing] = False
+            inside[rows, k] = True
+            for c in range(0, len(rows), 2048):       # memory: 2048 x n_pix at a time
+                r, q = rows[c:c + 2048], k[c:c + 2048]
+                mu = normalize(interp(theta[r, q]))
+                chi2[r, q] = np.sum(((y[idx[r]] - mu) / sigma[idx[r]]) ** 2, axis=1)
+        log_w = np.where(inside, -0.5 * chi2 - log_q, -np.inf)
+        done = np.isfinite(log_w).any(axis=1)         # the others keep the grid's moments
+        log_w, g = log_w[done], theta[done, :, LOGG]
+        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        m = np.einsum("bs,bs->b", w, g)
+        rows = idx[done]
+        out["mean"][rows] = m
+        out["sd"][rows] = np.sqrt(np.maximum(np.einsum("bs,bs->b", w, (g - m[:, None]) ** 2), 0.0))
+        out["is_n_eff"][rows] = 1.0 / np.sum(w * w, axis=1)
+        out["method"][rows] = 1
         bar.update(len(idx))
     bar.close()
     return out

@@ -32,15 +32,38 @@ def _clip(interp, theta):
     return np.clip(theta, lo, hi)
 
 
-def ml_fit(interp, y, sigma, theta0, which, iterations=30, tol=1e-9):
+class PixelModel:
+    """chi^2 and Gauss-Newton normal equations of spectra ``y`` (B, n_pix) with noise ``sigma`` over
+    their pixels, from the interpolated model (:func:`ml_fit`'s default; ``idx`` picks the spectra)."""
+
+    def __init__(self, interp, y, sigma, which):
+        self.interp, self.y, self.sigma, self.which = interp, y, sigma, which
+
+    def chi2(self, idx, theta):
+        return _chi2(self.interp, theta, self.y[idx], self.sigma[idx])
+
+    def normal_equations(self, idx, theta):
+        """(J^T S^-1 J (B, k, k), J^T S^-1 (y - mu) (B, k)) at ``theta`` of the spectra ``idx``."""
+        mu, J = model_and_jacobian(self.interp, theta, self.which)
+        Jw = J / self.sigma[idx, :, None]
+        return (np.einsum("bpi,bpj->bij", Jw, Jw),
+                np.einsum("bpi,bp->bi", Jw, (self.y[idx] - mu) / self.sigma[idx]))
+
+
+def ml_fit(interp, y, sigma, theta0, which, iterations=30, tol=1e-9, model=None):
     """Least-chi^2 parameters of spectra ``y`` (B, n_pix) with noise ``sigma``, starting at ``theta0``
-    (B, 4); only the parameters named in ``which`` move. Returns (theta (B, 4), chi2 (B,))."""
+    (B, 4); only the parameters named in ``which`` move. Returns (theta (B, 4), chi2 (B,)).
+
+    ``model``: what gives chi2(idx, theta) and normal_equations(idx, theta) of the spectra ``idx``
+    (default :class:`PixelModel`; the Bayes refinement passes one that works on a window of grid
+    nodes, :class:`pfslogg.ceilings.bayes.LocalModel`)."""
     y, sigma = np.asarray(y, float), np.asarray(sigma, float)
     theta = np.array(theta0, dtype=float)
     if theta.shape != (len(y), len(PARAMS)):
         raise InputError(f"ml_fit: theta0 {theta.shape}, expected ({len(y)}, {len(PARAMS)})")
+    model = PixelModel(interp, y, sigma, which) if model is None else model
     cols = [PARAMS.index(p) for p in which]
-    chi2 = _chi2(interp, theta, y, sigma)
+    chi2 = model.chi2(np.arange(len(y)), theta)
     damping = np.full(len(y), 1e-3)
     active = np.ones(len(y), bool)
     for _ in range(iterations):
@@ -48,17 +71,14 @@ def ml_fit(interp, y, sigma, theta0, which, iterations=30, tol=1e-9):
             break
         idx = np.flatnonzero(active)
         t = theta[idx]
-        mu, J = model_and_jacobian(interp, t, which)
-        Jw = J / sigma[idx, :, None]
-        A = np.einsum("bpi,bpj->bij", Jw, Jw)
-        g = np.einsum("bpi,bp->bi", Jw, (y[idx] - mu) / sigma[idx])
+        A, g = model.normal_equations(idx, t)
         diag = np.einsum("bii->bi", A)
         step = np.linalg.solve(A + damping[idx, None, None] * np.einsum("bi,ij->bij", diag, np.eye(len(cols))),
                                g[..., None])[..., 0]
         cand = t.copy()
         cand[:, cols] += step
         cand = _clip(interp, cand)
-        new = _chi2(interp, cand, y[idx], sigma[idx])
+        new = model.chi2(idx, cand)
         better = new < chi2[idx]
         theta[idx[better]] = cand[better]
         chi2[idx[better]] = new[better]

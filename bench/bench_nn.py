@@ -97,12 +97,17 @@ def flop_mapping():
 
 def build(name, seed=0):
     """(estimator, module, target) of a network of NETWORKS, its weights drawn from ``seed``."""
+    cls, hyper, _ = NETWORKS[name]
+    return build_class(cls, hyper, seed)
+
+
+def build_class(cls, hyper, seed=0):
+    """(estimator, module, target) of class ``cls`` with ``hyper``, its weights drawn from ``seed``."""
     import torch
 
     from pfslogg.estimators import make_estimator
     from pfslogg.nn.targets import LoggTarget
 
-    cls, hyper, _ = NETWORKS[name]
     est = make_estimator(cls, hyper, kinds=("transform",) if cls in TRANSFORMS else ("estimator",))
     torch.manual_seed(seed)
     module = est.build(N_PIX)

@@ -47,6 +47,7 @@ def fixed_slice(grid, ranges):
 class MLFitEstimator(TemplateEstimator):
     class_id = "mlfit"
     label = "Interpolated ML fit"
+    gives_std = True
 
     def __init__(self, batch=128, iterations=30, random_state=0):
         self.batch = batch              # spectra per Levenberg-Marquardt batch (memory ~ batch x n_pix x 100 bytes)
@@ -102,8 +103,24 @@ class MLFitEstimator(TemplateEstimator):
             out[a:a + b] = np.clip(theta, lo, hi)
         return out
 
-    def predict(self, flux, sigma):
-        return self.fit_params(flux, sigma)[:, LOGG]
+    def predict(self, flux, sigma, return_std=False):
+        """log g of the least-chi^2 fit; with ``return_std`` also its analytic width: the Laplace
+        approximation of the posterior at the fit, sqrt((F^-1)_{log g, log g}) with F the Fisher matrix
+        of the varied parameters there (the nuisance parameters marginalised; the prior's edges ignored,
+        so it is too wide for a star whose posterior the prior cuts)."""
+        theta = self.fit_params(flux, sigma)
+        if not return_std:
+            return theta[:, LOGG]
+        from ..ceilings.fisher import fisher_matrix, jacobian, marginal_crlb, varied_params
+
+        which = varied_params(self.prior())
+        std = np.empty(len(theta))
+        b = int(self.batch)
+        for a in range(0, len(theta), b):
+            info = fisher_matrix(jacobian(self.interp_, theta[a:a + b], which), chi2_sigma(sigma[a:a + b]))
+            std[a:a + b] = np.sqrt(marginal_crlb(info, target=0))
+        std[~(np.asarray(sigma) > 0).any(axis=1)] = 0.0    # no noise: the posterior is a point
+        return theta[:, LOGG], std
 
     @property
     def is_fitted(self):

@@ -44,6 +44,7 @@ def grid_templates(grid_path, ranges, grid=None):
 class TemplateEstimator(Estimator):
     class_id = "template"
     label = "Template fit"
+    gives_std = True
     _state_json = ("grid_", "ranges_", "n_templates_")
 
     def __init__(self, batch=512, random_state=0):
@@ -96,8 +97,25 @@ class TemplateEstimator(Estimator):
             out[a:a + b] = self.node_params_[best]
         return out
 
-    def predict(self, flux, sigma):
-        return self.best_params(flux, sigma)[:, PARAMS.index("log_g")]
+    def predict(self, flux, sigma, return_std=False):
+        """log g of each spectrum's chi^2-best node; with ``return_std`` also its analytic width: the
+        sd of log g over the nodes weighted by exp(-(chi^2 - chi^2_min) / 2), the template fit's own
+        posterior on its grid (0 where one node carries it: the grid's step then limits it)."""
+        if not return_std:
+            return self.best_params(flux, sigma)[:, PARAMS.index("log_g")]
+        self._check_fitted()
+        g = self.node_params_[:, PARAMS.index("log_g")]
+        mean, std = np.empty(len(flux)), np.empty(len(flux))
+        b = int(self.batch)
+        for a in range(0, len(flux), b):
+            c = self.chi2(flux[a:a + b], sigma[a:a + b])
+            best = np.argmin(c, axis=1)
+            w = np.exp(-0.5 * (c - c[np.arange(len(c)), best][:, None]))
+            w /= w.sum(axis=1, keepdims=True)
+            m = w @ g
+            mean[a:a + b] = g[best]
+            std[a:a + b] = np.sqrt(np.einsum("bk,bk->b", w, (g[None, :] - m[:, None]) ** 2))
+        return mean, std
 
     @property
     def is_fitted(self):

@@ -1,0 +1,106 @@
+"""Per-star uncertainties of log g (pfslogg.uncertainty; issue 17): the checks give the known answers on
+Gaussian draws, bad input is named, and the template and ML fits' analytic widths behave as physics says."""
+
+import numpy as np
+import pytest
+
+from pfslogg.data.dataset import SpectraSet, simulate_dataset
+from pfslogg.data.views import NoisyView
+from pfslogg.errors import InputError
+from pfslogg.estimators import FitContext, make_estimator
+from pfslogg.uncertainty import calibration, coverage, pit, predict_with_std
+
+from conftest import DEFAULT_NOISE, TINY_RANGES
+
+
+def draws(n=20000, scale=1.0, seed=0):
+    """True values y ~ N(mean, std) with a per-star std; a claimed std = scale x the true one."""
+    rng = np.random.default_rng(seed)
+    mean = rng.uniform(1, 5, n)
+    std = rng.uniform(0.05, 0.5, n)
+    y = mean + std * rng.standard_normal(n)
+    snr = rng.uniform(2, 40, n)
+    return y, mean, scale * std, snr, std
+
+
+def test_a_calibrated_gaussian_covers_68_and_95_percent_and_has_a_flat_pit():
+    y, mean, std, snr, true = draws()
+    assert coverage(y, mean, std, 0.683) == pytest.approx(0.683, abs=0.01)
+    assert coverage(y, mean, std, 0.954) == pytest.approx(0.954, abs=0.006)
+    cal = calibration(y, mean, std, snr, [2, 10, 40], post_sd=true)
+    o = cal["overall"]
+    assert o["pit_max_deviation"] < 0.08 and np.allclose(o["pit_histogram"], 0.1, atol=0.008)
+    assert o["sd_ratio_median"] == pytest.approx(1.0) and o["within20"] == 1.0
+    assert o["sd_rank_correlation"] == pytest.approx(1.0)
+    assert [b["n"] for b in cal["snr_bins"]] == [int(np.sum(snr < 10)), int(np.sum(snr >= 10))]
+
+
+def test_overconfident_and_underconfident_sigmas_are_seen():
+    y, mean, std, snr, true = draws(scale=0.5)
+    o = calibration(y, mean, std, snr, [2, 40], post_sd=true)["overall"]
+    assert o["coverage68"] == pytest.approx(0.383, abs=0.01)     # P(|z| < 0.5)
+    h = np.array(o["pit_histogram"])
+    assert h[0] > 0.15 and h[-1] > 0.15 and h[4] < 0.07           # U-shaped
+    assert o["sd_ratio_median"] == pytest.approx(0.5) and o["within20"] == 0.0
+    y, mean, std, snr, true = draws(scale=2.0)
+    o = calibration(y, mean, std, snr, [2, 40], post_sd=true)["overall"]
+    assert o["coverage68"] == pytest.approx(0.954, abs=0.01)     # P(|z| < 2)
+    assert np.array(o["pit_histogram"])[4] > 0.15                  # a hump
+
+
+def test_pit_of_a_zero_width_is_a_step():
+    assert pit([1.0, 2.0, 3.0], [2.0, 2.0, 2.0], [0.0, 0.0, 0.0]).tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("args, match", [
+    (([1.0, 2.0], [1.0], [0.1, 0.1]), "equal 1-d shapes"),
+    (([1.0, 2.0], [1.0, 2.0], [0.1, -0.1]), "std must be >= 0"),
+    (([1.0, 2.0], [1.0, np.nan], [0.1, 0.1]), "must be finite")])
+def test_bad_input_is_named(args, match):
+    with pytest.raises(InputError, match=match):
+        coverage(*args, 0.683)
+    with pytest.raises(InputError, match="level"):
+        coverage([1.0], [1.0], [0.1], 1.5)
+    with pytest.raises(InputError, match="posterior sd must be > 0"):
+        calibration([1.0], [1.0], [0.1], [5.0], [2, 40], post_sd=[0.0])
+
+
+def test_a_model_without_std_is_refused_by_name():
+    with pytest.raises(InputError, match="class 'ridge' gives no per-star standard deviation"):
+        predict_with_std(make_estimator("ridge"), np.ones((2, 4)), np.ones((2, 4)))
+
+
+@pytest.fixture(scope="module")
+def fits(coarse_instrument_grid, tmp_path_factory):
+    path = tmp_path_factory.mktemp("unc") / "test.h5"
+    simulate_dataset(coarse_instrument_grid, path, 60, TINY_RANGES, seed=5, noise=DEFAULT_NOISE, chunk_size=64)
+    ctx = FitContext(grid=str(coarse_instrument_grid), ranges=TINY_RANGES)
+    return SpectraSet(path), {c: make_estimator(c).fit(None, None, ctx) for c in ("template", "mlfit")}
+
+
+def test_the_ml_fit_width_halves_when_the_noise_halves(fits):
+    """The Fisher width scales as the noise (at the same fit): sigma / 2 -> std / 2."""
+    test, models = fits
+    view = NoisyView(test, 1.0, noise_seed=1)
+    rows = np.arange(20)
+    flux, sigma = view.read_clean_rows(rows), view.read_rows(rows)[1]   # noiseless: the fit lands on the truth
+    mean, std = predict_with_std(models["mlfit"], flux, sigma)
+    mean2, std2 = predict_with_std(models["mlfit"], flux, sigma / 2)
+    assert np.allclose(mean, mean2, atol=1e-3)
+    assert np.all(np.isfinite(std)) and np.all(std > 0)
+    assert np.allclose(std2 / std, 0.5, rtol=0.02)
+    assert np.array_equal(mean, models["mlfit"].predict(flux, sigma))   # the mean is predict's
+    assert np.all(predict_with_std(models["mlfit"], flux, 0 * sigma)[1] == 0)   # no noise: a point
+
+
+def test_the_template_width_grows_with_the_noise_and_keeps_its_node(fits):
+    test, models = fits
+    low, high = (NoisyView(test, nl, noise_seed=3) for nl in (0.2, 3.0))
+    widths = []
+    for view in (low, high):
+        flux, sigma = view.read_rows(np.arange(60))
+        mean, std = predict_with_std(models["template"], flux, sigma)
+        assert np.array_equal(mean, models["template"].predict(flux, sigma))
+        assert np.all(std >= 0)
+        widths.append(np.median(std))
+    assert widths[1] > 2 * widths[0]

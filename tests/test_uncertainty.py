@@ -104,3 +104,22 @@ def test_the_template_width_grows_with_the_noise_and_keeps_its_node(fits):
         assert np.all(std >= 0)
         widths.append(np.median(std))
     assert widths[1] > 2 * widths[0]
+
+
+def test_a_cell_of_a_model_with_std_reports_its_calibration(fits):
+    """evaluate (what run_cell scores with) adds the std column and its coverage per SNR bin; a model
+    without std adds neither, and the std never becomes a scored log g prediction."""
+    from pfslogg.evaluation import evaluate, prior_variance
+
+    test, models = fits
+    view = NoisyView(test, 1.0, noise_seed=3)
+    metrics, table = evaluate(models["mlfit"], view, prior_variance(1, 5), [2.0, 1000.0], n_resamples=20)
+    mean, std = predict_with_std(models["mlfit"], *view.read_rows(np.arange(view.n)))
+    assert np.array_equal(table["log_g_std"], std) and np.array_equal(table["log_g_pred"], mean)
+    u = metrics["uncertainty"]
+    assert u["overall"]["n"] == view.n and 0 <= u["overall"]["coverage68"] <= 1
+    assert u["overall"]["coverage68"] == coverage(view.logg, mean, std, 0.683)
+    assert "alternatives" not in metrics
+    plain, table = evaluate(make_estimator("ridge").fit(view, view), view, prior_variance(1, 5), [2.0, 1000.0],
+                            n_resamples=20)
+    assert "uncertainty" not in plain and "log_g_std" not in table

@@ -168,10 +168,14 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
     against ``var_prior``; for a model that offers alternatives (a mixture of experts: each routing),
     ``alternatives: {name: {"overall": ...}}``. The table has log_g, log_g_pred, snr and the binned
     parameters per spectrum, then ``log_g_pred_<name>`` per alternative and the model's integer
-    columns (e.g. a gate's bin).
+    columns (e.g. a gate's bin). A model that gives a per-star std (``gives_std``) adds the column
+    ``log_g_std`` and ``metrics["uncertainty"]`` (:func:`pfslogg.uncertainty.calibration`).
     """
+    from .uncertainty import STD, calibration
+
     preds = predict_view(estimator, test, batch)
     pred = preds.pop("")
+    std = preds.pop(STD, None)
     y, snr, params = test.logg, test.snr(), test.params
     ev = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     metrics = {"overall": summarize(y, pred, var_prior, **ev),
@@ -184,6 +188,9 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
         metrics["alternatives"] = {n: {"overall": summarize(y, v, var_prior, **ev)} for n, v in alternatives.items()}
     table.update({f"log_g_pred_{n}": v for n, v in alternatives.items()})
     table.update({n: v for n, v in preds.items() if v.dtype.kind != "f"})
+    if std is not None:   # a per-star std: its coverage and PIT per SNR bin (pfslogg.uncertainty)
+        table["log_g_std"] = std
+        metrics["uncertainty"] = calibration(y, pred, std, snr, snr_bins)
     return metrics, table
 
 

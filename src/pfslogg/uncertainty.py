@@ -21,6 +21,7 @@ from scipy.stats import norm, spearmanr
 
 from .errors import InputError
 
+STD = "std"                 # the name of the per-star std among a model's predictions (predict_all)
 LEVELS = (0.683, 0.954)     # the Gaussian one- and two-sigma intervals
 PIT_BINS = 10
 WITHIN = 0.2                # "within 20 % of the exact posterior sd" (issue 17's target)
@@ -69,7 +70,7 @@ def _row(y, mean, std, post_sd=None):
     hist = np.histogram(u, bins=PIT_BINS, range=(0.0, 1.0))[0] / len(u)
     row = {"n": int(len(y)), **{f"coverage{int(round(100 * lv))}": coverage(y, mean, std, lv) for lv in LEVELS},
            "pit_histogram": [float(h) for h in hist], "pit_max_deviation": float(np.max(np.abs(hist * PIT_BINS - 1))),
-           "std_median": float(np.median(std))}
+           "std_median": float(np.median(std)) if np.all(np.isfinite(std)) else None}
     if post_sd is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = std / post_sd

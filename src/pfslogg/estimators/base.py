@@ -228,8 +228,14 @@ class Estimator:
         raise NotImplementedError
 
     def predict_all(self, flux, sigma, truth=None):
-        """Every prediction the model offers, by name: ``{"": predict(flux, sigma)}``; composites add
-        alternatives (arrays of log g) and integer columns named ``bin_*`` (not scored)."""
+        """Every prediction the model offers, by name: ``{"": predict(flux, sigma)}``, with the per-star
+        std under ``"std"`` (:data:`pfslogg.uncertainty.STD`) for a class that ``gives_std``; composites
+        add alternatives (arrays of log g) and integer columns named ``bin_*`` (not scored)."""
+        if self.gives_std:
+            from ..uncertainty import STD
+
+            mean, std = self.predict(flux, sigma, return_std=True)
+            return {"": mean, STD: std}
         return {"": self.predict(flux, sigma)}
 
     def fitted(self):

@@ -1,5 +1,7 @@
 # Track C: the Bayes (posterior-mean) ceiling and the Fisher / Cramer-Rao bounds.
 
+from pfslogg.tracks import track_c as TRACK_C
+
 
 rule compute_fisher_ceiling:
     """Marginal CRLB on log g of every test spectrum (exact Jacobian of the interpolated model)."""
@@ -135,6 +137,23 @@ rule check_ceiling:
     shell:
         "python -m pfslogg check-ceiling --params {params.p:q} --bayes {input.bayes} --fisher {input.fisher} "
         "--inputs {input.cells} --out {output} > {log} 2>&1"
+
+
+rule check_uncertainties:
+    """Per-star sigma(log g) of the estimators that give one (config uncertainty) against the exact posterior sd
+    of the same test spectra: coverage, PIT and the ratio per SNR bin."""
+    input:
+        TRACK_C.uncertainty_inputs(config),   # the Bayes ceiling's per-spectrum table, then each cell's predictions
+    output:
+        TRACK_C.UNCERTAINTIES,
+    params:
+        p=get_params("check_uncertainties"),
+    log:
+        "logs/check_uncertainties.log",
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg check-uncertainties --params {params.p:q} --inputs {input} --out {output} > {log} 2>&1"
 
 
 rule track_c:

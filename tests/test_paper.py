@@ -680,7 +680,8 @@ def test_check_document_finds_undefined_macros_in_what_it_reads(tree, tmp_path):
     work = build_fake_paper(tree, _copy_paper(tmp_path / "paper"))
     only_c = paper.collect_numbers(tree / "results", files=[
         tree / "results/track_c/fisher.json", tree / "results/track_c/ceiling_calibration.json",
-        *[tree / f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency")],
+        *[tree / f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency",
+                                                                    "uncertainties")],
         *[tree / f"results/data/{s}.json" for s in ("train", "val", "test", "grid")]])
     numbers_c = paper.numbers_tex(only_c)
     assert paper.check_document(work, "track_c", numbers_c) == []

@@ -10,7 +10,8 @@ RULES = {"build_raw_grid", "convolve_grid", "simulate_dataset", "describe_datase
          "aggregate_experiment", "compute_fisher_ceiling", "compute_bayes_ceiling", "calibrate_ceiling", "plot_figure",
          "compute_crlb_validation", "compute_snr_sweep", "check_ceiling", "run_neural_cell", "compute_attention_maps",
          "tabulate", "collect_numbers", "compile_paper", "compute_bayes_ceiling_at_noise", "summarize_moe",
-         "check_error_channel_ceiling", "summarize_denoising", "check_denoised_ceiling", "sample_posterior"}
+         "check_error_channel_ceiling", "summarize_denoising", "check_denoised_ceiling", "sample_posterior",
+         "check_uncertainties"}
 RUN_RULES = RULES - {"describe_dataset"}   # the default config simulates every split
 
 

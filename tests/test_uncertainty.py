@@ -123,3 +123,45 @@ def test_a_cell_of_a_model_with_std_reports_its_calibration(fits):
     plain, table = evaluate(make_estimator("ridge").fit(view, view), view, prior_variance(1, 5), [2.0, 1000.0],
                             n_resamples=20)
     assert "uncertainty" not in plain and "log_g_std" not in table
+
+
+def _bayes_table(n=300, seed=1):
+    import pandas as pd
+
+    y, mean, std, snr, true = draws(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"log_g": y, "snr": snr, "M_H": rng.uniform(0, 0.5, n), "T_eff": rng.uniform(4500, 5500, n),
+                         "post_mean": mean, "post_sd": true})
+
+
+def test_the_comparison_with_the_exact_posterior_reads_the_cells_tables(tmp_path):
+    from pfslogg.plots.ceilings import draw_uncertainty_calibration
+    from pfslogg.uncertainty import compare_with_posterior
+
+    bayes = _bayes_table()
+    good = bayes[["log_g", "M_H", "T_eff"]].assign(log_g_pred=bayes["post_mean"], log_g_std=bayes["post_sd"])
+    wide = good.assign(log_g_std=3 * bayes["post_sd"])
+    out = compare_with_posterior(bayes, {"good": good, "wide": wide}, [2.0, 10.0, 40.0])
+    assert out["estimators"]["good"]["overall"]["sd_ratio_median"] == pytest.approx(1.0)
+    assert out["estimators"]["good"]["overall"]["coverage68"] == out["bayes"]["overall"]["coverage68"]
+    assert out["estimators"]["wide"]["overall"]["sd_ratio_median"] == pytest.approx(3.0)
+    assert out["estimators"]["wide"]["overall"]["coverage68"] > 0.95
+    fig = draw_uncertainty_calibration(out)
+    fig.savefig(tmp_path / "u.png")
+    with pytest.raises(InputError, match="'plain' has no per-star std"):
+        compare_with_posterior(bayes, {"plain": good.drop(columns="log_g_std")}, [2.0, 40.0])
+    with pytest.raises(InputError, match="not scored on the Bayes ceiling's test spectra"):
+        compare_with_posterior(bayes, {"other": good.assign(M_H=good["M_H"] + 0.1)}, [2.0, 40.0])
+
+
+def test_a_variant_without_std_is_refused_in_the_config():
+    import copy
+    from pathlib import Path
+
+    from pfslogg.config import check_config, load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    new = copy.deepcopy(cfg)
+    new["uncertainty"]["estimators"] = ["template", "ridge"]
+    with pytest.raises(InputError, match=r"uncertainty\.estimators: 'ridge' \(class 'ridge'\) gives no per-star"):
+        check_config(new, "config")

@@ -302,6 +302,22 @@ def cmd_check_ceiling(a, p):
                          + "; ".join(lines))
 
 
+def cmd_check_uncertainties(a, p):
+    """per-star sigma(log g) of each estimator that gives one against the exact posterior sd of the same spectra"""
+    import pandas as pd
+
+    from .uncertainty import compare_with_posterior
+    started = now()
+    if len(a.inputs) != 1 + len(p["estimators"]):
+        raise InputError(f"check-uncertainties: expected the Bayes table and {len(p['estimators'])} predictions "
+                         f"tables as --inputs, got {len(a.inputs)}")
+    bayes = pd.read_csv(a.inputs[0])
+    tables = {e: pd.read_csv(f) for e, f in zip(p["estimators"], a.inputs[1:])}
+    metrics = compare_with_posterior(bayes, tables, p["snr_bins"])
+    write_results(a.out, {"noise_level": p["noise_level"], "size": p["size"], **metrics}, a.rule, a.inputs, params=p,
+                  started=started, kind="uncertainties")
+
+
 def cmd_compute_attention_maps(a, p):
     """attention rollout, [CLS] attention and gradient saliency of a trained ViT by stellar type, against the Fisher information"""
     from .data.dataset import SpectraSet, check_same_wave
@@ -462,6 +478,7 @@ COMMANDS = {
     "compute-crlb-validation": (cmd_compute_crlb_validation, ["grid", "out"]),
     "compute-snr-sweep": (cmd_compute_snr_sweep, ["grid", "out"]),
     "check-ceiling": (cmd_check_ceiling, ["bayes", "fisher", "inputs*", "out"]),
+    "check-uncertainties": (cmd_check_uncertainties, ["inputs*", "out"]),
     "compute-attention-maps": (cmd_compute_attention_maps, ["trained", "test", "grid", "out"]),
     "plot-figure": (cmd_plot_figure, ["inputs*", "out"]),
     "tabulate": (cmd_tabulate, ["results", "inputs*", "out"]),

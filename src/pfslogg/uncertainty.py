@@ -115,3 +115,29 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
             out["snr_bins"].append({"lo": float(edges[b]), "hi": float(edges[b + 1]),
                                     **_row(y[sel], mean[sel], std[sel], None if post_sd is None else post_sd[sel])})
     return out
+
+
+def compare_with_posterior(bayes, tables, edges, min_count=10):
+    """Every model's per-star std against the exact posterior of the same test spectra (rule
+    check_uncertainties): ``{"estimators": {name: calibration with post_sd}, "bayes": calibration of the
+    posterior's own mean +- sd}``. ``bayes``: the Bayes ceiling's per-spectrum table (columns log_g, snr,
+    post_mean, post_sd); ``tables``: ``{name: predictions table}`` with ``log_g_std`` (a model that gives
+    a std), each on the same test spectra in the same order (checked by log_g, M_H, T_eff)."""
+    from .evaluation import same_test_rows
+
+    for col in ("log_g", "snr", "post_mean", "post_sd"):
+        if col not in bayes:
+            raise InputError(f"check_uncertainties: the Bayes table lacks column '{col}'")
+    y, snr, post_sd = (np.asarray(bayes[c], float) for c in ("log_g", "snr", "post_sd"))
+    out = {"bayes": calibration(y, np.asarray(bayes["post_mean"], float), post_sd, snr, edges, post_sd=post_sd,
+                                min_count=min_count), "estimators": {}}
+    for name, t in tables.items():
+        if "log_g_std" not in t:
+            raise InputError(f"check_uncertainties: '{name}' has no per-star std (column log_g_std): its class "
+                             "does not give one, or the cell was scored before it did (rerun the cell)")
+        if not same_test_rows(t, bayes):
+            raise InputError(f"check_uncertainties: '{name}' was not scored on the Bayes ceiling's test spectra "
+                             "(log_g, M_H, T_eff differ)")
+        out["estimators"][name] = calibration(y, np.asarray(t["log_g_pred"], float), np.asarray(t["log_g_std"], float),
+                                              snr, edges, post_sd=post_sd, min_count=min_count)
+    return out

@@ -339,3 +339,52 @@ def efficiency(inputs, params):
     fig.text(0.0, -0.01, f"noise level {m['noise_level']:g}; " + "; ".join(notes), fontsize=6.5, va="top",
              ha="left", color="0.3")
     return fig
+
+
+def draw_uncertainty_calibration(metrics):
+    """Left: coverage of the 68 % Gaussian interval per SNR bin for each estimator's per-star sigma and for
+    the exact posterior's mean +- sd (line: 68.3 %). Right: median ratio of sigma to the exact posterior sd
+    per SNR bin (line: 1; bars: its 16-84 % quantiles over the stars)."""
+    try:
+        rows = {"exact posterior": metrics["bayes"], **metrics["estimators"]}
+    except (KeyError, TypeError) as e:
+        raise InputError(f"uncertainty_calibration: expected the metrics of check_uncertainties ({e})") from None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(16.0 / 2.54, 6.2 / 2.54), layout="constrained")
+    for k, (name, cal) in enumerate(rows.items()):
+        bins = cal["snr_bins"]
+        if not bins:
+            continue
+        x = np.sqrt([b["lo"] * b["hi"] for b in bins])
+        color = "k" if k == 0 else COLORS[(k - 1) % len(COLORS)]
+        left.plot(x, [b["coverage68"] for b in bins], "o-", color=color, ms=3, lw=1, label=name)
+        if k:
+            r = np.array([[b.get("sd_ratio_median") or np.nan, b.get("sd_ratio_q16") or np.nan,
+                           b.get("sd_ratio_q84") or np.nan] for b in bins])
+            right.errorbar(x * (1 + 0.03 * k), r[:, 0], yerr=[np.clip(r[:, 0] - r[:, 1], 0, None),
+                                                              np.clip(r[:, 2] - r[:, 0], 0, None)],
+                           fmt="o-", color=color, ms=3, lw=1, capsize=2, label=name)
+    left.axhline(0.683, color="0.5", lw=0.8, ls="--")
+    right.axhline(1.0, color="0.5", lw=0.8, ls="--")
+    edges = [e for cal in rows.values() for b in cal["snr_bins"] for e in (b["lo"], b["hi"])]
+    ticks = [v for v in (1, 2, 3, 5, 10, 20, 30, 50, 100) if edges and min(edges) <= v <= max(edges)]
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel(SNR_LABEL)
+        ax.grid(alpha=0.25, which="both")
+        if ticks:
+            log_ticks(ax.xaxis, ticks)
+    left.set_ylim(0, 1.02)
+    left.set_ylabel(r"coverage of mean $\pm\,\sigma$")
+    right.set_yscale("log")
+    right.set_ylabel(r"$\sigma$ / exact posterior sd")
+    right.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    left.legend(fontsize=7, loc="lower left", frameon=False)
+    return fig
+
+
+@figure("uncertainty_calibration")
+def uncertainty_calibration(inputs, params):
+    """Per-star sigma against the exact posterior (rule check_uncertainties)."""
+    if len(inputs) != 1:
+        raise InputError(f"{', '.join(inputs) or '(none)'}: the figure reads one uncertainties result")
+    return draw_uncertainty_calibration(load_results(inputs[0], "uncertainties")["metrics"])

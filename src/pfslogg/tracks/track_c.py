@@ -4,11 +4,46 @@ from .. import paths as P
 from .data import data_results
 from .registry import figure, table, track
 
-RESULTS = (P.BAYES, P.FISHER, P.CALIBRATION, P.CRLB_VALIDATION, P.SNR_SWEEP, P.EFFICIENCY)
+UNCERTAINTIES = "results/track_c/uncertainties.json"   # rule check_uncertainties
+RESULTS = (P.BAYES, P.FISHER, P.CALIBRATION, P.CRLB_VALIDATION, P.SNR_SWEEP, P.EFFICIENCY, UNCERTAINTIES)
+
+
+def uncertainty_cells(cfg):
+    """The cells whose per-star std rule check_uncertainties checks: each of ``uncertainty.estimators`` at
+    the default noise level, ``uncertainty.size`` spectra, seed 0."""
+    u = cfg["uncertainty"]
+    tag = P.noise_tag(cfg["noise"]["noise_level"])
+    return [(e, tag, int(u["size"]), 0) for e in u["estimators"]]
+
+
+def uncertainty_inputs(cfg):
+    """Inputs of rule check_uncertainties: the Bayes ceiling's per-spectrum table, then each cell's predictions."""
+    return [P.BAYES_PER_SPECTRUM] + [P.CELL_PREDICTIONS.format(estimator=e, noise=t, size=n, seed=s)
+                                     for e, t, n, s in uncertainty_cells(cfg)]
+
+
+def uncertainty_params(cfg):
+    return {"estimators": list(cfg["uncertainty"]["estimators"]), "size": int(cfg["uncertainty"]["size"]),
+            "noise_level": float(cfg["noise"]["noise_level"]),
+            "snr_bins": [float(e) for e in cfg["evaluation"]["snr_bins"]]}
+
+
+def _check(cfg, where):
+    from ..errors import InputError
+    from ..estimators import REGISTRY
+
+    for e in cfg["uncertainty"]["estimators"]:
+        if e not in cfg["estimators"]:
+            raise InputError(f"{where}: uncertainty.estimators: '{e}' is not configured under 'estimators'")
+        cls = REGISTRY[cfg["estimators"][e]["class"]]
+        if not getattr(cls, "gives_std", False):
+            raise InputError(f"{where}: uncertainty.estimators: '{e}' (class '{cls.class_id}') gives no per-star "
+                             "standard deviation (predict(flux, sigma, return_std=True))")
 
 track("c", "ceilings", rules=("compute_fisher_ceiling", "compute_bayes_ceiling", "calibrate_ceiling",
-                              "compute_crlb_validation", "compute_snr_sweep", "check_ceiling"),
-      results=lambda cfg: list(RESULTS), text=lambda cfg: data_results(cfg) + list(RESULTS))
+                              "compute_crlb_validation", "compute_snr_sweep", "check_ceiling", "check_uncertainties"),
+      results=lambda cfg: list(RESULTS), text=lambda cfg: data_results(cfg) + list(RESULTS),
+      params={"check_uncertainties": uncertainty_params}, cells=uncertainty_cells, check=_check)
 
 figure("ceiling_calibration", "c", lambda cfg: [P.CALIBRATION],
        "median Cramer-Rao R2_max (unbiased estimators) of the embedded model against the original study's values.")
@@ -36,3 +71,6 @@ table("snr_sweep", "c", lambda cfg: [P.SNR_SWEEP],
       "R2_Bayes, Schur decay.")
 table("efficiency_by_snr", "c", lambda cfg: [P.EFFICIENCY],
       "efficiency of each estimator against the Bayes ceiling per SNR bin.")
+figure("uncertainty_calibration", "c", lambda cfg: [UNCERTAINTIES],
+       "per-star sigma(log g) of the estimators that give one against the exact posterior: coverage of the 68 % "
+       "interval and the median ratio of sigma to the posterior sd per SNR bin.")

@@ -3,10 +3,11 @@
 # `snakemake -n` on the full DAG (target: <= 3 s). Runs in a temporary copy of the workflow.
 #   bash bench/bench_main_job.sh            # main job + dry run
 #   bash bench/bench_main_job.sh --dry-only # only the dry-run timing
+#   KEEP=1 bash bench/bench_main_job.sh     # keep the run's folder (python bench/profile_paper.py --root it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 wd=$(mktemp -d)
-trap 'rm -rf "$wd"' EXIT
+if [ "${KEEP:-0}" = 1 ]; then echo "run folder (kept): $wd"; else trap 'rm -rf "$wd"' EXIT; fi
 cp -rL "$root"/{Snakefile,rules,config,profiles,paper,envs} "$wd"/
 [ -d "$root/report" ] && cp -r "$root/report" "$wd"/
 cd "$wd"

@@ -263,20 +263,24 @@ def test_which_rule_trains_a_cell_follows_the_parts():
     assert REGISTRY["vit"].wants_accelerator({}) and not REGISTRY["ridge"].wants_accelerator({})
 
 
-def test_cores_a_cell_reserves_follow_the_parts():
-    """The MLP uses one thread well (two cells side by side), the CNN and ViT two; a composite the
-    most of its parts; the rule's threads come from the variant (W.cell_threads)."""
+def test_cores_a_cell_reserves_follow_the_parts(monkeypatch):
+    """Every network uses one thread a cell (two cells side by side on 2 cores; the denoisers two); a
+    composite the most of its parts; the rule's threads come from the variant (W.cell_threads)."""
     from pfslogg import workflow as W
     from pfslogg.config import load_config
     from workflow_util import ROOT
 
     assert REGISTRY["mlp"].cpu_threads({}) == 1 and REGISTRY["ridge"].cpu_threads({}) == 1
-    assert REGISTRY["cnn"].cpu_threads({}) == 2 and REGISTRY["vit"].cpu_threads({}) == 2
+    assert REGISTRY["cnn"].cpu_threads({}) == 1 and REGISTRY["vit"].cpu_threads({}) == 1
+    assert REGISTRY["denoiser"].cpu_threads({}) == 2
+    monkeypatch.setattr(REGISTRY["cnn"], "threads", 3)   # a part that asks for more: the composite follows
     assert REGISTRY["moe"].cpu_threads({"expert": {"class": "mlp", "hyper": {}}}) == 1
-    assert REGISTRY["moe"].cpu_threads({"expert": {"class": "cnn", "hyper": {}}}) == 2
-    assert REGISTRY["conditioned"].cpu_threads({"model": {"class": "vit"}}) == 2
+    assert REGISTRY["moe"].cpu_threads({"expert": {"class": "cnn", "hyper": {}}}) == 3
+    assert REGISTRY["conditioned"].cpu_threads({"model": {"class": "cnn"}}) == 3
+    monkeypatch.undo()
     cfg = load_config(ROOT / "config" / "config.yaml")
-    assert W.cell_threads(cfg, "mlp") == 1 and W.cell_threads(cfg, "moe_mlp") == 1 and W.cell_threads(cfg, "vit") == 2
+    assert W.cell_threads(cfg, "mlp") == 1 and W.cell_threads(cfg, "moe_mlp") == 1 and W.cell_threads(cfg, "vit") == 1
+    assert W.cell_threads(cfg, "denoiser") == 2
 
 
 def test_conditioned_model_reads_the_gate_estimates(sets, tmp_path):

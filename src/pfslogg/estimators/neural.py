@@ -63,7 +63,12 @@ class NeuralEstimator(Estimator):
 
     MODEL = {}
     accelerator = True   # trained by the engine: its cells run in the GPU rule (run_neural_cell)
-    threads = 2          # torch threads on CPU: convolutions and attention use both cores of a laptop
+    threads = 1          # torch threads on CPU: one a cell, two cells side by side on a laptop's 2 cores. The main
+    # job from clean (2026-12-03, idle): 316 s with the CNN and ViT on one thread each against 403 s on two (CPU
+    # 506 s against 608 s: a second OpenMP thread buys 1.2-1.4x per cell, not 2x; on a shared machine it stalls
+    # 10-50x, bench/bench_nn.py); R2 the same within the seed noise (ViT 0.773/0.770, CNN 0.766/0.769).
+    # More on a bigger machine: --set-threads run_neural_cell=8. The thread count is part of a cell's
+    # bitwise identity (a resume must use the same count).
     _state_json = ("n_pixels_", "label_mean_", "label_std_", "best_epoch_", "best_val_r2_", "epochs_run_",
                    "train_seconds_", "spectra_per_s_", "n_params_", "history_")
 

@@ -287,15 +287,20 @@ def test_r2_by_snr_table_has_a_bayes_row(tmp_path):
     assert "\\TrackCBayesSnrBinsOneRtwo" in text and "\\TrackCBayesOverallRtwoCiHi" in text
 
 
+def bright_stars(grid_path, tmp_path, n, ranges, seed, mag):
+    """(interpolator, flux, sigma) of ``n`` bright stars (magnitudes ``mag``) drawn in ``ranges``, fixed noise."""
+    data = tmp_path / "bright.h5"
+    simulate_dataset(grid_path, data, n, ranges, seed=seed, noise=dict(DEFAULT_NOISE, mag=mag), chunk_size=n)
+    interp = GridInterpolator(read_grid(grid_path, fields=("flux",)))
+    flux, sigma = NoisyView(SpectraSet(data), 1.0, noise_seed=3).load(dtype=np.float64)
+    return interp, flux, sigma
+
+
 def test_unresolved_posteriors_are_refined_by_importance_sampling(coarse_instrument_grid, tmp_path):
     """Bright stars: a coarse grid (8 templates) cannot resolve their posteriors; importance sampling
     around the ML point gives the posterior mean and sd of a grid fine enough to resolve them."""
     ranges = {"T_eff": [4700.0, 4800.0], "log_g": [2.9, 3.1], "M_H": [0.1, 0.2], "a_M": [0.0, 0.0]}
-    data = tmp_path / "bright.h5"
-    simulate_dataset(coarse_instrument_grid, data, 6, ranges, seed=5, noise=dict(DEFAULT_NOISE, mag=[17.5, 18.5]),
-                     chunk_size=6)
-    interp = GridInterpolator(read_grid(coarse_instrument_grid, fields=("flux",)))
-    flux, sigma = NoisyView(SpectraSet(data), 1.0, noise_seed=3).load(dtype=np.float64)
+    interp, flux, sigma = bright_stars(coarse_instrument_grid, tmp_path, 6, ranges, 5, [17.5, 18.5])
     coarse = grid_posterior(interp, flux, sigma, ranges, spacing={"T_eff": 50.0, "log_g": 0.1, "M_H": 0.05})
     assert (coarse["method"] == 1).all() and (coarse["is_n_eff"] > 20).all()
     raw = grid_posterior(interp, flux, sigma, ranges, spacing={"T_eff": 50.0, "log_g": 0.1, "M_H": 0.05}, refine=False)
@@ -356,11 +361,7 @@ def test_vectorised_refinement_equals_the_per_spectrum_loop(coarse_instrument_gr
 
     monkeypatch.setattr(bayes, "WINDOW", window)
     ranges = {"T_eff": [4600.0, 4900.0], "log_g": [2.8, 3.2], "M_H": [0.05, 0.25], "a_M": [0.0, 0.0]}
-    data = tmp_path / "bright.h5"
-    simulate_dataset(coarse_instrument_grid, data, 8, ranges, seed=7, noise=dict(DEFAULT_NOISE, mag=[17.5, 19.0]),
-                     chunk_size=8)
-    interp = GridInterpolator(read_grid(coarse_instrument_grid, fields=("flux",)))
-    flux, sigma = NoisyView(SpectraSet(data), 1.0, noise_seed=3).load(dtype=np.float64)
+    interp, flux, sigma = bright_stars(coarse_instrument_grid, tmp_path, 8, ranges, 7, [17.5, 19.0])
     grid = grid_posterior(interp, flux, sigma, ranges, spacing={"T_eff": 50.0, "log_g": 0.1, "M_H": 0.05}, refine=False)
     assert (grid["n_eff"] < 10).sum() >= 6
 

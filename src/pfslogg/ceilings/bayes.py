@@ -398,7 +398,7 @@ class LocalModel:
     def weights(self, idx, theta, derivatives=False):
         """Window weights (B, K), with ``derivatives`` also their derivatives in ``which`` (B, K, k),
         and whether the window holds every node the points need (B,)."""
-        theta = self.interp._check(theta)
+        theta = self.interp.check_params(theta)
         inside = np.ones(len(theta), bool)
         per_axis, slopes = [], []
         rows = np.arange(len(theta))

@@ -115,6 +115,10 @@ class GridInterpolator:
                 raise InputError(f"parameter {PARAMS[d]}={x[bad][0]} is outside the grid's axis [{a[0]}, {a[-1]}]")
         return params
 
+    def check_params(self, params):
+        """``params`` as float (B, 4), each inside the grid's axes; InputError naming the first outside."""
+        return self._check(params)
+
     def stencil(self, params):
         """Per axis ``(index (B, 4), M (B, 4, 4), cell (B,), t (B,))`` (:func:`axis_stencil`) of ``params``
         (B, 4); pass it to :meth:`torch` inside ``torch.func`` transforms, where values cannot be read."""

@@ -61,7 +61,7 @@ rule run_neural_cell:
         W.CELL_BENCHMARK
     group:
         "neural"
-    threads: lambda wildcards: W.cell_threads(config, wildcards.estimator)   # the MLP 1, the CNN and ViT 2
+    threads: lambda wildcards: W.cell_threads(config, wildcards.estimator)   # networks 1, the denoisers 2
     conda:
         ENV
     shell:

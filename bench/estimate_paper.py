@@ -37,13 +37,14 @@ NETWORKS = ("vit", "cnn", "mlp", "mlp_shortcut", "denoiser", "diffusion")
 
 
 def network_part(cls, hyper):
-    """(class, hyper) of the network a cell trains: the class itself, or a composite's network part."""
+    """(class, hyper) of the network a cell trains: the class itself, or a composite's network part
+    (its parts as the registry enumerates them, ``part_classes``)."""
+    from pfslogg.estimators import REGISTRY
+
     if cls in NETWORKS:
         return cls, dict(hyper or {})
-    for v in (hyper or {}).values():
-        if isinstance(v, dict) and v.get("class") in NETWORKS:
-            return v["class"], dict(v.get("hyper") or {})
-    return None, None
+    parts = getattr(REGISTRY[cls], "part_classes", lambda h: ())(hyper or {})
+    return next(((c.class_id, dict(h or {})) for c, h in parts if c.class_id in NETWORKS), (None, None))
 
 
 def flops_per_spectrum(cls, hyper, batch=4):

@@ -326,7 +326,7 @@ class Composite(Estimator):
         return None if p is None or p.default is inspect.Parameter.empty else p.default
 
     @classmethod
-    def _part_classes(cls, hyper):
+    def part_classes(cls, hyper):
         """(registered class, hyper-parameters) of every part ``hyper`` names (unknown classes left to
         ``check_hyper``): what the class-level questions of a composite ask its parts."""
         for key in cls.PARTS:
@@ -337,11 +337,11 @@ class Composite(Estimator):
 
     @classmethod
     def wants_accelerator(cls, hyper):
-        return bool(cls.accelerator) or any(c.wants_accelerator(h) for c, h in cls._part_classes(hyper))
+        return bool(cls.accelerator) or any(c.wants_accelerator(h) for c, h in cls.part_classes(hyper))
 
     @classmethod
     def cpu_threads(cls, hyper):
-        return max([int(cls.threads)] + [c.cpu_threads(h) for c, h in cls._part_classes(hyper)])
+        return max([int(cls.threads)] + [c.cpu_threads(h) for c, h in cls.part_classes(hyper)])
 
     @property
     def is_fitted(self):

@@ -514,12 +514,11 @@ def posterior_stars(snr, n):
 def _spread_row(t, samples, post_mean, post_sd, ml):
     """Metrics of a group of stars: ``t`` true log g (k,), ``samples`` (n, k) the log g of each drawn
     spectrum, the exact posterior's mean and sd (k,), ``ml`` the fit to the noisy spectrum (k,)."""
-    from scipy.stats import spearmanr
+    from .evaluation import rank_correlation
 
     s_mean, s_sd = samples.mean(0), samples.std(0, ddof=1) if len(samples) > 1 else np.zeros(samples.shape[1])
     ratio = s_sd / post_sd
     lo, hi = np.quantile(samples, [0.16, 0.84], axis=0)
-    rank = spearmanr(s_sd, post_sd)[0] if len(t) > 2 and np.ptp(s_sd) > 0 and np.ptp(post_sd) > 0 else None
 
     def rms(a):
         return float(np.sqrt(np.mean(np.square(a))))
@@ -527,7 +526,7 @@ def _spread_row(t, samples, post_mean, post_sd, ml):
     med = float(np.median(ratio))
     return {"n": int(len(t)), "sd_ratio_median": med,
             "sd_ratio_q16": float(np.quantile(ratio, 0.16)), "sd_ratio_q84": float(np.quantile(ratio, 0.84)),
-            "sd_rank_correlation": None if rank is None or not np.isfinite(rank) else float(rank),
+            "sd_rank_correlation": rank_correlation(s_sd, post_sd),
             "post_sd_median": float(np.median(post_sd)), "sample_sd_median": float(np.median(s_sd)),
             "coverage68_samples": float(np.mean((t >= lo) & (t <= hi))),
             "coverage68_posterior": float(np.mean(np.abs(t - post_mean) <= post_sd)),
@@ -586,17 +585,13 @@ def sample_posterior(sampler, fitter, view, post_mean, post_sd, stars, samples, 
     pm, ps = post_mean[rows], post_sd[rows]
     if not (np.all(np.isfinite(ps)) and np.all(ps > 0)):
         raise InputError("sample_posterior: the exact posterior sd must be finite and > 0 for every star")
-    metrics = {"stars": int(k), "samples": int(samples), "seed": int(seed),
-               "overall": _spread_row(t, fitted, pm, ps, ml), "snr_bins": []}
-    if snr_edges is not None:
-        from .evaluation import bin_index
+    from .evaluation import rows_by_snr
 
-        idx = bin_index(snr, np.asarray(snr_edges, float))
-        for b in range(len(snr_edges) - 1):
-            sel = idx == b
-            if sel.sum() >= min_count:
-                metrics["snr_bins"].append({"lo": float(snr_edges[b]), "hi": float(snr_edges[b + 1]),
-                                            **_spread_row(t[sel], fitted[:, sel], pm[sel], ps[sel], ml[sel])})
+    metrics = {"stars": int(k), "samples": int(samples), "seed": int(seed),
+               "overall": _spread_row(t, fitted, pm, ps, ml),
+               "snr_bins": [] if snr_edges is None else rows_by_snr(
+                   snr, np.asarray(snr_edges, float),
+                   lambda sel, b: _spread_row(t[sel], fitted[:, sel], pm[sel], ps[sel], ml[sel]), min_count)}
     q = np.quantile(snr, np.linspace(0.1, 0.9, examples)) if examples > 1 else [np.median(snr)]
     ex = sorted({int(np.argmin(np.abs(snr - v))) for v in q})
     details = {"rows": rows.tolist(), "snr": snr.tolist(), "log_g": t.tolist(), "post_mean": pm.tolist(),

@@ -84,22 +84,39 @@ def bin_index(snr, edges):
     return i
 
 
+def rank_correlation(a, b):
+    """Spearman's rank correlation of ``a`` and ``b``; None where it is undefined (fewer than 3 values, or
+    either constant)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    r = float(spearmanr(a, b)[0])
+    return r if np.isfinite(r) else None
+
+
+def rows_by_snr(snr, edges, row, min_count=10):
+    """``[{"lo", "hi", **row(sel, b)}]``, one per SNR bin ``b`` (``lo <= snr < hi`` of ``edges``) that holds at
+    least ``min_count`` values; ``sel`` is the bin's boolean mask."""
+    idx = bin_index(snr, edges)
+    out = []
+    for b in range(len(edges) - 1):
+        sel = idx == b
+        if sel.sum() >= min_count:
+            out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), **row(sel, b)})
+    return out
+
+
 def metrics_by_snr(y, yhat, snr, edges, var_prior, n_resamples=1000, seed=0, min_count=10, confidence=0.95):
     """``summarize`` per SNR bin (bins with fewer than ``min_count`` spectra are skipped)."""
     y, yhat, snr = (np.asarray(a, float) for a in (y, yhat, snr))
     if not (y.shape == yhat.shape == snr.shape):
         raise InputError(f"predictions: shape {yhat.shape} does not match targets {y.shape} and SNR {snr.shape}")
-    idx = bin_index(snr, edges)
-    out = []
-    for b in range(len(edges) - 1):
-        sel = idx == b
-        if sel.sum() < min_count:
-            continue
-        row = {"lo": float(edges[b]), "hi": float(edges[b + 1]), "snr_median": float(np.median(snr[sel]))}
-        row.update(summarize(y[sel], yhat[sel], var_prior, n_resamples=n_resamples, seed=seed + b,
-                             confidence=confidence))
-        out.append(row)
-    return out
+    return rows_by_snr(snr, edges, lambda sel, b: {
+        "snr_median": float(np.median(snr[sel])),
+        **summarize(y[sel], yhat[sel], var_prior, n_resamples=n_resamples, seed=seed + b, confidence=confidence)},
+        min_count)
 
 
 def param_edges(param_bins, ranges, where="evaluation.param_bins"):

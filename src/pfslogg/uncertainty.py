@@ -17,7 +17,7 @@ What a shipped sigma must do, checked per SNR bin by :func:`calibration`:
 """
 
 import numpy as np
-from scipy.stats import norm, spearmanr
+from scipy.stats import norm
 
 from .errors import InputError
 
@@ -66,6 +66,8 @@ def pit(y, mean, std):
 
 
 def _row(y, mean, std, post_sd=None):
+    from .evaluation import rank_correlation
+
     u = pit(y, mean, std)
     hist = np.histogram(u, bins=PIT_BINS, range=(0.0, 1.0))[0] / len(u)
     row = {"n": int(len(y)), **{f"coverage{int(round(100 * lv))}": coverage(y, mean, std, lv) for lv in LEVELS},
@@ -75,14 +77,13 @@ def _row(y, mean, std, post_sd=None):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = std / post_sd
         ok = np.isfinite(ratio)
-        rank = spearmanr(std[ok], post_sd[ok])[0] if ok.sum() > 2 and np.ptp(std[ok]) > 0 \
-            and np.ptp(post_sd[ok]) > 0 else None
+        rank = rank_correlation(std[ok], post_sd[ok])
         row.update({"post_sd_median": float(np.median(post_sd)),
                     "sd_ratio_median": float(np.median(ratio[ok])) if ok.any() else None,
                     "sd_ratio_q16": float(np.quantile(ratio[ok], 0.16)) if ok.any() else None,
                     "sd_ratio_q84": float(np.quantile(ratio[ok], 0.84)) if ok.any() else None,
                     f"within{int(100 * WITHIN)}": float(np.mean(np.abs(ratio[ok] - 1) <= WITHIN)) if ok.any() else None,
-                    "sd_rank_correlation": None if rank is None or not np.isfinite(rank) else float(rank)})
+                    "sd_rank_correlation": rank})
     return row
 
 
@@ -95,7 +96,7 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
     also ``post_sd_median``, ``sd_ratio_median``/``_q16``/``_q84`` of std / post_sd, ``within20`` (share
     with the ratio within 20 % of 1) and ``sd_rank_correlation``. SNR bins (``lo <= snr < hi`` of
     ``edges``) with fewer than ``min_count`` stars are left out."""
-    from .evaluation import bin_index
+    from .evaluation import rows_by_snr
 
     y, mean, std = _arrays(y, mean, std)
     snr = np.asarray(snr, float)
@@ -106,15 +107,10 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
         if post_sd.shape != y.shape or np.any(~(post_sd > 0)):
             raise InputError(f"calibration: the posterior sd must be > 0 for each of the {len(y)} stars, got "
                              f"shape {post_sd.shape}")
-    edges = np.asarray(edges, float)
-    out = {"overall": _row(y, mean, std, post_sd), "snr_bins": []}
-    idx = bin_index(snr, edges)
-    for b in range(len(edges) - 1):
-        sel = idx == b
-        if sel.sum() >= min_count:
-            out["snr_bins"].append({"lo": float(edges[b]), "hi": float(edges[b + 1]),
-                                    **_row(y[sel], mean[sel], std[sel], None if post_sd is None else post_sd[sel])})
-    return out
+    bins = rows_by_snr(snr, np.asarray(edges, float),
+                       lambda sel, b: _row(y[sel], mean[sel], std[sel], None if post_sd is None else post_sd[sel]),
+                       min_count)
+    return {"overall": _row(y, mean, std, post_sd), "snr_bins": bins}
 
 
 def compare_with_posterior(bayes, tables, edges, min_count=10):

@@ -218,7 +218,7 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
     ``outside_bins`` (:func:`outside_bins`), how many spectra lie below or above every SNR bin
     (their sigma_min histograms: details ``below`` and ``above``).
     """
-    from ..evaluation import bin_index
+    from ..evaluation import bin_index, rows_by_snr
 
     theta = test.params[list(PARAMS)].to_numpy(float)
     # The true sigma(theta, magnitude, seeing) -- the stored one times the noise level -- whatever
@@ -242,12 +242,8 @@ def fisher_ceiling(interp, test, noise_level, ranges, snr_edges, var_prior, min_
                 "r2max_mean_crlb": float(max(0.0, 1 - np.mean(np.minimum(crlb[sel], 1e6)) / var_prior))}
 
     idx = bin_index(snr, snr_edges)
-    bins = []
-    for b in range(len(snr_edges) - 1):
-        sel = idx == b
-        if sel.sum() >= min_count:
-            bins.append({"lo": float(snr_edges[b]), "hi": float(snr_edges[b + 1]),
-                         "snr_median": float(np.median(snr[sel])), **band(sel)})
+    bins = rows_by_snr(snr, snr_edges, lambda sel, b: {"snr_median": float(np.median(snr[sel])), **band(sel)},
+                       min_count)
     below, above = outside_masks(snr, snr_edges)
     metrics = {"n": int(test.n), "var_prior": var_prior, "noise_level": float(noise_level),
                "nuisance": varied_params(ranges)[1:], "overall": band(np.ones(test.n, bool)), "snr_bins": bins,

@@ -26,6 +26,7 @@ import numpy as np
 from .. import PARAMS
 from ..ceilings.fisher import fisher_logg_map, varied_params
 from ..errors import InputError
+from ..evaluation import rank_correlation
 
 LOGG_SPLIT = 3.5        # dex: giants below, dwarfs at or above
 TEFF_SPLIT = 4750.0     # K: cool below, warm at or above
@@ -98,21 +99,13 @@ def downsample(wave, maps, max_points=MAX_POINTS):
             np.add.reduceat(np.asarray(maps, float), starts, axis=-1) / counts)
 
 
-def _spearman(a, b):
-    from scipy.stats import spearmanr
-
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return None
-    return float(spearmanr(a, b)[0])
-
-
 def _compare(mean, top, lines):
     """Metrics of one group from its mean maps {kind: (n_pix,) or None} (``fisher`` among them)."""
     fisher = mean["fisher"]
     out = {"correlations": {}, "top10_share": {}, "line_share": {}}
     for kind, m in mean.items():
         if kind != "fisher":
-            out["correlations"][kind] = None if m is None or fisher is None else _spearman(m, fisher)
+            out["correlations"][kind] = None if m is None or fisher is None else rank_correlation(m, fisher)
         if m is None:
             out["top10_share"][kind] = out["line_share"][kind] = None
             continue

@@ -28,13 +28,13 @@ SIMULATED_SPLITS = [s for s in W.SPLITS if s not in EXTERNAL_SPLITS]
 wildcard_constraints:
     estimator="|".join(config["estimators"]),
     experiment="|".join(EXPERIMENTS),
-    noise=r"\d+(p\d+)?",
-    size=r"\d+",
-    seed=r"\d+",
+    noise=W.WILDCARD_PATTERNS["noise"],
+    size=W.WILDCARD_PATTERNS["size"],
+    seed=W.WILDCARD_PATTERNS["seed"],
     figure="|".join(W.FIGURE_TRACKS),
     table="|".join(W.TABLES),
     doc="|".join(W.PAPER_DOCS),
-    track="[a-f]",
+    track=W.WILDCARD_PATTERNS["track"],
 
 
 def as_json(obj):

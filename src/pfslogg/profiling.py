@@ -49,8 +49,6 @@ BENCHMARK_COLUMNS = ("s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "
                      "cpu_time")
 CELL_RULES = ("run_cell", "run_neural_cell")
 DATA_RULES = ("build_raw_grid", "convolve_grid", "simulate_dataset", "describe_dataset", "describe_grid")
-# the wildcard constraints of rules/common.smk that a path's parts need to be told apart
-_WILDCARD_RE = {"noise": r"\d+(?:p\d+)?", "size": r"\d+", "seed": r"\d+", "track": "[a-f]"}
 
 
 @dataclass
@@ -116,8 +114,11 @@ def rule_paths(workflow_dir):
 
 
 def _template_regex(template):
+    """A path template's regex; the wildcards of a fixed form (rules/common.smk) by their patterns."""
+    from .workflow import WILDCARD_PATTERNS
+
     parts = re.split(r"\{(\w+)\}", template)
-    rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>{_WILDCARD_RE.get(p, '[^/]+')})"
+    rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>{WILDCARD_PATTERNS.get(p, '[^/]+')})"
                  for i, p in enumerate(parts))
     return re.compile(rx + "$")
 

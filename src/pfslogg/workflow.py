@@ -81,6 +81,10 @@ def with_upstream(cfg, cells):
     return out
 
 
+# The patterns of the wildcards whose values have a fixed form (rules/common.smk's wildcard_constraints;
+# pfslogg.profiling reads jobs back from their file paths with them).
+WILDCARD_PATTERNS = {"noise": r"\d+(?:p\d+)?", "size": r"\d+", "seed": r"\d+", "track": "[a-f]"}
+
 # -- the registry: what each figure, table, document and track target reads --------------------------
 FIGURE_TRACKS = {name: f.track for name, f in FIGURES.items()}
 TABLES = tuple(TABLE_ENTRIES)

@@ -59,11 +59,14 @@ REGISTRY = {}
 
 # What a model named for an upstream role must be (checked on classes when the config is read, and on
 # the loaded models in fit): role -> (test on the class, what is expected, in words).
+# The test takes the class and the variant's hyper-parameters (what a model of the class gives may depend on them).
 ROLES = {
-    "transform": (lambda cls: getattr(cls, "kind", None) == "transform",
+    "transform": (lambda cls, hyper=None: getattr(cls, "kind", None) == "transform",
                   "a variant of kind 'transform' (a denoiser: transform(flux, sigma) -> flux)"),
-    "encoder": (lambda cls: callable(getattr(cls, "encode", None)),
+    "encoder": (lambda cls, hyper=None: callable(getattr(cls, "encode", None)),
                 "a variant whose model has encode(flux, sigma) -> latents (a network)"),
+    "model": (lambda cls, hyper=None: getattr(cls, "kind", None) == "estimator" and cls.provides_std(hyper or {}),
+              "a variant of kind 'estimator' that gives a per-star std (predict(..., return_std=True))"),
 }
 
 
@@ -80,7 +83,7 @@ def upstream_model(context, role):
     test, expected = ROLES[role]
     if model is None:
         raise InputError(f"{where}: required, expected {expected}")
-    if not test(type(model)):
+    if not test(type(model), model.get_params() if hasattr(model, "get_params") else None):
         raise InputError(f"{where}: a model of class '{getattr(model, 'class_id', type(model).__name__)}', "
                          f"expected {expected}")
     return model
@@ -203,6 +206,14 @@ class Estimator:
     def check_ranges(cls, hyper, ranges, where):
         """InputError naming ``where`` for hyper-parameters that do not fit the prior ``ranges`` (a
         mixture's bins that leave part of the prior without an expert); nothing for most classes."""
+
+    @classmethod
+    def provides_std(cls, hyper):
+        """Whether a model of this class with ``hyper`` gives a per-star std (``gives_std`` of its
+        instances): the class attribute ``gives_std``; classes where it depends on the hyper-parameters
+        (a network's Gaussian-NLL loss, LightGBM's intervals, an ensemble) override this and make
+        ``gives_std`` an instance property. Class-level code asks this, never ``cls.gives_std``."""
+        return bool(cls.gives_std)
 
     @classmethod
     def wants_accelerator(cls, hyper):

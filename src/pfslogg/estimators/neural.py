@@ -19,9 +19,11 @@ import inspect
 import numpy as np
 
 from ..errors import InputError
+from ..uncertainty import VARIANCE_LOSSES
 from .base import Estimator, register
 
 NATIVE = "module.npz"
+
 
 # Hyper-parameters of every neural estimator and their defaults (the engine's TrainConfig).
 ENGINE = {
@@ -33,12 +35,15 @@ ENGINE = {
     "min_lr_ratio": 0.01,      # the cosine ends at min_lr_ratio * lr
     "clip": 1.0,               # gradient-norm clip (0: none)
     "patience": 5,             # epochs without a better validation R^2 before stopping
-    "loss": "mse",             # "mse" or "l1" on the standardised log g
+    "loss": "mse",             # on the standardised log g: "mse", "l1"; "gaussian_nll" or "beta_nll" add a variance
+                               # head and a per-star std (predict(..., return_std=True))
     "standardize": "global",   # input scale: "global" (one number) or "pixel"
     "block_size": 1024,        # rows per HDF5 read
     "buffer_blocks": 4,        # blocks shuffled together
     "dropout": 0.1,            # in every network
+    "extra_labels": [],        # parameters learned beside log g by a second head (multi-label): T_eff, M_H, a_M
 }
+EXTRA_LABELS = ("T_eff", "M_H", "a_M")
 
 
 def _make_init(defaults):
@@ -97,7 +102,23 @@ class NeuralEstimator(Estimator):
     def _module(self, n_pix, wave=None):
         from ..nn.models import Standardized
 
-        return Standardized(self._network(n_pix, wave), n_pix)
+        return Standardized(self._network(n_pix, wave), n_pix, variance=self.gives_std, extra=len(self.extra_labels))
+
+    def _check_labels(self):
+        extra = list(self.extra_labels or ())
+        if any(c not in EXTRA_LABELS for c in extra) or len(set(extra)) != len(extra):
+            self._bad("extra_labels", f"distinct names among {list(EXTRA_LABELS)} (log g is always learned)")
+        if extra and self.gives_std:
+            self._bad("extra_labels", f"none with loss {self.loss!r} (a variance head learns log g alone)")
+
+    @property
+    def gives_std(self):
+        """Whether the network has a variance head (loss "gaussian_nll" or "beta_nll")."""
+        return self.loss in VARIANCE_LOSSES
+
+    @classmethod
+    def provides_std(cls, hyper):
+        return hyper.get("loss", cls.MODEL.get("loss", ENGINE["loss"])) in VARIANCE_LOSSES
 
     def build(self, n_pix, wave=None):
         """The unfitted module for ``n_pix`` pixels (checks the hyper-parameters first)."""
@@ -105,6 +126,7 @@ class NeuralEstimator(Estimator):
 
         check_config(self._config(), f"estimators.{self.class_id}.hyper")
         self._check(n_pix)
+        self._check_labels()
         return self._module(n_pix, wave)
 
     def fit(self, train, val, context=None, on_batch=None):
@@ -120,7 +142,12 @@ class NeuralEstimator(Estimator):
             module = self.build(n_pix, train.wave)
             signature = {"class": self.class_id, "hyper": self._jsonable_params(), "n_train": int(train.n),
                          "noise_level": float(train.noise_level), "n_pixels": int(n_pix)}
-            result = run(module, train, val, self._config(), context, signature, on_batch)
+            target = None
+            if self.extra_labels:
+                from ..nn.targets import LoggTarget
+
+                target = LoggTarget(self.loss, self.extra_labels)
+            result = run(module, train, val, self._config(), context, signature, on_batch, target=target)
         self.module_ = module.cpu()
         self.n_pixels_ = int(n_pix)
         self.label_mean_, self.label_std_ = float(module.y_mean), float(module.y_std)
@@ -142,16 +169,51 @@ class NeuralEstimator(Estimator):
     def is_fitted(self):
         return super().is_fitted and hasattr(self, "module_")
 
-    def predict(self, flux, sigma=None):
-        """log g (B,) in dex of noisy flux (B, n_pix); ``sigma`` is not used."""
+    def predict(self, flux, sigma=None, return_std=False):
+        """log g (B,) in dex of noisy flux (B, n_pix); ``sigma`` is not used. ``return_std``: also the
+        per-star sd of the variance head (loss "gaussian_nll"/"beta_nll"; InputError without one)."""
         from ..nn.engine import predict, resolve_device
 
         self._check_fitted()
         flux = np.asarray(flux)
         if flux.ndim != 2 or flux.shape[1] != self.n_pixels_:
             raise InputError(f"{self.class_id}.predict: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
+        if return_std and not self.gives_std:
+            raise InputError(f"{self.class_id}.predict: return_std needs a variance head (hyper loss one of "
+                             f"{list(VARIANCE_LOSSES)}; this one has loss {self.loss!r})")
         device = resolve_device(None)   # CUDA when present (float32 there too)
-        return predict(self.module_.to(device), flux, batch_size=512, device=device)
+        return predict(self.module_.to(device), flux, batch_size=512, device=device, return_std=return_std)
+
+    def predict_all(self, flux, sigma, truth=None):
+        """:meth:`Estimator.predict_all`, with ``label:<name>`` for each of ``extra_labels`` (their
+        predictions in their units; :func:`pfslogg.evaluation.evaluate` scores them against the truth)."""
+        out = super().predict_all(flux, sigma, truth)
+        if self.extra_labels:
+            extra = self.predict_labels(flux)
+            out.update({f"label:{c}": extra[:, k] for k, c in enumerate(self.extra_labels)})
+        return out
+
+    def predict_labels(self, flux, sigma=None):
+        """The ``extra_labels`` (B, k) float64 in their units of noisy flux (B, n_pix); eval mode, batches."""
+        import torch
+
+        from ..nn.engine import resolve_device
+
+        self._check_fitted()
+        if not self.extra_labels:
+            raise InputError(f"{self.class_id}.predict_labels: this network learns log g alone (hyper extra_labels)")
+        flux = np.asarray(flux, np.float32)
+        device = resolve_device(None)
+        module = self.module_.to(device)
+        was = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                out = [module.extra_labels(torch.from_numpy(flux[i:i + 512]).to(device)).float().cpu().numpy()
+                       for i in range(0, len(flux), 512)]
+        finally:
+            module.train(was)
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.extra_labels)))
 
     def encode(self, flux, sigma=None):
         """Latents (B, T, D) float32 of noisy flux (B, n_pix): the trained network's trunk

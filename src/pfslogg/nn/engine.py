@@ -101,7 +101,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.01    # the cosine ends at min_lr_ratio * lr
     clip: float = 1.0             # max gradient norm (0: no clipping)
     patience: int = 5             # epochs without a better validation score (R^2) before stopping
-    loss: str = "mse"             # "mse" or "l1", on the standardised label (the log g target)
+    loss: str = "mse"             # on the standardised label (the log g target): "mse", "l1", or with a variance
+                                  # head "gaussian_nll" / "beta_nll" (targets.LOSSES)
     standardize: str = "global"   # input scales: "global" (one scale) or "pixel"
     seed: int = 0                 # block order and row shuffles (init and dropout: torch's seed)
     block_size: int = 1024        # rows per HDF5 read

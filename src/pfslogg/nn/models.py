@@ -33,6 +33,51 @@ def input_scales(flux, mode="global", floor=1e-6):
     return mean, scale.clamp_min(floor)
 
 
+LOG_VAR_RANGE = (-12.0, 6.0)   # clamp of the variance head's log-variance (standardised label: sd 0.0025-20 y_std)
+
+
+class VarianceHead(nn.Module):
+    """The log-variance of the standardised label from a network's features (B, T, D): the mean over
+    the T tokens, LayerNorm, Linear to 1, clamped to :data:`LOG_VAR_RANGE`. It starts at log-variance 0
+    (zero weights and bias: the label's own variance) and reads the same features as the mean's head."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, h):
+        return self.out(self.norm(h.mean(1))).squeeze(-1).clamp(*LOG_VAR_RANGE)    # (B,)
+
+
+class LabelHead(nn.Module):
+    """Standardised extra labels (B, k) -- T_eff, [M/H] beside log g -- from a network's features (B, T, D):
+    the mean over the T tokens, LayerNorm, Linear to k. The trunk is shared with the log g head, so what
+    the extra labels teach it reaches log g only through the features (the multi-label ablation)."""
+
+    def __init__(self, dim, k):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, int(k))
+
+    def forward(self, h):
+        return self.out(self.norm(h.mean(1)))       # (B, k)
+
+
+@torch.no_grad()
+def feature_dim(net, n_pix):
+    """D of ``net.forward_features`` (B, T, D) for ``n_pix`` pixels: one zero spectrum through the
+    trunk in eval mode (batch-norm statistics untouched, no random numbers drawn)."""
+    was = net.training
+    net.eval()
+    try:
+        return int(net.forward_features(torch.zeros(1, int(n_pix))).shape[-1])
+    finally:
+        net.train(was)
+
+
 class Standardized(nn.Module):
     """Raw noisy flux (B, n_pix) -> standardised log g (B,) through ``net``; :meth:`logg` in dex.
 
@@ -40,35 +85,79 @@ class Standardized(nn.Module):
     training block and ``x_scale`` either one number for all pixels (``"global"``: keeps the
     relative depths of lines, what convolutions and patches want) or per pixel (``"pixel"``).
     Label: ``z = (logg - y_mean) / y_std`` over the training view (dex).
+
+    ``variance=True`` (a heteroscedastic Gaussian target, loss "gaussian_nll" or "beta_nll"): a
+    :class:`VarianceHead` on the trunk's features beside the mean's head; ``forward`` then gives (B, 2),
+    the standardised mean and log-variance, and :meth:`logg_std` the mean and sd in dex.
+
+    ``extra=k`` > 0 (multi-label): a :class:`LabelHead` for k more labels (standardised with ``aux_mean``,
+    ``aux_std``); ``forward`` gives (B, 1 + k), log g first, and :meth:`extra_labels` the k in their units.
+    Not both.
     """
 
-    def __init__(self, net, n_pix):
+    def __init__(self, net, n_pix, variance=False, extra=0):
         super().__init__()
+        if variance and extra:
+            raise ValueError("Standardized: a variance head and extra labels together are not supported")
         self.net = net
         self.register_buffer("x_mean", torch.zeros(n_pix))   # (n_pix,) flux units
         self.register_buffer("x_scale", torch.ones(n_pix))   # (n_pix,) flux units
         self.register_buffer("y_mean", torch.zeros(()))      # dex
         self.register_buffer("y_std", torch.ones(()))        # dex
+        self.var_head = VarianceHead(feature_dim(net, n_pix)) if variance else None
+        self.aux_head = None
+        if extra:
+            self.aux_head = LabelHead(feature_dim(net, n_pix), extra)
+            self.register_buffer("aux_mean", torch.zeros(int(extra)))   # the extra labels' units (K, dex)
+            self.register_buffer("aux_std", torch.ones(int(extra)))
 
     @torch.no_grad()
-    def fit_scales(self, flux, logg, mode="global"):
-        """Set the scales from a block of training flux (m, n_pix) and all training log g (n,)."""
+    def fit_scales(self, flux, logg, mode="global", extra=None):
+        """Set the scales from a block of training flux (m, n_pix), all training log g (n,) and, with
+        extra labels, all their training values (n, k)."""
         logg = torch.as_tensor(logg, dtype=torch.float64)
         mean, scale = input_scales(flux, mode)
         self.x_mean.copy_(mean)
         self.x_scale.copy_(scale)
         self.y_mean.copy_(logg.mean())
         self.y_std.copy_(logg.std(correction=0).clamp_min(1e-6))
+        if self.aux_head is not None:
+            extra = torch.as_tensor(extra, dtype=torch.float64)
+            self.aux_mean.copy_(extra.mean(0))
+            self.aux_std.copy_(extra.std(0, correction=0).clamp_min(1e-6))
 
     def standardize(self, flux):
         return (flux - self.x_mean) / self.x_scale     # (B, n_pix)
 
     def forward(self, flux):
-        return self.net(self.standardize(flux))       # (B,) standardised log g
+        """(B,) standardised log g; with a variance head (B, 2): mean and log-variance; with extra labels
+        (B, 1 + k): log g and the extra labels; all standardised."""
+        x = self.standardize(flux)
+        if self.var_head is None and self.aux_head is None:
+            return self.net(x)
+        h = self.net.forward_features(x)
+        mean = self.net.forward_head(h, x) if getattr(self.net, "head_reads_input", False) else self.net.forward_head(h)
+        if self.aux_head is not None:
+            return torch.cat([mean[:, None], self.aux_head(h)], dim=-1)
+        return torch.stack([mean, self.var_head(h)], dim=-1)
+
+    def extra_labels(self, flux):
+        """The extra labels (B, k) in their units of raw flux (B, n_pix): a module with ``extra`` > 0."""
+        if self.aux_head is None:
+            raise ValueError("extra_labels: this network learns log g alone")
+        return self.forward(flux)[:, 1:] * self.aux_std + self.aux_mean
 
     def logg(self, flux):
         """log g in dex (B,) of raw flux (B, n_pix)."""
-        return self.forward(flux) * self.y_std + self.y_mean
+        out = self.forward(flux)
+        return (out if out.ndim == 1 else out[:, 0]) * self.y_std + self.y_mean
+
+    def logg_std(self, flux):
+        """(mean, sd) of log g in dex, (B,) each, of raw flux (B, n_pix): a module with a variance head."""
+        if self.var_head is None:
+            raise ValueError("logg_std: this network has no variance head (loss gaussian_nll or beta_nll)")
+        out = self.forward(flux)
+        return out[:, 0] * self.y_std + self.y_mean, torch.exp(0.5 * out[:, 1]) * self.y_std
 
     def encode(self, flux):
         """Latents (B, T, D) of raw flux (B, n_pix): ``net.encode`` of the standardised flux."""
@@ -125,6 +214,8 @@ class ShortcutMLP(nn.Module):
     Latents: ``g``'s last hidden layer (B, 1, H), as :class:`MLP`'s. The head also reads the
     pixels (the shortcut): ``forward_head(h, x) = w^T x + b + g.forward_head(h)``.
     """
+
+    head_reads_input = True   # forward_head(h, x)
 
     def __init__(self, n_in, hidden=(512, 128), dropout=0.1):
         super().__init__()

@@ -5,8 +5,9 @@ the network's inputs and label, the loss, the validation score (higher is better
 best epoch and drives early stopping) and the inverse scaling back to physical units:
 
 * :class:`LoggTarget` (the default) -- log g in dex from the noisy flux; loss "mse" or "l1" on the
-  standardised label ``z = (logg - y_mean) / y_std``; score R^2 = 1 - MSE / Var(log g) (history
-  column ``val_r2``); predictions ``z * y_std + y_mean``;
+  standardised label ``z = (logg - y_mean) / y_std``, or "gaussian_nll" / "beta_nll" (a network with a
+  variance head: mean and log-variance, :func:`gaussian_nll`); score R^2 = 1 - MSE / Var(log g) of the
+  mean (history column ``val_r2``); predictions ``z * y_std + y_mean``;
 * :class:`CleanSpectrumTarget` -- the noiseless spectrum from the noisy flux and its sigma (a
   denoiser, :mod:`.denoiser`); loss the sigma-weighted absolute error (:func:`wmae`); score the
   relative wMAE gain over the identity, ``1 - wMAE(x_hat) / wMAE(y)`` (history column ``val_gain``:
@@ -30,36 +31,70 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..evaluation import r2_score
+from ..uncertainty import VARIANCE_LOSSES
 
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_r2", "lr", "seconds", "spectra_per_s")
-LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+BETA = 0.5   # beta of the beta-NLL (Seitzer et al. 2022): 0 is the Gaussian NLL, 1 gives the mean the MSE's gradient
+
+
+def gaussian_nll(pred, z, beta=0.0):
+    """Heteroscedastic Gaussian negative log-likelihood (without the constant) of the standardised
+    label ``z`` (B,) under ``pred`` (B, 2): mean and log-variance. ``beta`` > 0 (beta-NLL) weights each
+    star's term by its variance to the power ``beta``, detached, so stars the network finds hard keep
+    pulling the mean (plain NLL lets a large variance switch a star's mean gradient off)."""
+    mean, log_var = pred[:, 0], pred[:, 1]
+    nll = 0.5 * (log_var + (z - mean) ** 2 * torch.exp(-log_var))
+    if beta:
+        nll = nll * torch.exp(beta * log_var).detach()
+    return nll.mean()
+
+
+def beta_nll(pred, z):
+    return gaussian_nll(pred, z, BETA)
+
+
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "gaussian_nll": gaussian_nll, "beta_nll": beta_nll}
+assert set(VARIANCE_LOSSES) <= set(LOSSES)   # the losses of a network with a variance head: it gives a std
 
 
 @torch.no_grad()
-def predict(module, flux, batch_size=512, device="cpu"):
-    """log g (N,) in dex, float64, of raw flux (N, n_pix): eval mode, float32, in batches."""
+def predict(module, flux, batch_size=512, device="cpu", return_std=False):
+    """log g (N,) in dex, float64, of raw flux (N, n_pix): eval mode, float32, in batches; with
+    ``return_std`` (a module with a variance head) ``(mean, sd)``."""
     was = module.training
     module.eval()
     try:
         flux = np.asarray(flux, np.float32)
-        out = [module.logg(torch.from_numpy(flux[i:i + batch_size]).to(device)).float().cpu().numpy()
-               for i in range(0, len(flux), batch_size)]
+        out = []
+        for i in range(0, len(flux), batch_size):
+            x = torch.from_numpy(flux[i:i + batch_size]).to(device)
+            pair = module.logg_std(x) if return_std else (module.logg(x),)
+            out.append([t.float().cpu().numpy() for t in pair])
     finally:
         module.train(was)
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+    cols = [np.concatenate([o[k] for o in out]).astype(np.float64) if out else np.zeros(0)
+            for k in range(2 if return_std else 1)]
+    return tuple(cols) if return_std else cols[0]
 
 
 def evaluate(module, view, loss_fn, batch_size, device):
-    """(loss on the standardised label, R^2) of the module on a (fixed-noise) view."""
+    """(loss on the standardised label, R^2) of the module on a (fixed-noise) view; a module with a
+    variance head is scored by ``loss_fn`` on its mean and log-variance (the NLL)."""
     from .data import eval_batches
 
-    pred, y = [], []
+    var = getattr(module, "var_head", None) is not None
+    pred, sd, y = [], [], []
     for flux, logg in eval_batches(view, max(batch_size, 1)):
-        pred.append(predict(module, flux, batch_size, device))
+        out = predict(module, flux, batch_size, device, return_std=var)
+        pred.append(out[0] if var else out)
+        sd.append(out[1] if var else None)
         y.append(logg)
     pred, y = np.concatenate(pred), np.concatenate(y)
-    mu, sd = float(module.y_mean), float(module.y_std)
-    loss = float(loss_fn(torch.from_numpy((pred - mu) / sd), torch.from_numpy((y - mu) / sd)))
+    mu, s = float(module.y_mean), float(module.y_std)
+    z_pred = torch.from_numpy((pred - mu) / s)
+    if var:
+        z_pred = torch.stack([z_pred, torch.from_numpy(2 * np.log(np.concatenate(sd) / s))], dim=-1)
+    loss = float(loss_fn(z_pred, torch.from_numpy((y - mu) / s)))
     return loss, r2_score(y, pred)
 
 
@@ -87,32 +122,53 @@ class Target:
 
 
 class LoggTarget(Target):
-    """log g in dex, learned standardised with loss ``loss`` ("mse" or "l1"); score R^2.
+    """log g in dex, learned standardised with loss ``loss`` (:data:`LOSSES`); score R^2 of the mean.
+
+    ``extra_labels`` (parameter columns of the view, e.g. ("T_eff", "M_H")): learned beside log g by the
+    module's :class:`~pfslogg.nn.models.LabelHead`, each standardised by its training mean and sd, the loss
+    the mean over all labels of ``loss``; validation still scores log g alone (its R^2 picks the epoch).
 
     The stream yields ``(flux float32 (B, n_pix), logg float32 (B,))``; the module is a
     :class:`~pfslogg.nn.models.Standardized` network: raw flux -> standardised log g (B,).
     """
 
-    def __init__(self, loss="mse"):
+    def __init__(self, loss="mse", extra_labels=()):
         if loss not in LOSSES:
             raise InputError(f"nn.loss: got {loss!r}, expected one of {sorted(LOSSES)}")
         self.loss_name = loss
         self.loss_fn = LOSSES[loss]
+        self.extra = tuple(extra_labels)
+
+    def spec(self):
+        return {"target": "logg", "extra_labels": list(self.extra)} if self.extra else None
 
     def labels(self, view):
-        return np.asarray(view.y, np.float32)   # the label learned (log g unless a TargetView)
+        y = np.asarray(view.y, np.float32)   # the label learned (log g unless a TargetView)
+        if not self.extra:
+            return y
+        params = view.params
+        missing = [c for c in self.extra if c not in params]
+        if missing:
+            raise InputError(f"extra_labels: the training view has no column(s) {missing} (columns: {list(params)})")
+        return np.column_stack([y] + [params[c].to_numpy(np.float32) for c in self.extra])   # (N, 1 + k)
 
     def read(self, view, labels, start, stop):
         return view.read(start, stop)[0].astype(np.float32), labels[start:stop]
 
     def fit_scales(self, module, stream, mode):
-        module.fit_scales(stream.first_block(), stream.y, mode)
+        if self.extra:
+            module.fit_scales(stream.first_block(), stream.labels[:, 0], mode, extra=stream.labels[:, 1:])
+        else:
+            module.fit_scales(stream.first_block(), stream.y, mode)
 
     def batch(self, module, batch, device):
         x, y = batch
         x = x.to(device, non_blocking=True)
-        z = (y.to(device, non_blocking=True) - module.y_mean) / module.y_std
-        return x, z
+        y = y.to(device, non_blocking=True)
+        if self.extra:   # every label standardised by its own training mean and sd: (B, 1 + k)
+            return x, torch.cat([((y[:, 0] - module.y_mean) / module.y_std)[:, None],
+                                 (y[:, 1:] - module.aux_mean) / module.aux_std], dim=-1)
+        return x, (y - module.y_mean) / module.y_std
 
     def loss(self, pred, z):
         return self.loss_fn(pred, z)

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from pfslogg import PARAMS
-from pfslogg.ceilings.bayes import (bayes_ceiling, grid_axes, grid_chunks, grid_posterior, log_posterior, normalized_templates,
-                                    posterior_moments)
+from pfslogg.ceilings.bayes import (PosteriorAccumulator, bayes_ceiling, grid_axes, grid_chunks, grid_posterior,
+                                    log_posterior, normalized_templates, posterior_moments)
 from pfslogg.data.dataset import SpectraSet, simulate_dataset
 from pfslogg.data.gridio import read_grid
 from pfslogg.data.interp import GridInterpolator
@@ -105,6 +105,46 @@ def test_grid_templates_are_the_data_sets_flux(tmp_path):
         grid_axes(ranges)
 
 
+def test_other_parameters_are_the_weighted_means_over_the_templates(coarse_instrument_grid):
+    """The posterior mean and sd of T_eff and M_H from the accumulator (grid_posterior, and
+    posterior_moments in small chunks) are the brute-force weighted moments over the same explicit
+    templates, and log g's numbers are those of an accumulator asked for log g alone, bit for bit."""
+    interp = GridInterpolator(read_grid(coarse_instrument_grid, fields=("flux",)))
+    axes = grid_axes(TINY_RANGES, points_per_axis={"T_eff": 9, "log_g": 6, "M_H": 5})
+    theta, templates = map(np.concatenate, zip(*grid_chunks(interp, axes, chunk=60)))
+    rng = np.random.default_rng(4)
+    truth = np.column_stack([rng.uniform(*TINY_RANGES[p], 12) for p in PARAMS])
+    clean = normalized_templates(interp, truth).astype(float)
+    sigma = clean * rng.uniform(0.05, 0.3, (12, 1))                     # SNR ~3-20: broad and narrow posteriors
+    y = clean + sigma * rng.standard_normal(clean.shape)
+    chi2 = (((y[:, None, :] - templates[None].astype(float)) / sigma[:, None, :]) ** 2).sum(axis=-1)   # (N, M)
+    w = np.exp(-0.5 * (chi2 - chi2.min(axis=1, keepdims=True)))
+    w /= w.sum(axis=1, keepdims=True)
+    n_eff = 1.0 / (w * w).sum(axis=1)
+    assert n_eff.min() < 3 and n_eff.max() > 20
+    grid = grid_posterior(interp, y, sigma, TINY_RANGES, points_per_axis={"T_eff": 9, "log_g": 6, "M_H": 5},
+                          chunk=60, dtype=np.float64, refine=False)
+    explicit = posterior_moments(y, sigma, templates, theta[:, 1], chunk=37, theta=theta, others=["T_eff", "M_H"])
+    assert set(grid["params"]) == set(explicit["params"]) == {"T_eff", "M_H"}     # a_M is fixed: absent
+    for p in ("T_eff", "log_g", "M_H"):
+        t = theta[:, PARAMS.index(p)]
+        mean = w @ t
+        sd = np.sqrt(np.einsum("nm,nm->n", w, (t - mean[:, None]) ** 2))
+        for out in (grid, explicit):
+            got = out if p == "log_g" else out["params"][p]
+            np.testing.assert_allclose(got["mean"], mean, rtol=1e-9, atol=1e-9 * np.ptp(t), err_msg=p)
+            np.testing.assert_allclose(got["sd"], sd, rtol=1e-6, atol=1e-7 * np.ptp(t), err_msg=p)
+    # log g: the same bits with or without the other parameters' sums
+    alone = posterior_moments(y, sigma, templates, theta[:, 1], chunk=37)
+    assert alone["params"] == {}
+    for k in ("mean", "sd", "n_eff", "log_evidence", "chi2_min"):
+        np.testing.assert_array_equal(alone[k], explicit[k])
+    with pytest.raises(InputError, match="need theta"):
+        posterior_moments(y, sigma, templates, theta[:, 1], others=["T_eff"])
+    with pytest.raises(InputError, match="besides log_g"):
+        PosteriorAccumulator(y, sigma, others=["log_g"])
+
+
 def test_r2_bayes_converges_and_tops_the_template_fit(tiny_instrument_grid, tiny_dataset):
     """Halving the spacing moves R^2_Bayes by less than its bootstrap interval; the posterior mean
     scores at least the template fit's R^2 on the same noisy spectra (within the interval)."""
@@ -126,7 +166,23 @@ def test_r2_bayes_converges_and_tops_the_template_fit(tiny_instrument_grid, tiny
         assert abs(f["r2"] - c["r2"]) < min(f["r2"] - f["r2_ci"][0], f["r2_ci"][1] - f["r2"]), f["lo"]
     assert runs["fine"]["grid"]["n_templates"] == 45 * 20 * 20
     assert 0.9 < runs["fine"]["chi2_min_per_pixel_median"] < 1.1   # sigma is right: chi2/pixel ~ 1
-    assert set(per) == {"log_g", "snr", "post_mean", "post_sd", "n_eff", "method", "is_n_eff"} and (per["post_sd"] > 0).all()
+    assert set(per) == {"log_g", "snr", "post_mean", "post_sd", "n_eff", "method", "is_n_eff", "post_mean_T_eff",
+                        "post_sd_T_eff", "post_mean_M_H", "post_sd_M_H"} and (per["post_sd"] > 0).all()
+    # T_eff and M_H: each against its own Bayes ceiling, from the same posterior
+    labels = runs["fine"]["labels"]
+    assert list(labels) == ["T_eff", "M_H"] and runs["fine"]["nuisance"] == ["T_eff", "M_H"]
+    for p in ("T_eff", "M_H"):
+        lab = labels[p]
+        assert lab["var_prior"] == pytest.approx(np.ptp(TINY_RANGES[p]) ** 2 / 12)
+        truth = test.params[p].to_numpy(float)
+        assert lab["overall"] == {**summarize(truth, per[f"post_mean_{p}"], lab["var_prior"], n_resamples=200),
+                                  "post_sd_mean": pytest.approx(per[f"post_sd_{p}"].mean()),
+                                  "post_sd_median": pytest.approx(np.median(per[f"post_sd_{p}"]))}
+        assert 0 < lab["overall"]["r2"] <= 1 and lab["overall"]["r2_ci"][0] <= lab["overall"]["r2"]
+        assert [b["lo"] for b in lab["snr_bins"]] == [b["lo"] for b in runs["fine"]["snr_bins"]]
+        assert (per[f"post_sd_{p}"] > 0).all()
+        print(f"R2_Bayes {p}: {lab['overall']['r2']:.4f} {lab['overall']['r2_ci']}")
+    assert labels["T_eff"]["overall"]["r2"] > 0.9
     view = NoisyView(test, 1.0, noise_seed=11)
     est = make_estimator("template", {}).fit(None, None, FitContext(grid=str(tiny_instrument_grid),
                                                                      ranges=TINY_RANGES))
@@ -226,7 +282,9 @@ def test_command_writes_kind_bayes(tiny_instrument_grid, tiny_dataset, tmp_path)
     assert doc["kind"] == "bayes" and doc["metrics"]["n"] == 200 and doc["metrics"]["grid"]["n_templates"] == 288
     lo, hi = doc["metrics"]["overall"]["r2_ci"]
     assert lo <= doc["metrics"]["overall"]["r2"] <= hi
-    assert per.read_text().splitlines()[0] == "log_g,snr,post_mean,post_sd,n_eff,method,is_n_eff"
+    assert per.read_text().splitlines()[0] == ("log_g,snr,post_mean,post_sd,n_eff,method,is_n_eff,"
+                                               "post_mean_T_eff,post_sd_T_eff,post_mean_M_H,post_sd_M_H")
+    assert set(doc["metrics"]["labels"]) == {"T_eff", "M_H"}   # a_M is fixed: no ceiling of its own
     # the table's posterior means are what the metrics scored
     y = NoisyView(SpectraSet(tiny_dataset), 1.0, noise_seed=11).logg
     pred = np.loadtxt(per, delimiter=",", skiprows=1)[:, 2]
@@ -312,6 +370,15 @@ def test_unresolved_posteriors_are_refined_by_importance_sampling(coarse_instrum
     assert np.all(np.abs(coarse["mean"] - fine["mean"]) < 4 * err + 1e-3), (coarse["mean"], fine["mean"], err)
     np.testing.assert_allclose(coarse["sd"], fine["sd"], rtol=0.25)
     assert np.abs(raw["mean"] - fine["mean"]).max() > np.abs(coarse["mean"] - fine["mean"]).max()
+    # T_eff and M_H from the same weighted draws
+    assert set(coarse["params"]) == {"T_eff", "M_H"}
+    for p in ("T_eff", "M_H"):
+        c, f, r = coarse["params"][p], fine["params"][p], raw["params"][p]
+        err = c["sd"] / np.sqrt(coarse["is_n_eff"])
+        tol = 4 * err + 1e-3 * np.ptp(ranges[p])
+        assert np.all(np.abs(c["mean"] - f["mean"]) < tol), (p, c["mean"], f["mean"], err)
+        np.testing.assert_allclose(c["sd"], f["sd"], rtol=0.25, err_msg=p)
+        assert not np.any(c["mean"] == r["mean"]), p                          # the grid's moments were replaced
 
 
 def _refine_reference(interp, y, sigma, ranges, out, n_samples=256, seed=0, first_row=0, batch=64):
@@ -367,7 +434,8 @@ def test_vectorised_refinement_equals_the_per_spectrum_loop(coarse_instrument_gr
 
     def copy():
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in grid.items()} | {
-            "method": np.zeros(len(flux), np.int8), "is_n_eff": np.zeros(len(flux))}
+            "method": np.zeros(len(flux), np.int8), "is_n_eff": np.zeros(len(flux)),
+            "params": {p: {k: v.copy() for k, v in m.items()} for p, m in grid["params"].items()}}
 
     new = bayes.refine_unresolved(interp, flux, sigma, ranges, copy(), first_row=11)
     ref = _refine_reference(interp, flux, sigma, ranges, copy(), first_row=11)
@@ -381,3 +449,26 @@ def test_vectorised_refinement_equals_the_per_spectrum_loop(coarse_instrument_gr
     blocked = bayes.refine_unresolved(interp, flux, sigma, ranges, copy(), first_row=11, batch=3)
     for k in ("mean", "sd", "is_n_eff"):
         np.testing.assert_allclose(blocked[k], new[k], rtol=1e-12, atol=0)
+    for p in ("T_eff", "M_H"):   # the other parameters: set for the refined spectra, independent of the blocking
+        for k in ("mean", "sd"):
+            np.testing.assert_allclose(blocked["params"][p][k], new["params"][p][k], rtol=1e-12, atol=0)
+            assert not np.any(new["params"][p][k][done] == grid["params"][p][k][done])
+            np.testing.assert_array_equal(new["params"][p][k][~done], grid["params"][p][k][~done])
+
+
+def test_a_fixed_parameter_has_no_ceiling_of_its_own(coarse_instrument_grid, tmp_path):
+    """With M_H fixed by the prior only T_eff gets a posterior mean, table columns and a ceiling."""
+    ranges = {"T_eff": [4000.0, 5500.0], "log_g": [1.5, 4.5], "M_H": [0.25, 0.25], "a_M": [0.0, 0.0]}
+    data = tmp_path / "d.h5"
+    simulate_dataset(coarse_instrument_grid, data, 60, ranges, seed=3, noise=dict(DEFAULT_NOISE, mag=[18.5, 21.5]),
+                     chunk_size=60)
+    ev = {"snr_bins": [2.0, 200.0], "bootstrap": 50, "confidence": 0.95}
+    interp = GridInterpolator(read_grid(coarse_instrument_grid, fields=("flux",)))
+    metrics, per = bayes_ceiling(interp, SpectraSet(data), 1.0, 5, ranges, ev, prior_variance(*ranges["log_g"]),
+                                 {"spacing": {"T_eff": 100.0, "log_g": 0.2}, "chunk": 100})
+    assert metrics["nuisance"] == ["T_eff"] and list(metrics["labels"]) == ["T_eff"]
+    assert {k for k in per if k.startswith("post_")} == {"post_mean", "post_sd", "post_mean_T_eff", "post_sd_T_eff"}
+    lab = metrics["labels"]["T_eff"]
+    assert lab["var_prior"] == pytest.approx(1500.0 ** 2 / 12) and 0.5 < lab["overall"]["r2"] <= 1
+    assert len(lab["snr_bins"]) == 1 and lab["snr_bins"][0]["n"] == 60
+    assert ((per["post_mean_T_eff"] >= 4000) & (per["post_mean_T_eff"] <= 5500)).all()

@@ -20,7 +20,10 @@ terms small, so float32 products stay accurate), and the posterior sums are carr
 chunks with a running log-sum-exp, so memory holds the spectra and one chunk of templates, never
 all spectra x all templates (a chunk whose weights for a spectrum are all below e^-60 of its best
 adds nothing and is skipped for it). R^2_Bayes = 1 - mean((posterior mean - true log g)^2) / Var_prior,
-the same aggregate as every model's R^2 (``pfslogg.evaluation.summarize``).
+the same aggregate as every model's R^2 (``pfslogg.evaluation.summarize``). The same weights give the
+posterior mean and sd of the other varied parameters (T_eff, M_H, a_M when it varies: one more small
+product per chunk), each scored against its own uniform prior's variance: their Bayes ceilings
+(``labels`` in the metrics of :func:`bayes_ceiling`).
 
 What the ceiling conditions on: the noisy flux and a given sigma in a Gaussian likelihood, the prior
 (uniform in the ranges), and the forward model exactly as interpolated and normalised for the data
@@ -64,15 +67,24 @@ LOGG = PARAMS.index("log_g")
 LIVE = 60.0   # a chunk whose weights are all below e^-LIVE of a spectrum's best is skipped for it
 
 
+def other_params(ranges):
+    """The parameters besides log g that ``ranges`` varies (hi > lo), in PARAMS order: those whose
+    posterior mean and sd come out of the same sums as log g's (a fixed one has nothing to estimate)."""
+    return [p for p in PARAMS if p != "log_g" and ranges[p][1] > ranges[p][0]]
+
+
 class PosteriorAccumulator:
     """Posterior moments of log g for spectra ``y`` (N, n_pix) with noise ``sigma``, accumulated over
     chunks of templates (:meth:`add`) with a running log-sum-exp; :meth:`result` gives them.
 
     ``dtype``: of the matrix products (float32 or float64; the sums are float64). ``reference``: the
     template subtracted from spectra and templates (default: the mean of the first chunk).
+    ``others``: names of further parameters (of PARAMS, not log g) whose posterior mean and sd are
+    accumulated with the same weights, read from the ``theta`` columns that :meth:`add` then needs:
+    one more (N x C) @ (C x 2k) product per chunk, small next to the chi^2 product (N x 2 n_pix x C).
     """
 
-    def __init__(self, y, sigma, dtype=np.float64, reference=None):
+    def __init__(self, y, sigma, dtype=np.float64, reference=None, others=()):
         self.y = np.asarray(y, float)
         self.sigma = np.asarray(sigma, float)
         if self.y.ndim != 2 or self.sigma.shape != self.y.shape:
@@ -90,6 +102,13 @@ class PosteriorAccumulator:
         self.n_templates = 0
         self.best_theta = None    # parameters of each spectrum's best template (when add() gets theta)
         self.product_s = 0.0      # seconds spent in the chi^2 matrix products (benchmarks)
+        self.others = [str(p) for p in others]
+        bad = [p for p in self.others if p not in PARAMS or p == "log_g"]
+        if bad or len(set(self.others)) != len(self.others):
+            raise InputError(f"posterior: others {self.others}: expected distinct parameters of {PARAMS} besides log_g")
+        self.other_cols = [PARAMS.index(p) for p in self.others]
+        self.st = np.zeros((n, 2 * len(self.others)))   # [sum w t, sum w t^2] of the others, t centred on t0
+        self.t0 = None            # the others' values the moments are centred on (first chunk's mean)
 
     def _start(self, first):
         """lhs = [r / sigma^2, 1 / sigma^2] in the products' dtype and c0 = sum(r^2 / sigma^2), r = y - f_ref."""
@@ -109,16 +128,24 @@ class PosteriorAccumulator:
 
     def add(self, templates, logg, log_prior=None, theta=None):
         """One chunk: templates (C, n_pix), their log g (C,), log prior weights (C,) or None (equal);
-        ``theta`` (C, 4): their parameters, to keep each spectrum's best template's (``best_theta``)."""
+        ``theta`` (C, 4): their parameters, to keep each spectrum's best template's (``best_theta``) and
+        for the moments of ``others`` (then required)."""
         templates = np.asarray(templates)
         n_pix = self.n_pix
         if templates.ndim != 2 or templates.shape[1] != n_pix:
             raise InputError(f"posterior: templates {templates.shape}, expected (C, {n_pix})")
+        if self.others and (theta is None or np.shape(theta) != (len(templates), len(PARAMS))):
+            raise InputError(f"posterior: the moments of {self.others} need theta ({len(templates)}, {len(PARAMS)}), "
+                             f"got {None if theta is None else np.shape(theta)}")
         if len(templates) == 0:
             return
+        if self.others:
+            t = np.asarray(theta, float)[:, self.other_cols]
         if self.n_templates == 0:
             self._start(templates)
             self.g0 = float(np.mean(logg))
+            if self.others:
+                self.t0 = t.mean(axis=0)
         rhs = np.empty((len(templates), 2 * n_pix), dtype=self.dtype)   # [-2 d, d^2]
         d = rhs[:, :n_pix]
         np.subtract(templates, self.ref, out=d)
@@ -148,6 +175,8 @@ class PosteriorAccumulator:
         for acc in (self.s0, self.s1, self.s2):
             acc *= scale
         self.sq *= scale * scale
+        if self.others:
+            self.st *= scale[:, None]
         # rows whose best weight in this chunk is below e^-LIVE of their best so far add nothing
         live = np.flatnonzero(chunk_max > new_max - LIVE)
         w = chi2 if len(live) == len(chi2) else chi2[live]
@@ -161,37 +190,50 @@ class PosteriorAccumulator:
         self.s1[live] += moments[:, 1]
         self.s2[live] += moments[:, 2]
         self.sq[live] += np.einsum("ij,ij->i", w, w)
+        if self.others:   # a separate product: log g's sums stay as they were, bit for bit
+            t -= self.t0
+            self.st[live] += w @ np.concatenate([t, t * t], axis=1)
         self.log_max = new_max
         self.n_templates += len(templates)
 
     def result(self):
         """dict of (N,) arrays: ``mean``, ``sd`` (posterior of log g), ``n_eff`` (effective number of
         templates), ``chi2_min`` (best template's chi^2) and ``log_evidence`` (log sum of the
-        weights, up to a constant shared by all spectra)."""
+        weights, up to a constant shared by all spectra); ``best_theta`` (N, 4) or None; ``params``:
+        {name: {"mean": (N,), "sd": (N,)}} of the ``others`` (posterior mean and sd of each; {} if none)."""
         if self.n_templates == 0:
             raise InputError("posterior: no templates (is the prior box outside the grid?)")
         m1 = self.s1 / self.s0
         var = np.maximum(self.s2 / self.s0 - m1 * m1, 0.0)
+        k = len(self.others)
+        params = {}
+        for j, p in enumerate(self.others):
+            mj = self.st[:, j] / self.s0
+            vj = np.maximum(self.st[:, k + j] / self.s0 - mj * mj, 0.0)
+            params[p] = {"mean": self.t0[j] + mj, "sd": np.sqrt(vj)}
         return {"mean": self.g0 + m1, "sd": np.sqrt(var), "n_eff": self.s0 ** 2 / self.sq,
                 "chi2_min": self.chi2_min, "log_evidence": self.log_max + np.log(self.s0),
-                "best_theta": self.best_theta}
+                "best_theta": self.best_theta, "params": params}
 
 
 def posterior_moments(y, sigma, templates, grid_logg, log_prior=None, chunk=1024, dtype=np.float64,
-                      reference=None):
+                      reference=None, theta=None, others=()):
     """Posterior mean and sd of log g for spectra ``y`` (N, n_pix) with noise ``sigma`` over explicit
     ``templates`` (M, n_pix) at log g ``grid_logg`` (M,), with ``log_prior`` (M,) weights (None:
     equal; a quadrature weight belongs here too). Templates are taken ``chunk`` at a time.
-    Returns :meth:`PosteriorAccumulator.result`."""
+    ``theta`` (M, 4): the templates' parameters, with ``others`` (names) those whose posterior mean
+    and sd are wanted too. Returns :meth:`PosteriorAccumulator.result`."""
     templates = np.asarray(templates)
     grid_logg = np.asarray(grid_logg, float)
     if len(grid_logg) != len(templates):
         raise InputError(f"posterior: {len(templates)} templates but {len(grid_logg)} log g values")
+    theta = None if theta is None else np.asarray(theta, float)
     acc = PosteriorAccumulator(y, sigma, dtype=dtype,
-                               reference=templates.mean(axis=0) if reference is None else reference)
+                               reference=templates.mean(axis=0) if reference is None else reference, others=others)
     for a in range(0, len(templates), int(chunk)):
         lp = None if log_prior is None else np.asarray(log_prior, float)[a:a + chunk]
-        acc.add(templates[a:a + chunk], grid_logg[a:a + chunk], lp)
+        acc.add(templates[a:a + chunk], grid_logg[a:a + chunk], lp,
+                theta=None if theta is None else theta[a:a + chunk])
     return acc.result()
 
 
@@ -279,15 +321,16 @@ def grid_posterior(interp, y, sigma, ranges, points_per_axis=None, spacing=None,
     """Posterior moments of log g (:meth:`PosteriorAccumulator.result`) of spectra ``y`` with noise
     ``sigma`` under a uniform prior over ``ranges`` and the interpolated, mean-normalised grid
     ``interp``, summed over the regular grid of :func:`grid_axes`; BLAS limited to ``threads``.
-    ``refine``: spectra whose posterior the grid does not resolve get theirs by importance sampling
-    (:func:`refine_unresolved`); ``method`` says which (0 grid, 1 importance sampling)."""
+    ``params`` holds the posterior mean and sd of the other varied parameters (:func:`other_params`),
+    from the same sums. ``refine``: spectra whose posterior the grid does not resolve get theirs by
+    importance sampling (:func:`refine_unresolved`); ``method`` says which (0 grid, 1 importance sampling)."""
     from ..threads import numpy_threads
     from ..progress import progress as _progress
 
     axes = grid_axes(ranges, points_per_axis, spacing)
     centre = np.array([[np.mean(ranges[p]) for p in PARAMS]])
     reference = normalized_templates(interp, centre)[0] if interp.covered(centre)[0] else None
-    acc = PosteriorAccumulator(y, sigma, dtype=dtype, reference=reference)
+    acc = PosteriorAccumulator(y, sigma, dtype=dtype, reference=reference, others=other_params(ranges))
     total = int(np.prod([len(v) for v in axes.values()]))
     bar = _progress(total=total, desc="Bayes templates", unit="tpl", enabled=progress)
     with numpy_threads(threads):
@@ -486,7 +529,8 @@ def refine_unresolved(interp, y, sigma, ranges, out, n_samples=IS_SAMPLES, seed=
 
 def _refine(interp, y, sigma, ranges, out, n_samples, seed, first_row, batch, progress):
     """Replace the grid's moments of the spectra with ``n_eff < RESOLVED_N_EFF`` (``out`` from the
-    grid pass, changed in place) by self-normalised importance sampling of the same posterior.
+    grid pass, changed in place) by self-normalised importance sampling of the same posterior: log g's
+    and those of the other parameters in ``out["params"]``, from the same weighted draws.
 
     Where the posterior is narrower than the grid step (bright stars), a few grid points carry it and
     the grid's mean is quantised. For those spectra: a maximum-likelihood fit over the varied
@@ -564,6 +608,11 @@ def _refine(interp, y, sigma, ranges, out, n_samples, seed, first_row, batch, pr
         rows = idx[done]
         out["mean"][rows] = m
         out["sd"][rows] = np.sqrt(np.maximum(np.einsum("bs,bs->b", w, (g - m[:, None]) ** 2), 0.0))
+        for p, mom in out.get("params", {}).items():
+            t = theta[done, :, PARAMS.index(p)]
+            mt = np.einsum("bs,bs->b", w, t)
+            mom["mean"][rows] = mt
+            mom["sd"][rows] = np.sqrt(np.maximum(np.einsum("bs,bs->b", w, (t - mt[:, None]) ** 2), 0.0))
         out["is_n_eff"][rows] = 1.0 / np.sum(w * w, axis=1)
         out["method"][rows] = 1
         bar.update(len(idx))
@@ -585,9 +634,14 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     ``sigma`` (config ``noise.sigma``): the sigma of the likelihood, as the view gives it to models --
     ``"estimated"`` from the noisy flux, or ``"stored"`` (the true sigma of the clean flux; see the
     module docstring on what each conditions on); recorded in the metrics.
+
+    The other varied parameters (``nuisance``: T_eff, M_H, a_M when it varies) get their own Bayes
+    ceiling from the same posterior: ``labels[name]`` holds ``var_prior`` ((hi - lo)^2 / 12 of its
+    range), ``overall`` and ``snr_bins`` of its posterior mean scored as log g's is (plus the mean and
+    median posterior sd); the table gains ``post_mean_<name>`` and ``post_sd_<name>``.
     """
     from ..data.views import NoisyView
-    from ..evaluation import bin_index, metrics_by_params, metrics_by_snr, param_edges, summarize
+    from ..evaluation import bin_index, metrics_by_params, metrics_by_snr, param_edges, prior_variance, summarize
 
     if not noise_level > 0:
         raise InputError(f"noise.noise_level = {noise_level}: the Bayes ceiling needs noise (> 0); without "
@@ -595,6 +649,8 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     view = NoisyView(test, noise_level, noise_seed=noise_seed, sigma=sigma)
     keys = ("mean", "sd", "n_eff", "chi2_min", "method", "is_n_eff")
     post = {k: np.empty(view.n) for k in keys}
+    others = other_params(ranges)
+    post_others = {p: {"mean": np.empty(view.n), "sd": np.empty(view.n)} for p in others}
     grid = {}
     for a, b, flux, error in view.batches(int(bayes.get("block", 4096))):
         out = grid_posterior(interp, flux, error, ranges, points_per_axis=bayes.get("points_per_axis"),
@@ -603,6 +659,9 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
                              threads=threads, progress=True, first_row=a)
         for k in keys:
             post[k][a:b] = out[k]
+        for p in others:
+            for k in ("mean", "sd"):
+                post_others[p][k][a:b] = out["params"][p][k]
         grid = {"points": out["axes"], "n_templates": int(out["n_templates"])}
     y, snr = view.logg, view.snr()
     ev = {"n_resamples": evaluation["bootstrap"], "confidence": evaluation["confidence"], "seed": 0}
@@ -620,17 +679,31 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     for row in bins:
         row.update(extra(idx == [float(e) for e in evaluation["snr_bins"]].index(row["lo"])))
     n_pix = len(test.wave)
+
+    def label(p):   # the posterior mean of another parameter against its truth, scored as log g's
+        truth, mean, sd = view.params[p].to_numpy(float), post_others[p]["mean"], post_others[p]["sd"]
+        vp = prior_variance(*(float(v) for v in ranges[p]))
+        rows = metrics_by_snr(truth, mean, snr, evaluation["snr_bins"], vp, **ev)
+        for row in rows:
+            sel = idx == [float(e) for e in evaluation["snr_bins"]].index(row["lo"])
+            row.update({"post_sd_mean": float(np.mean(sd[sel])), "post_sd_median": float(np.median(sd[sel]))})
+        return {"var_prior": vp, "overall": {**summarize(truth, mean, vp, **ev), "post_sd_mean": float(np.mean(sd)),
+                                             "post_sd_median": float(np.median(sd))},
+                "snr_bins": rows}
+
     metrics = {"n": int(view.n), "var_prior": var_prior, "noise_level": float(noise_level), "sigma": sigma,
                "confidence": evaluation["confidence"],
-               "nuisance": [p for p in PARAMS if p != "log_g" and ranges[p][1] > ranges[p][0]],
+               "nuisance": others,
                "grid": {**grid, "dtype": str(np.dtype(bayes.get("dtype", "float32")))},
                "chi2_min_per_pixel_median": float(np.median(post["chi2_min"]) / n_pix),
                "overall": {**summarize(y, post["mean"], var_prior, **ev), **extra(np.ones(view.n, bool))},
-               "snr_bins": bins}
+               "snr_bins": bins,
+               "labels": {p: label(p) for p in others}}
     edges = param_edges(evaluation.get("param_bins"), ranges)
     if edges:   # the same parameter bins as every model's cell
         metrics["bins"] = metrics_by_params(y, post["mean"], view.params, edges, var_prior, **ev)
     table = {"log_g": y, "snr": snr, **{a: view.params[a].to_numpy(float) for a in edges},
              "post_mean": post["mean"], "post_sd": post["sd"], "n_eff": post["n_eff"],
-             "method": post["method"].astype(int), "is_n_eff": post["is_n_eff"]}   # method 0: grid, 1: importance
+             "method": post["method"].astype(int), "is_n_eff": post["is_n_eff"],   # method 0: grid, 1: importance
+             **{f"post_{k}_{p}": post_others[p][k] for p in others for k in ("mean", "sd")}}
     return metrics, table

@@ -54,6 +54,11 @@ def get_dataset(split):
     return W.dataset_path(config, split)
 
 
+def get_train_input(wildcards):
+    """What a cell trains from: the training set, or the instrument grid (train_source: simulator)."""
+    return W.train_input(config, wildcards.estimator)
+
+
 def get_dataset_of(wildcards):
     return W.dataset_path(config, wildcards.split)
 

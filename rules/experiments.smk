@@ -11,7 +11,7 @@ rule run_cell:
     wildcard_constraints:
         estimator=W.estimator_pattern(config, neural=False),
     input:
-        train=get_dataset("train"),
+        train=get_train_input,  # the training set; the instrument grid for a variant with train_source: simulator
         val=get_dataset("val"),
         test=get_dataset("test"),
         grid=W.INSTRUMENT_GRID,  # for estimators that fit templates from it; a changed grid reruns every cell
@@ -44,7 +44,7 @@ rule run_neural_cell:
     wildcard_constraints:
         estimator=W.estimator_pattern(config, neural=True),
     input:
-        train=get_dataset("train"),
+        train=get_train_input,
         val=get_dataset("val"),
         test=get_dataset("test"),
         grid=W.INSTRUMENT_GRID,

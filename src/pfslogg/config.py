@@ -206,6 +206,7 @@ def check_config(cfg, where="config"):
             choices = sorted(k for k, c in REGISTRY.items() if c.kind in MODEL_KINDS)
             raise InputError(f"{where}: estimators.{name}.class: unknown estimator class '{variant['class']}', "
                              f"expected one of {choices}")
+        _check_train_source(cfg, name, where)
         _check_hyper(variant["class"], variant.get("hyper") or {}, f"{where}: estimators.{name}.hyper")
         REGISTRY[variant["class"]].check_ranges(variant.get("hyper") or {}, cfg["params"],
                                                 f"{where}: estimators.{name}.hyper")
@@ -244,6 +245,33 @@ def _check_ceiling_checks(cfg, where):
 
 
 MODEL_KINDS = ("estimator", "transform")   # what a configured variant may be (gates live inside mixtures)
+TRAIN_SOURCES = ("file", "simulator")       # estimators.<name>.train_source: what a variant's cells train on
+
+
+def train_source(cfg, name):
+    """What the cells of variant ``name`` train on: ``"file"`` (the training data set, its first ``size``
+    rows; the default) or ``"simulator"`` (``size`` spectra simulated from the instrument grid when read,
+    other stars than the file's: :class:`~pfslogg.data.simview.SimulatorView`, seed
+    ``split_seed(cfg, "simulator")``; sizes above datasets.train.n allowed; ``train_mag`` in place of the
+    training split's magnitudes)."""
+    return cfg["estimators"][name].get("train_source") or "file"
+
+
+def _check_train_source(cfg, name, where):
+    src = cfg["estimators"][name].get("train_source", "file")
+    if src not in TRAIN_SOURCES:
+        raise InputError(f"{where}: estimators.{name}.train_source: expected one of {', '.join(TRAIN_SOURCES)}, "
+                         f"got {_show(src)}{_suggest(src, TRAIN_SOURCES) if isinstance(src, str) else ''}")
+    mag = cfg["estimators"][name].get("train_mag")
+    if mag is not None:
+        if src != "simulator":
+            raise InputError(f"{where}: estimators.{name}.train_mag: only for train_source simulator (a file's stars "
+                             "have the magnitudes they were simulated with)")
+        if not (isinstance(mag, (list, tuple)) and len(mag) == 2 and all(isinstance(v, (int, float))
+                                                                         and not isinstance(v, bool) for v in mag)
+                and mag[0] < mag[1]):
+            raise InputError(f"{where}: estimators.{name}.train_mag: expected [lo, hi] magnitudes with lo < hi, "
+                             f"got {_show(mag)}")
 
 
 def _check_predicts_logg(cfg, name, where):
@@ -290,7 +318,7 @@ def _check_upstream(cfg, where):
             if up not in variants:
                 raise InputError(f"{where}: estimators.{name}.upstream.{role}: '{up}' is not configured under "
                                  "'estimators'")
-            if not test(REGISTRY[variants[up]["class"]]):
+            if not test(REGISTRY[variants[up]["class"]], variants[up].get("hyper") or {}):
                 raise InputError(f"{where}: estimators.{name}.upstream.{role}: '{up}' (class "
                                  f"'{variants[up]['class']}') is not {expected}")
     for name in variants:   # cycles: follow the upstream chain of every variant
@@ -359,9 +387,7 @@ def _check_experiments(cfg, where):
             if len(set(exp[key])) != len(exp[key]):
                 raise InputError(f"{where}: experiments.{name}.{key}: expected distinct values, got {exp[key]}")
         if not external:
-            big = [n for n in exp["sizes"] if n > n_train]
-            if big:
-                raise InputError(f"{where}: experiments.{name}.sizes: {big} exceed datasets.train.n = {n_train}")
+            _check_sizes(cfg, name, exp, n_train, where)
         for variant, ref in compare_pairs(exp).items():
             for e in (variant, ref):
                 if e not in exp["estimators"]:
@@ -370,6 +396,35 @@ def _check_experiments(cfg, where):
     for t in sorted(TRACKS.values(), key=lambda t: t.letter):
         if t.check:
             t.check(cfg, where)
+
+
+def _check_sizes(cfg, name, exp, n_train, where):
+    """Training sizes above datasets.train.n are refused for the cells that read the training file: those
+    of the experiment's variants that train on it, and the upstream cells (of such variants) that train
+    at the size of the cell they serve. A variant with ``train_source: simulator`` has no such limit."""
+    big = [n for n in exp["sizes"] if n > n_train]
+    if not big:
+        return
+    sim = [e for e in exp["estimators"] if train_source(cfg, e) == "simulator"]
+    on_file = [e for e in exp["estimators"] if e not in sim]
+    if on_file:
+        extra = f" (its variants that train on the file: {', '.join(on_file)})" if sim else ""
+        raise InputError(f"{where}: experiments.{name}.sizes: {big} exceed datasets.train.n = {n_train}{extra}")
+    todo, seen = list(sim), set()
+    while todo:   # upstream cells at the downstream cell's size
+        e = todo.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        for role, spec in upstream_specs(cfg, e).items():
+            if spec["size"] is not None or spec["variant"] not in cfg["estimators"]:
+                continue
+            if train_source(cfg, spec["variant"]) == "simulator":
+                todo.append(spec["variant"])
+            else:
+                raise InputError(f"{where}: experiments.{name}.sizes: {big} exceed datasets.train.n = {n_train}: "
+                                 f"the upstream {role} '{spec['variant']}' of '{e}' trains on the file at the "
+                                 f"size of its cell (give estimators.{e}.upstream.{role} a size)")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -441,9 +496,15 @@ def load_config(path, *more, schema=SCHEMA):
     return check_config(cfg, where)
 
 
+SEED_TAGS = {"train": 1, "val": 2, "test": 3, "simulator": 4}
+
+
 def split_seed(cfg, split):
-    """Seed of a data-set split: derived from the master seed, distinct per split."""
-    return int(cfg["seed"]) * 10 + {"train": 1, "val": 2, "test": 3}[split]
+    """Seed of a data-set split: derived from the master seed, distinct per split. ``"simulator"``: the
+    seed of the stars that variants with ``train_source: simulator`` train on (no file: drawn when
+    read, :class:`~pfslogg.data.simview.SimulatorView`), distinct from every split's, so that they are
+    not the training file's stars."""
+    return int(cfg["seed"]) * 10 + SEED_TAGS[split]
 
 
 def noise_seed(cfg, split):

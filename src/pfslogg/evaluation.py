@@ -176,8 +176,11 @@ def predict_view(estimator, view, batch=2048):
     return out
 
 
+LABEL = "label:"   # predict_all keys of the other parameters a model predicts besides log g ("label:T_eff")
+
+
 def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=0.95, seed=0, batch=2048,
-             param_edges=None):
+             param_edges=None, ranges=None):
     """Predict the test view with ``estimator``; (metrics, predictions table).
 
     metrics: ``overall`` and ``snr_bins`` (``summarize`` per SNR bin of the test view at its noise
@@ -186,13 +189,17 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
     ``alternatives: {name: {"overall": ...}}``. The table has log_g, log_g_pred, snr and the binned
     parameters per spectrum, then ``log_g_pred_<name>`` per alternative and the model's integer
     columns (e.g. a gate's bin). A model that gives a per-star std (``gives_std``) adds the column
-    ``log_g_std`` and ``metrics["uncertainty"]`` (:func:`pfslogg.uncertainty.calibration`).
+    ``log_g_std`` and ``metrics["uncertainty"]`` (:func:`pfslogg.uncertainty.calibration`). A model that
+    predicts other parameters too (``label:<name>``, a multi-label network) adds the column ``<name>_pred``
+    and ``metrics["labels"][name]``: ``overall`` and ``snr_bins`` of that parameter scored as log g is,
+    against the variance of its uniform prior in ``ranges`` (as the Bayes ceiling's ``labels``).
     """
     from .uncertainty import STD, calibration
 
     preds = predict_view(estimator, test, batch)
     pred = preds.pop("")
     std = preds.pop(STD, None)
+    labels = {k[len(LABEL):]: preds.pop(k) for k in [k for k in preds if k.startswith(LABEL)]}
     y, snr, params = test.logg, test.snr(), test.params
     ev = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     metrics = {"overall": summarize(y, pred, var_prior, **ev),
@@ -208,6 +215,16 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
     if std is not None:   # a per-star std: its coverage and PIT per SNR bin (pfslogg.uncertainty)
         table["log_g_std"] = std
         metrics["uncertainty"] = calibration(y, pred, std, snr, snr_bins)
+    if labels:
+        metrics["labels"] = {}
+        for name, v in labels.items():
+            if name not in params or not ranges or name not in ranges:
+                raise InputError(f"evaluate: the model predicts '{name}', which the test view's parameters or the "
+                                 "prior ranges lack")
+            truth, var = params[name].to_numpy(float), prior_variance(*ranges[name])
+            metrics["labels"][name] = {"var_prior": var, "overall": summarize(truth, v, var, **ev),
+                                       "snr_bins": metrics_by_snr(truth, v, snr, snr_bins, var, **ev)}
+            table[f"{name}_pred"] = v
     return metrics, table
 
 

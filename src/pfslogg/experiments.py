@@ -4,17 +4,19 @@ An experiment (config ``experiments.<name>``) lists estimator variants (config `
 noise levels, training sizes and a number of seeds. Each combination is a *cell*: one job that
 trains the variant on the first ``size`` training spectra at that noise level (fresh noise per
 batch, generator seeded by the cell's seed) and scores it on the test set at the same noise level
-(the one fixed test noise, scaled). A cell belongs to no experiment: two experiments that share a
-cell share its job and its file. :func:`aggregate` turns the cells of an experiment into one table
-(CSV, a row per cell) and one JSON (means over seeds with intervals, the best estimator per noise
-level and size, and each variant of the experiment's ``compare`` against its reference) that
-figures, tables and macros read. A comparison is paired on the test spectra: it reads the
-predictions tables of both cells (:func:`compared_cells`), averages each spectrum's squared error
-over seeds and bootstraps the spectra with one set of resampling weights for both models
-(:class:`pfslogg.evaluation.Paired`, as Track B does), so that it has an interval with one seed too.
-The JSON also says, for every hyper-parameter a cell's fit searched over, whether the value it chose
-is the smallest or the largest searched (:func:`search_edges`): an optimum at the edge of its grid
-means that the search was truncated.
+(the one fixed test noise, scaled); a variant with ``train_source: simulator`` trains instead on
+``size`` spectra simulated from the instrument grid when read, stars of its own (:func:`run_cell`).
+A cell belongs to no experiment: two experiments that share a cell share its job and its file.
+:func:`aggregate` turns the cells of an experiment into one table (CSV, a row per cell) and one JSON
+(means over seeds with intervals, the best estimator per noise level and size, and each variant of
+the experiment's ``compare`` against its reference) that figures, tables and macros read. A
+comparison is paired on the test spectra: it reads the predictions tables of both cells
+(:func:`compared_cells`), averages each spectrum's squared error over seeds and bootstraps the
+spectra with one set of resampling weights for both models (:class:`pfslogg.evaluation.Paired`, as
+Track B does), so that it has an interval with one seed too. The JSON also says, for every
+hyper-parameter a cell's fit searched over, whether the value it chose is the smallest or the
+largest searched (:func:`search_edges`): an optimum at the edge of its grid means that the search
+was truncated.
 """
 
 import math
@@ -73,12 +75,18 @@ def _hyper_words(key, value):
 
 def cell_variant(doc):
     """What :func:`variant_labels` needs of a cell results document: its class, its class's label and
-    the hyper-parameters its rule was given (with the sigma it saw, which tells variants apart too)."""
+    the hyper-parameters its rule was given (with the sigma it saw and, for a variant trained on the
+    simulator, its train_source, which tell variants apart too)."""
     m = doc["metrics"]
     params = (doc.get("provenance") or {}).get("params") or {}
     hyper = params.get("hyper")
     if params.get("sigma") is not None:
         hyper = {**(hyper or {}), "sigma": params["sigma"]}
+    if params.get("train_source") is not None:
+        hyper = {**(hyper or {}), "train_source": params["train_source"]}
+        mag = ((params.get("simulator") or {}).get("noise") or {}).get("mag")
+        if mag is not None:   # the magnitudes of the simulated stars (train_mag, or the training split's)
+            hyper["train_mag"] = mag
     return {"class": m.get("class"), "label": m.get("label") or m.get("estimator"), "hyper": hyper}
 
 
@@ -255,6 +263,10 @@ def aggregate(name, exp, cells, confidence, default_noise_level=None, prediction
                     vals = [m["overall"][k] for m in ms if m["overall"][k] is not None]
                     cell[k] = float(np.mean(vals)) if vals else None
                 cell["rmse_sd"] = float(np.std([m["overall"]["rmse"] for m in ms], ddof=1)) if len(ms) > 1 else 0.0
+                if all("labels" in m for m in ms):   # a multi-label model: the other parameters' R^2, mean over seeds
+                    cell["labels"] = {k: {"r2": float(np.mean([m["labels"][k]["overall"]["r2"] for m in ms])),
+                                          "rmse": float(np.mean([m["labels"][k]["overall"]["rmse"] for m in ms]))}
+                                      for k in ms[0]["labels"]}
                 out.setdefault(e, {}).setdefault(f"nl{tag}", {})[f"n{int(n)}"] = cell
                 fitted.setdefault(e, {}).setdefault(f"nl{tag}", {})[f"n{int(n)}"] = \
                     [d.get("details", {}).get("fitted", {}) for d in docs]
@@ -395,8 +407,33 @@ def _compare(name, exp, cells, out, predictions, confidence, default_noise_level
                           "r2_diff": r2v - r2r, "r2_diff_ci": ci, "verdict": verdict(ci),
                           "r2_diff_ci_seeds": t_interval(diffs, confidence) if len(diffs) > 1 else None,
                           "r2_rel_percent": 100.0 * (r2v - r2r) / abs(r2r) if r2r else None}
+            if exp.get("compare_by_snr"):
+                entry[key]["snr_bins"] = _compare_by_snr(err[variant], err[ref], frame0, cells[wanted[0]]["metrics"],
+                                                         paired, var)
         comparisons[variant] = entry
     return comparisons
+
+
+def _compare_by_snr(err, err_ref, frame, doc, paired, var, min_count=10):
+    """Per SNR bin of the cells (``doc["snr_bins"]``' edges; the spectra's SNR from ``frame``) the paired
+    comparison of two models' squared errors per spectrum ``err`` and ``err_ref`` (means over seeds): R^2 of
+    both on the spectra of the bin, the difference, its paired bootstrap interval (the same resampling
+    weights, restricted to the bin's spectra) and its verdict; bins with fewer than ``min_count`` spectra
+    left out. R^2 against the prior variance ``var``, as every R^2 of a cell."""
+    from .evaluation import Paired, verdict
+
+    snr = frame["snr"].to_numpy(float)
+    out = []
+    for b in doc["snr_bins"]:
+        rows = np.flatnonzero((snr >= b["lo"]) & (snr < b["hi"]))
+        if len(rows) < min_count:
+            continue
+        sub = Paired(paired.w, var, paired.conf, rows=rows)
+        (r2v, reps), (r2r, ref_reps) = sub.r2(err), sub.r2(err_ref)
+        ci = sub.diff(r2v, reps, r2r, ref_reps)["diff_ci"]
+        out.append({"lo": float(b["lo"]), "hi": float(b["hi"]), "n": int(len(rows)), "r2": r2v, "r2_reference": r2r,
+                    "r2_diff": r2v - r2r, "r2_diff_ci": ci, "verdict": verdict(ci)})
+    return out
 
 
 def _score_transform(p, est, test, t0, t1, t2):
@@ -414,7 +451,8 @@ def _score_transform(p, est, test, t0, t1, t2):
     t3 = time.perf_counter()
     metrics = {"estimator": p["estimator"], "class": p["class"], "label": est.label, "kind": "transform",
                "noise_level": float(p["noise_level"]), "size": int(p["size"]), "seed": int(p["seed_index"]),
-               "sigma": p.get("sigma", "estimated"), "n_test": int(test.n), **metrics}
+               "sigma": p.get("sigma", "estimated"),
+               **({"train_source": p["train_source"]} if "train_source" in p else {}), "n_test": int(test.n), **metrics}
     details = {"fitted": est.fitted(), "timing": {"load_s": t1 - t0, "fit_s": t2 - t1, "save_load_evaluate_s": t3 - t2}}
     return metrics, details, table
 
@@ -425,6 +463,13 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     ``p``: the cell's parameter block (:func:`pfslogg.workflow.rule_params` of rule ``run_cell``).
     The evaluation uses the model as reloaded from ``model_dir``, so what is scored is what is kept.
     Returns ``(metrics, details, predictions)`` for the results JSON and the predictions table.
+
+    A cell of a variant with ``train_source: simulator`` (``p["train_source"]``) trains on ``size``
+    spectra simulated from the instrument grid ``grid_path`` when read
+    (:class:`~pfslogg.data.simview.SimulatorView` with ``p["simulator"]``: the stars' own seed, the
+    exposure model and the training split's observing conditions, the chunk size), with the fresh noise
+    a file cell's training view has (generator seeded by the cell's seed); ``train_path`` is not read
+    (the workflow passes the grid there). Validation and test are the files, as for every cell.
     """
     import time
 
@@ -435,21 +480,39 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
 
     t0 = time.perf_counter()
     nl = float(p["noise_level"])
-    train_set, val_set, test_set = SpectraSet(train_path), SpectraSet(val_path), SpectraSet(test_path)
-    for ds in (val_set, test_set):
-        if len(ds.wave) != len(train_set.wave):
-            raise InputError(f"{ds.path}: {len(ds.wave)} pixels, the training set {train_path} has {len(train_set.wave)}")
+    source = p["train_source"] if "train_source" in p else "file"   # the key is there for simulator cells only
+    if source not in ("file", "simulator"):
+        raise InputError(f"estimators.{p['estimator']}.train_source: expected one of file, simulator, got {source!r}")
     sigma = p.get("sigma", "estimated")   # noise.sigma: which sigma the estimator sees (NoisyView)
-    train = NoisyView(train_set, nl, n=p["size"], rng_seed=p["seed"], sigma=sigma)
+    if source == "simulator":
+        from .data.simview import SimulatorView
+
+        if grid_path is None:
+            raise InputError(f"estimators.{p['estimator']}.train_source: simulator: the cell needs the instrument "
+                             "grid (--grid) to simulate its training spectra")
+        train = SimulatorView(grid_path, p["size"], p["params"], noise_level=nl, rng_seed=p["seed"], sigma=sigma,
+                              **p["simulator"])
+        train_wave, train_from = train.wave, f"the training spectra simulated from {grid_path}"
+        val_set, test_set = SpectraSet(val_path), SpectraSet(test_path)
+    else:
+        train_set, val_set, test_set = SpectraSet(train_path), SpectraSet(val_path), SpectraSet(test_path)
+        train_wave, train_from = train_set.wave, f"the training set {train_path}"
+    for ds in (val_set, test_set):
+        if len(ds.wave) != len(train_wave):
+            raise InputError(f"{ds.path}: {len(ds.wave)} pixels, {train_from} has {len(train_wave)}")
+    if source == "file":
+        train = NoisyView(train_set, nl, n=p["size"], rng_seed=p["seed"], sigma=sigma)
     val = NoisyView(val_set, nl, noise_seed=p["val_noise_seed"], sigma=sigma)
     test = NoisyView(test_set, nl, noise_seed=p["test_noise_seed"], sigma=sigma)
     est = make_estimator(p["class"], p["hyper"], random_state=p["seed"], where=f"estimators.{p['estimator']}.hyper",
                          kinds=("estimator", "transform"))
     ups = p["upstream"] if "upstream" in p else {}   # cells with upstream models only (rule_params)
     upstream = {role: load(folder) for role, folder in ups.items()}   # trained by their own cells
-    if grid_path is not None:
+    if grid_path is not None and source == "file":
         from .data.gridio import read_grid
         check_same_wave(train_set.wave, read_grid(grid_path, fields=()).wave, train_path, grid_path)
+    elif source == "simulator":   # the training spectra are on the grid's pixels: the val/test sets must be too
+        check_same_wave(val_set.wave, train.wave, val_path, grid_path)
     checkpoint = p["checkpoint"] if "checkpoint" in p else None   # neural cells (rule run_neural_cell) only
     t1 = time.perf_counter()
     est.fit(train, val, FitContext(grid=grid_path, ranges=p["params"], threads=threads, checkpoint_dir=checkpoint,
@@ -466,10 +529,11 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     var = prior_variance(*p["params"]["log_g"])
     scores, predictions = evaluate(est, test, var, ev["snr_bins"], n_resamples=ev["bootstrap"],
                                    confidence=ev["confidence"], seed=p["seed_index"],
-                                   param_edges=param_edges(ev.get("param_bins"), p["params"]))
+                                   param_edges=param_edges(ev.get("param_bins"), p["params"]), ranges=p["params"])
     t3 = time.perf_counter()
-    metrics = {"estimator": p["estimator"], "class": p["class"], "label": est.label, "noise_level": nl,
-               "size": int(p["size"]), "seed": int(p["seed_index"]), "sigma": sigma, "n_test": int(test.n),
+    metrics = {"estimator": p["estimator"], "class": p["class"], "label": p.get("label") or est.label, "noise_level": nl,
+               "size": int(p["size"]), "seed": int(p["seed_index"]), "sigma": sigma,
+               **({"train_source": source} if source != "file" else {}), "n_test": int(test.n),
                "var_prior": var, "confidence": ev["confidence"], **scores}
     details = {"fitted": est.fitted(),
                "timing": {"load_s": t1 - t0, "fit_s": t2 - t1, "save_load_evaluate_s": t3 - t2}}

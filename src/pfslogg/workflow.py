@@ -8,11 +8,12 @@ table, document and track target reads comes from the one registry of :mod:`pfsl
 Tests check both sides against each other without Snakemake.
 """
 
-from .config import noise_seed, split_seed
+from .config import noise_seed, split_seed, train_source
 from .errors import InputError
 from .experiments import cell_seed, experiment_cells, noise_tag, parse_noise_tag
 from .paths import *  # noqa: F401,F403  (the rule files read every path as W.<NAME>)
-from .paths import CHECKPOINT, FIGURE, MODEL, PDF, SPLITS, TABLE, bayes_paths, bounds_scaling, dataset_path
+from .paths import (CHECKPOINT, FIGURE, INSTRUMENT_GRID, MODEL, PDF, SPLITS, TABLE, bayes_paths, bounds_scaling,
+                    dataset_path)
 from .tracks import FIGURES, TABLES as TABLE_ENTRIES, TRACKS
 
 
@@ -150,6 +151,39 @@ def variant_sigma(cfg, name):
     return _variant(cfg, name).get("sigma") or cfg["noise"]["sigma"]
 
 
+def _label_params(cfg, estimator):
+    """``{"label": words}`` of a variant that names itself (estimators.<name>.label), else nothing: the
+    cells of the others keep their parameter block."""
+    label = _variant(cfg, estimator).get("label")
+    return {"label": str(label)} if label else {}
+
+
+def _train_source_params(cfg, estimator):
+    """``{"train_source": "simulator", "simulator": {"seed", "noise", "chunk_size"}}`` of a cell of a variant
+    that trains on the simulator (:func:`pfslogg.data.simview.simulator_settings` with the stars' own seed,
+    ``split_seed(cfg, "simulator")``, and the variant's ``train_mag`` as noise.mag when it has one), else nothing: the cells of variants that train on the file keep the
+    parameter block -- and Snakemake's rerun trigger -- they had before the key existed."""
+    if train_source(cfg, estimator) != "simulator":
+        return {}
+    from .data.simview import simulator_settings
+
+    settings = simulator_settings(cfg, "train", seed=split_seed(cfg, "simulator"))
+    mag = _variant(cfg, estimator).get("train_mag")
+    if mag is not None:   # the variant's own magnitudes (e.g. the test set's)
+        settings["noise"]["mag"] = [float(v) for v in mag]
+    return {"train_source": "simulator", "simulator": settings}
+
+
+def train_input(cfg, estimator):
+    """The file a cell of ``estimator`` trains from (input ``train`` of rules run_cell and
+    run_neural_cell, passed as ``--train``): the training data set, or the instrument grid for a variant
+    with ``train_source: simulator`` (its spectra are simulated from the grid when read; no data set file
+    behind them, so the training set is no input of its cells)."""
+    if train_source(cfg, estimator) == "simulator":
+        return INSTRUMENT_GRID
+    return dataset_path(cfg, "train")
+
+
 def _stored_noise(cfg):
     """The exposure model without noise.noise_level and noise.sigma: data sets are stored at noise
     level 1 with their sigma and the calibration works at fixed SNR, so neither the default noise level
@@ -199,7 +233,8 @@ def rule_params(rule, cfg, **w):
                 "test_noise_seed": noise_seed(cfg, "test"), "sigma": variant_sigma(cfg, w["estimator"]),
                 "params": cfg["params"], "evaluation": cfg["evaluation"],
                 **_upstream_params(cfg, w["estimator"], str(w["noise"]), int(w["size"])),
-                **_transform_params(cfg, w["estimator"])}
+                **_transform_params(cfg, w["estimator"]), **_train_source_params(cfg, w["estimator"]),
+                **_label_params(cfg, w["estimator"])}
     if rule == "run_neural_cell":
         return {**rule_params("run_cell", cfg, **w),
                 "checkpoint": CHECKPOINT.format(estimator=w["estimator"], noise=w["noise"], size=int(w["size"]),

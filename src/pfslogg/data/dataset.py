@@ -65,11 +65,15 @@ def draw_params(rng, n, ranges):
     return np.stack(cols, axis=1)
 
 
-def _make_chunk(interp, exposure, ranges, noise, seed, c, m, grid_path):
-    """Rows of chunk ``c`` (``m`` of them): (flux, sigma, parameter table), float32 spectra.
+def draw_chunk_params(interp, ranges, noise, seed, c, m, grid_path):
+    """The stars of row chunk ``c`` (``m`` rows): ``(theta (m, 4) in PARAMS order, mag (m,), seeing (m,))``.
 
-    The generator is seeded by (seed, c): a chunk's content does not depend on which thread makes
-    it or in which order chunks are made.
+    The generator is seeded by ``(seed, c)``: a chunk's content does not depend on which thread makes
+    it or in which order chunks are made. Draws, in this order: the parameters (uniform over
+    ``ranges``), redraws of the points that fall into holes of the grid of ``interp`` (up to 100
+    rounds; InputError naming ``grid_path`` beyond), the magnitudes (``noise["mag"]``), the seeings
+    (``noise["seeing"]``). :func:`simulate_dataset` and :class:`~pfslogg.data.simview.SimulatorView`
+    both draw their rows here, so that they hold the same stars.
     """
     rng = np.random.default_rng([seed, c])
     theta = draw_params(rng, m, ranges)
@@ -82,11 +86,27 @@ def _make_chunk(interp, exposure, ranges, noise, seed, c, m, grid_path):
         raise InputError(f"{grid_path}: too many holes in the grid for params ranges {ranges}")
     mag = rng.uniform(*noise["mag"], m)
     seeing = rng.uniform(*noise["seeing"], m)
+    return theta, mag, seeing
+
+
+def simulate_chunk(interp, exposure, theta, mag, seeing):
+    """Clean flux and sigma at noise level 1, float32 (m, n_pix) each, of the stars ``theta`` (m, 4)
+    observed at magnitudes ``mag`` and seeings ``seeing``: interpolated in the grid of ``interp``, sigma
+    of the :class:`~pfslogg.data.noise.ExposureModel` ``exposure``, both divided by the flux's
+    normalisation. Row by row: any subset of the rows gives the values of the whole, bitwise."""
     flux = interp(theta, dtype=np.float32)
     sigma = exposure.sigma(flux, mag, seeing)
     inv = (1.0 / normalization(flux)).astype(np.float32)
     flux *= inv
     sigma *= inv
+    return flux, sigma
+
+
+def _make_chunk(interp, exposure, ranges, noise, seed, c, m, grid_path):
+    """Rows of chunk ``c`` (``m`` of them): (flux, sigma, parameter table), float32 spectra
+    (:func:`draw_chunk_params`, then :func:`simulate_chunk`)."""
+    theta, mag, seeing = draw_chunk_params(interp, ranges, noise, seed, c, m, grid_path)
+    flux, sigma = simulate_chunk(interp, exposure, theta, mag, seeing)
     snr = np.median(flux / sigma, axis=1)
     table = np.column_stack([theta, np.zeros(m), mag, np.zeros(m), snr, seeing])
     return flux, sigma, table

@@ -36,6 +36,10 @@ bin; with ``rng_seed`` its own stream of fresh noise, so that parts trained one 
 or resumed after a kill -- see the same noise whatever happened before), :class:`TargetView`
 (another label), :class:`MappedView` (a function applied to the flux of every batch: gate features,
 extra inputs), :class:`TransformView` (a fitted denoiser applied to the flux of every batch).
+
+:class:`~pfslogg.data.simview.SimulatorView` offers the same interface over spectra simulated from the
+instrument grid when read (no file; its noise exactly a NoisyView's): the training view of the cells of
+a variant with ``train_source: simulator``.
 """
 
 import numpy as np

@@ -63,7 +63,7 @@ def main():
     edges = cfg["evaluation"]["snr_bins"]
     show("Bayes posterior (reference)", calibration(y, post_mean, post_sd, snr, edges, post_sd=post_sd))
     ctx = FitContext(grid=str(ROOT / "data/grid/instrument.h5"), ranges=cfg["params"])
-    for cls in sorted(c for c, k in REGISTRY.items() if getattr(k, "gives_std", False)):
+    for cls in sorted(c for c, k in REGISTRY.items() if k.provides_std({}) and not k.accelerator):
         t0 = time.perf_counter()
         est = make_estimator(cls).fit(None, None, ctx)
         mean, std = predict_with_std(est, flux, sigma)

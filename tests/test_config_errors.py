@@ -169,6 +169,8 @@ def test_the_full_study_resolves(tmp_path):
     cells = {(e, float(nl), s, k) for x in cfg["experiments"].values() for e in x["estimators"]
              for nl in x["noise_levels"] for s in x["sizes"] for k in range(x["seeds"])}
     cells |= {(e, float(cfg["noise"]["noise_level"]), cfg["datasets"]["train"]["n"], 0) for e in cfg["figure"]["estimators"]}
+    u = cfg["uncertainty"]   # Track C's per-star sigma cells
+    cells |= {(e, float(cfg["noise"]["noise_level"]), u["size"], 0) for e in u["estimators"]}
     d = cfg["denoising"]   # Track D's transforms (the denoiser: a network), trained once per noise level
     cells |= {(t, float(nl), d["size"], k) for t in d["transforms"] for nl in d["noise_levels"] for k in range(d["seeds"])}
     neural |= {n for n, v in cfg["estimators"].items() if v["class"] in ("denoiser", "diffusion")}

@@ -6,6 +6,7 @@ import pytest
 
 from pfslogg.data.dataset import SpectraSet, simulate_dataset
 from pfslogg.data.views import NoisyView
+from pfslogg import paper
 from pfslogg.errors import InputError
 from pfslogg.estimators import FitContext, make_estimator
 from pfslogg.uncertainty import calibration, coverage, pit, predict_with_std
@@ -146,7 +147,10 @@ def test_the_comparison_with_the_exact_posterior_reads_the_cells_tables(tmp_path
     assert out["estimators"]["good"]["overall"]["coverage68"] == out["bayes"]["overall"]["coverage68"]
     assert out["estimators"]["wide"]["overall"]["sd_ratio_median"] == pytest.approx(3.0)
     assert out["estimators"]["wide"]["overall"]["coverage68"] > 0.95
-    fig = draw_uncertainty_calibration(out)
+    assert out["accuracy"]["good"] == out["accuracy"]["bayes"] and out["accuracy"]["good"]["r2"] > 0.5
+    assert set(out["accuracy"]["wide"]) == {"r2", "rmse", "bias"}
+    fig = draw_uncertainty_calibration({**out, "labels": {"good": "Good model"}})
+    assert [ax.get_title() for ax in fig.axes[2:]] == ["exact posterior", "Good model", "wide"]   # the PIT panels
     fig.savefig(tmp_path / "u.png")
     with pytest.raises(InputError, match="'plain' has no per-star std"):
         compare_with_posterior(bayes, {"plain": good.drop(columns="log_g_std")}, [2.0, 40.0])
@@ -165,3 +169,23 @@ def test_a_variant_without_std_is_refused_in_the_config():
     new["uncertainty"]["estimators"] = ["template", "ridge"]
     with pytest.raises(InputError, match=r"uncertainty\.estimators: 'ridge' \(class 'ridge'\) gives no per-star"):
         check_config(new, "config")
+
+
+def test_the_uncertainty_table_cites_every_row_through_macros(tmp_path):
+    from pfslogg.provenance import write_results
+    from pfslogg.uncertainty import compare_with_posterior
+
+    bayes = _bayes_table()
+    good = bayes[["log_g", "M_H", "T_eff"]].assign(log_g_pred=bayes["post_mean"], log_g_std=bayes["post_sd"])
+    metrics = {"noise_level": 1.0, "size": 300, "labels": {"good_one": "MLP (beta NLL)"},
+               **compare_with_posterior(bayes, {"good_one": good}, [2.0, 10.0, 40.0])}
+    root = tmp_path
+    (root / "results/track_c").mkdir(parents=True)
+    path = root / "results/track_c/uncertainties.json"
+    write_results(path, metrics, "check_uncertainties", [], kind="uncertainties")
+    text = paper.table_tex("uncertainties", root / "results", [path])
+    numbers = paper.numbers_tex(paper.collect_numbers(root / "results", files=[path]))
+    assert paper.find_hand_typed_numbers(text) == [] and paper.find_undefined_macros(text, numbers) == []
+    assert "MLP (beta NLL) &" in text and "Exact posterior &" in text
+    assert "\\TrackCUncertaintiesAccuracyGoodOneRtwo" in text
+    assert "\\TrackCUncertaintiesEstimatorsGoodOneOverallWithintwenty" in text

@@ -25,6 +25,8 @@ STD = "std"                 # the name of the per-star std among a model's predi
 LEVELS = (0.683, 0.954)     # the Gaussian one- and two-sigma intervals
 PIT_BINS = 10
 WITHIN = 0.2                # "within 20 % of the exact posterior sd" (issue 17's target)
+TOLERANCE = 0.03            # coverage of a 68 % interval within 68.3 +- 3 points: "calibrated" (issue 17's target)
+VARIANCE_LOSSES = ("gaussian_nll", "beta_nll")   # a network's losses that train a variance head (pfslogg.nn.targets)
 
 
 def predict_with_std(model, flux, sigma):
@@ -65,12 +67,20 @@ def pit(y, mean, std):
     return norm.cdf(z)
 
 
+def interval_verdict(coverage68):
+    """"too narrow", "calibrated" or "too wide": a 68 % interval's coverage against 68.3 % +- :data:`TOLERANCE`."""
+    if coverage68 < LEVELS[0] - TOLERANCE:
+        return "too narrow"
+    return "too wide" if coverage68 > LEVELS[0] + TOLERANCE else "calibrated"
+
+
 def _row(y, mean, std, post_sd=None):
     from .evaluation import rank_correlation
 
     u = pit(y, mean, std)
     hist = np.histogram(u, bins=PIT_BINS, range=(0.0, 1.0))[0] / len(u)
-    row = {"n": int(len(y)), **{f"coverage{int(round(100 * lv))}": coverage(y, mean, std, lv) for lv in LEVELS},
+    cov = {f"coverage{int(round(100 * lv))}": coverage(y, mean, std, lv) for lv in LEVELS}
+    row = {"n": int(len(y)), **cov, "verdict": interval_verdict(cov["coverage68"]),
            "pit_histogram": [float(h) for h in hist], "pit_max_deviation": float(np.max(np.abs(hist * PIT_BINS - 1))),
            "std_median": float(np.median(std)) if np.all(np.isfinite(std)) else None}
     if post_sd is not None:
@@ -90,12 +100,14 @@ def _row(y, mean, std, post_sd=None):
 def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
     """Calibration of per-star ``std`` of log g: ``{"overall": row, "snr_bins": [row + lo, hi]}``.
 
-    row: ``n``, ``coverage68`` and ``coverage95`` (:func:`coverage` at :data:`LEVELS`), ``pit_histogram``
+    row: ``n``, ``coverage68`` and ``coverage95`` (:func:`coverage` at :data:`LEVELS`), ``verdict``
+    (:func:`interval_verdict` of coverage68), ``pit_histogram``
     (shares in :data:`PIT_BINS` equal bins; 0.1 each when calibrated) and ``pit_max_deviation`` (largest
     |bin share x bins - 1|), ``std_median``; with ``post_sd`` (the exact posterior sd of the same spectra)
     also ``post_sd_median``, ``sd_ratio_median``/``_q16``/``_q84`` of std / post_sd, ``within20`` (share
     with the ratio within 20 % of 1) and ``sd_rank_correlation``. SNR bins (``lo <= snr < hi`` of
-    ``edges``) with fewer than ``min_count`` stars are left out."""
+    ``edges``) with fewer than ``min_count`` stars are left out; ``coverage68_bins``: the least and the
+    largest 68 % coverage over the bins (None without bins)."""
     from .evaluation import rows_by_snr
 
     y, mean, std = _arrays(y, mean, std)
@@ -110,13 +122,60 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
     bins = rows_by_snr(snr, np.asarray(edges, float),
                        lambda sel, b: _row(y[sel], mean[sel], std[sel], None if post_sd is None else post_sd[sel]),
                        min_count)
-    return {"overall": _row(y, mean, std, post_sd), "snr_bins": bins}
+    cov = [b["coverage68"] for b in bins]
+    return {"overall": _row(y, mean, std, post_sd), "snr_bins": bins,
+            "coverage68_bins": {"min": float(min(cov)), "max": float(max(cov))} if cov else None}
+
+
+def rescaled_variant(variants, name):
+    """The variant whose sigma variant ``name`` rescales (its upstream ``model``: a conformal variant), or None."""
+    up = ((variants.get(name) or {}).get("upstream") or {}).get("model")
+    up = up if isinstance(up, str) or up is None else up.get("variant")
+    return up if up in variants and up != name else None
+
+
+def variant_label(variants, name):
+    """Variant ``name``'s label in the uncertainty check (``variants``: config ``estimators``), naming
+    where its std comes from: the model's label ("Template fit", "MLP ensemble (5)"), with "(beta NLL)"
+    for a network's variance head, "(quantile intervals)" for LightGBM's, ", trained at mag lo-hi" for a
+    simulator variant's own magnitudes (``train_mag``), and ", conformal sigma" after the label of the
+    upstream ``model`` whose sigma a conformal variant rescales."""
+    from .estimators import make_estimator
+
+    v = variants[name]
+    if v.get("label"):   # the variant's own words
+        return str(v["label"])
+    hyper = v.get("hyper") or {}
+    up = rescaled_variant(variants, name)
+    if up is not None:
+        return f"{variant_label(variants, up)}, conformal sigma"
+    try:
+        label = make_estimator(v["class"], hyper).label
+    except (InputError, TypeError, KeyError):   # hyper-parameters of another class: the config check says so
+        label = str(v.get("class"))
+    loss = hyper.get("loss")
+    if loss in VARIANCE_LOSSES:
+        label = f"{label} ({loss.replace('_', ' ').replace('nll', 'NLL')})"
+    elif hyper.get("intervals"):
+        label = f"{label} (quantile intervals)"
+    mag = v.get("train_mag")
+    if isinstance(mag, (list, tuple)) and len(mag) == 2:
+        label = f"{label}, trained at mag {mag[0]:g}-{mag[1]:g}"
+    return label
+
+
+def _accuracy(y, pred):
+    from .evaluation import r2_score
+
+    d = np.asarray(pred, float) - y
+    return {"r2": r2_score(y, pred), "rmse": float(np.sqrt(np.mean(d ** 2))), "bias": float(np.mean(d))}
 
 
 def compare_with_posterior(bayes, tables, edges, min_count=10):
     """Every model's per-star std against the exact posterior of the same test spectra (rule
     check_uncertainties): ``{"estimators": {name: calibration with post_sd}, "bayes": calibration of the
-    posterior's own mean +- sd}``. ``bayes``: the Bayes ceiling's per-spectrum table (columns log_g, snr,
+    posterior's own mean +- sd, "accuracy": {"bayes" or name: {r2, rmse, bias}}}`` (the accuracy of the
+    mean beside its error bar: a calibrated sigma around a poor mean is no achievement). ``bayes``: the Bayes ceiling's per-spectrum table (columns log_g, snr,
     post_mean, post_sd); ``tables``: ``{name: predictions table}`` with ``log_g_std`` (a model that gives
     a std), each on the same test spectra in the same order (checked by log_g, M_H, T_eff)."""
     from .evaluation import same_test_rows
@@ -126,7 +185,8 @@ def compare_with_posterior(bayes, tables, edges, min_count=10):
             raise InputError(f"check_uncertainties: the Bayes table lacks column '{col}'")
     y, snr, post_sd = (np.asarray(bayes[c], float) for c in ("log_g", "snr", "post_sd"))
     out = {"bayes": calibration(y, np.asarray(bayes["post_mean"], float), post_sd, snr, edges, post_sd=post_sd,
-                                min_count=min_count), "estimators": {}}
+                                min_count=min_count), "estimators": {},
+           "accuracy": {"bayes": _accuracy(y, bayes["post_mean"])}}
     for name, t in tables.items():
         if "log_g_std" not in t:
             raise InputError(f"check_uncertainties: '{name}' has no per-star std (column log_g_std): its class "
@@ -136,4 +196,5 @@ def compare_with_posterior(bayes, tables, edges, min_count=10):
                              "(log_g, M_H, T_eff differ)")
         out["estimators"][name] = calibration(y, np.asarray(t["log_g_pred"], float), np.asarray(t["log_g_std"], float),
                                               snr, edges, post_sd=post_sd, min_count=min_count)
+        out["accuracy"][name] = _accuracy(y, t["log_g_pred"])
     return out

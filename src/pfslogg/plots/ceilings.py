@@ -7,6 +7,7 @@ A CRLB "median" is the median of per-spectrum bounds, never a bound on a mean; t
 (1 - mean CRLB / Var_prior) is the aggregate a model's R^2 is compared with."""
 
 import math
+import textwrap
 
 import matplotlib.colors
 import matplotlib.patches
@@ -342,27 +343,49 @@ def efficiency(inputs, params):
 
 
 def draw_uncertainty_calibration(metrics):
-    """Left: coverage of the 68 % Gaussian interval per SNR bin for each estimator's per-star sigma and for
-    the exact posterior's mean +- sd (line: 68.3 %). Right: median ratio of sigma to the exact posterior sd
-    per SNR bin (line: 1; bars: its 16-84 % quantiles over the stars)."""
+    """Top left: coverage of the 68 % Gaussian interval per SNR bin for each estimator's per-star sigma and
+    for the exact posterior's mean +- sd (line: 68.3 %); a conformal variant (``metrics["rescales"]``) is
+    drawn dashed in the colour of the model whose sigma it rescales. Top right: median ratio of sigma to the exact
+    posterior sd per SNR bin (line: 1; bars: its 16-84 % quantiles over the stars). Bottom: the PIT
+    histogram of each, over all test stars (flat at 1 when calibrated: a U means sigma too small, a hump
+    too large)."""
     try:
-        rows = {"exact posterior": metrics["bayes"], **metrics["estimators"]}
-    except (KeyError, TypeError) as e:
+        labels = metrics.get("labels") or {}
+        rescales = metrics.get("rescales") or {}    # conformal variant -> the variant whose sigma it rescales
+        rows = {"exact posterior": metrics["bayes"],
+                **{labels.get(k, k): v for k, v in metrics["estimators"].items()}}
+        base = {labels.get(k, k): labels.get(v, v) for k, v in rescales.items() if v in metrics["estimators"]}
+    except (KeyError, TypeError, AttributeError) as e:
         raise InputError(f"uncertainty_calibration: expected the metrics of check_uncertainties ({e})") from None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(16.0 / 2.54, 6.2 / 2.54), layout="constrained")
+    n = len(rows)
+    lines = 1 if n <= 6 else 2                      # PIT panels: one line, or two for more than six
+    cols = math.ceil(n / lines)
+    fig = plt.figure(figsize=(16.0 / 2.54, (8.0 + 4.0 * lines) / 2.54), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[2.0, lines])
+    left, right = top.subplots(1, 2)
+    grid = bottom.subplots(lines, cols, sharey=True, squeeze=False)
+    pits = list(grid.ravel()[:n])
+    for ax in grid.ravel()[n:]:
+        ax.set_visible(False)
+    colors, own = {}, 0
     for k, (name, cal) in enumerate(rows.items()):
+        if name in base:        # a rescaled sigma: its model's colour, dashed, open markers
+            color, style = colors.get(base[name], "0.5"), dict(ls="--", mfc="white")
+        else:
+            color, style = ("k" if k == 0 else COLORS[own % len(COLORS)]), dict(ls="-")
+            own += k > 0
+        colors[name] = color
         bins = cal["snr_bins"]
         if not bins:
             continue
         x = np.sqrt([b["lo"] * b["hi"] for b in bins])
-        color = "k" if k == 0 else COLORS[(k - 1) % len(COLORS)]
-        left.plot(x, [b["coverage68"] for b in bins], "o-", color=color, ms=3, lw=1, label=name)
+        left.plot(x, [b["coverage68"] for b in bins], marker="o", color=color, ms=3, lw=1, label=name, **style)
         if k:
             r = np.array([[b.get("sd_ratio_median") or np.nan, b.get("sd_ratio_q16") or np.nan,
                            b.get("sd_ratio_q84") or np.nan] for b in bins])
-            right.errorbar(x * (1 + 0.03 * k), r[:, 0], yerr=[np.clip(r[:, 0] - r[:, 1], 0, None),
+            right.errorbar(x * (1 + 0.02 * k), r[:, 0], yerr=[np.clip(r[:, 0] - r[:, 1], 0, None),
                                                               np.clip(r[:, 2] - r[:, 0], 0, None)],
-                           fmt="o-", color=color, ms=3, lw=1, capsize=2, label=name)
+                           marker="o", color=color, ms=3, lw=1, capsize=2, **style)
     left.axhline(0.683, color="0.5", lw=0.8, ls="--")
     right.axhline(1.0, color="0.5", lw=0.8, ls="--")
     edges = [e for cal in rows.values() for b in cal["snr_bins"] for e in (b["lo"], b["hi"])]
@@ -376,9 +399,22 @@ def draw_uncertainty_calibration(metrics):
     left.set_ylim(0, 1.02)
     left.set_ylabel(r"coverage of mean $\pm\,\sigma$")
     right.set_yscale("log")
+    right.set_ylim(0.05, 20)          # a template fit's 16th percentile at high SNR runs to 1e-4: off the axis
     right.set_ylabel(r"$\sigma$ / exact posterior sd")
     right.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    left.legend(fontsize=7, loc="lower left", frameon=False)
+    top.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=6.5, frameon=False)
+    for ax, (name, cal) in zip(pits, rows.items()):
+        hist = np.asarray(cal["overall"]["pit_histogram"], float) * len(cal["overall"]["pit_histogram"])
+        edges01 = np.linspace(0, 1, len(hist) + 1)
+        ax.stairs(hist, edges01, fill=True, color=colors[name], alpha=0.6)
+        ax.axhline(1.0, color="0.4", lw=0.7, ls="--")
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"], fontsize=6.5)
+        ax.tick_params(axis="y", labelsize=6.5)
+        ax.set_title("\n".join(textwrap.wrap(name, 17)), fontsize=6.5)
+        ax.set_xlabel("PIT", fontsize=7)
+    for row in grid:
+        row[0].set_ylabel("density", fontsize=7)
     return fig
 
 

@@ -1,11 +1,11 @@
-"""Track A: neural estimators -- scaling law, ablations, noise levels, attention maps."""
+"""Track A: neural estimators -- scaling law, ablations, noise levels, training protocols, attention maps."""
 
 from .. import paths as P
 from ..errors import InputError
 from .data import data_results
 from .registry import figure, table, track
 
-EXPERIMENTS = ("scaling", "ablations", "vit_noise")
+EXPERIMENTS = ("scaling", "ablations", "vit_noise", "protocols")
 
 
 def _aggregates(cfg):
@@ -45,3 +45,6 @@ table("ablations", "a", lambda cfg: [P.aggregate_path(cfg, "ablations")],
       "Track A: R2 of the ViT and CNN variants (patch, tokenizer, position, loss, kernels) and MLPs.")
 table("figure_models", None, P.figure_cells,
       "the labels of the models drawn in the headline figure, as a series of words for the captions that name them.")
+table("protocols", "a", lambda cfg: [P.aggregate_path(cfg, "protocols"), P.BAYES],
+      "Track A: R2 per SNR bin of the MLP trained on the file, on simulated stars and on the test's magnitudes, "
+      "with the Bayes ceiling and the paired differences.")

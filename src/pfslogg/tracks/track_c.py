@@ -23,7 +23,12 @@ def uncertainty_inputs(cfg):
 
 
 def uncertainty_params(cfg):
+    from ..uncertainty import rescaled_variant, variant_label
+
+    est = cfg["estimators"]
     return {"estimators": list(cfg["uncertainty"]["estimators"]), "size": int(cfg["uncertainty"]["size"]),
+            "labels": {e: variant_label(est, e) for e in cfg["uncertainty"]["estimators"] if e in est},
+            "rescales": {e: u for e in cfg["uncertainty"]["estimators"] if (u := rescaled_variant(est, e))},
             "noise_level": float(cfg["noise"]["noise_level"]),
             "snr_bins": [float(e) for e in cfg["evaluation"]["snr_bins"]]}
 
@@ -36,7 +41,7 @@ def _check(cfg, where):
         if e not in cfg["estimators"]:
             raise InputError(f"{where}: uncertainty.estimators: '{e}' is not configured under 'estimators'")
         cls = REGISTRY[cfg["estimators"][e]["class"]]
-        if not getattr(cls, "gives_std", False):
+        if not cls.provides_std(cfg["estimators"][e].get("hyper") or {}):
             raise InputError(f"{where}: uncertainty.estimators: '{e}' (class '{cls.class_id}') gives no per-star "
                              "standard deviation (predict(flux, sigma, return_std=True))")
 
@@ -74,3 +79,5 @@ table("efficiency_by_snr", "c", lambda cfg: [P.EFFICIENCY],
 figure("uncertainty_calibration", "c", lambda cfg: [UNCERTAINTIES],
        "per-star sigma(log g) of the estimators that give one against the exact posterior: coverage of the 68 % "
        "interval and the median ratio of sigma to the posterior sd per SNR bin.")
+table("uncertainties", "c", lambda cfg: [UNCERTAINTIES],
+      "per-star sigma(log g): accuracy of the mean and calibration of sigma against the exact posterior, per estimator.")

@@ -6,6 +6,9 @@ shares):
   each target (one ``experiment`` aggregate with its ``power_law``, pfslogg.scaling);
 * ``ablations``: R^2 of each variant with its interval and its difference to its own reference
   with the paired bootstrap interval and its verdict (one ``experiment`` aggregate with ``comparisons``);
+* ``protocols``: per SNR bin of the test set, the Bayes ceiling's R^2, the reference's and each compared
+  variant's with the paired difference, its interval and verdict (one ``experiment`` aggregate compared
+  ``compare_by_snr``, one ``bayes`` file): how training protocols move a model toward the ceiling where;
 * ``figure_models``: not a tabular but the words for a caption, ``\\FigureModels``, the labels of the
   models drawn in the headline figure (its cells, kind ``estimator``), so that a caption that names
   them follows the configuration.
@@ -183,3 +186,66 @@ def figure_models_tex(sources, macros):
             raise InputError(f"table figure_models: {s.file} has no 'label' (the estimator's words)")
         labels.append(label)
     return models_macro("FigureModels", "the models of the headline figure", cells, labels)
+
+
+def _diff_cell(macros, file, at):
+    """A difference and its interval in one text cell: "\\num{d} [lo, hi]" (a dash without them)."""
+    d = macros.get(file, *at, "r2_diff")
+    return "--" if d is None else f"\\num{{{d}}} {ci_cell(macros, file, *at, 'r2_diff_ci')}"
+
+
+@table("protocols")
+def protocols_tex(sources, macros):
+    """The training-protocol table: rows the SNR bins (and all spectra), columns the Bayes ceiling's R^2,
+    the reference's R^2 and, for each variant compared with it, its R^2, the paired difference with its
+    interval and the verdict (the aggregate's ``comparisons.<variant>.at_default.snr_bins``, matched to the
+    ceiling's bins by their lower edge)."""
+    kinds = by_kind("protocols", sources, {"experiment": (1, 1), "bayes": (1, 1)})
+    ex = read_experiment("protocols", kinds["experiment"])
+    (bayes,) = kinds["bayes"]
+    file, m = ex.file, ex.metrics
+    comps = m.get("comparisons")
+    if not isinstance(comps, dict) or not comps or not all(
+            isinstance(c, dict) and isinstance((c.get("at_default") or {}).get("snr_bins"), list) for c in comps.values()):
+        raise InputError(f"table protocols: {file} needs comparisons at the default noise level per SNR bin "
+                         "(experiment keys compare and compare_by_snr: true)")
+    refs = {c["reference"] for c in comps.values()}
+    if len(refs) != 1:
+        raise InputError(f"table protocols: {file} compares with {sorted(refs)}: expected one reference")
+    labels = _variant_labels(ex)
+    variants = list(comps)
+    bins = bayes.metrics.get("snr_bins")
+    if not isinstance(bins, list) or not bins:
+        raise InputError(f"table protocols: {bayes.file} has no 'snr_bins'")
+    first = comps[variants[0]]["at_default"]["snr_bins"]
+    n_var = len(variants)
+    header = [" & {Bayes} & {reference} & " + " & ".join(
+                  f"\\multicolumn{{3}}{{c}}{{{tex_escape(labels[v])}}}" for v in variants) + " \\\\",
+              "".join(f"\\cmidrule(lr){{{4 + 3 * i}-{6 + 3 * i}}}" for i in range(n_var)),
+              "{SNR bin} & {$R^2$} & {$R^2$} & " + " & ".join(["{$R^2$} & {$\\Delta R^2$ [paired interval]} & {verdict}"]
+                                                            * n_var) + " \\\\"]
+    body = []
+    for i, b in enumerate(bins):
+        j = next((k for k, c in enumerate(first) if isinstance(c, dict) and c.get("lo") == b.get("lo")), None)
+        if j is None:
+            continue
+        cells = [macros.cell(bayes.file, "snr_bins", i, "r2"),
+                 macros.cell(file, "comparisons", variants[0], "at_default", "snr_bins", j, "r2_reference")]
+        for v in variants:
+            at = ("comparisons", v, "at_default", "snr_bins", j)
+            cells += [macros.cell(file, *at, "r2"), _diff_cell(macros, file, at), macros.cell(file, *at, "verdict")]
+        lo, hi = macros.cell(bayes.file, "snr_bins", i, "lo"), macros.cell(bayes.file, "snr_bins", i, "hi")
+        body.append(f"{{\\num{{{lo}}}--\\num{{{hi}}}}} & " + " & ".join(cells) + " \\\\")
+    cells = [macros.cell(bayes.file, "overall", "r2"),
+             macros.cell(file, "comparisons", variants[0], "at_default", "r2_reference")]
+    for v in variants:
+        at = ("comparisons", v, "at_default")
+        cells += [macros.cell(file, *at, "r2"), _diff_cell(macros, file, at), macros.cell(file, *at, "verdict")]
+    body += [r"\midrule", "{all} & " + " & ".join(cells) + " \\\\"]
+    ref = next(iter(refs))
+    note = [f"reference: {labels.get(ref, ref)}; R^2 of each model: mean over seeds of its squared errors on the "
+            "spectra of the bin;",
+            "Delta R^2: variant - reference on the same spectra, interval of the paired bootstrap over them; "
+            "Bayes: the posterior mean's R^2 (the ceiling)."]
+    colspec = "@{}l S[table-format=-1.3] S[table-format=-1.3]" + " S[table-format=-1.3] c l" * n_var + "@{}"
+    return tabular(colspec, header, body, [file, bayes.file], note, pre=[r"\setlength{\tabcolsep}{3pt}"])

@@ -9,11 +9,14 @@ every table shares):
 * ``snr_sweep``: per magnitude of the sweep the median SNR, R^2_max (3D, 4D), the mean-CRLB R^2,
   the Bayes ceiling with its interval, sigma_min and the Schur decay (one ``snr_sweep`` file);
 * ``efficiency_by_snr``: R^2_model / R^2_Bayes per estimator and SNR bin, with R^2_Bayes (one
-  ``efficiency`` file).
+  ``efficiency`` file);
+* ``uncertainties``: per estimator that gives a per-star sigma, and for the exact posterior, the accuracy of
+  the mean (R^2, RMSE) and the calibration of sigma: coverage of the 68 % and 95 % intervals, sigma against
+  the exact posterior sd (median ratio, share within 20 %, rank correlation) (one ``uncertainties`` file).
 """
 
 from ...errors import InputError
-from .common import bin_key, by_kind, ci_cell, object_items, table, tabular, tex_escape
+from .common import bin_key, by_kind, ci_cell, label_tex, object_items, table, tabular, tex_escape
 
 
 @table("ceiling")
@@ -187,4 +190,42 @@ def efficiency_by_snr_tex(sources, macros):
     note = ["E_Bayes = R^2 of the model (mean over seeds) / R^2 of the posterior mean on the same test",
             "spectra and noise; 1 = at the Bayes ceiling; last row: R^2_Bayes of each bin."]
     colspec = "@{}l" + " S[table-format=-1.3]" * (nb + 1) + "@{}"
+    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])
+
+
+@table("uncertainties")
+def uncertainties_tex(sources, macros):
+    """The per-star uncertainty table (one ``uncertainties`` file): a row for the exact posterior, then
+    one per estimator (in the file's order), each with R^2 and RMSE of its mean, the coverage of its mean
+    +- sigma and +- 1.96 sigma, and, against the exact posterior sd of the same spectra, the median ratio,
+    the share within 20 % and the rank correlation (all test spectra)."""
+    (src,) = by_kind("uncertainties", sources, {"uncertainties": (1, 1)})["uncertainties"]
+    file, m = src.file, src.metrics
+    if not isinstance(m.get("estimators"), dict) or not isinstance(m.get("bayes"), dict) \
+            or not isinstance(m.get("accuracy"), dict):
+        raise InputError(f"{file}: the uncertainty table needs 'bayes', 'estimators' and 'accuracy'")
+    header = [r" & \multicolumn{2}{c}{mean} & \multicolumn{2}{c}{coverage} & "
+              r"\multicolumn{3}{c}{$\sigma$ / exact posterior sd} \\",
+              r"\cmidrule(lr){2-3}\cmidrule(lr){4-5}\cmidrule(lr){6-8}",
+              r"Estimator & {$R^2$} & {RMSE (dex)} & {one $\sigma$} & {two $\sigma$} & {median} & {within a fifth} & "
+              r"{rank corr.} \\"]
+    labels = m.get("labels") if isinstance(m.get("labels"), dict) else {}
+
+    def row(label, key, cal):
+        cells = [macros.cell(file, "accuracy", key, k) for k in ("r2", "rmse")]
+        cells += [macros.cell(file, *cal, "overall", k) for k in ("coverage68", "coverage95")]
+        if key == "bayes":
+            cells += ["{1}", "{1}", "{1}"]
+        else:
+            cells += [macros.cell(file, *cal, "overall", k) for k in ("sd_ratio_median", "within20",
+                                                                     "sd_rank_correlation")]
+        return f"{label} & " + " & ".join(cells) + " \\\\"
+
+    body = [row("Exact posterior", "bayes", ("bayes",)), r"\midrule"]
+    body += [row(label_tex(labels.get(name, name)), name, ("estimators", name)) for name in m["estimators"]]
+    note = [f"{m.get('size', '?')} training spectra per learned model, noise level {m.get('noise_level', '?')}; "
+            "coverage: share of test stars",
+            "whose true log g lies in mean +- sigma (one sigma, 68 %) or +- 1.96 sigma (two sigma, 95 %); the exact "
+            "posterior's own mean +- sd is the reference row."]
+    colspec = "@{}l" + " S[table-format=-1.3]" * 7 + "@{}"
     return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])

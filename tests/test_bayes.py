@@ -5,6 +5,7 @@ posterior on the same interpolated model."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -166,7 +167,7 @@ def test_r2_bayes_converges_and_tops_the_template_fit(tiny_instrument_grid, tiny
         assert abs(f["r2"] - c["r2"]) < min(f["r2"] - f["r2_ci"][0], f["r2_ci"][1] - f["r2"]), f["lo"]
     assert runs["fine"]["grid"]["n_templates"] == 45 * 20 * 20
     assert 0.9 < runs["fine"]["chi2_min_per_pixel_median"] < 1.1   # sigma is right: chi2/pixel ~ 1
-    assert set(per) == {"log_g", "snr", "post_mean", "post_sd", "n_eff", "method", "is_n_eff", "post_mean_T_eff",
+    assert set(per) == {"log_g", "snr", "T_eff", "M_H", "post_mean", "post_sd", "n_eff", "method", "is_n_eff", "post_mean_T_eff",
                         "post_sd_T_eff", "post_mean_M_H", "post_sd_M_H"} and (per["post_sd"] > 0).all()
     # T_eff and M_H: each against its own Bayes ceiling, from the same posterior
     labels = runs["fine"]["labels"]
@@ -282,12 +283,12 @@ def test_command_writes_kind_bayes(tiny_instrument_grid, tiny_dataset, tmp_path)
     assert doc["kind"] == "bayes" and doc["metrics"]["n"] == 200 and doc["metrics"]["grid"]["n_templates"] == 288
     lo, hi = doc["metrics"]["overall"]["r2_ci"]
     assert lo <= doc["metrics"]["overall"]["r2"] <= hi
-    assert per.read_text().splitlines()[0] == ("log_g,snr,post_mean,post_sd,n_eff,method,is_n_eff,"
+    assert per.read_text().splitlines()[0] == ("log_g,snr,T_eff,M_H,post_mean,post_sd,n_eff,method,is_n_eff,"
                                                "post_mean_T_eff,post_sd_T_eff,post_mean_M_H,post_sd_M_H")
     assert set(doc["metrics"]["labels"]) == {"T_eff", "M_H"}   # a_M is fixed: no ceiling of its own
     # the table's posterior means are what the metrics scored
     y = NoisyView(SpectraSet(tiny_dataset), 1.0, noise_seed=11).logg
-    pred = np.loadtxt(per, delimiter=",", skiprows=1)[:, 2]
+    pred = pd.read_csv(per)["post_mean"].to_numpy()
     assert summarize(y, pred, VAR, n_resamples=200)["r2"] == pytest.approx(doc["metrics"]["overall"]["r2"], abs=1e-5)
     # the block size (spectra per pass) does not change the numbers
     params["bayes"]["block"] = 4096

@@ -189,3 +189,19 @@ def test_the_uncertainty_table_cites_every_row_through_macros(tmp_path):
     assert "MLP (beta NLL) &" in text and "Exact posterior &" in text
     assert "\\TrackCUncertaintiesAccuracyGoodOneRtwo" in text
     assert "\\TrackCUncertaintiesEstimatorsGoodOneOverallWithintwenty" in text
+
+
+def test_the_gaussian_kl_to_the_posterior_has_known_values():
+    from pfslogg.uncertainty import gaussian_kl
+
+    assert gaussian_kl(np.array([0.3]), np.array([0.2]), np.array([0.3]), np.array([0.2]))[0] == pytest.approx(0)
+    assert gaussian_kl(np.array([0.0]), np.array([1.0]), np.array([1.0]), np.array([1.0]))[0] == pytest.approx(0.5)
+    assert gaussian_kl(np.array([0.0]), np.array([2.0]), np.array([0.0]), np.array([1.0]))[0] == pytest.approx(
+        np.log(0.5) + 2 - 0.5)
+    bayes = _bayes_table()
+    from pfslogg.uncertainty import compare_with_posterior
+    good = bayes[["log_g", "M_H", "T_eff"]].assign(log_g_pred=bayes["post_mean"], log_g_std=bayes["post_sd"])
+    far = good.assign(log_g_pred=bayes["post_mean"] + bayes["post_sd"])
+    out = compare_with_posterior(bayes, {"good": good, "far": far}, [2.0, 40.0])
+    assert out["estimators"]["good"]["overall"]["kl_median"] == pytest.approx(0, abs=1e-12)
+    assert out["estimators"]["far"]["overall"]["kl_median"] == pytest.approx(0.5)

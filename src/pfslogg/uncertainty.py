@@ -27,6 +27,7 @@ PIT_BINS = 10
 WITHIN = 0.2                # "within 20 % of the exact posterior sd" (issue 17's target)
 TOLERANCE = 0.03            # coverage of a 68 % interval within 68.3 +- 3 points: "calibrated" (issue 17's target)
 VARIANCE_LOSSES = ("gaussian_nll", "beta_nll")   # a network's losses that train a variance head (pfslogg.nn.targets)
+STD_LOSSES = VARIANCE_LOSSES + ("mdn",)          # ... that give a per-star std (mdn: a mixture posterior's sd)
 
 
 def predict_with_std(model, flux, sigma):
@@ -74,7 +75,14 @@ def interval_verdict(coverage68):
     return "too wide" if coverage68 > LEVELS[0] + TOLERANCE else "calibrated"
 
 
-def _row(y, mean, std, post_sd=None):
+def gaussian_kl(mean, std, post_mean, post_sd):
+    """KL(N(mean, std^2) || N(post_mean, post_sd^2)) per star, nats: how far a model's Gaussian summary of log g
+    lies from the exact posterior's (its mean's offset and its width both count); inf where std is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(post_sd / std) + (std ** 2 + (mean - post_mean) ** 2) / (2 * post_sd ** 2) - 0.5
+
+
+def _row(y, mean, std, post_sd=None, post_mean=None):
     from .evaluation import rank_correlation
 
     u = pit(y, mean, std)
@@ -94,10 +102,13 @@ def _row(y, mean, std, post_sd=None):
                     "sd_ratio_q84": float(np.quantile(ratio[ok], 0.84)) if ok.any() else None,
                     f"within{int(100 * WITHIN)}": float(np.mean(np.abs(ratio[ok] - 1) <= WITHIN)) if ok.any() else None,
                     "sd_rank_correlation": rank})
+        if post_mean is not None:
+            kl = gaussian_kl(mean, std, post_mean, post_sd)
+            row["kl_median"] = None if np.isnan(kl).any() else float(np.median(kl))
     return row
 
 
-def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
+def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=None):
     """Calibration of per-star ``std`` of log g: ``{"overall": row, "snr_bins": [row + lo, hi]}``.
 
     row: ``n``, ``coverage68`` and ``coverage95`` (:func:`coverage` at :data:`LEVELS`), ``verdict``
@@ -105,7 +116,8 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
     (shares in :data:`PIT_BINS` equal bins; 0.1 each when calibrated) and ``pit_max_deviation`` (largest
     |bin share x bins - 1|), ``std_median``; with ``post_sd`` (the exact posterior sd of the same spectra)
     also ``post_sd_median``, ``sd_ratio_median``/``_q16``/``_q84`` of std / post_sd, ``within20`` (share
-    with the ratio within 20 % of 1) and ``sd_rank_correlation``. SNR bins (``lo <= snr < hi`` of
+    with the ratio within 20 % of 1) and ``sd_rank_correlation``; with ``post_mean`` too, ``kl_median``: the
+    median over the stars of :func:`gaussian_kl` to the posterior's Gaussian summary. SNR bins (``lo <= snr < hi`` of
     ``edges``) with fewer than ``min_count`` stars are left out; ``coverage68_bins``: the least and the
     largest 68 % coverage over the bins (None without bins)."""
     from .evaluation import rows_by_snr
@@ -119,11 +131,16 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10):
         if post_sd.shape != y.shape or np.any(~(post_sd > 0)):
             raise InputError(f"calibration: the posterior sd must be > 0 for each of the {len(y)} stars, got "
                              f"shape {post_sd.shape}")
+    if post_mean is not None:
+        post_mean = np.asarray(post_mean, float)
+        if post_sd is None or post_mean.shape != y.shape:
+            raise InputError(f"calibration: the posterior mean needs its sd and one value for each of the {len(y)} stars")
     bins = rows_by_snr(snr, np.asarray(edges, float),
-                       lambda sel, b: _row(y[sel], mean[sel], std[sel], None if post_sd is None else post_sd[sel]),
+                       lambda sel, b: _row(y[sel], mean[sel], std[sel], None if post_sd is None else post_sd[sel],
+                                           None if post_mean is None else post_mean[sel]),
                        min_count)
     cov = [b["coverage68"] for b in bins]
-    return {"overall": _row(y, mean, std, post_sd), "snr_bins": bins,
+    return {"overall": _row(y, mean, std, post_sd, post_mean), "snr_bins": bins,
             "coverage68_bins": {"min": float(min(cov)), "max": float(max(cov))} if cov else None}
 
 
@@ -156,6 +173,8 @@ def variant_label(variants, name):
     loss = hyper.get("loss")
     if loss in VARIANCE_LOSSES:
         label = f"{label} ({loss.replace('_', ' ').replace('nll', 'NLL')})"
+    elif loss == "mdn":
+        label = f"{label} (posterior, mixture density)"
     elif hyper.get("intervals"):
         label = f"{label} (quantile intervals)"
     mag = v.get("train_mag")
@@ -164,18 +183,37 @@ def variant_label(variants, name):
     return label
 
 
-def _accuracy(y, pred):
+def _accuracy(y, pred, var_prior=None):
+    """R^2 (against ``var_prior`` when given, as every cell's; else the sample variance), RMSE and bias."""
     from .evaluation import r2_score
 
     d = np.asarray(pred, float) - y
-    return {"r2": r2_score(y, pred), "rmse": float(np.sqrt(np.mean(d ** 2))), "bias": float(np.mean(d))}
+    r2 = r2_score(y, pred) if var_prior is None else float(1.0 - np.mean(d ** 2) / var_prior)
+    return {"r2": r2, "rmse": float(np.sqrt(np.mean(d ** 2))), "bias": float(np.mean(d))}
 
 
-def compare_with_posterior(bayes, tables, edges, min_count=10):
+def _label_accuracy(table, bayes, column, ranges):
+    """{parameter: accuracy} of the other parameters ``table`` predicts (columns ``<p>`` + ``column``:
+    "_pred" for a model, "post_mean_" as a prefix for the Bayes table), scored against the truth in
+    ``bayes`` with the prior variance of ``ranges``."""
+    from .evaluation import prior_variance
+
+    out = {}
+    for p in sorted(ranges or {}):
+        col = column.format(p)
+        if p == "log_g" or col not in table or p not in bayes:
+            continue
+        out[p] = _accuracy(np.asarray(bayes[p], float), np.asarray(table[col], float), prior_variance(*ranges[p]))
+    return out
+
+
+def compare_with_posterior(bayes, tables, edges, min_count=10, ranges=None):
     """Every model's per-star std against the exact posterior of the same test spectra (rule
     check_uncertainties): ``{"estimators": {name: calibration with post_sd}, "bayes": calibration of the
-    posterior's own mean +- sd, "accuracy": {"bayes" or name: {r2, rmse, bias}}}`` (the accuracy of the
-    mean beside its error bar: a calibrated sigma around a poor mean is no achievement). ``bayes``: the Bayes ceiling's per-spectrum table (columns log_g, snr,
+    posterior's own mean +- sd, "accuracy": {"bayes" or name: {r2, rmse, bias[, labels]}}}`` (the accuracy
+    of the mean beside its error bar: a calibrated sigma around a poor mean is no achievement; ``labels``:
+    the same for the other parameters a model predicts -- a posterior network's T_eff and [M/H] -- and the
+    Bayes posterior's means of them, against the prior variance of ``ranges``). ``bayes``: the Bayes ceiling's per-spectrum table (columns log_g, snr,
     post_mean, post_sd); ``tables``: ``{name: predictions table}`` with ``log_g_std`` (a model that gives
     a std), each on the same test spectra in the same order (checked by log_g, M_H, T_eff)."""
     from .evaluation import same_test_rows
@@ -187,6 +225,9 @@ def compare_with_posterior(bayes, tables, edges, min_count=10):
     out = {"bayes": calibration(y, np.asarray(bayes["post_mean"], float), post_sd, snr, edges, post_sd=post_sd,
                                 min_count=min_count), "estimators": {},
            "accuracy": {"bayes": _accuracy(y, bayes["post_mean"])}}
+    labels = _label_accuracy(bayes, bayes, "post_mean_{}", ranges)
+    if labels:   # the posterior means of the other parameters (T_eff, [M/H]): their ceilings
+        out["accuracy"]["bayes"]["labels"] = labels
     for name, t in tables.items():
         if "log_g_std" not in t:
             raise InputError(f"check_uncertainties: '{name}' has no per-star std (column log_g_std): its class "
@@ -195,6 +236,10 @@ def compare_with_posterior(bayes, tables, edges, min_count=10):
             raise InputError(f"check_uncertainties: '{name}' was not scored on the Bayes ceiling's test spectra "
                              "(log_g, M_H, T_eff differ)")
         out["estimators"][name] = calibration(y, np.asarray(t["log_g_pred"], float), np.asarray(t["log_g_std"], float),
-                                              snr, edges, post_sd=post_sd, min_count=min_count)
+                                              snr, edges, post_sd=post_sd, min_count=min_count,
+                                              post_mean=np.asarray(bayes["post_mean"], float))
         out["accuracy"][name] = _accuracy(y, t["log_g_pred"])
+        labels = _label_accuracy(t, bayes, "{}_pred", ranges)
+        if labels:
+            out["accuracy"][name]["labels"] = labels
     return out

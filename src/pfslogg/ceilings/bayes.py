@@ -702,7 +702,8 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
     edges = param_edges(evaluation.get("param_bins"), ranges)
     if edges:   # the same parameter bins as every model's cell
         metrics["bins"] = metrics_by_params(y, post["mean"], view.params, edges, var_prior, **ev)
-    table = {"log_g": y, "snr": snr, **{a: view.params[a].to_numpy(float) for a in edges},
+    table = {"log_g": y, "snr": snr, **{a: view.params[a].to_numpy(float)   # the binned and the varied parameters
+                                        for a in dict.fromkeys([*edges, *other_params(ranges)])},
              "post_mean": post["mean"], "post_sd": post["sd"], "n_eff": post["n_eff"],
              "method": post["method"].astype(int), "is_n_eff": post["is_n_eff"],   # method 0: grid, 1: importance
              **{f"post_{k}_{p}": post_others[p][k] for p in others for k in ("mean", "sd")}}

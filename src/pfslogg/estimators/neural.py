@@ -19,7 +19,7 @@ import inspect
 import numpy as np
 
 from ..errors import InputError
-from ..uncertainty import VARIANCE_LOSSES
+from ..uncertainty import STD_LOSSES, VARIANCE_LOSSES
 from .base import Estimator, register
 
 NATIVE = "module.npz"
@@ -42,6 +42,7 @@ ENGINE = {
     "buffer_blocks": 4,        # blocks shuffled together
     "dropout": 0.1,            # in every network
     "extra_labels": [],        # parameters learned beside log g by a second head (multi-label): T_eff, M_H, a_M
+    "components": 5,           # loss "mdn": Gaussians in the mixture posterior over log g and extra_labels
 }
 EXTRA_LABELS = ("T_eff", "M_H", "a_M")
 
@@ -102,23 +103,28 @@ class NeuralEstimator(Estimator):
     def _module(self, n_pix, wave=None):
         from ..nn.models import Standardized
 
-        return Standardized(self._network(n_pix, wave), n_pix, variance=self.gives_std, extra=len(self.extra_labels))
+        mdn = self.loss == "mdn"
+        return Standardized(self._network(n_pix, wave), n_pix, variance=self.loss in VARIANCE_LOSSES,
+                            extra=len(self.extra_labels), mixture=int(self.components) if mdn else 0)
 
     def _check_labels(self):
         extra = list(self.extra_labels or ())
         if any(c not in EXTRA_LABELS for c in extra) or len(set(extra)) != len(extra):
             self._bad("extra_labels", f"distinct names among {list(EXTRA_LABELS)} (log g is always learned)")
-        if extra and self.gives_std:
+        if extra and self.loss in VARIANCE_LOSSES:
             self._bad("extra_labels", f"none with loss {self.loss!r} (a variance head learns log g alone)")
+        if self.loss == "mdn" and not (isinstance(self.components, (int, np.integer)) and self.components >= 1):
+            self._bad("components", "an integer >= 1 (Gaussians in the mixture posterior)")
 
     @property
     def gives_std(self):
-        """Whether the network has a variance head (loss "gaussian_nll" or "beta_nll")."""
-        return self.loss in VARIANCE_LOSSES
+        """Whether the network gives a per-star std: a variance head (loss "gaussian_nll" or "beta_nll") or a
+        mixture posterior (loss "mdn")."""
+        return self.loss in STD_LOSSES
 
     @classmethod
     def provides_std(cls, hyper):
-        return hyper.get("loss", cls.MODEL.get("loss", ENGINE["loss"])) in VARIANCE_LOSSES
+        return hyper.get("loss", cls.MODEL.get("loss", ENGINE["loss"])) in STD_LOSSES
 
     def build(self, n_pix, wave=None):
         """The unfitted module for ``n_pix`` pixels (checks the hyper-parameters first)."""
@@ -143,10 +149,10 @@ class NeuralEstimator(Estimator):
             signature = {"class": self.class_id, "hyper": self._jsonable_params(), "n_train": int(train.n),
                          "noise_level": float(train.noise_level), "n_pixels": int(n_pix)}
             target = None
-            if self.extra_labels:
+            if self.extra_labels or self.loss == "mdn":
                 from ..nn.targets import LoggTarget
 
-                target = LoggTarget(self.loss, self.extra_labels)
+                target = LoggTarget(self.loss, self.extra_labels, mixture=module.mix_head)
             result = run(module, train, val, self._config(), context, signature, on_batch, target=target)
         self.module_ = module.cpu()
         self.n_pixels_ = int(n_pix)
@@ -179,8 +185,8 @@ class NeuralEstimator(Estimator):
         if flux.ndim != 2 or flux.shape[1] != self.n_pixels_:
             raise InputError(f"{self.class_id}.predict: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
         if return_std and not self.gives_std:
-            raise InputError(f"{self.class_id}.predict: return_std needs a variance head (hyper loss one of "
-                             f"{list(VARIANCE_LOSSES)}; this one has loss {self.loss!r})")
+            raise InputError(f"{self.class_id}.predict: return_std needs a variance head or a mixture (hyper loss one "
+                             f"of {list(STD_LOSSES)}; this one has loss {self.loss!r})")
         device = resolve_device(None)   # CUDA when present (float32 there too)
         return predict(self.module_.to(device), flux, batch_size=512, device=device, return_std=return_std)
 

@@ -15,6 +15,8 @@ probes, flows or other heads can reuse the trunk unchanged:
   latents by wavelength segment).
 """
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -66,6 +68,55 @@ class LabelHead(nn.Module):
         return self.out(self.norm(h.mean(1)))       # (B, k)
 
 
+class MixtureHead(nn.Module):
+    """A Gaussian mixture over d standardised labels (log g first) from a network's features (B, T, D):
+    the amortised posterior of neural posterior estimation with a mixture density network (Bishop 1994;
+    Papamakarios & Murray 2016). Mean over tokens, LayerNorm, Linear to K (1 + d + d (d + 1) / 2): per
+    component a logit, a mean (d) and the lower triangle of a Cholesky factor of its covariance (the
+    diagonal through softplus, at least :data:`MIN_SCALE`)."""
+
+    def __init__(self, dim, d, k):
+        super().__init__()
+        self.d, self.k = int(d), int(k)
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, self.k * (1 + self.d + self.d * (self.d + 1) // 2))
+        self.register_buffer("tril", torch.tril_indices(self.d, self.d), persistent=False)
+
+    def forward(self, h):
+        return self.out(self.norm(h.mean(1)))          # (B, K (1 + d + d (d + 1) / 2)) raw parameters
+
+    def split(self, raw):
+        """(log weights (B, K), means (B, K, d), Cholesky factors (B, K, d, d)) of raw parameters."""
+        b, k, d = raw.shape[0], self.k, self.d
+        logits, mu, tri = torch.split(raw, [k, k * d, k * d * (d + 1) // 2], dim=-1)
+        chol = raw.new_zeros(b, k, d, d)
+        chol[:, :, self.tril[0], self.tril[1]] = tri.reshape(b, k, -1)
+        diag = torch.diagonal(chol, dim1=-2, dim2=-1)
+        chol = chol - torch.diag_embed(diag) + torch.diag_embed(F.softplus(diag) + MIN_SCALE)
+        return torch.log_softmax(logits, -1), mu.reshape(b, k, d), chol
+
+    def log_prob(self, raw, z):
+        """log q(z | x) (B,) of standardised labels z (B, d) under the mixture of ``raw``."""
+        logw, mu, chol = self.split(raw)
+        r = (z[:, None, :] - mu).unsqueeze(-1)                               # (B, K, d, 1)
+        u = torch.linalg.solve_triangular(chol, r, upper=False).squeeze(-1)   # L^-1 (z - mu)
+        logdet = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        comp = -0.5 * (u * u).sum(-1) - logdet - 0.5 * self.d * math.log(2 * math.pi)
+        return torch.logsumexp(logw + comp, dim=-1)
+
+    def moments(self, raw):
+        """(mean (B, d), sd (B, d)) of each label's marginal under the mixture, standardised."""
+        logw, mu, chol = self.split(raw)
+        w = logw.exp().unsqueeze(-1)                                          # (B, K, 1)
+        var = (chol * chol).sum(-1)                                           # diag(L L^T): (B, K, d)
+        mean = (w * mu).sum(1)
+        second = (w * (var + mu * mu)).sum(1)
+        return mean, (second - mean * mean).clamp_min(0).sqrt()
+
+
+MIN_SCALE = 1e-3   # smallest sd of a mixture component along a label (standardised units)
+
+
 @torch.no_grad()
 def feature_dim(net, n_pix):
     """D of ``net.forward_features`` (B, T, D) for ``n_pix`` pixels: one zero spectrum through the
@@ -95,21 +146,25 @@ class Standardized(nn.Module):
     Not both.
     """
 
-    def __init__(self, net, n_pix, variance=False, extra=0):
+    def __init__(self, net, n_pix, variance=False, extra=0, mixture=0):
         super().__init__()
-        if variance and extra:
-            raise ValueError("Standardized: a variance head and extra labels together are not supported")
+        if variance and (extra or mixture):
+            raise ValueError("Standardized: a variance head with extra labels or a mixture is not supported")
         self.net = net
         self.register_buffer("x_mean", torch.zeros(n_pix))   # (n_pix,) flux units
         self.register_buffer("x_scale", torch.ones(n_pix))   # (n_pix,) flux units
         self.register_buffer("y_mean", torch.zeros(()))      # dex
         self.register_buffer("y_std", torch.ones(()))        # dex
         self.var_head = VarianceHead(feature_dim(net, n_pix)) if variance else None
-        self.aux_head = None
+        self.aux_head = self.mix_head = None
         if extra:
-            self.aux_head = LabelHead(feature_dim(net, n_pix), extra)
+            if not mixture:
+                self.aux_head = LabelHead(feature_dim(net, n_pix), extra)
             self.register_buffer("aux_mean", torch.zeros(int(extra)))   # the extra labels' units (K, dex)
             self.register_buffer("aux_std", torch.ones(int(extra)))
+        if mixture:   # the posterior over log g and the extra labels: a mixture of ``mixture`` Gaussians
+            self.mix_head = MixtureHead(feature_dim(net, n_pix), 1 + int(extra), mixture)
+        self.n_extra = int(extra)
 
     @torch.no_grad()
     def fit_scales(self, flux, logg, mode="global", extra=None):
@@ -121,7 +176,7 @@ class Standardized(nn.Module):
         self.x_scale.copy_(scale)
         self.y_mean.copy_(logg.mean())
         self.y_std.copy_(logg.std(correction=0).clamp_min(1e-6))
-        if self.aux_head is not None:
+        if self.n_extra:
             extra = torch.as_tensor(extra, dtype=torch.float64)
             self.aux_mean.copy_(extra.mean(0))
             self.aux_std.copy_(extra.std(0, correction=0).clamp_min(1e-6))
@@ -133,30 +188,41 @@ class Standardized(nn.Module):
         """(B,) standardised log g; with a variance head (B, 2): mean and log-variance; with extra labels
         (B, 1 + k): log g and the extra labels; all standardised."""
         x = self.standardize(flux)
-        if self.var_head is None and self.aux_head is None:
+        if self.var_head is None and self.aux_head is None and self.mix_head is None:
             return self.net(x)
         h = self.net.forward_features(x)
+        if self.mix_head is not None:   # the mixture's raw parameters (the log g head is not used)
+            return self.mix_head(h)
         mean = self.net.forward_head(h, x) if getattr(self.net, "head_reads_input", False) else self.net.forward_head(h)
         if self.aux_head is not None:
             return torch.cat([mean[:, None], self.aux_head(h)], dim=-1)
         return torch.stack([mean, self.var_head(h)], dim=-1)
 
     def extra_labels(self, flux):
-        """The extra labels (B, k) in their units of raw flux (B, n_pix): a module with ``extra`` > 0."""
-        if self.aux_head is None:
+        """The extra labels (B, k) in their units of raw flux (B, n_pix): a module with ``extra`` > 0 (with a
+        mixture: the posterior means)."""
+        if not self.n_extra:
             raise ValueError("extra_labels: this network learns log g alone")
+        if self.mix_head is not None:
+            return self.mix_head.moments(self.forward(flux))[0][:, 1:] * self.aux_std + self.aux_mean
         return self.forward(flux)[:, 1:] * self.aux_std + self.aux_mean
 
     def logg(self, flux):
-        """log g in dex (B,) of raw flux (B, n_pix)."""
+        """log g in dex (B,) of raw flux (B, n_pix) (with a mixture: its posterior mean)."""
         out = self.forward(flux)
+        if self.mix_head is not None:
+            return self.mix_head.moments(out)[0][:, 0] * self.y_std + self.y_mean
         return (out if out.ndim == 1 else out[:, 0]) * self.y_std + self.y_mean
 
     def logg_std(self, flux):
-        """(mean, sd) of log g in dex, (B,) each, of raw flux (B, n_pix): a module with a variance head."""
+        """(mean, sd) of log g in dex, (B,) each, of raw flux (B, n_pix): a module with a variance head or a
+        mixture (its marginal's mean and sd)."""
+        out = self.forward(flux)
+        if self.mix_head is not None:
+            mean, sd = self.mix_head.moments(out)
+            return mean[:, 0] * self.y_std + self.y_mean, sd[:, 0] * self.y_std
         if self.var_head is None:
             raise ValueError("logg_std: this network has no variance head (loss gaussian_nll or beta_nll)")
-        out = self.forward(flux)
         return out[:, 0] * self.y_std + self.y_mean, torch.exp(0.5 * out[:, 1]) * self.y_std
 
     def encode(self, flux):

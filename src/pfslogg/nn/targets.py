@@ -53,7 +53,12 @@ def beta_nll(pred, z):
     return gaussian_nll(pred, z, BETA)
 
 
-LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "gaussian_nll": gaussian_nll, "beta_nll": beta_nll}
+def _mdn_placeholder(pred, z):
+    raise InputError("loss 'mdn' is the negative log-likelihood of a mixture head: LoggTarget(mixture=...) holds it")
+
+
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "gaussian_nll": gaussian_nll, "beta_nll": beta_nll,
+          "mdn": _mdn_placeholder}
 assert set(VARIANCE_LOSSES) <= set(LOSSES)   # the losses of a network with a variance head: it gives a std
 
 
@@ -83,6 +88,8 @@ def evaluate(module, view, loss_fn, batch_size, device):
     from .data import eval_batches
 
     var = getattr(module, "var_head", None) is not None
+    if getattr(module, "mix_head", None) is not None:   # a mixture: its posterior mean, scored by the MSE
+        loss_fn = F.mse_loss
     pred, sd, y = [], [], []
     for flux, logg in eval_batches(view, max(batch_size, 1)):
         out = predict(module, flux, batch_size, device, return_std=var)
@@ -127,20 +134,28 @@ class LoggTarget(Target):
     ``extra_labels`` (parameter columns of the view, e.g. ("T_eff", "M_H")): learned beside log g by the
     module's :class:`~pfslogg.nn.models.LabelHead`, each standardised by its training mean and sd, the loss
     the mean over all labels of ``loss``; validation still scores log g alone (its R^2 picks the epoch).
+    ``mixture`` (loss "mdn"): the module's :class:`~pfslogg.nn.models.MixtureHead`, whose negative
+    log-likelihood of the standardised labels is the loss (neural posterior estimation); validation scores
+    the posterior mean of log g (R^2; the loss column its MSE).
 
     The stream yields ``(flux float32 (B, n_pix), logg float32 (B,))``; the module is a
     :class:`~pfslogg.nn.models.Standardized` network: raw flux -> standardised log g (B,).
     """
 
-    def __init__(self, loss="mse", extra_labels=()):
+    def __init__(self, loss="mse", extra_labels=(), mixture=None):
         if loss not in LOSSES:
             raise InputError(f"nn.loss: got {loss!r}, expected one of {sorted(LOSSES)}")
+        if (loss == "mdn") != (mixture is not None):
+            raise InputError("nn.loss: 'mdn' goes with a mixture head, and a mixture head with loss 'mdn'")
         self.loss_name = loss
-        self.loss_fn = LOSSES[loss]
+        self.loss_fn = LOSSES[loss] if mixture is None else (lambda raw, z: -mixture.log_prob(raw, z).mean())
         self.extra = tuple(extra_labels)
+        self.mixture = mixture is not None
 
     def spec(self):
-        return {"target": "logg", "extra_labels": list(self.extra)} if self.extra else None
+        if not (self.extra or self.mixture):
+            return None
+        return {"target": "logg", "extra_labels": list(self.extra), "mixture": self.mixture}
 
     def labels(self, view):
         y = np.asarray(view.y, np.float32)   # the label learned (log g unless a TargetView)
@@ -168,7 +183,8 @@ class LoggTarget(Target):
         if self.extra:   # every label standardised by its own training mean and sd: (B, 1 + k)
             return x, torch.cat([((y[:, 0] - module.y_mean) / module.y_std)[:, None],
                                  (y[:, 1:] - module.aux_mean) / module.aux_std], dim=-1)
-        return x, (y - module.y_mean) / module.y_std
+        z = (y - module.y_mean) / module.y_std
+        return x, (z[:, None] if self.mixture else z)   # a mixture's labels are (B, d) with d = 1
 
     def loss(self, pred, z):
         return self.loss_fn(pred, z)

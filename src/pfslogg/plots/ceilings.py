@@ -342,6 +342,9 @@ def efficiency(inputs, params):
     return fig
 
 
+UNCERTAINTY_COLORS = [c for c in COLORS if c != "#000000"] + ["#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]
+
+
 def draw_uncertainty_calibration(metrics):
     """Top left: coverage of the 68 % Gaussian interval per SNR bin for each estimator's per-star sigma and
     for the exact posterior's mean +- sd (line: 68.3 %); a conformal variant (``metrics["rescales"]``) is
@@ -371,8 +374,8 @@ def draw_uncertainty_calibration(metrics):
     for k, (name, cal) in enumerate(rows.items()):
         if name in base:        # a rescaled sigma: its model's colour, dashed, open markers
             color, style = colors.get(base[name], "0.5"), dict(ls="--", mfc="white")
-        else:
-            color, style = ("k" if k == 0 else COLORS[own % len(COLORS)]), dict(ls="-")
+        else:   # the exact posterior black; the others the palette without its black, then more hues
+            color, style = ("k" if k == 0 else UNCERTAINTY_COLORS[own % len(UNCERTAINTY_COLORS)]), dict(ls="-")
             own += k > 0
         colors[name] = color
         bins = cal["snr_bins"]

@@ -29,7 +29,7 @@ def uncertainty_params(cfg):
     return {"estimators": list(cfg["uncertainty"]["estimators"]), "size": int(cfg["uncertainty"]["size"]),
             "labels": {e: variant_label(est, e) for e in cfg["uncertainty"]["estimators"] if e in est},
             "rescales": {e: u for e in cfg["uncertainty"]["estimators"] if (u := rescaled_variant(est, e))},
-            "noise_level": float(cfg["noise"]["noise_level"]),
+            "params": cfg["params"], "noise_level": float(cfg["noise"]["noise_level"]),
             "snr_bins": [float(e) for e in cfg["evaluation"]["snr_bins"]]}
 
 

@@ -205,20 +205,20 @@ def uncertainties_tex(sources, macros):
             or not isinstance(m.get("accuracy"), dict):
         raise InputError(f"{file}: the uncertainty table needs 'bayes', 'estimators' and 'accuracy'")
     header = [r" & \multicolumn{2}{c}{mean} & \multicolumn{2}{c}{coverage} & "
-              r"\multicolumn{3}{c}{$\sigma$ / exact posterior sd} \\",
-              r"\cmidrule(lr){2-3}\cmidrule(lr){4-5}\cmidrule(lr){6-8}",
-              r"Estimator & {$R^2$} & {RMSE (dex)} & {one $\sigma$} & {two $\sigma$} & {median} & {within a fifth} & "
-              r"{rank corr.} \\"]
+              r"\multicolumn{4}{c}{against the exact posterior} \\",
+              r"\cmidrule(lr){2-3}\cmidrule(lr){4-5}\cmidrule(lr){6-9}",
+              r"Estimator & {$R^2$} & {RMSE (dex)} & {one $\sigma$} & {two $\sigma$} & {$\sigma$ ratio} & "
+              r"{within a fifth} & {rank corr.} & {KL (nats)} \\"]
     labels = m.get("labels") if isinstance(m.get("labels"), dict) else {}
 
     def row(label, key, cal):
         cells = [macros.cell(file, "accuracy", key, k) for k in ("r2", "rmse")]
         cells += [macros.cell(file, *cal, "overall", k) for k in ("coverage68", "coverage95")]
         if key == "bayes":
-            cells += ["{1}", "{1}", "{1}"]
+            cells += ["{1}", "{1}", "{1}", "{0}"]
         else:
             cells += [macros.cell(file, *cal, "overall", k) for k in ("sd_ratio_median", "within20",
-                                                                     "sd_rank_correlation")]
+                                                                     "sd_rank_correlation", "kl_median")]
         return f"{label} & " + " & ".join(cells) + " \\\\"
 
     body = [row("Exact posterior", "bayes", ("bayes",)), r"\midrule"]
@@ -226,6 +226,8 @@ def uncertainties_tex(sources, macros):
     note = [f"{m.get('size', '?')} training spectra per learned model, noise level {m.get('noise_level', '?')}; "
             "coverage: share of test stars",
             "whose true log g lies in mean +- sigma (one sigma, 68 %) or +- 1.96 sigma (two sigma, 95 %); the exact "
-            "posterior's own mean +- sd is the reference row."]
-    colspec = "@{}l" + " S[table-format=-1.3]" * 7 + "@{}"
-    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{4pt}"])
+            "posterior's own mean +- sd is the reference row;",
+            "sigma ratio: median of sigma / posterior sd; KL: median over the stars of KL(N(mean, sigma) || "
+            "N(posterior mean, posterior sd))."]
+    colspec = "@{}l" + " S[table-format=-1.3]" * 8 + "@{}"
+    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{3pt}"])

@@ -58,7 +58,7 @@ from ..errors import InputError
 from .dataset import NOISE_BLOCK, PARAM_COLUMNS, draw_chunk_params, simulate_chunk
 from .interp import GridInterpolator
 from .noise import ExposureModel, check_sigma_mode
-from .views import View
+from .views import FreshNoise, View
 
 NOISE_KEYS = ("exposures", "exp_time", "throughput", "mag", "seeing")
 TABLE_COLUMNS = tuple(c for c in PARAM_COLUMNS if c != "snr")   # snr needs the flux: snr()
@@ -93,7 +93,7 @@ def simulator_settings(cfg, split="train", seed=None):
             "chunk_size": cfg["datasets"]["chunk_size"]}
 
 
-class SimulatorView(View):
+class SimulatorView(FreshNoise, View):
     """``n`` spectra drawn from the forward model at ``noise_level`` (see the module docstring).
 
     ``grid_path``, ``ranges``, ``seed``, ``noise``, ``chunk_size``: as :func:`simulate_dataset`
@@ -286,14 +286,6 @@ class SimulatorView(View):
     @property
     def logg(self):
         return self._params_table()["log_g"].to_numpy(float)
-
-    def noise_state(self):
-        return None if self.fixed else self._rng.bit_generator.state
-
-    def set_noise_state(self, state):
-        if self.fixed:
-            return super().set_noise_state(state)
-        self._rng.bit_generator.state = state
 
     def _fixed_eps(self, rows):
         """eps of the view rows ``rows`` for fixed noise: a file's (SpectraSet.fixed_noise), block by block."""

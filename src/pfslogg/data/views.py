@@ -107,7 +107,20 @@ class View:
         return X, S
 
 
-class NoisyView(View):
+class FreshNoise:
+    """``noise_state`` / ``set_noise_state`` of a view whose fresh noise comes from its own generator
+    ``_rng`` (with fixed noise, ``fixed`` true: no state, as :class:`View`)."""
+
+    def noise_state(self):
+        return None if self.fixed else self._rng.bit_generator.state
+
+    def set_noise_state(self, state):
+        if self.fixed:
+            return View.set_noise_state(self, state)
+        self._rng.bit_generator.state = state
+
+
+class NoisyView(FreshNoise, View):
     """Rows ``[0, n)`` of a :class:`~pfslogg.data.dataset.SpectraSet` at ``noise_level``.
 
     ``sigma`` (config ``noise.sigma``): which sigma reads return with the noisy flux --
@@ -156,14 +169,6 @@ class NoisyView(View):
     @property
     def params(self):
         return self.dataset.params.iloc[: self.n]
-
-    def noise_state(self):
-        return None if self.fixed else self._rng.bit_generator.state
-
-    def set_noise_state(self, state):
-        if self.fixed:
-            return super().set_noise_state(state)
-        self._rng.bit_generator.state = state
 
     def read(self, start, stop):
         if self.fixed:

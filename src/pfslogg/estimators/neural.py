@@ -201,48 +201,39 @@ class NeuralEstimator(Estimator):
 
     def predict_labels(self, flux, sigma=None):
         """The ``extra_labels`` (B, k) float64 in their units of noisy flux (B, n_pix); eval mode, batches."""
+        self._check_fitted()
+        if not self.extra_labels:
+            raise InputError(f"{self.class_id}.predict_labels: this network learns log g alone (hyper extra_labels)")
+        out = self._batched(lambda m, x: m.extra_labels(x), np.asarray(flux, np.float32), len(flux))
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.extra_labels)))
+
+    def _batched(self, fn, flux, n, batch=512):
+        """``[fn(module, x).float() as NumPy]`` over batches x of float32 ``flux`` rows [0, n), the trained
+        module in eval mode without gradients (CUDA when present), its mode restored after."""
         import torch
 
         from ..nn.engine import resolve_device
 
-        self._check_fitted()
-        if not self.extra_labels:
-            raise InputError(f"{self.class_id}.predict_labels: this network learns log g alone (hyper extra_labels)")
-        flux = np.asarray(flux, np.float32)
         device = resolve_device(None)
         module = self.module_.to(device)
         was = module.training
         module.eval()
         try:
             with torch.no_grad():
-                out = [module.extra_labels(torch.from_numpy(flux[i:i + 512]).to(device)).float().cpu().numpy()
-                       for i in range(0, len(flux), 512)]
+                return [fn(module, torch.from_numpy(flux[i:i + batch]).to(device)).float().cpu().numpy()
+                        for i in range(0, n, batch)]
         finally:
             module.train(was)
-        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.extra_labels)))
 
     def encode(self, flux, sigma=None):
         """Latents (B, T, D) float32 of noisy flux (B, n_pix): the trained network's trunk
         (:meth:`pfslogg.nn.models.Standardized.encode`), eval mode, batches of 512; T tokens along
         the wavelength axis (:meth:`token_spans`). ``sigma`` is not used (as in :meth:`predict`)."""
-        import torch
-
-        from ..nn.engine import resolve_device
-
         self._check_fitted()
         flux = np.asarray(flux, np.float32)
         if flux.ndim != 2 or flux.shape[1] != self.n_pixels_:
             raise InputError(f"{self.class_id}.encode: flux of shape {flux.shape}, expected (B, {self.n_pixels_})")
-        device = resolve_device(None)
-        module = self.module_.to(device)
-        was = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                out = [module.encode(torch.from_numpy(flux[i:i + 512]).to(device)).float().cpu().numpy()
-                       for i in range(0, max(len(flux), 1), 512)]   # an empty batch gives (0, T, D)
-        finally:
-            module.train(was)
+        out = self._batched(lambda m, x: m.encode(x), flux, max(len(flux), 1))   # an empty batch gives (0, T, D)
         return np.concatenate(out).astype(np.float32, copy=False)
 
     def token_spans(self):

@@ -745,6 +745,7 @@ TABLE_FILES = {
     "scaling": ["results/track_a/scaling.json"],
     "ablations": ["results/track_a/ablations.json"],
     "protocols": ["results/track_a/protocols.json", "results/track_c/bayes.json"],
+    "scaling_sim": ["results/track_a/scaling_sim.json"],
     "moe_summary": ["results/track_b/mixtures.json"],
     "moe_rho": ["results/track_b/mixtures.json"],
     "moe_findings": ["results/track_b/mixtures.json"],

@@ -133,7 +133,7 @@ TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "te
                                                          "physics", "sensitivity")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_A = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template")] + [   # figure cells
-    f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "protocols", "attention")] + [
+    f"results/track_a/{e}.json" for e in ("scaling", "ablations", "vit_noise", "protocols", "scaling_sim", "attention")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_B = DATA + ["results/track_b/mixtures.json", "results/track_c/bayes.json", "results/track_c/fisher.json"]
 TRACK_E = DATA + [f"results/track_e/{e}.json" for e in ("linearity", "probing", "error_channel",

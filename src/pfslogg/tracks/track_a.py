@@ -5,7 +5,7 @@ from ..errors import InputError
 from .data import data_results
 from .registry import figure, table, track
 
-EXPERIMENTS = ("scaling", "ablations", "vit_noise", "protocols")
+EXPERIMENTS = ("scaling", "ablations", "vit_noise", "protocols", "scaling_sim")
 
 
 def _aggregates(cfg):
@@ -48,3 +48,5 @@ table("figure_models", None, P.figure_cells,
 table("protocols", "a", lambda cfg: [P.aggregate_path(cfg, "protocols"), P.BAYES],
       "Track A: R2 per SNR bin of the MLP trained on the file, on simulated stars and on the test's magnitudes, "
       "with the Bayes ceiling and the paired differences.")
+table("scaling_sim", "a", lambda cfg: [P.aggregate_path(cfg, "scaling_sim")],
+      "Track A: R2 of the MLP trained on simulated stars per training size beyond the file, with its power law.")

@@ -4,6 +4,7 @@ shares):
 * ``scaling``: R^2 of every estimator at each training size, the fitted power law (R^2_inf, b),
   its predictions at the original study's sizes (extrapolations marked) and the size reaching
   each target (one ``experiment`` aggregate with its ``power_law``, pfslogg.scaling);
+* ``scaling_sim``: the same for the networks trained on simulated stars (sizes beyond the training file);
 * ``ablations``: R^2 of each variant with its interval and its difference to its own reference
   with the paired bootstrap interval and its verdict (one ``experiment`` aggregate with ``comparisons``);
 * ``protocols``: per SNR bin of the test set, the Bayes ceiling's R^2, the reference's and each compared
@@ -62,14 +63,25 @@ def scaling_tex(sources, macros):
     mean R^2 at each training size (at the fits' noise level), the fitted R^2_inf and exponent b of
     R^2_inf - a N^-b, its predictions at the original study's sizes (a dagger marks one beyond the
     fitted sizes: an extrapolation) and the size at which it reaches each target (e.g. LightGBM's R^2)."""
-    ex = read_experiment("scaling", sources)
+    return _scaling_tex("scaling", sources, macros)
+
+
+@table("scaling_sim")
+def scaling_sim_tex(sources, macros):
+    """The scaling table of the networks trained on simulated stars (experiment ``scaling_sim``: sizes
+    beyond the training file), as :func:`scaling_tex`."""
+    return _scaling_tex("scaling_sim", sources, macros)
+
+
+def _scaling_tex(name, sources, macros):
+    ex = read_experiment(name, sources)
     file = ex.file
-    fits = _power_law("scaling", ex)
+    fits = _power_law(name, ex)
     if not fits:
-        raise InputError(f"table scaling: {file}: every estimator's power-law fit was skipped (fewer than 4 sizes)")
+        raise InputError(f"table {name}: {file}: every estimator's power-law fit was skipped (fewer than 4 sizes)")
     levels = {noise_level_key(f.get("noise_level")) for f in fits.values() if is_number(f.get("noise_level"))}
     if len(levels) != 1:
-        raise InputError(f"table scaling: {file}: power_law fits need one numeric 'noise_level' (got {sorted(levels)})")
+        raise InputError(f"table {name}: {file}: power_law fits need one numeric 'noise_level' (got {sorted(levels)})")
     level = levels.pop()
     predict = sorted({k for f in fits.values() for k in (f.get("predict") or {})}, key=float)
     targets = list(dict.fromkeys(t for f in fits.values() for t in (f.get("size_to_reach") or {})))

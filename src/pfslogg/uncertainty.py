@@ -222,9 +222,12 @@ def compare_with_posterior(bayes, tables, edges, min_count=10, ranges=None):
         if col not in bayes:
             raise InputError(f"check_uncertainties: the Bayes table lacks column '{col}'")
     y, snr, post_sd = (np.asarray(bayes[c], float) for c in ("log_g", "snr", "post_sd"))
+    from .evaluation import prior_variance
+
+    var = prior_variance(*ranges["log_g"]) if ranges and "log_g" in ranges else None   # every cell's R^2
     out = {"bayes": calibration(y, np.asarray(bayes["post_mean"], float), post_sd, snr, edges, post_sd=post_sd,
                                 min_count=min_count), "estimators": {},
-           "accuracy": {"bayes": _accuracy(y, bayes["post_mean"])}}
+           "accuracy": {"bayes": _accuracy(y, bayes["post_mean"], var)}}
     labels = _label_accuracy(bayes, bayes, "post_mean_{}", ranges)
     if labels:   # the posterior means of the other parameters (T_eff, [M/H]): their ceilings
         out["accuracy"]["bayes"]["labels"] = labels
@@ -238,7 +241,7 @@ def compare_with_posterior(bayes, tables, edges, min_count=10, ranges=None):
         out["estimators"][name] = calibration(y, np.asarray(t["log_g_pred"], float), np.asarray(t["log_g_std"], float),
                                               snr, edges, post_sd=post_sd, min_count=min_count,
                                               post_mean=np.asarray(bayes["post_mean"], float))
-        out["accuracy"][name] = _accuracy(y, t["log_g_pred"])
+        out["accuracy"][name] = _accuracy(y, t["log_g_pred"], var)
         labels = _label_accuracy(t, bayes, "{}_pred", ranges)
         if labels:
             out["accuracy"][name]["labels"] = labels

@@ -337,8 +337,8 @@ def perturb(cfg, path, node):
             return next((e for e in names if e not in (p[3], v)), None)   # null: the comparison dropped
         others = [e for e in cfg["estimators"] if e not in names[:1]]
         return {names[0]: others[0]}
-    if p[0] == "experiments" and p[2] == "reference":   # one of the experiment's own variants
-        return next(e for e in cfg["experiments"][p[1]]["estimators"] if e != v)
+    if p[0] == "experiments" and p[2] == "reference":   # one of the experiment's own variants (any other if it has one)
+        return next((e for e in cfg["experiments"][p[1]]["estimators"] if e != v), None) or _other_estimator(cfg, [v])
     if p == ("attention", "estimator"):                # another variant of class vit
         return next(e for e, x in cfg["estimators"].items() if x["class"] == "vit" and e != v)
     if p[-1] == "estimators":                       # lists of variant names

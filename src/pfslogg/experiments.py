@@ -531,7 +531,7 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
                                    confidence=ev["confidence"], seed=p["seed_index"],
                                    param_edges=param_edges(ev.get("param_bins"), p["params"]), ranges=p["params"])
     t3 = time.perf_counter()
-    metrics = {"estimator": p["estimator"], "class": p["class"], "label": p.get("label") or est.label, "noise_level": nl,
+    metrics = {"estimator": p["estimator"], "class": p["class"], "label": p["label"] if "label" in p else est.label, "noise_level": nl,
                "size": int(p["size"]), "seed": int(p["seed_index"]), "sigma": sigma,
                **({"train_source": source} if source != "file" else {}), "n_test": int(test.n),
                "var_prior": var, "confidence": ev["confidence"], **scores}

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from ..errors import InputError
-from .common import COLORS, R2_LABEL, SNR_LABEL, confidence, figure, load_results, log_ticks, percent
+from .common import COLORS, MODEL_COLORS, R2_LABEL, SNR_LABEL, confidence, figure, load_results, log_ticks, percent
 
 METHODS = {"cubic": ("cubic Hermite (this work)", COLORS[0], "-"),
            "linear": ("multilinear (original study)", COLORS[1], "--")}
@@ -342,9 +342,6 @@ def efficiency(inputs, params):
     return fig
 
 
-UNCERTAINTY_COLORS = [c for c in COLORS if c != "#000000"] + ["#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]
-
-
 def draw_uncertainty_calibration(metrics):
     """Top left: coverage of the 68 % Gaussian interval per SNR bin for each estimator's per-star sigma and
     for the exact posterior's mean +- sd (line: 68.3 %); a conformal variant (``metrics["rescales"]``) is
@@ -375,7 +372,7 @@ def draw_uncertainty_calibration(metrics):
         if name in base:        # a rescaled sigma: its model's colour, dashed, open markers
             color, style = colors.get(base[name], "0.5"), dict(ls="--", mfc="white")
         else:   # the exact posterior black; the others the palette without its black, then more hues
-            color, style = ("k" if k == 0 else UNCERTAINTY_COLORS[own % len(UNCERTAINTY_COLORS)]), dict(ls="-")
+            color, style = ("k" if k == 0 else MODEL_COLORS[own % len(MODEL_COLORS)]), dict(ls="-")
             own += k > 0
         colors[name] = color
         bins = cal["snr_bins"]

@@ -19,6 +19,9 @@ STYLE = {"font.size": 9, "axes.labelsize": 9, "axes.titlesize": 9, "legend.fonts
          "pdf.fonttype": 42, "svg.hashsalt": "pfslogg", "hatch.linewidth": 0.6}
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+# One colour per model in a figure that also draws the Bayes ceiling in black: the palette without its black,
+# then more hues, so that an eighth model is neither black nor the first's colour again.
+MODEL_COLORS = [c for c in COLORS if c != "#000000"] + ["#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 SNR_LABEL = r"per-pixel SNR $=\mathrm{median}(f/\sigma)$"
 R2_LABEL = r"$R^2 = 1-\mathrm{MSE}/\mathrm{Var}_\mathrm{prior}(\log g)$"

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..errors import InputError
-from .common import COLORS, MARKERS, R2_LABEL, SNR_LABEL, confidence, figure, load_results, log_ticks, percent
+from .common import MARKERS, MODEL_COLORS, R2_LABEL, SNR_LABEL, confidence, figure, load_results, log_ticks, percent
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def r2_vs_snr(inputs, params):
     for i, (_, m) in enumerate(models):
         b = m["snr_bins"]
         x = np.array([r["snr_median"] for r in b])
-        col = COLORS[i % len(COLORS)]
+        col = MODEL_COLORS[i % len(MODEL_COLORS)]
         if too_few(m):
             ax.plot([], [], color=col, marker=MARKERS[i % len(MARKERS)], ms=3.5,
                     label=f"{m.get('label', m['estimator'])}: {TOO_FEW} (N = {n_spectra(m)})")

@@ -186,6 +186,21 @@ def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=102
                 os.unlink(side)
 
 
+def fixed_noise_rows(seed, rows, n_pix):
+    """The fixed noise eps (len(rows), n_pix) of rows ``rows`` (increasing): a function of (seed, row) alone,
+    standard normal draws of the row's block of ``NOISE_BLOCK`` rows from ``default_rng([seed, block])``.
+    What every view with fixed noise adds -- a file's (:meth:`SpectraSet.fixed_noise`) and the
+    simulator's -- so both give the same eps on the same row."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), int(n_pix)))
+    block = rows // NOISE_BLOCK
+    for b in np.unique(block):
+        eps = np.random.default_rng([seed, int(b)]).standard_normal((NOISE_BLOCK, int(n_pix)))
+        take = block == b
+        out[take] = eps[rows[take] - b * NOISE_BLOCK]
+    return out
+
+
 class SpectraSet:
     """Read-only access to a data set file (pfsspec layout), chunk by chunk.
 
@@ -411,14 +426,9 @@ class SpectraSet:
         return model, cond[0], cond[1]
 
     def fixed_noise(self, start, stop, seed):
-        """eps for rows [start, stop): a fixed function of (seed, row), whatever the chunking."""
-        out = np.empty((stop - start, len(self.wave)))
-        b0, b1 = start // NOISE_BLOCK, (stop - 1) // NOISE_BLOCK
-        for b in range(b0, b1 + 1):
-            eps = np.random.default_rng([seed, b]).standard_normal((NOISE_BLOCK, len(self.wave)))
-            lo, hi = max(start, b * NOISE_BLOCK), min(stop, (b + 1) * NOISE_BLOCK)
-            out[lo - start:hi - start] = eps[lo - b * NOISE_BLOCK:hi - b * NOISE_BLOCK]
-        return out
+        """eps for rows [start, stop): a fixed function of (seed, row), whatever the chunking
+        (:func:`fixed_noise_rows`)."""
+        return fixed_noise_rows(seed, np.arange(start, stop), len(self.wave))
 
     def noisy(self, start, stop, noise_level, seed=None, rng=None):
         """(noisy flux, error) for rows [start, stop): fixed noise from ``seed`` (val/test), or a

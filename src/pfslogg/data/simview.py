@@ -55,7 +55,7 @@ import pandas as pd
 
 from .. import PARAMS
 from ..errors import InputError
-from .dataset import NOISE_BLOCK, PARAM_COLUMNS, draw_chunk_params, simulate_chunk
+from .dataset import PARAM_COLUMNS, draw_chunk_params, fixed_noise_rows, simulate_chunk
 from .interp import GridInterpolator
 from .noise import ExposureModel, check_sigma_mode
 from .views import FreshNoise, View
@@ -287,16 +287,6 @@ class SimulatorView(FreshNoise, View):
     def logg(self):
         return self._params_table()["log_g"].to_numpy(float)
 
-    def _fixed_eps(self, rows):
-        """eps of the view rows ``rows`` for fixed noise: a file's (SpectraSet.fixed_noise), block by block."""
-        out = np.empty((len(rows), self.n_pixels))
-        block = rows // NOISE_BLOCK
-        for b in np.unique(block):
-            eps = np.random.default_rng([self.noise_seed, int(b)]).standard_normal((NOISE_BLOCK, self.n_pixels))
-            take = block == b
-            out[take] = eps[rows[take] - b * NOISE_BLOCK]
-        return out
-
     def read_rows(self, rows, rng=None):
         """``(flux, sigma)`` float64 (B, n_pix) of the rows ``rows`` (increasing indices): the clean
         flux plus ``noise_level * sigma * eps``; fresh eps from ``rng`` when given, else from the view's
@@ -304,7 +294,8 @@ class SimulatorView(FreshNoise, View):
         rows = self._check_rows(rows)
         flux, error = (a.astype(float) for a in self._clean(rows))
         if self.noise_level > 0:
-            eps = self._fixed_eps(rows) if self.fixed else (rng or self._rng).standard_normal(flux.shape)
+            eps = fixed_noise_rows(self.noise_seed, rows, self.n_pixels) if self.fixed \
+                else (rng or self._rng).standard_normal(flux.shape)
             flux = flux + self.noise_level * error * eps
         if self.sigma_mode == "stored" or self.noise_level == 0:
             return flux, error * self.noise_level

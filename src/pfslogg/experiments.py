@@ -436,6 +436,12 @@ def _compare_by_snr(err, err_ref, frame, doc, paired, var, min_count=10):
     return out
 
 
+def _cell_label(p, est):
+    """A cell's label: its variant's own words (``label`` in the block only where the variant has one), else
+    the model's."""
+    return p["label"] if "label" in p else est.label
+
+
 def _score_transform(p, est, test, t0, t1, t2):
     """(metrics, details, per-spectrum table) of a transform's cell: wMAE and MSE against the clean test
     spectra at each of its strengths, overall, per SNR bin and per pixel class (:mod:`pfslogg.denoising`)."""
@@ -449,7 +455,7 @@ def _score_transform(p, est, test, t0, t1, t2):
                                         [[a, b] for a, b in zip(edges, edges[1:])], d["sigma_floor"],
                                         ev["bootstrap"], ev["confidence"], p["seed_index"])
     t3 = time.perf_counter()
-    metrics = {"estimator": p["estimator"], "class": p["class"], "label": est.label, "kind": "transform",
+    metrics = {"estimator": p["estimator"], "class": p["class"], "label": _cell_label(p, est), "kind": "transform",
                "noise_level": float(p["noise_level"]), "size": int(p["size"]), "seed": int(p["seed_index"]),
                "sigma": p.get("sigma", "estimated"),
                **({"train_source": p["train_source"]} if "train_source" in p else {}), "n_test": int(test.n), **metrics}
@@ -473,6 +479,7 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     """
     import time
 
+    from .config import TRAIN_SOURCES
     from .data.dataset import SpectraSet, check_same_wave
     from .data.views import NoisyView
     from .estimators import FitContext, load, make_estimator
@@ -481,8 +488,9 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
     t0 = time.perf_counter()
     nl = float(p["noise_level"])
     source = p["train_source"] if "train_source" in p else "file"   # the key is there for simulator cells only
-    if source not in ("file", "simulator"):
-        raise InputError(f"estimators.{p['estimator']}.train_source: expected one of file, simulator, got {source!r}")
+    if source not in TRAIN_SOURCES:
+        raise InputError(f"estimators.{p['estimator']}.train_source: expected one of {', '.join(TRAIN_SOURCES)}, "
+                         f"got {source!r}")
     sigma = p.get("sigma", "estimated")   # noise.sigma: which sigma the estimator sees (NoisyView)
     if source == "simulator":
         from .data.simview import SimulatorView
@@ -531,7 +539,7 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
                                    confidence=ev["confidence"], seed=p["seed_index"],
                                    param_edges=param_edges(ev.get("param_bins"), p["params"]), ranges=p["params"])
     t3 = time.perf_counter()
-    metrics = {"estimator": p["estimator"], "class": p["class"], "label": p["label"] if "label" in p else est.label, "noise_level": nl,
+    metrics = {"estimator": p["estimator"], "class": p["class"], "label": _cell_label(p, est), "noise_level": nl,
                "size": int(p["size"]), "seed": int(p["seed_index"]), "sigma": sigma,
                **({"train_source": source} if source != "file" else {}), "n_test": int(test.n),
                "var_prior": var, "confidence": ev["confidence"], **scores}

@@ -216,14 +216,12 @@ def compare_with_posterior(bayes, tables, edges, min_count=10, ranges=None):
     Bayes posterior's means of them, against the prior variance of ``ranges``). ``bayes``: the Bayes ceiling's per-spectrum table (columns log_g, snr,
     post_mean, post_sd); ``tables``: ``{name: predictions table}`` with ``log_g_std`` (a model that gives
     a std), each on the same test spectra in the same order (checked by log_g, M_H, T_eff)."""
-    from .evaluation import same_test_rows
+    from .evaluation import prior_variance, same_test_rows
 
     for col in ("log_g", "snr", "post_mean", "post_sd"):
         if col not in bayes:
             raise InputError(f"check_uncertainties: the Bayes table lacks column '{col}'")
     y, snr, post_sd = (np.asarray(bayes[c], float) for c in ("log_g", "snr", "post_sd"))
-    from .evaluation import prior_variance
-
     var = prior_variance(*ranges["log_g"]) if ranges and "log_g" in ranges else None   # every cell's R^2
     out = {"bayes": calibration(y, np.asarray(bayes["post_mean"], float), post_sd, snr, edges, post_sd=post_sd,
                                 min_count=min_count), "estimators": {},

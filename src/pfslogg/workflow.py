@@ -161,8 +161,9 @@ def _label_params(cfg, estimator):
 def _train_source_params(cfg, estimator):
     """``{"train_source": "simulator", "simulator": {"seed", "noise", "chunk_size"}}`` of a cell of a variant
     that trains on the simulator (:func:`pfslogg.data.simview.simulator_settings` with the stars' own seed,
-    ``split_seed(cfg, "simulator")``, and the variant's ``train_mag`` as noise.mag when it has one), else nothing: the cells of variants that train on the file keep the
-    parameter block -- and Snakemake's rerun trigger -- they had before the key existed."""
+    ``split_seed(cfg, "simulator")``, and the variant's ``train_mag`` as noise.mag when it has one), else
+    nothing: the cells of variants that train on the file keep the parameter block -- and Snakemake's
+    rerun trigger -- they had before the key existed."""
     if train_source(cfg, estimator) != "simulator":
         return {}
     from .data.simview import simulator_settings

@@ -604,20 +604,21 @@ def _refine(interp, y, sigma, ranges, out, n_samples, seed, first_row, batch, pr
         log_w, g = log_w[done], theta[done, :, LOGG]
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         w /= w.sum(axis=1, keepdims=True)
-        m = np.einsum("bs,bs->b", w, g)
         rows = idx[done]
-        out["mean"][rows] = m
-        out["sd"][rows] = np.sqrt(np.maximum(np.einsum("bs,bs->b", w, (g - m[:, None]) ** 2), 0.0))
+        out["mean"][rows], out["sd"][rows] = _weighted_moments(w, g)
         for p, mom in out.get("params", {}).items():
-            t = theta[done, :, PARAMS.index(p)]
-            mt = np.einsum("bs,bs->b", w, t)
-            mom["mean"][rows] = mt
-            mom["sd"][rows] = np.sqrt(np.maximum(np.einsum("bs,bs->b", w, (t - mt[:, None]) ** 2), 0.0))
+            mom["mean"][rows], mom["sd"][rows] = _weighted_moments(w, theta[done, :, PARAMS.index(p)])
         out["is_n_eff"][rows] = 1.0 / np.sum(w * w, axis=1)
         out["method"][rows] = 1
         bar.update(len(idx))
     bar.close()
     return out
+
+
+def _weighted_moments(w, x):
+    """(mean (B,), sd (B,)) of draws ``x`` (B, S) under normalised weights ``w`` (B, S)."""
+    m = np.einsum("bs,bs->b", w, x)
+    return m, np.sqrt(np.maximum(np.einsum("bs,bs->b", w, (x - m[:, None]) ** 2), 0.0))
 
 
 def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var_prior, bayes, threads=1,

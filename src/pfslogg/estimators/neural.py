@@ -24,7 +24,6 @@ from .base import Estimator, register
 
 NATIVE = "module.npz"
 
-
 # Hyper-parameters of every neural estimator and their defaults (the engine's TrainConfig).
 ENGINE = {
     "epochs": 20,              # passes over the training view (at most)
@@ -193,10 +192,12 @@ class NeuralEstimator(Estimator):
     def predict_all(self, flux, sigma, truth=None):
         """:meth:`Estimator.predict_all`, with ``label:<name>`` for each of ``extra_labels`` (their
         predictions in their units; :func:`pfslogg.evaluation.evaluate` scores them against the truth)."""
+        from ..evaluation import LABEL
+
         out = super().predict_all(flux, sigma, truth)
         if self.extra_labels:
             extra = self.predict_labels(flux)
-            out.update({f"label:{c}": extra[:, k] for k, c in enumerate(self.extra_labels)})
+            out.update({f"{LABEL}{c}": extra[:, k] for k, c in enumerate(self.extra_labels)})
         return out
 
     def predict_labels(self, flux, sigma=None):

@@ -174,21 +174,32 @@ class GridInterpolator:
                                  "a grid node that is missing (a hole in the grid)")
 
     # -- NumPy -----------------------------------------------------------------------------------
+    def _weights_matrix(self, flats, weights, dtype):
+        """The sparse (B, n_nodes) CSR matrix whose row b holds weight ``weights[k][b]`` at node
+        ``flats[k][b]``, in the order k of the node combinations: ``matrix @ values`` sums, for every
+        point and pixel, weight x node value over the combinations in that order -- the arithmetic of
+        adding the combinations one at a time (product in ``dtype``, then the running sum), in one pass
+        over the nodes' rows instead of one gather of B rows per combination."""
+        from scipy.sparse import csr_matrix
+
+        b, k = len(flats[0]), len(flats)
+        data = np.stack(weights, axis=1).astype(dtype, copy=False).ravel()
+        return csr_matrix((data, np.stack(flats, axis=1).ravel(), np.arange(0, b * k + 1, k)),
+                          shape=(b, self.values.shape[0]))
+
     def __call__(self, params, dtype=np.float64):
-        """Interpolated spectra, (B, n_pix) of ``dtype`` (float32 is what data sets store; the sum
-        is accumulated in place, one node combination at a time, so memory is two (B, n_pix) arrays)."""
+        """Interpolated spectra, (B, n_pix) of ``dtype`` (float32 is what data sets store): the weights of
+        the node combinations as a sparse matrix times the node values (:meth:`_weights_matrix`)."""
         params = self._check(params)
         st = self.stencil(params)
         weights = self._np_weights(st)
         self._check_present(st, weights, params)
         values = self._values_as(dtype)
-        out = np.zeros((len(params), values.shape[1]), dtype=dtype)
-        tmp = np.empty_like(out)
-        for flat, w, _, _ in self._combos(st, weights):
-            np.take(values, flat, axis=0, out=tmp)
-            tmp *= w.astype(dtype)[:, None]
-            out += tmp
-        return out
+        combos = list(self._combos(st, weights))
+        if not len(params) or not combos:
+            return np.zeros((len(params), values.shape[1]), dtype=dtype)
+        W = self._weights_matrix([c[0] for c in combos], [c[1] for c in combos], dtype)
+        return np.asarray(W @ values, dtype=dtype)
 
     def derivatives(self, params, which):
         """Interpolated spectra and their exact derivatives in one pass over the nodes (NumPy, float64):
@@ -210,19 +221,20 @@ class GridInterpolator:
         self._check_present(st, needs, params)
         dims = [PARAMS.index(p) for p in which]
         values = self._values_as(np.float64)
-        out = np.zeros((len(params), values.shape[1]))
-        grad = np.zeros((len(dims), len(params), values.shape[1]))   # contiguous per parameter
-        tmp, scaled = np.empty_like(out), np.empty_like(out)
+        flats, value_w, grad_w = [], [], [[] for _ in dims]
         for flat, _, _, slots in self._combos(st, needs):
-            np.take(values, flat, axis=0, out=tmp)
             w = [weights[d][:, s] for d, s in enumerate(slots)]
-            np.multiply(tmp, np.prod(w, axis=0)[:, None], out=scaled)
-            out += scaled
+            flats.append(flat)
+            value_w.append(np.prod(w, axis=0))
             for k, d in enumerate(dims):
-                wd = np.prod([slopes[d][:, s] if e == d else w[e] for e, s in enumerate(slots)], axis=0)
-                if np.any(wd):
-                    np.multiply(tmp, wd[:, None], out=scaled)
-                    grad[k] += scaled
+                grad_w[k].append(np.prod([slopes[d][:, s] if e == d else w[e] for e, s in enumerate(slots)], axis=0))
+        if not len(params) or not flats:
+            return np.zeros((len(params), values.shape[1])), np.moveaxis(np.zeros((len(dims), len(params),
+                                                                                   values.shape[1])), 0, -1)
+        out = np.asarray(self._weights_matrix(flats, value_w, np.float64) @ values)
+        grad = np.empty((len(dims), len(params), values.shape[1]))   # contiguous per parameter
+        for k in range(len(dims)):
+            grad[k] = self._weights_matrix(flats, grad_w[k], np.float64) @ values
         return out, np.moveaxis(grad, 0, -1)
 
     def _values_as(self, dtype):

@@ -211,11 +211,12 @@ def check_config(cfg, where="config"):
         REGISTRY[variant["class"]].check_ranges(variant.get("hyper") or {}, cfg["params"],
                                                 f"{where}: estimators.{name}.hyper")
     _check_upstream(cfg, where)
+    for name, variant in cfg["estimators"].items():
+        REGISTRY[variant["class"]].check_variant(cfg, name, where)
     from .evaluation import param_edges
     param_edges(cfg["evaluation"]["param_bins"], cfg["params"], f"{where}: evaluation.param_bins")
     for name in cfg["figure"]["estimators"]:
-        if name not in cfg["estimators"]:
-            raise InputError(f"{where}: figure.estimators: '{name}' is not configured under 'estimators'")
+        check_configured(cfg, name, "figure.estimators", where)
         _check_predicts_logg(cfg, name, f"{where}: figure.estimators")
     _check_experiments(cfg, where)
     _check_user_paths(cfg, where)
@@ -223,6 +224,13 @@ def check_config(cfg, where="config"):
         raise InputError(f"{where}: ceiling.original: expected one value per ceiling.snr entry")
     _check_ceiling_checks(cfg, where)
     return cfg
+
+
+def check_configured(cfg, name, key, where):
+    """InputError ``"<where>: <key>: '<name>' is not configured under 'estimators'"`` when a list of
+    variants (``key``: figure.estimators, uncertainty.estimators, ...) names one that does not exist."""
+    if name not in cfg["estimators"]:
+        raise InputError(f"{where}: {key}: '{name}' is not configured under 'estimators'")
 
 
 def _check_ceiling_checks(cfg, where):
@@ -377,8 +385,7 @@ def _check_experiments(cfg, where):
     external = bool(cfg["datasets"]["train"].get("path"))
     for name, exp in exps.items():
         for e in exp["estimators"]:
-            if e not in cfg["estimators"]:
-                raise InputError(f"{where}: experiments.{name}.estimators: '{e}' is not configured under 'estimators'")
+            check_configured(cfg, e, f"experiments.{name}.estimators", where)
             _check_predicts_logg(cfg, e, f"{where}: experiments.{name}.estimators")
         ref = exp.get("reference")
         if ref is not None and ref not in exp["estimators"]:

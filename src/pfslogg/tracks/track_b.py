@@ -58,6 +58,8 @@ def extra_bayes_levels(cfg):
 
 
 def _check(cfg, where):
+    from ..config import check_configured
+
     spec = cfg["experiments"][EXPERIMENT]
     names = spec["estimators"]
     if not P.compare_pairs(spec):
@@ -68,8 +70,7 @@ def _check(cfg, where):
         raise InputError(f"{where}: moe.figure_variant: '{show}' must be a variant of class 'moe' compared with its "
                          "global model in a Track B experiment (experiments.<name>.compare, track b)")
     for e in cfg["moe"]["bar"]:
-        if e not in cfg["estimators"]:
-            raise InputError(f"{where}: moe.bar: '{e}' is not configured under 'estimators'")
+        check_configured(cfg, e, "moe.bar", where)
     if not any(e in names for e in cfg["moe"]["bar"]):
         raise InputError(f"{where}: moe.bar: none of {cfg['moe']['bar']} is in experiments.{EXPERIMENT}.estimators "
                          "(the bar must be measured at every noise level of the experiment)")

@@ -92,12 +92,12 @@ def ceiling_params(cfg):
 
 
 def _check(cfg, where):
+    from ..config import check_configured
     from ..estimators import REGISTRY
 
     d = cfg["denoising"]
     for t in d["transforms"]:
-        if t not in cfg["estimators"]:
-            raise InputError(f"{where}: denoising.transforms: '{t}' is not configured under 'estimators'")
+        check_configured(cfg, t, "denoising.transforms", where)
         if REGISTRY[cfg["estimators"][t]["class"]].kind != "transform":
             raise InputError(f"{where}: denoising.transforms: '{t}' (class '{cfg['estimators'][t]['class']}') is not "
                              "a transform (a denoiser: spectrum in, spectrum out)")

@@ -3,6 +3,7 @@ Gaussian draws, bad input is named, and the template and ML fits' analytic width
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from pfslogg.data.dataset import SpectraSet, simulate_dataset
 from pfslogg.data.views import NoisyView
@@ -47,6 +48,23 @@ def test_overconfident_and_underconfident_sigmas_are_seen():
     o = calibration(y, mean, std, snr, [2, 40], post_sd=true)["overall"]
     assert o["coverage68"] == pytest.approx(0.954, abs=0.01)     # P(|z| < 2)
     assert np.array(o["pit_histogram"])[4] > 0.15                  # a hump
+
+
+def test_an_exact_pit_replaces_the_gaussian_one_and_gives_the_credible_coverage():
+    """A posterior that is not Gaussian (a model's own mixture): its CDF at the truth is uniform when it is
+    calibrated, whatever its Gaussian summary's coverage; a posterior twice too narrow is U-shaped."""
+    y, mean, std, snr, true = draws()
+    u = np.random.default_rng(3).uniform(0, 1, len(y))
+    o = calibration(y, mean, std, snr, [2, 40], exact_pit=u)["overall"]
+    assert o["pit_source"] == "posterior" and np.allclose(o["pit_histogram"], 0.1, atol=0.008)
+    assert o["credible68"] == pytest.approx(0.683, abs=0.01) and o["credible95"] == pytest.approx(0.954, abs=0.006)
+    assert o["coverage68"] == pytest.approx(0.683, abs=0.01)    # the Gaussian summary's interval, as before
+    narrow = norm.cdf((y - mean) / (0.5 * std))
+    o = calibration(y, mean, std, snr, [2, 40], exact_pit=narrow)["overall"]
+    assert o["credible68"] == pytest.approx(0.383, abs=0.01) and o["pit_histogram"][0] > 0.15
+    assert calibration(y, mean, std, snr, [2, 40])["overall"]["pit_source"] == "gaussian"
+    with pytest.raises(InputError, match="exact PIT must be one value in"):
+        calibration(y, mean, std, snr, [2, 40], exact_pit=u[:-1])
 
 
 def test_pit_of_a_zero_width_is_a_step():

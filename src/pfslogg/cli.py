@@ -315,7 +315,8 @@ def cmd_check_uncertainties(a, p):
     tables = {e: pd.read_csv(f) for e, f in zip(p["estimators"], a.inputs[1:])}
     metrics = compare_with_posterior(bayes, tables, p["snr_bins"], ranges=p.get("params"))
     write_results(a.out, {"noise_level": p["noise_level"], "size": p["size"], "labels": p.get("labels") or {},
-                          "rescales": p.get("rescales") or {}, **metrics}, a.rule, a.inputs, params=p,
+                          "rescales": p.get("rescales") or {}, "per_snr_bin": p.get("per_snr_bin") or [],
+                          **metrics}, a.rule, a.inputs, params=p,
                   started=started, kind="uncertainties")
 
 

@@ -189,16 +189,18 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
     ``alternatives: {name: {"overall": ...}}``. The table has log_g, log_g_pred, snr and the binned
     parameters per spectrum, then ``log_g_pred_<name>`` per alternative and the model's integer
     columns (e.g. a gate's bin). A model that gives a per-star std (``gives_std``) adds the column
-    ``log_g_std`` and ``metrics["uncertainty"]`` (:func:`pfslogg.uncertainty.calibration`). A model that
+    ``log_g_std`` and ``metrics["uncertainty"]`` (:func:`pfslogg.uncertainty.calibration`); one with a
+    posterior of its own (a mixture density network) also ``log_g_pit``, its CDF at the true log g. A model that
     predicts other parameters too (``label:<name>``, a multi-label network) adds the column ``<name>_pred``
     and ``metrics["labels"][name]``: ``overall`` and ``snr_bins`` of that parameter scored as log g is,
     against the variance of its uniform prior in ``ranges`` (as the Bayes ceiling's ``labels``).
     """
-    from .uncertainty import STD, calibration
+    from .uncertainty import PIT, STD, calibration
 
     preds = predict_view(estimator, test, batch)
     pred = preds.pop("")
     std = preds.pop(STD, None)
+    exact_pit = preds.pop(PIT, None)
     labels = {k[len(LABEL):]: preds.pop(k) for k in [k for k in preds if k.startswith(LABEL)]}
     y, snr, params = test.logg, test.snr(), test.params
     ev = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
@@ -214,7 +216,9 @@ def evaluate(estimator, test, var_prior, snr_bins, n_resamples=1000, confidence=
     table.update({n: v for n, v in preds.items() if v.dtype.kind != "f"})
     if std is not None:   # a per-star std: its coverage and PIT per SNR bin (pfslogg.uncertainty)
         table["log_g_std"] = std
-        metrics["uncertainty"] = calibration(y, pred, std, snr, snr_bins)
+        if exact_pit is not None:
+            table["log_g_pit"] = exact_pit
+        metrics["uncertainty"] = calibration(y, pred, std, snr, snr_bins, exact_pit=exact_pit)
     if labels:
         metrics["labels"] = {}
         for name, v in labels.items():

@@ -22,6 +22,7 @@ from scipy.stats import norm
 from .errors import InputError
 
 STD = "std"                 # the name of the per-star std among a model's predictions (predict_all)
+PIT = "pit"                 # ... of the exact PIT of the true log g under a model's own posterior (a mixture's CDF)
 LEVELS = (0.683, 0.954)     # the Gaussian one- and two-sigma intervals
 PIT_BINS = 10
 WITHIN = 0.2                # "within 20 % of the exact posterior sd" (issue 17's target)
@@ -82,15 +83,18 @@ def gaussian_kl(mean, std, post_mean, post_sd):
         return np.log(post_sd / std) + (std ** 2 + (mean - post_mean) ** 2) / (2 * post_sd ** 2) - 0.5
 
 
-def _row(y, mean, std, post_sd=None, post_mean=None):
+def _row(y, mean, std, post_sd=None, post_mean=None, exact_pit=None):
     from .evaluation import rank_correlation
 
-    u = pit(y, mean, std)
+    u = pit(y, mean, std) if exact_pit is None else exact_pit
     hist = np.histogram(u, bins=PIT_BINS, range=(0.0, 1.0))[0] / len(u)
     cov = {f"coverage{int(round(100 * lv))}": coverage(y, mean, std, lv) for lv in LEVELS}
     row = {"n": int(len(y)), **cov, "verdict": interval_verdict(cov["coverage68"]),
            "pit_histogram": [float(h) for h in hist], "pit_max_deviation": float(np.max(np.abs(hist * PIT_BINS - 1))),
+           "pit_source": "gaussian" if exact_pit is None else "posterior",
            "std_median": float(np.median(std)) if np.all(np.isfinite(std)) else None}
+    if exact_pit is not None:   # the central credible intervals of the model's own posterior (not its Gaussian summary)
+        row.update({f"credible{int(round(100 * lv))}": float(np.mean(np.abs(u - 0.5) <= lv / 2)) for lv in LEVELS})
     if post_sd is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = std / post_sd
@@ -108,7 +112,7 @@ def _row(y, mean, std, post_sd=None, post_mean=None):
     return row
 
 
-def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=None):
+def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=None, exact_pit=None):
     """Calibration of per-star ``std`` of log g: ``{"overall": row, "snr_bins": [row + lo, hi]}``.
 
     row: ``n``, ``coverage68`` and ``coverage95`` (:func:`coverage` at :data:`LEVELS`), ``verdict``
@@ -117,9 +121,13 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=
     |bin share x bins - 1|), ``std_median``; with ``post_sd`` (the exact posterior sd of the same spectra)
     also ``post_sd_median``, ``sd_ratio_median``/``_q16``/``_q84`` of std / post_sd, ``within20`` (share
     with the ratio within 20 % of 1) and ``sd_rank_correlation``; with ``post_mean`` too, ``kl_median``: the
-    median over the stars of :func:`gaussian_kl` to the posterior's Gaussian summary. SNR bins (``lo <= snr < hi`` of
+    median over the stars of :func:`gaussian_kl` to the posterior's Gaussian summary. ``exact_pit``: the
+    model's own posterior CDF at the true log g per star (a mixture density network's): the PIT histogram
+    is then that (``pit_source`` "posterior", the exact form of simulation-based calibration ranks, not
+    the Gaussian summary's) and ``credible68``/``credible95`` the coverage of its central credible
+    intervals. SNR bins (``lo <= snr < hi`` of
     ``edges``) with fewer than ``min_count`` stars are left out; ``coverage68_bins``: the least and the
-    largest 68 % coverage over the bins (None without bins)."""
+    largest 68 % coverage over the bins and :func:`bins_verdict` of them (None without bins)."""
     from .evaluation import rows_by_snr
 
     y, mean, std = _arrays(y, mean, std)
@@ -135,13 +143,29 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=
         post_mean = np.asarray(post_mean, float)
         if post_sd is None or post_mean.shape != y.shape:
             raise InputError(f"calibration: the posterior mean needs its sd and one value for each of the {len(y)} stars")
+    if exact_pit is not None:
+        exact_pit = np.asarray(exact_pit, float)
+        if exact_pit.shape != y.shape or not np.all((exact_pit >= 0) & (exact_pit <= 1)):
+            raise InputError(f"calibration: the exact PIT must be one value in [0, 1] for each of the {len(y)} stars")
+
+    def part(a, sel):
+        return None if a is None else a[sel]
+
     bins = rows_by_snr(snr, np.asarray(edges, float),
-                       lambda sel, b: _row(y[sel], mean[sel], std[sel], None if post_sd is None else post_sd[sel],
-                                           None if post_mean is None else post_mean[sel]),
+                       lambda sel, b: _row(y[sel], mean[sel], std[sel], part(post_sd, sel), part(post_mean, sel),
+                                           part(exact_pit, sel)),
                        min_count)
     cov = [b["coverage68"] for b in bins]
-    return {"overall": _row(y, mean, std, post_sd, post_mean), "snr_bins": bins,
-            "coverage68_bins": {"min": float(min(cov)), "max": float(max(cov))} if cov else None}
+    return {"overall": _row(y, mean, std, post_sd, post_mean, exact_pit), "snr_bins": bins,
+            "coverage68_bins": {"min": float(min(cov)), "max": float(max(cov)), "verdict": bins_verdict(cov)}
+            if cov else None}
+
+
+def bins_verdict(coverages68):
+    """"calibrated in every bin" when every SNR bin's 68 % coverage is :func:`interval_verdict`'s
+    "calibrated", else "not calibrated in every bin"."""
+    ok = all(interval_verdict(c) == "calibrated" for c in coverages68)
+    return "calibrated in every bin" if ok else "not calibrated in every bin"
 
 
 def rescaled_variant(variants, name):
@@ -155,8 +179,8 @@ def variant_label(variants, name):
     """Variant ``name``'s label in the uncertainty check (``variants``: config ``estimators``), naming
     where its std comes from: the model's label ("Template fit", "MLP ensemble (5)"), with "(beta NLL)"
     for a network's variance head, "(quantile intervals)" for LightGBM's, ", trained at mag lo-hi" for a
-    simulator variant's own magnitudes (``train_mag``), and ", conformal sigma" after the label of the
-    upstream ``model`` whose sigma a conformal variant rescales."""
+    simulator variant's own magnitudes (``train_mag``), and ", conformal sigma" (", ... per SNR bin" with
+    ``snr_bins``) after the label of the upstream ``model`` whose sigma a conformal variant rescales."""
     from .estimators import make_estimator
 
     v = variants[name]
@@ -165,7 +189,7 @@ def variant_label(variants, name):
     hyper = v.get("hyper") or {}
     up = rescaled_variant(variants, name)
     if up is not None:
-        return f"{variant_label(variants, up)}, conformal sigma"
+        return f"{variant_label(variants, up)}, conformal sigma{' per SNR bin' if hyper.get('snr_bins') else ''}"
     try:
         label = make_estimator(v["class"], hyper).label
     except (InputError, TypeError, KeyError):   # hyper-parameters of another class: the config check says so
@@ -238,7 +262,8 @@ def compare_with_posterior(bayes, tables, edges, min_count=10, ranges=None):
                              "(log_g, M_H, T_eff differ)")
         out["estimators"][name] = calibration(y, np.asarray(t["log_g_pred"], float), np.asarray(t["log_g_std"], float),
                                               snr, edges, post_sd=post_sd, min_count=min_count,
-                                              post_mean=np.asarray(bayes["post_mean"], float))
+                                              post_mean=np.asarray(bayes["post_mean"], float),
+                                              exact_pit=np.asarray(t["log_g_pit"], float) if "log_g_pit" in t else None)
         out["accuracy"][name] = _accuracy(y, t["log_g_pred"], var)
         labels = _label_accuracy(t, bayes, "{}_pred", ranges)
         if labels:

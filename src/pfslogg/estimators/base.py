@@ -186,6 +186,7 @@ class Estimator:
     UPSTREAM = {}          # role -> description of the fitted model the class builds on (ROLES)
     _state_json = ()      # names of the JSON-valued learned attributes (end in "_")
     _state_arrays = ()    # names of the array-valued learned attributes
+    _state_defaults = {}  # JSON-valued learned attributes that older model folders lack -> the value they meant
 
     @classmethod
     def hyper_names(cls):
@@ -206,6 +207,12 @@ class Estimator:
     def check_ranges(cls, hyper, ranges, where):
         """InputError naming ``where`` for hyper-parameters that do not fit the prior ``ranges`` (a
         mixture's bins that leave part of the prior without an expert); nothing for most classes."""
+
+    @classmethod
+    def check_variant(cls, cfg, name, where):
+        """InputError naming ``where`` when variant ``name`` of the configuration ``cfg`` (this class) is
+        inconsistent with the variants it builds on; runs once the hyper-parameters and upstream roles
+        are checked. Nothing to check by default."""
 
     @classmethod
     def provides_std(cls, hyper):
@@ -400,6 +407,8 @@ def load(folder):
         est = cls(**m["hyper"])
     except TypeError as e:
         raise InputError(f"{path}: hyper-parameters do not fit class '{cls.class_id}' ({e})") from None
+    for a, default in cls._state_defaults.items():   # learned state a class gained after the folder was written
+        m["state"].setdefault(a, default)
     missing = [a for a in cls._state_json if a not in m["state"]]
     if missing:
         raise InputError(f"{path}: learned state lacks {missing}")

@@ -1,16 +1,29 @@
-"""Per-star sigma rescaled on the validation set (issue 17): normalised split-conformal calibration.
+"""Per-star sigma rescaled on held-out stars (issue 17): normalised split-conformal calibration.
 
 Class ``conformal`` builds on an upstream model that gives a per-star std (config ``upstream: {model:
 <variant>}``: that variant's cell at the same noise level and training size, seed 0, trained once). Its
-fit predicts the validation spectra (fixed noise, never seen in training) with their std and sets one
-factor ``scale_``: the finite-sample conformal quantile of the normalised residuals |y - mean| / std at
-the 68.3 % level (the ceil((n + 1) 0.683)-th smallest of n), so that mean +- scale std holds the truth
-for 68.3 % of exchangeable stars. The mean is the upstream model's, untouched (same R^2). The model is
-kept as a part (``upstream/model``), so the folder stands alone.
+fit predicts held-out spectra with their std and sets a factor: the finite-sample conformal quantile of
+the normalised residuals |y - mean| / std at the 68.3 % level (the ceil((n + 1) 0.683)-th smallest of n),
+so that mean +- factor std holds the truth for 68.3 % of exchangeable stars. The mean is the upstream
+model's, untouched (same R^2). The model is kept as a part (``upstream/model``), so the folder stands
+alone.
 
-One factor for all stars: it corrects a model whose sigma is too narrow or too wide by the same factor
-everywhere, not one that is right at some SNR and wrong at another -- and the validation set's SNR range
-is the training set's (narrower than the test's), so coverage per SNR bin is still the check.
+* **One factor** (``snr_bins: null``, the default) corrects a model whose sigma is too narrow or too wide
+  by the same factor everywhere, not one that is right at some SNR and wrong at another.
+* **One factor per SNR bin** (``snr_bins: [edges]``; Mondrian conformal, Vovk et al. 2005): the stars are
+  grouped by their SNR, median(flux / sigma) of what the model is given (so a prediction needs sigma),
+  and each group gets its own quantile -- coverage then holds per bin, not only on average. Below the
+  first edge and from the last edge up are bins of their own (len(edges) + 1 in all: the factor
+  falls steeply with SNR where learned sigmas are too wide, so the bright stars beyond the last edge
+  must not set the last bin's); a bin with fewer than :data:`MIN_PER_BIN` calibration stars takes the
+  factor of all of them.
+
+Which stars: ``calibrate_on: val`` (the default) uses the validation spectra (fixed noise, never seen in
+training) -- but their SNR range is the training set's, narrower than the test's, so its extreme SNR
+bins stay uncalibrated. ``calibrate_on: train`` uses the conformal variant's own training view: with
+``train_source: simulator`` and ``train_mag`` the test's magnitudes, those are stars simulated afresh over
+the test's SNR range (the first ``n_calibration`` of them), never the upstream model's training stars
+(the configuration check refuses an upstream model that trains on the simulator's stars too).
 """
 
 import math
@@ -30,10 +43,14 @@ class ConformalEstimator(Composite):
     kind = "estimator"
     gives_std = True
     UPSTREAM = {"model": "a fitted model that gives a per-star std"}
-    _state_json = ("part_names_", "scale_", "n_val_", "val_coverage_before_")
+    _state_json = ("part_names_", "scale_", "n_val_", "val_coverage_before_", "scales_", "bin_counts_")
+    _state_defaults = {"scales_": [], "bin_counts_": []}   # folders from before snr_bins: one factor
 
-    def __init__(self, level=LEVELS[0], random_state=0):
+    def __init__(self, level=LEVELS[0], snr_bins=None, calibrate_on="val", n_calibration=None, random_state=0):
         self.level = level
+        self.snr_bins = snr_bins
+        self.calibrate_on = calibrate_on
+        self.n_calibration = n_calibration
         self.random_state = random_state
 
     @classmethod
@@ -42,32 +59,74 @@ class ConformalEstimator(Composite):
         level = hyper.get("level", cls.hyper_default("level"))
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
             raise InputError(f"{where}.level: got {level!r}, expected a number in (0, 1) (the interval's coverage)")
+        edges = hyper.get("snr_bins")
+        if edges is not None and not (isinstance(edges, (list, tuple)) and len(edges) >= 2
+                                      and all(isinstance(e, (int, float)) and not isinstance(e, bool) and e > 0
+                                              for e in edges) and all(b > a for a, b in zip(edges, edges[1:]))):
+            raise InputError(f"{where}.snr_bins: got {edges!r}, expected null or >= 2 increasing positive SNR edges")
+        on = hyper.get("calibrate_on", cls.hyper_default("calibrate_on"))
+        if on not in CALIBRATE_ON:
+            raise InputError(f"{where}.calibrate_on: got {on!r}, expected one of {', '.join(CALIBRATE_ON)}")
+        n = hyper.get("n_calibration")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 10):
+            raise InputError(f"{where}.n_calibration: got {n!r}, expected null (all) or an integer >= 10")
+
+    @classmethod
+    def check_variant(cls, cfg, name, where):
+        """Calibrating on the variant's own simulated stars (``calibrate_on: train``, ``train_source:
+        simulator``) is only honest when the upstream model did not train on the same simulated stars."""
+        from ..config import train_source, upstream_specs
+
+        v = cfg["estimators"][name]
+        if (v.get("hyper") or {}).get("calibrate_on", cls.hyper_default("calibrate_on")) != "train":
+            return
+        if train_source(cfg, name) != "simulator":
+            return   # the training file's stars: the upstream model's own unless it trained elsewhere
+        up = upstream_specs(cfg, name).get("model")
+        if up and train_source(cfg, up["variant"]) == "simulator":
+            raise InputError(f"{where}: estimators.{name}: calibrate_on train with train_source simulator would "
+                             f"calibrate on the simulated stars its upstream model '{up['variant']}' trained on "
+                             "(use calibrate_on val, or an upstream model trained on the file)")
 
     @property
     def label(self):
         parts = getattr(self, "parts_", None)
         model = getattr(parts.get("upstream/model"), "label", None) if parts else None
-        return f"{model or 'model'}, conformal sigma"
+        return f"{model or 'model'}, conformal sigma{' per SNR bin' if self.snr_bins is not None else ''}"
 
     def fit(self, train, val, context=None):
         ctx = context or FitContext()
         model = upstream_model(ctx, "model")
         if not getattr(model, "is_fitted", True):
             raise InputError(f"{upstream_key(ctx, 'model')}: '{model.class_id}' is not fitted")
-        flux, sigma = val.load(np.float64)
-        mean, std = model.predict(flux, sigma, return_std=True)
-        y = np.asarray(val.y, float)
+        view = val if self.calibrate_on == "val" else train
+        n = view.n if self.n_calibration is None else min(view.n, int(self.n_calibration))
+        mean, std, y, snr = [], [], [], []
+        for start in range(0, n, 2048):   # batches: a simulated calibration set is drawn as it is read
+            flux, sigma = view.read(start, min(start + 2048, n))
+            m, s = model.predict(flux, sigma, return_std=True)
+            mean.append(np.asarray(m, float))
+            std.append(np.asarray(s, float))
+            snr.append(spectrum_snr(flux, sigma) if self.snr_bins is not None else np.zeros(len(flux)))
+        mean, std, snr = (np.concatenate(a) for a in (mean, std, snr))
+        y = np.asarray(view.y, float)[:n]
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.abs(y - np.asarray(mean, float)) / np.asarray(std, float)
-        z = z[np.isfinite(z)]
-        n = len(z)
-        if n < 10:
-            raise InputError(f"{ctx.where}: conformal calibration needs >= 10 validation spectra with a finite "
-                             f"normalised residual, got {n}")
-        k = min(n, math.ceil((n + 1) * float(self.level)))   # the conformal rank
-        self.scale_ = float(np.sort(z)[k - 1])
-        self.n_val_ = int(n)
+            z = np.abs(y - mean) / std
+        ok = np.isfinite(z)
+        if ok.sum() < 10:
+            raise InputError(f"{ctx.where}: conformal calibration needs >= 10 {self.calibrate_on} spectra with a "
+                             f"finite normalised residual, got {int(ok.sum())}")
+        z, snr = z[ok], snr[ok]
+        self.scale_ = conformal_quantile(z, self.level)
+        self.n_val_ = int(len(z))
         self.val_coverage_before_ = float(np.mean(z <= 1.0))
+        self.scales_, self.bin_counts_ = [], []
+        if self.snr_bins is not None:   # Mondrian: one quantile per SNR bin, the global one where a bin is thin
+            idx = _snr_bin(snr, self.snr_bins)
+            for b in range(len(self.snr_bins) + 1):
+                zb = z[idx == b]
+                self.bin_counts_.append(int(len(zb)))
+                self.scales_.append(conformal_quantile(zb, self.level) if len(zb) >= MIN_PER_BIN else self.scale_)
         self.parts_ = {"upstream/model": model}
         self.part_names_ = list(self.parts_)
         return self
@@ -78,9 +137,42 @@ class ConformalEstimator(Composite):
         if not return_std:
             return model.predict(flux, sigma)
         mean, std = model.predict(flux, sigma, return_std=True)
-        return mean, np.asarray(std, float) * self.scale_
+        std = np.asarray(std, float)
+        if not self.scales_:
+            return mean, std * self.scale_
+        if sigma is None:
+            raise InputError("conformal.predict: a factor per SNR bin (hyper snr_bins) needs sigma, got None")
+        return mean, std * np.asarray(self.scales_, float)[_snr_bin(spectrum_snr(flux, sigma), self.snr_bins)]
 
     def fitted(self):
         self._check_fitted()
-        return {"scale": self.scale_, "n_val": self.n_val_, "val_coverage_before": self.val_coverage_before_,
-                "level": float(self.level)}
+        out = {"scale": self.scale_, "n_val": self.n_val_, "val_coverage_before": self.val_coverage_before_,
+               "level": float(self.level), "calibrate_on": self.calibrate_on}
+        if self.scales_:
+            out.update({"snr_bins": [float(e) for e in self.snr_bins], "scales": list(self.scales_),
+                        "bin_counts": list(self.bin_counts_)})
+        return out
+
+
+CALIBRATE_ON = ("val", "train")   # hyper calibrate_on: the validation spectra, or the variant's training view
+MIN_PER_BIN = 50                   # calibration stars a bin needs for a factor of its own
+
+
+def conformal_quantile(z, level):
+    """The split-conformal quantile of scores ``z`` at ``level``: the ceil((n + 1) level)-th smallest of n
+    (the largest when that rank exceeds n)."""
+    z = np.sort(np.asarray(z, float))
+    k = min(len(z), math.ceil((len(z) + 1) * float(level)))
+    return float(z[k - 1])
+
+
+def spectrum_snr(flux, sigma):
+    """Per-spectrum SNR of what a model is given: median(flux / sigma) over the pixels (inf where sigma is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.median(np.asarray(flux, float) / np.asarray(sigma, float), axis=1)
+
+
+def _snr_bin(snr, edges):
+    """The bin (0 .. len(edges)) of every SNR: 0 below the first edge, k for edges[k - 1] <= snr < edges[k],
+    len(edges) from the last edge up (and NaN)."""
+    return np.searchsorted(np.asarray(edges, float), snr, side="right")

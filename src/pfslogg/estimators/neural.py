@@ -19,7 +19,7 @@ import inspect
 import numpy as np
 
 from ..errors import InputError
-from ..uncertainty import STD_LOSSES, VARIANCE_LOSSES
+from ..uncertainty import PIT, STD_LOSSES, VARIANCE_LOSSES
 from .base import Estimator, register
 
 NATIVE = "module.npz"
@@ -198,7 +198,27 @@ class NeuralEstimator(Estimator):
         if self.extra_labels:
             extra = self.predict_labels(flux)
             out.update({f"{LABEL}{c}": extra[:, k] for k, c in enumerate(self.extra_labels)})
+        if self.loss == "mdn" and truth is not None and "log_g" in truth:   # the exact PIT of the truth
+            out[PIT] = self.predict_cdf(flux, np.asarray(truth["log_g"], float))
         return out
+
+    def predict_cdf(self, flux, logg):
+        """The mixture posterior's CDF of log g at ``logg`` (B,) for noisy flux (B, n_pix): the exact PIT of
+        the truth (loss "mdn" only)."""
+        self._check_fitted()
+        if self.loss != "mdn":
+            raise InputError(f"{self.class_id}.predict_cdf: needs a mixture posterior (hyper loss mdn), this one has "
+                             f"loss {self.loss!r}")
+        import torch
+
+        flux, logg = np.asarray(flux, np.float32), np.asarray(logg, np.float32)
+        if logg.shape != (len(flux),):
+            raise InputError(f"{self.class_id}.predict_cdf: {logg.shape} log g values for {len(flux)} spectra")
+        out = []
+        for i in range(0, len(flux), 512):
+            y = torch.from_numpy(logg[i:i + 512])
+            out += self._batched(lambda m, x: m.logg_cdf(x, y.to(x.device)), flux[i:i + 512], min(512, len(flux) - i))
+        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
     def predict_labels(self, flux, sigma=None):
         """The ``extra_labels`` (B, k) float64 in their units of noisy flux (B, n_pix); eval mode, batches."""

@@ -113,6 +113,15 @@ class MixtureHead(nn.Module):
         second = (w * (var + mu * mu)).sum(1)
         return mean, (second - mean * mean).clamp_min(0).sqrt()
 
+    def marginal_cdf(self, raw, z, dim=0):
+        """P(label ``dim`` <= z) (B,) under the mixture of ``raw``, z (B,) standardised: the exact
+        probability integral transform of the truth (what simulation-based calibration ranks estimate
+        from samples), sum_k w_k Phi((z - mu_k) / s_k) with s_k the sd of component k along ``dim``."""
+        logw, mu, chol = self.split(raw)
+        sd = (chol[:, :, dim, :] ** 2).sum(-1).sqrt()                          # (B, K)
+        u = torch.special.ndtr((z[:, None] - mu[:, :, dim]) / sd)
+        return (logw.exp() * u).sum(-1).clamp(0.0, 1.0)
+
 
 MIN_SCALE = 1e-3   # smallest sd of a mixture component along a label (standardised units)
 
@@ -224,6 +233,12 @@ class Standardized(nn.Module):
         if self.var_head is None:
             raise ValueError("logg_std: this network has no variance head (loss gaussian_nll or beta_nll)")
         return out[:, 0] * self.y_std + self.y_mean, torch.exp(0.5 * out[:, 1]) * self.y_std
+
+    def logg_cdf(self, flux, logg):
+        """The mixture posterior's P(log g' <= logg | flux) (B,) of raw flux (B, n_pix) and log g (B,) in dex."""
+        if self.mix_head is None:
+            raise ValueError("logg_cdf: this network has no mixture posterior (loss mdn)")
+        return self.mix_head.marginal_cdf(self.forward(flux), (logg - self.y_mean) / self.y_std)
 
     def encode(self, flux):
         """Latents (B, T, D) of raw flux (B, n_pix): ``net.encode`` of the standardised flux."""

@@ -345,7 +345,8 @@ def efficiency(inputs, params):
 def draw_uncertainty_calibration(metrics):
     """Top left: coverage of the 68 % Gaussian interval per SNR bin for each estimator's per-star sigma and
     for the exact posterior's mean +- sd (line: 68.3 %); a conformal variant (``metrics["rescales"]``) is
-    drawn dashed in the colour of the model whose sigma it rescales. Top right: median ratio of sigma to the exact
+    drawn in the colour of the model whose sigma it rescales, dashed (one factor) or dotted (a factor per SNR
+    bin, ``metrics["per_snr_bin"]``). Top right: median ratio of sigma to the exact
     posterior sd per SNR bin (line: 1; bars: its 16-84 % quantiles over the stars). Bottom: the PIT
     histogram of each, over all test stars (flat at 1 when calibrated: a U means sigma too small, a hump
     too large)."""
@@ -355,10 +356,11 @@ def draw_uncertainty_calibration(metrics):
         rows = {"exact posterior": metrics["bayes"],
                 **{labels.get(k, k): v for k, v in metrics["estimators"].items()}}
         base = {labels.get(k, k): labels.get(v, v) for k, v in rescales.items() if v in metrics["estimators"]}
+        dotted = {labels.get(k, k) for k in metrics.get("per_snr_bin") or ()}
     except (KeyError, TypeError, AttributeError) as e:
         raise InputError(f"uncertainty_calibration: expected the metrics of check_uncertainties ({e})") from None
     n = len(rows)
-    lines = 1 if n <= 6 else 2                      # PIT panels: one line, or two for more than six
+    lines = math.ceil(n / 6)                        # PIT panels: at most six on a line (their titles wrap)
     cols = math.ceil(n / lines)
     fig = plt.figure(figsize=(16.0 / 2.54, (8.0 + 4.0 * lines) / 2.54), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[2.0, lines])
@@ -369,8 +371,8 @@ def draw_uncertainty_calibration(metrics):
         ax.set_visible(False)
     colors, own = {}, 0
     for k, (name, cal) in enumerate(rows.items()):
-        if name in base:        # a rescaled sigma: its model's colour, dashed, open markers
-            color, style = colors.get(base[name], "0.5"), dict(ls="--", mfc="white")
+        if name in base:        # a rescaled sigma: its model's colour, dashed (dotted per SNR bin), open markers
+            color, style = colors.get(base[name], "0.5"), dict(ls=":" if name in dotted else "--", mfc="white")
         else:   # the exact posterior black; the others the palette without its black, then more hues
             color, style = ("k" if k == 0 else MODEL_COLORS[own % len(MODEL_COLORS)]), dict(ls="-")
             own += k > 0
@@ -411,7 +413,7 @@ def draw_uncertainty_calibration(metrics):
         ax.set_xlim(0, 1)
         ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"], fontsize=6.5)
         ax.tick_params(axis="y", labelsize=6.5)
-        ax.set_title("\n".join(textwrap.wrap(name, 17)), fontsize=6.5)
+        ax.set_title("\n".join(textwrap.wrap(name, 24)), fontsize=6.5)
         ax.set_xlabel("PIT", fontsize=7)
     for row in grid:
         row[0].set_ylabel("density", fontsize=7)

@@ -29,17 +29,19 @@ def uncertainty_params(cfg):
     return {"estimators": list(cfg["uncertainty"]["estimators"]), "size": int(cfg["uncertainty"]["size"]),
             "labels": {e: variant_label(est, e) for e in cfg["uncertainty"]["estimators"] if e in est},
             "rescales": {e: u for e in cfg["uncertainty"]["estimators"] if (u := rescaled_variant(est, e))},
+            "per_snr_bin": [e for e in cfg["uncertainty"]["estimators"]
+                            if rescaled_variant(est, e) and (est[e].get("hyper") or {}).get("snr_bins")],
             "params": cfg["params"], "noise_level": float(cfg["noise"]["noise_level"]),
             "snr_bins": [float(e) for e in cfg["evaluation"]["snr_bins"]]}
 
 
 def _check(cfg, where):
+    from ..config import check_configured
     from ..errors import InputError
     from ..estimators import REGISTRY
 
     for e in cfg["uncertainty"]["estimators"]:
-        if e not in cfg["estimators"]:
-            raise InputError(f"{where}: uncertainty.estimators: '{e}' is not configured under 'estimators'")
+        check_configured(cfg, e, "uncertainty.estimators", where)
         cls = REGISTRY[cfg["estimators"][e]["class"]]
         if not cls.provides_std(cfg["estimators"][e].get("hyper") or {}):
             raise InputError(f"{where}: uncertainty.estimators: '{e}' (class '{cls.class_id}') gives no per-star "

@@ -197,23 +197,24 @@ def efficiency_by_snr_tex(sources, macros):
 def uncertainties_tex(sources, macros):
     """The per-star uncertainty table (one ``uncertainties`` file): a row for the exact posterior, then
     one per estimator (in the file's order), each with R^2 and RMSE of its mean, the coverage of its mean
-    +- sigma and +- 1.96 sigma, and, against the exact posterior sd of the same spectra, the median ratio,
+    +- sigma and +- 1.96 sigma, the lowest and highest one-sigma coverage over the SNR bins, and, against the exact posterior sd of the same spectra, the median ratio,
     the share within 20 % and the rank correlation (all test spectra)."""
     (src,) = by_kind("uncertainties", sources, {"uncertainties": (1, 1)})["uncertainties"]
     file, m = src.file, src.metrics
     if not isinstance(m.get("estimators"), dict) or not isinstance(m.get("bayes"), dict) \
             or not isinstance(m.get("accuracy"), dict):
         raise InputError(f"{file}: the uncertainty table needs 'bayes', 'estimators' and 'accuracy'")
-    header = [r" & \multicolumn{2}{c}{mean} & \multicolumn{2}{c}{coverage} & "
+    header = [r" & \multicolumn{2}{c}{mean} & \multicolumn{4}{c}{coverage} & "
               r"\multicolumn{4}{c}{against the exact posterior} \\",
-              r"\cmidrule(lr){2-3}\cmidrule(lr){4-5}\cmidrule(lr){6-9}",
-              r"Estimator & {$R^2$} & {RMSE (dex)} & {one $\sigma$} & {two $\sigma$} & {$\sigma$ ratio} & "
-              r"{within a fifth} & {rank corr.} & {KL (nats)} \\"]
+              r"\cmidrule(lr){2-3}\cmidrule(lr){4-7}\cmidrule(lr){8-11}",
+              r"Estimator & {$R^2$} & {RMSE (dex)} & {one $\sigma$} & {two $\sigma$} & {bin min} & {bin max} & "
+              r"{$\sigma$ ratio} & {within a fifth} & {rank corr.} & {KL (nats)} \\"]
     labels = m.get("labels") if isinstance(m.get("labels"), dict) else {}
 
     def row(label, key, cal):
         cells = [macros.cell(file, "accuracy", key, k) for k in ("r2", "rmse")]
         cells += [macros.cell(file, *cal, "overall", k) for k in ("coverage68", "coverage95")]
+        cells += [macros.cell(file, *cal, "coverage68_bins", k) for k in ("min", "max")]
         if key == "bayes":
             cells += ["{1}", "{1}", "{1}", "{0}"]
         else:
@@ -226,8 +227,9 @@ def uncertainties_tex(sources, macros):
     note = [f"{m.get('size', '?')} training spectra per learned model, noise level {m.get('noise_level', '?')}; "
             "coverage: share of test stars",
             "whose true log g lies in mean +- sigma (one sigma, 68 %) or +- 1.96 sigma (two sigma, 95 %); the exact "
-            "posterior's own mean +- sd is the reference row;",
+            "posterior's own mean +- sd is the reference row; bin min, max: the lowest and highest one-sigma coverage "
+            "over the SNR bins;",
             "sigma ratio: median of sigma / posterior sd; KL: median over the stars of KL(N(mean, sigma) || "
             "N(posterior mean, posterior sd))."]
-    colspec = "@{}l" + " S[table-format=-1.3]" * 8 + "@{}"
+    colspec = "@{}l" + " S[table-format=-1.3]" * 10 + "@{}"
     return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{3pt}"])

@@ -61,6 +61,7 @@ rule run_neural_cell:
         W.CELL_BENCHMARK
     group:
         "neural"
+    priority: 1   # the longest jobs first: on 2 cores the headline figure's CNN and ViT set its wall time
     threads: lambda wildcards: W.cell_threads(config, wildcards.estimator)   # networks 1, the denoisers 2
     conda:
         ENV

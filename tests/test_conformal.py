@@ -144,6 +144,12 @@ def test_calibrate_on_train_reads_the_training_view_up_to_n_calibration():
     assert est.scales_[1] > 1 > est.scales_[-2]   # widened at low SNR, narrowed at high SNR
 
 
+def test_the_calibration_view_must_be_given():
+    with pytest.raises(InputError, match=r"estimators.c.hyper.calibrate_on: 'train', but fit was given no training"):
+        make_estimator("conformal", {"calibrate_on": "train"}).fit(
+            None, _SnrView(100, 1), FitContext(upstream={"model": _Noisy(_SnrView(100, 1))}, where="estimators.c.hyper"))
+
+
 def test_a_factor_per_bin_needs_sigma_at_predict():
     est = _fit(_SnrView(2000, 6), {"snr_bins": EDGES})
     flux, _ = _SnrView(10, 7).load(np.float64)

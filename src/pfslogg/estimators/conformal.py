@@ -100,8 +100,11 @@ class ConformalEstimator(Composite):
         if not getattr(model, "is_fitted", True):
             raise InputError(f"{upstream_key(ctx, 'model')}: '{model.class_id}' is not fitted")
         view = val if self.calibrate_on == "val" else train
+        if view is None:
+            raise InputError(f"{ctx.where}.calibrate_on: {self.calibrate_on!r}, but fit was given no "
+                             f"{'validation' if self.calibrate_on == 'val' else 'training'} view")
         n = view.n if self.n_calibration is None else min(view.n, int(self.n_calibration))
-        mean, std, y, snr = [], [], [], []
+        mean, std, snr = [], [], []
         for start in range(0, n, 2048):   # batches: a simulated calibration set is drawn as it is read
             flux, sigma = view.read(start, min(start + 2048, n))
             m, s = model.predict(flux, sigma, return_std=True)

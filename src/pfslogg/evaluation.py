@@ -7,7 +7,6 @@ the log g prior of the test set -- for a uniform prior on [lo, hi], (hi - lo)^2 
 """
 
 import numpy as np
-from scipy import stats
 
 from .errors import InputError
 
@@ -44,6 +43,8 @@ def bootstrap_r2_ci(y, yhat, var_prior, confidence=0.95, n_resamples=1000, seed=
     sq = (np.asarray(yhat, float) - np.asarray(y, float)) ** 2
     if len(sq) < 2:
         return (float("nan"), float("nan"))
+    from scipy import stats   # here: importing scipy.stats costs every command that reads a config ~1 s
+
     res = stats.bootstrap((sq,), lambda s, axis=-1: 1.0 - np.mean(s, axis=axis) / var_prior,
                           vectorized=True, n_resamples=n_resamples, confidence_level=confidence,
                           method="percentile", random_state=np.random.default_rng(seed))

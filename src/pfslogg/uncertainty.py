@@ -17,7 +17,6 @@ What a shipped sigma must do, checked per SNR bin by :func:`calibration`:
 """
 
 import numpy as np
-from scipy.stats import norm
 
 from .errors import InputError
 
@@ -56,6 +55,8 @@ def coverage(y, mean, std, level):
     y, mean, std = _arrays(y, mean, std, "coverage")
     if not 0 < level < 1:
         raise InputError(f"coverage: level {level!r}, expected a number in (0, 1)")
+    from scipy.stats import norm   # here: importing scipy.stats costs every command that reads a config ~1 s
+
     z = norm.ppf(0.5 + level / 2)
     return float(np.mean(np.abs(y - mean) <= z * std))
 
@@ -66,6 +67,8 @@ def pit(y, mean, std):
     d = y - mean
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(std > 0, d / np.where(std > 0, std, 1.0), np.where(d > 0, np.inf, np.where(d < 0, -np.inf, 0.0)))
+    from scipy.stats import norm
+
     return norm.cdf(z)
 
 

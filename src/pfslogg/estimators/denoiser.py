@@ -72,7 +72,7 @@ class DenoiserEstimator(Estimator):
         messages name ``<where>.<key>`` (``where`` without a variant, e.g. make_estimator's default
         "estimators": ``estimators.denoiser.hyper.<key>``)."""
         super().check_hyper(hyper, where)
-        from ..nn.engine import check_config
+        from ..nn.trainconfig import check_config
 
         if not str(where).endswith(".hyper"):
             where = f"{where}.{cls.class_id}.hyper"
@@ -121,7 +121,7 @@ class DenoiserEstimator(Estimator):
 
     def build(self, n_pix, wave=None):
         """The unfitted network for ``n_pix`` pixels (checks the hyper-parameters first)."""
-        from ..nn.engine import check_config
+        from ..nn.trainconfig import check_config
 
         check_config(self._config(), f"estimators.{self.class_id}.hyper")
         self._check(n_pix)

@@ -93,7 +93,7 @@ class DiffusionEstimator(Estimator):
         """Unknown keys, then every value that needs no data (the pixel count is checked in ``fit``);
         messages name ``<where>.<key>`` (make_estimator's default: ``estimators.diffusion.hyper.<key>``)."""
         super().check_hyper(hyper, where)
-        from ..nn.engine import check_config
+        from ..nn.trainconfig import check_config
 
         if not str(where).endswith(".hyper"):
             where = f"{where}.{cls.class_id}.hyper"
@@ -103,7 +103,7 @@ class DiffusionEstimator(Estimator):
 
     def _check(self, n_pix, where=None):
         """InputError naming the first bad hyper-parameter (for ``n_pix`` pixels; None: any)."""
-        from ..nn.diffusion import SCHEDULES, bound_step
+        from ..nn.schedule import SCHEDULES, bound_step
 
         bad = partial(self._bad, where=where)
         steps = self.steps
@@ -213,6 +213,6 @@ class DiffusionEstimator(Estimator):
 
 
 def _abar1(steps, schedule):
-    from ..nn.diffusion import alpha_bar
+    from ..nn.schedule import alpha_bar
 
     return float(alpha_bar(steps, schedule)[1])

@@ -94,7 +94,7 @@ class NeuralEstimator(Estimator):
         raise InputError(f"estimators.{self.class_id}.hyper.{key}: got {getattr(self, key)!r}, expected {expected}")
 
     def _config(self):
-        from ..nn.engine import TrainConfig
+        from ..nn.trainconfig import TrainConfig
 
         keys = set(inspect.signature(TrainConfig).parameters) - {"seed"}
         return TrainConfig(**{k: getattr(self, k) for k in keys if hasattr(self, k)}, seed=int(self.random_state))
@@ -127,7 +127,7 @@ class NeuralEstimator(Estimator):
 
     def build(self, n_pix, wave=None):
         """The unfitted module for ``n_pix`` pixels (checks the hyper-parameters first)."""
-        from ..nn.engine import check_config
+        from ..nn.trainconfig import check_config
 
         check_config(self._config(), f"estimators.{self.class_id}.hyper")
         self._check(n_pix)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..evaluation import r2_score
 from ..uncertainty import VARIANCE_LOSSES
+from .trainconfig import LOSS_NAMES
 
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_r2", "lr", "seconds", "spectra_per_s")
 BETA = 0.5   # beta of the beta-NLL (Seitzer et al. 2022): 0 is the Gaussian NLL, 1 gives the mean the MSE's gradient
@@ -60,6 +61,7 @@ def _mdn_placeholder(pred, z):
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "gaussian_nll": gaussian_nll, "beta_nll": beta_nll,
           "mdn": _mdn_placeholder}
 assert set(VARIANCE_LOSSES) <= set(LOSSES)   # the losses of a network with a variance head: it gives a std
+assert set(LOSSES) == set(LOSS_NAMES)   # the names the torch-free configuration check accepts
 
 
 @torch.no_grad()

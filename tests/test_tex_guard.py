@@ -155,3 +155,19 @@ def test_each_document_uses_only_the_numbers_of_its_own_results(tmp_path, doc):
     assert paper.check_document(work, doc, numbers) == []
     (work / "own.tex").write_text(numbers)
     assert paper.check_paper_cli(work, work / "own.tex", doc=doc) == []
+
+
+def test_no_track_names_in_the_text_outside_a_seeref():
+    """The shared sections read in the main paper: a track's name ("Track~F") may only be the fallback
+    text of \\seeref (printed in a track's own document, where the section it points to is absent);
+    anywhere else the main paper would print a workflow label instead of what it means (issue 19)."""
+    import re
+
+    found = []
+    for path in [PAPER / "main.tex", *sorted((PAPER / "sections").glob("*.tex"))]:   # a track's title names it
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            text = re.sub(r"(?<!\\)%.*", "", line)                        # comments
+            text = re.sub(r"\\seeref\{[^}]*\}\{[^}]*\}", "", text)        # its fallback text
+            if re.search(r"Track[~ ][A-F]\b", text):
+                found.append(f"{path.relative_to(PAPER)}:{n}: {line.strip()}")
+    assert found == []

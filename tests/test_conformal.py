@@ -17,7 +17,7 @@ from pfslogg.data.views import View
 from pfslogg.errors import InputError
 from pfslogg.estimators import REGISTRY, FitContext, load, make_estimator
 from pfslogg.estimators.base import Estimator
-from pfslogg.estimators.conformal import conformal_quantile, spectrum_snr
+from pfslogg.estimators.conformal import conformal_quantile, model_snr
 from pfslogg.uncertainty import coverage
 
 N_PIX = 8
@@ -70,7 +70,7 @@ class _Noisy(Estimator):
     def predict(self, flux, sigma=None, return_std=False):
         v = self.view
         rows = np.rint((flux[:, 1] - 1.0) * 1e6 * v.n).astype(int)
-        snr = spectrum_snr(flux, sigma)
+        snr = model_snr(flux, sigma)
         mean = v.logg[rows] + v._err[rows]
         return (mean, true_sd(snr) * wrong(snr)) if return_std else mean
 
@@ -199,7 +199,7 @@ def test_a_saved_per_bin_model_predicts_the_same(tmp_path):
     va = NoisyView(val_set, 1.0, noise_seed=1, sigma="stored")
     nll = make_estimator("mlp", {**NLL_MLP, "epochs": 2}).fit(tr, va, FitContext())
     flux, sigma = va.load(np.float64)
-    snr = spectrum_snr(flux, sigma)
+    snr = model_snr(flux, sigma)
     edges = [float(np.quantile(snr, q)) for q in (0.0, 0.5, 1.0)]
     est = make_estimator("conformal", {"snr_bins": edges}).fit(tr, va, FitContext(upstream={"model": nll}))
     assert len(est.scales_) == 4 and sum(est.bin_counts_) == 200 and min(est.bin_counts_[1:3]) >= 99

@@ -107,7 +107,7 @@ def _make_chunk(interp, exposure, ranges, noise, seed, c, m, grid_path):
     (:func:`draw_chunk_params`, then :func:`simulate_chunk`)."""
     theta, mag, seeing = draw_chunk_params(interp, ranges, noise, seed, c, m, grid_path)
     flux, sigma = simulate_chunk(interp, exposure, theta, mag, seeing)
-    snr = np.median(flux / sigma, axis=1)
+    snr = spectrum_snr(flux, sigma)
     table = np.column_stack([theta, np.zeros(m), mag, np.zeros(m), snr, seeing])
     return flux, sigma, table
 
@@ -184,6 +184,12 @@ def simulate_dataset(grid_path, out_path, n, ranges, seed, noise, chunk_size=102
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(side)
+
+
+def spectrum_snr(flux, sigma):
+    """The project's SNR of every spectrum (DESIGN.md): the median over its pixels of flux / sigma, (B,) in
+    the arrays' own precision (the ``snr`` column of a data set holds the float32 values at noise level 1)."""
+    return np.median(flux / sigma, axis=1)
 
 
 def fixed_noise_rows(seed, rows, n_pix):
@@ -465,7 +471,7 @@ class SpectraSet:
         out = np.empty(self.n)
         for a, b in self.chunks(chunk_size):
             f, e = self.read(a, b)
-            out[a:b] = np.median(f / e, axis=1)
+            out[a:b] = spectrum_snr(f, e)
         return out
 
     def check_snr(self, tolerance=0.05, chunk_size=4096):

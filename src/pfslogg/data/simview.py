@@ -55,7 +55,7 @@ import pandas as pd
 
 from .. import PARAMS
 from ..errors import InputError
-from .dataset import PARAM_COLUMNS, draw_chunk_params, fixed_noise_rows, simulate_chunk
+from .dataset import PARAM_COLUMNS, draw_chunk_params, fixed_noise_rows, simulate_chunk, spectrum_snr
 from .interp import GridInterpolator
 from .noise import ExposureModel, check_sigma_mode
 from .views import FreshNoise, View
@@ -316,6 +316,6 @@ class SimulatorView(FreshNoise, View):
             for a in range(0, self.n, self.chunk_size):
                 b = min(a + self.chunk_size, self.n)
                 flux, sigma = self._clean(np.arange(a, b))
-                out[a:b] = np.median(flux / sigma, axis=1)
+                out[a:b] = spectrum_snr(flux, sigma)
             self._snr = out
         return self._snr / self.noise_level

@@ -110,7 +110,7 @@ class ConformalEstimator(Composite):
             m, s = model.predict(flux, sigma, return_std=True)
             mean.append(np.asarray(m, float))
             std.append(np.asarray(s, float))
-            snr.append(spectrum_snr(flux, sigma) if self.snr_bins is not None else np.zeros(len(flux)))
+            snr.append(model_snr(flux, sigma) if self.snr_bins is not None else np.zeros(len(flux)))
         mean, std, snr = (np.concatenate(a) for a in (mean, std, snr))
         y = np.asarray(view.y, float)[:n]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -145,7 +145,7 @@ class ConformalEstimator(Composite):
             return mean, std * self.scale_
         if sigma is None:
             raise InputError("conformal.predict: a factor per SNR bin (hyper snr_bins) needs sigma, got None")
-        return mean, std * np.asarray(self.scales_, float)[_snr_bin(spectrum_snr(flux, sigma), self.snr_bins)]
+        return mean, std * np.asarray(self.scales_, float)[_snr_bin(model_snr(flux, sigma), self.snr_bins)]
 
     def fitted(self):
         self._check_fitted()
@@ -169,10 +169,13 @@ def conformal_quantile(z, level):
     return float(z[k - 1])
 
 
-def spectrum_snr(flux, sigma):
-    """Per-spectrum SNR of what a model is given: median(flux / sigma) over the pixels (inf where sigma is 0)."""
+def model_snr(flux, sigma):
+    """The SNR of what a model is given (:func:`pfslogg.data.dataset.spectrum_snr` of its noisy flux and
+    sigma, in float64; inf where sigma is 0)."""
+    from ..data.dataset import spectrum_snr
+
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.median(np.asarray(flux, float) / np.asarray(sigma, float), axis=1)
+        return spectrum_snr(np.asarray(flux, float), np.asarray(sigma, float))
 
 
 def _snr_bin(snr, edges):

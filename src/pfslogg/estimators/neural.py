@@ -209,15 +209,10 @@ class NeuralEstimator(Estimator):
         if self.loss != "mdn":
             raise InputError(f"{self.class_id}.predict_cdf: needs a mixture posterior (hyper loss mdn), this one has "
                              f"loss {self.loss!r}")
-        import torch
-
         flux, logg = np.asarray(flux, np.float32), np.asarray(logg, np.float32)
         if logg.shape != (len(flux),):
             raise InputError(f"{self.class_id}.predict_cdf: {logg.shape} log g values for {len(flux)} spectra")
-        out = []
-        for i in range(0, len(flux), 512):
-            y = torch.from_numpy(logg[i:i + 512])
-            out += self._batched(lambda m, x: m.logg_cdf(x, y.to(x.device)), flux[i:i + 512], min(512, len(flux) - i))
+        out = self._batched(lambda m, x, y: m.logg_cdf(x, y), flux, len(flux), extra=(logg,))
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
     def predict_labels(self, flux, sigma=None):
@@ -228,9 +223,10 @@ class NeuralEstimator(Estimator):
         out = self._batched(lambda m, x: m.extra_labels(x), np.asarray(flux, np.float32), len(flux))
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.extra_labels)))
 
-    def _batched(self, fn, flux, n, batch=512):
-        """``[fn(module, x).float() as NumPy]`` over batches x of float32 ``flux`` rows [0, n), the trained
-        module in eval mode without gradients (CUDA when present), its mode restored after."""
+    def _batched(self, fn, flux, n, batch=512, extra=()):
+        """``[fn(module, x, *e).float() as NumPy]`` over batches x of float32 ``flux`` rows [0, n) and e the
+        same rows of each array in ``extra`` (as tensors), the trained module in eval mode without gradients
+        (CUDA when present), its mode restored after."""
         import torch
 
         from ..nn.engine import resolve_device
@@ -241,8 +237,8 @@ class NeuralEstimator(Estimator):
         module.eval()
         try:
             with torch.no_grad():
-                return [fn(module, torch.from_numpy(flux[i:i + batch]).to(device)).float().cpu().numpy()
-                        for i in range(0, n, batch)]
+                return [fn(module, *(torch.from_numpy(a[i:i + batch]).to(device) for a in (flux, *extra)))
+                        .float().cpu().numpy() for i in range(0, n, batch)]
         finally:
             module.train(was)
 

@@ -106,13 +106,11 @@ def build_class(cls, hyper, seed=0):
     import torch
 
     from pfslogg.estimators import make_estimator
-    from pfslogg.nn.targets import LoggTarget
 
     est = make_estimator(cls, hyper, kinds=("transform",) if cls in TRANSFORMS else ("estimator",))
     torch.manual_seed(seed)
     module = est.build(N_PIX)
-    target = est._target(module) if cls in TRANSFORMS else LoggTarget(getattr(est, "loss", "mse"))
-    return est, module, target
+    return est, module, est._target(module)   # what the engine learns for this class and hyper
 
 
 def raw_batch(target, batch, seed=0):
@@ -132,7 +130,8 @@ def raw_batch(target, batch, seed=0):
                 t(rng.integers(0, 2 ** 62, batch)))
     if isinstance(target, CleanSpectrumTarget):
         return t(flux), t(sigma), t(clean), t(rng.choice(np.float32(target.strengths), batch))
-    return t(flux), t(rng.uniform(1, 5, batch).astype(np.float32))
+    labels = rng.uniform(1, 5, (batch, 1 + len(getattr(target, "extra", ())))).astype(np.float32)
+    return t(flux), t(labels if labels.shape[1] > 1 else labels[:, 0])   # log g (and any extra labels)
 
 
 def optimizer(module, est):

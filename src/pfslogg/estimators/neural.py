@@ -134,6 +134,13 @@ class NeuralEstimator(Estimator):
         self._check_labels()
         return self._module(n_pix, wave)
 
+    def _target(self, module):
+        """What the engine learns for this network (:class:`~pfslogg.nn.targets.LoggTarget`): log g with
+        the configured loss, the extra labels beside it, the mixture head's likelihood for loss 'mdn'."""
+        from ..nn.targets import LoggTarget
+
+        return LoggTarget(self.loss, self.extra_labels, mixture=getattr(module, "mix_head", None))
+
     def fit(self, train, val, context=None, on_batch=None):
         """Train on ``train`` (fresh noise; its generator is consumed), select on ``val``. Returns self."""
         import torch
@@ -147,12 +154,8 @@ class NeuralEstimator(Estimator):
             module = self.build(n_pix, train.wave)
             signature = {"class": self.class_id, "hyper": self._jsonable_params(), "n_train": int(train.n),
                          "noise_level": float(train.noise_level), "n_pixels": int(n_pix)}
-            target = None
-            if self.extra_labels or self.loss == "mdn":
-                from ..nn.targets import LoggTarget
-
-                target = LoggTarget(self.loss, self.extra_labels, mixture=module.mix_head)
-            result = run(module, train, val, self._config(), context, signature, on_batch, target=target)
+            result = run(module, train, val, self._config(), context, signature, on_batch,
+                         target=self._target(module))
         self.module_ = module.cpu()
         self.n_pixels_ = int(n_pix)
         self.label_mean_, self.label_std_ = float(module.y_mean), float(module.y_std)

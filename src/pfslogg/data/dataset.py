@@ -192,6 +192,14 @@ def spectrum_snr(flux, sigma):
     return np.median(flux / sigma, axis=1)
 
 
+def add_noise(flux, error, eps, noise_level):
+    """``flux + noise_level * error * eps``, bitwise, computed in ``eps``'s buffer (it is overwritten):
+    one temporary fewer per read, the training stream's commonest array operation."""
+    eps *= error if noise_level == 1 else noise_level * error
+    eps += flux
+    return eps
+
+
 def fixed_noise_rows(seed, rows, n_pix):
     """The fixed noise eps (len(rows), n_pix) of rows ``rows`` (increasing): a function of (seed, row) alone,
     standard normal draws of the row's block of ``NOISE_BLOCK`` rows from ``default_rng([seed, block])``.
@@ -445,7 +453,7 @@ class SpectraSet:
         if seed is None and rng is None:
             raise ValueError("SpectraSet.noisy: give a seed (fixed noise) or an rng (fresh noise)")
         eps = self.fixed_noise(start, stop, seed) if rng is None else rng.standard_normal(flux.shape)
-        return flux + noise_level * error * eps, error
+        return add_noise(flux, error, eps, noise_level), error
 
     def load_noisy(self, noise_level, seed=None, rng=None, dtype=np.float32):
         """All rows at once: (noisy flux, error) arrays of ``dtype`` (for in-memory estimators)."""

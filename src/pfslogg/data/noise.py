@@ -172,11 +172,17 @@ class ExposureModel:
         y = y.astype(dtype, copy=False)
         fnu = y * self._wave2.astype(dtype)
         mean = fnu.mean(axis=-1, dtype=np.float64)
-        mean = np.where(mean > 0, mean, np.abs(fnu).mean(axis=-1, dtype=np.float64))
+        if np.ndim(mean) == 0:
+            mean = mean if mean > 0 else np.abs(fnu).mean(axis=-1, dtype=np.float64)
+        else:   # |f_nu| only for the rows that need it (row by row the same sums)
+            low = ~(mean > 0)
+            if low.any():
+                mean[low] = np.abs(fnu[low]).mean(axis=-1, dtype=np.float64)
         # K in float64, then cast: the per-spectrum factor alone is ~1e-36, too close to float32's
         # subnormals (where :meth:`signal` in float32 loses up to ~1e-3 of it on raw fluxes)
-        k = (np.asarray(self._scale(mean, mag, seeing))[..., None] * (self._c * self._wave2)).astype(dtype)
-        v = np.maximum(y, 0) * k
+        k = (np.asarray(self._scale(mean, mag, seeing))[..., None] * (self._c * self._wave2)).astype(dtype, copy=False)
+        v = np.maximum(y, 0, out=fnu)   # f_nu's buffer, no longer needed
+        v *= k
         v += self._v0.astype(dtype)
         np.sqrt(v, out=v)
         k *= np.asarray(np.sqrt(self.exposures), dtype)

@@ -55,7 +55,7 @@ import pandas as pd
 
 from .. import PARAMS
 from ..errors import InputError
-from .dataset import PARAM_COLUMNS, draw_chunk_params, fixed_noise_rows, simulate_chunk, spectrum_snr
+from .dataset import PARAM_COLUMNS, add_noise, draw_chunk_params, fixed_noise_rows, simulate_chunk, spectrum_snr
 from .interp import GridInterpolator
 from .noise import ExposureModel, check_sigma_mode
 from .views import FreshNoise, View
@@ -296,7 +296,7 @@ class SimulatorView(FreshNoise, View):
         if self.noise_level > 0:
             eps = fixed_noise_rows(self.noise_seed, rows, self.n_pixels) if self.fixed \
                 else (rng or self._rng).standard_normal(flux.shape)
-            flux = flux + self.noise_level * error * eps
+            flux = add_noise(flux, error, eps, self.noise_level)
         if self.sigma_mode == "stored" or self.noise_level == 0:
             return flux, error * self.noise_level
         return flux, self._exposure.estimate_sigma(flux, self._mag[rows], self._seeing[rows], self.noise_level)

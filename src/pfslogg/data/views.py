@@ -45,6 +45,7 @@ a variant with ``train_source: simulator``.
 import numpy as np
 
 from ..errors import InputError
+from .dataset import add_noise
 from .noise import check_sigma_mode
 
 ROW_SPAN = 4096   # rows of the file read at once when gathering scattered rows
@@ -195,7 +196,7 @@ class NoisyView(FreshNoise, View):
             if self.noise_level > 0:
                 eps = self.dataset.fixed_noise(a, b, self.noise_seed)[rows[i:j] - a] if self.fixed \
                     else (rng or self._rng).standard_normal(f.shape)
-                f = f + self.noise_level * e * eps
+                f = add_noise(f, e, eps, self.noise_level)
             flux[i:j], sigma[i:j] = f, self._sigma(f, e, rows[i:j])
             i = j
         return flux, sigma

@@ -291,12 +291,23 @@ class SimulatorView(FreshNoise, View):
         """``(flux, sigma)`` float64 (B, n_pix) of the rows ``rows`` (increasing indices): the clean
         flux plus ``noise_level * sigma * eps``; fresh eps from ``rng`` when given, else from the view's
         generator (one draw of shape (B, n_pix)), or the fixed eps of these rows."""
+        return self._read_rows(rows, rng, True)
+
+    def read_flux(self, start, stop):
+        return self.read_flux_rows(np.arange(start, stop))
+
+    def read_flux_rows(self, rows, rng=None):
+        return self._read_rows(rows, rng, False)[0]
+
+    def _read_rows(self, rows, rng, with_sigma):
         rows = self._check_rows(rows)
         flux, error = (a.astype(float) for a in self._clean(rows))
         if self.noise_level > 0:
             eps = fixed_noise_rows(self.noise_seed, rows, self.n_pixels) if self.fixed \
                 else (rng or self._rng).standard_normal(flux.shape)
             flux = add_noise(flux, error, eps, self.noise_level)
+        if not with_sigma:
+            return flux, None
         if self.sigma_mode == "stored" or self.noise_level == 0:
             return flux, error * self.noise_level
         return flux, self._exposure.estimate_sigma(flux, self._mag[rows], self._seeing[rows], self.noise_level)

@@ -72,6 +72,16 @@ class View:
     def read_rows(self, rows, rng=None):  # pragma: no cover - interface
         raise NotImplementedError
 
+    def read_flux(self, start, stop):
+        """The noisy flux of rows ``[start, stop)`` alone: ``read(start, stop)[0]``, bitwise, with the same
+        random draws; a view whose sigma costs work of its own (the estimated sigma) skips it. What a
+        model that reads no sigma is given (the networks' log g stream, the in-memory estimators)."""
+        return self.read(start, stop)[0]
+
+    def read_flux_rows(self, rows, rng=None):
+        """The noisy flux of the rows ``rows`` alone: ``read_rows(rows, rng)[0]`` (see :meth:`read_flux`)."""
+        return self.read_rows(rows, rng)[0]
+
     def read_clean(self, start, stop):
         """The noiseless flux of rows ``[start, stop)`` (B, n_pix), float64: the target of a denoiser,
         never a model's input (a view's ``read`` is what a model sees)."""
@@ -87,18 +97,23 @@ class View:
         if state is not None:
             raise InputError(f"{type(self).__name__}: a view with fixed noise has no noise generator to restore")
 
-    def batches(self, size=4096):
-        """Yield ``(start, stop, flux, sigma)`` over the view's rows, in order."""
+    def batches(self, size=4096, sigma=True):
+        """Yield ``(start, stop, flux, sigma)`` over the view's rows, in order; with ``sigma=False`` the
+        flux alone (:meth:`read_flux`: the same values, sigma None)."""
         for start in range(0, self.n, size):
             stop = min(start + size, self.n)
-            flux, sigma = self.read(start, stop)
-            yield start, stop, flux, sigma
+            if sigma:
+                flux, s = self.read(start, stop)
+            else:
+                flux, s = self.read_flux(start, stop), None
+            yield start, stop, flux, s
 
-    def load(self, dtype=np.float32):
+    def load(self, dtype=np.float32, sigma=True):
         """All rows at once: ``(flux, sigma)`` arrays of ``dtype`` (for in-memory estimators);
-        sigma is None where the view has none (a :class:`MappedView`)."""
+        sigma is None where the view has none (a :class:`MappedView`) or ``sigma=False`` (the flux
+        alone, as :meth:`batches`)."""
         X = S = None
-        for a, b, flux, sigma in self.batches():
+        for a, b, flux, sigma in self.batches(sigma=sigma):
             if X is None:
                 X = np.empty((self.n, flux.shape[1]), dtype=dtype)
                 S = None if sigma is None else np.empty((self.n, sigma.shape[1]), dtype=dtype)
@@ -171,22 +186,33 @@ class NoisyView(FreshNoise, View):
     def params(self):
         return self.dataset.params.iloc[: self.n]
 
-    def read(self, start, stop):
+    def _noisy(self, start, stop):
         if self.fixed:
-            flux, error = self.dataset.noisy(start, stop, self.noise_level, seed=self.noise_seed)
-        else:
-            flux, error = self.dataset.noisy(start, stop, self.noise_level, rng=self._rng)
+            return self.dataset.noisy(start, stop, self.noise_level, seed=self.noise_seed)
+        return self.dataset.noisy(start, stop, self.noise_level, rng=self._rng)
+
+    def read(self, start, stop):
+        flux, error = self._noisy(start, stop)
         return flux, self._sigma(flux, error, slice(start, start + len(flux)))
+
+    def read_flux(self, start, stop):
+        return self._noisy(start, stop)[0]
 
     def read_rows(self, rows, rng=None):
         """``(flux, sigma)`` of the rows ``rows`` (increasing indices into the view), read span by span
         (contiguous reads of at most ROW_SPAN file rows); fresh noise is drawn for these rows only,
         from ``rng`` when given, else from the view's generator."""
+        return self._read_rows(rows, rng, True)
+
+    def read_flux_rows(self, rows, rng=None):
+        return self._read_rows(rows, rng, False)[0]
+
+    def _read_rows(self, rows, rng, with_sigma):
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (rows[0] < 0 or rows[-1] >= self.n or np.any(np.diff(rows) <= 0)):
             raise InputError(f"{self.dataset.path}: rows must be increasing indices in [0, {self.n})")
         flux = np.empty((len(rows), self.n_pixels))
-        sigma = np.empty_like(flux)
+        sigma = np.empty_like(flux) if with_sigma else None
         i = 0
         while i < len(rows):
             a = int(rows[i])
@@ -197,7 +223,9 @@ class NoisyView(FreshNoise, View):
                 eps = self.dataset.fixed_noise(a, b, self.noise_seed)[rows[i:j] - a] if self.fixed \
                     else (rng or self._rng).standard_normal(f.shape)
                 f = add_noise(f, e, eps, self.noise_level)
-            flux[i:j], sigma[i:j] = f, self._sigma(f, e, rows[i:j])
+            flux[i:j] = f
+            if with_sigma:
+                sigma[i:j] = self._sigma(f, e, rows[i:j])
             i = j
         return flux, sigma
 
@@ -289,6 +317,12 @@ class SubsetView(_Wrapper):
     def read_rows(self, rows, rng=None):
         return self.base.read_rows(self.rows[np.asarray(rows, dtype=np.int64)], rng or self._rng)
 
+    def read_flux(self, start, stop):
+        return self.base.read_flux_rows(self.rows[start:stop], self._rng)
+
+    def read_flux_rows(self, rows, rng=None):
+        return self.base.read_flux_rows(self.rows[np.asarray(rows, dtype=np.int64)], rng or self._rng)
+
     def read_clean_rows(self, rows):
         return self.base.read_clean_rows(self.rows[np.asarray(rows, dtype=np.int64)])
 
@@ -316,6 +350,12 @@ class TargetView(_Wrapper):
 
     y = property(lambda self: self.base.params[self.column].to_numpy(float))
 
+    def read_flux(self, start, stop):
+        return self.base.read_flux(start, stop)
+
+    def read_flux_rows(self, rows, rng=None):
+        return self.base.read_flux_rows(rows, rng)
+
 
 class MappedView(_Wrapper):
     """``base`` with ``fn(flux) -> features`` (B, m) applied to the flux of every read; ``sigma`` is
@@ -337,10 +377,10 @@ class MappedView(_Wrapper):
         return out
 
     def read(self, start, stop):
-        return self._map(self.base.read(start, stop)[0]), None
+        return self._map(self.base.read_flux(start, stop)), None
 
     def read_rows(self, rows, rng=None):
-        return self._map(self.base.read_rows(rows, rng)[0]), None
+        return self._map(self.base.read_flux_rows(rows, rng)), None
 
     def read_clean_rows(self, rows):
         raise InputError("MappedView: features have no noiseless flux")

@@ -88,8 +88,8 @@ class LightGBMEstimator(Estimator):
     def fit(self, train, val, context=None):
         import lightgbm as lgb
 
-        X, _ = train.load()
-        Xv, _ = val.load()
+        X, _ = train.load(sigma=False)
+        Xv, _ = val.load(sigma=False)
         if self.standardize:
             self.mean_ = X.mean(0, dtype=np.float64).astype(np.float32)
             self.scale_ = np.maximum(X.std(0, dtype=np.float64), 1e-12).astype(np.float32)

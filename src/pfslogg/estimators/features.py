@@ -105,7 +105,7 @@ class FeatureMap:
         else:
             raise InputError(f"{where}.features: expected one of {list(KINDS)}, got {kind!r}")
         out = cls({**raw, "mean": np.zeros(0), "scale": np.zeros(0)})
-        z = np.concatenate([out.raw(b[2]) for b in view.batches(4096)])
+        z = np.concatenate([out.raw(b[2]) for b in view.batches(4096, sigma=False)])
         out.arrays["mean"] = z.mean(0)
         out.arrays["scale"] = np.maximum(z.std(0), 1e-12)
         return out

@@ -93,7 +93,7 @@ class Gate(Estimator):
 
     def features_of(self, view):
         """Standardised gate features of every row of a view (B, F)."""
-        return np.concatenate([self.features_(flux) for _, _, flux, _ in view.batches(4096)])
+        return np.concatenate([self.features_(flux) for _, _, flux, _ in view.batches(4096, sigma=False)])
 
     def predict(self, flux, sigma=None):  # pragma: no cover - interface
         raise NotImplementedError

@@ -70,7 +70,7 @@ def centred_moments(view, chunk):
     from ..progress import progress
 
     bar = progress(total=view.n, desc="Ridge: X^T X", unit="spec")
-    for a, b, X, _ in view.batches(chunk):
+    for a, b, X, _ in view.batches(chunk, sigma=False):
         bar.update(b - a)
         y = y_all[a:b]
         if ref is None:
@@ -149,7 +149,7 @@ class RidgeEstimator(_Linear):
         alphas = [float(a) for a in self.alphas]
         with numpy_threads(threads):
             if train.n < train.n_pixels:   # fewer spectra than pixels: the n x n dual problem is cheaper
-                X, _ = train.load(dtype=np.float64)
+                X, _ = train.load(dtype=np.float64, sigma=False)
                 mx, my = X.mean(0), train.y.mean()
                 X -= mx
                 sd = _scale(np.sqrt((X ** 2).mean(0))) if scaled else 1.0
@@ -161,7 +161,7 @@ class RidgeEstimator(_Linear):
                 gram, xty, mx, my = centred_moments(train, self.chunk)
                 sd = _scale(np.sqrt(np.diag(gram) / train.n)) if scaled else np.ones(len(xty))
                 coefs = [c / sd for c in ridge_path(gram / np.outer(sd, sd), xty / sd, alphas)]
-        Xv, _ = val.load(dtype=np.float64)
+        Xv, _ = val.load(dtype=np.float64, sigma=False)
         scores = [r2_score(val.y, (Xv - mx) @ c + my) for c in coefs]
         best = int(np.argmax(scores))
         self.coef_ = coefs[best]
@@ -199,12 +199,12 @@ class PCARidgeEstimator(_Linear):
         ks = sorted(int(k) for k in self.n_components)
         kmax = min(ks[-1], train.n - 1, train.n_pixels)
         ks = [k for k in ks if k <= kmax] or [kmax]
-        X, _ = train.load()
+        X, _ = train.load(sigma=False)
         with numpy_threads(context.threads if context else 1):
             pca = PCA(n_components=kmax, svd_solver="randomized", random_state=int(self.random_state)).fit(X)
             Z = pca.transform(X).astype(np.float64)
             del X
-            Xv, _ = val.load()
+            Xv, _ = val.load(sigma=False)
             Zv = pca.transform(Xv).astype(np.float64)
         y, my = train.y, train.y.mean()
         scores, best = [], None

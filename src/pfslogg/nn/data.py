@@ -59,7 +59,7 @@ class BlockStream(IterableDataset):
 
     def first_block(self):
         """Noisy flux of the first block (m, n_pix), float64: for the input scales (draws noise)."""
-        return self.view.read(0, min(self.block_size, self.view.n))[0]
+        return self.view.read_flux(0, min(self.block_size, self.view.n))
 
     def _pools(self):
         """Yield the target's fields (a tuple of arrays, rows first) of ``buffer_blocks`` blocks at a
@@ -99,5 +99,5 @@ def loader(stream, pin_memory=False):
 def eval_batches(view, block_size=1024):
     """Yield (flux float32 (m, n_pix), label (m,)) over a view in row order (validation: fixed noise)."""
     y = np.asarray(view.y)
-    for a, b, flux, _ in view.batches(block_size):
+    for a, b, flux, _ in view.batches(block_size, sigma=False):
         yield flux.astype(np.float32), y[a:b]

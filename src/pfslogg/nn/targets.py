@@ -170,7 +170,7 @@ class LoggTarget(Target):
         return np.column_stack([y] + [params[c].to_numpy(np.float32) for c in self.extra])   # (N, 1 + k)
 
     def read(self, view, labels, start, stop):
-        return view.read(start, stop)[0].astype(np.float32), labels[start:stop]
+        return view.read_flux(start, stop).astype(np.float32), labels[start:stop]
 
     def fit_scales(self, module, stream, mode):
         if self.extra:

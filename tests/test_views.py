@@ -229,3 +229,55 @@ def test_clean_flux_is_the_noiseless_flux_of_the_same_rows(ds):
     np.testing.assert_array_equal(sub.read_clean_rows([0, 2]), clean[rows[[0, 2]]])
     with pytest.raises(InputError, match="no noiseless flux"):
         MappedView(v, lambda f: f[:, :2], 2).read_clean(0, 2)
+
+
+@pytest.mark.parametrize("mode", ["estimated", "stored"])
+def test_flux_alone_is_the_flux_of_read_with_the_same_draws(ds, mode):
+    """read_flux / read_flux_rows / batches(sigma=False) / load(sigma=False): the flux read gives, bitwise,
+    and fresh noise consumed exactly as read consumes it (the next read is the same either way)."""
+    from pfslogg.data.views import SubsetView, TargetView
+
+    fixed = NoisyView(ds, 0.7, noise_seed=3, sigma=mode)
+    np.testing.assert_array_equal(fixed.read_flux(5, 900), fixed.read(5, 900)[0])
+    rows = np.array([0, 7, NOISE_BLOCK - 1, NOISE_BLOCK + 2])
+    np.testing.assert_array_equal(fixed.read_flux_rows(rows), fixed.read_rows(rows)[0])
+    X, S = fixed.load(np.float64, sigma=False)
+    assert S is None
+    np.testing.assert_array_equal(X, fixed.load(np.float64)[0])
+    assert all(b[3] is None for b in fixed.batches(500, sigma=False))
+    a, b = (NoisyView(ds, 0.7, rng_seed=9, sigma=mode) for _ in range(2))
+    for start, stop in ((0, 300), (300, N)):
+        np.testing.assert_array_equal(a.read_flux(start, stop), b.read(start, stop)[0])
+    np.testing.assert_array_equal(a.read_flux_rows(rows), b.read_rows(rows)[0])
+    np.testing.assert_array_equal(a.read(0, 50)[0], b.read(0, 50)[0])      # the generators moved alike
+    sub = SubsetView(fixed, rows=rows)
+    np.testing.assert_array_equal(sub.read_flux(1, 3), sub.read(1, 3)[0])
+    target = TargetView(fixed, "T_eff")
+    np.testing.assert_array_equal(target.read_flux(0, 10), fixed.read(0, 10)[0])
+
+
+def test_flux_cache_reads_once_and_gives_the_same_flux(ds, monkeypatch):
+    """The validation cache (FluxCache): the base's flux bitwise, read once per span, read-only; a view with
+    fresh noise is refused."""
+    from pfslogg.data.views import FluxCache
+
+    base = NoisyView(ds, 1.0, noise_seed=11)
+    cache = FluxCache(base)
+    calls = []
+    real = base.read_flux
+    monkeypatch.setattr(base, "read_flux", lambda a, b: calls.append((a, b)) or real(a, b))
+    first = cache.read_flux(0, NOISE_BLOCK)
+    again = cache.read_flux(0, NOISE_BLOCK)
+    assert calls == [(0, NOISE_BLOCK)] and again is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, NoisyView(ds, 1.0, noise_seed=11).read(0, NOISE_BLOCK)[0])
+    np.testing.assert_array_equal(cache.read(0, 10)[1], base.read(0, 10)[1])   # sigma reads pass through
+    with pytest.raises(InputError, match="fresh noise"):
+        FluxCache(NoisyView(ds, 1.0, rng_seed=1))
+
+
+def test_evaluation_reads_whole_noise_blocks_in_multiples_of_the_batch():
+    from pfslogg.nn.targets import read_block
+
+    for batch in (1, 64, 300, 512, NOISE_BLOCK, 5000):
+        block = read_block(batch)
+        assert block % batch == 0 and block >= NOISE_BLOCK and block - batch < max(NOISE_BLOCK, batch)

@@ -411,6 +411,26 @@ class TransformView(_Wrapper):
         return self._apply(*self.base.read_rows(rows, rng))
 
 
+class FluxCache(_Wrapper):
+    """``base`` (fixed noise) whose flux-only reads (:meth:`read_flux`) are kept after the first, read-only:
+    a validation view read once per epoch draws its fixed noise once. Bitwise what ``base`` gives;
+    ``read`` (with sigma) and every other read pass through uncached."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        if not base.fixed:
+            raise InputError("FluxCache: the view has fresh noise (every read differs); a cache needs fixed noise")
+        self._cache = {}
+
+    def read_flux(self, start, stop):
+        key = (int(start), int(stop))
+        if key not in self._cache:
+            flux = self.base.read_flux(start, stop)
+            flux.flags.writeable = False
+            self._cache[key] = flux
+        return self._cache[key]
+
+
 class MemoryView(_Wrapper):
     """The first ``n`` rows of ``base`` (all by default) read once into memory (``dtype``): every read
     gives the same noisy flux and sigma -- one realisation of the base's noise, fixed from then on."""

@@ -184,7 +184,7 @@ class Trainer:
     """The state of one fit: built by :func:`train`, which documents it."""
 
     def __init__(self, module, train_view, val_view, cfg, context, signature, on_batch, target):
-        self.module, self.val, self.cfg, self.target = module, val_view, cfg, target
+        self.module, self.val, self.cfg, self.target = module, cached_validation(val_view), cfg, target
         self.device = resolve_device(context)
         cuda = self.device.type == "cuda"
         for key in ("amp", "compile"):
@@ -377,6 +377,19 @@ def torch_threads(n):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+VAL_CACHE_BYTES = 2 ** 30   # the validation flux kept in memory across epochs up to this size (float64)
+
+
+def cached_validation(view):
+    """The validation view, its flux kept after the first epoch's read when its noise is fixed and it fits
+    in :data:`VAL_CACHE_BYTES` (:class:`~pfslogg.data.views.FluxCache`: the same values, noise drawn once)."""
+    from ..data.views import FluxCache
+
+    if view is None or not view.fixed or view.n * view.n_pixels * 8 > VAL_CACHE_BYTES:
+        return view
+    return FluxCache(view)
 
 
 def train(module, train_view, val_view, config=None, context=None, signature=None, on_batch=None, target=None):

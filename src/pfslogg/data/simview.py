@@ -240,10 +240,11 @@ class SimulatorView(FreshNoise, View):
                              f"(row {int(rows[i])}) has NaN, infinite or non-positive flux/sigma")
         return flux, sigma
 
-    def _clean(self, rows):
-        """(flux, sigma) float32 of the view rows ``rows`` (increasing), block by block of the chunks
-        they fall in, through the small cache of the last blocks."""
-        out_f = np.empty((len(rows), self.n_pixels), np.float32)
+    def _clean(self, rows, dtype=np.float32):
+        """(flux, sigma) of the view rows ``rows`` (increasing), block by block of the chunks they fall
+        in, through the small cache of the last blocks: the float32 values a file stores, as ``dtype``
+        (float64: the exact same values, cast once here instead of a second pass)."""
+        out_f = np.empty((len(rows), self.n_pixels), dtype)
         out_s = np.empty_like(out_f)
         if not len(rows):
             return out_f, out_s
@@ -301,7 +302,7 @@ class SimulatorView(FreshNoise, View):
 
     def _read_rows(self, rows, rng, with_sigma):
         rows = self._check_rows(rows)
-        flux, error = (a.astype(float) for a in self._clean(rows))
+        flux, error = self._clean(rows, np.float64)
         if self.noise_level > 0:
             eps = fixed_noise_rows(self.noise_seed, rows, self.n_pixels) if self.fixed \
                 else (rng or self._rng).standard_normal(flux.shape)
@@ -314,7 +315,7 @@ class SimulatorView(FreshNoise, View):
 
     def read_clean_rows(self, rows):
         """The noiseless flux (B, n_pix), float64, of the rows ``rows`` (increasing indices)."""
-        return self._clean(self._check_rows(rows))[0].astype(float)
+        return self._clean(self._check_rows(rows), np.float64)[0]
 
     def snr(self):
         """Per-spectrum SNR at this noise level: median(flux / (noise_level * sigma)) as a file's ``snr``

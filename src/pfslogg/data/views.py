@@ -25,11 +25,16 @@ a model -- no model or loader reaches into another view's private state:
   increasing row indices (fresh noise from ``rng`` when given, else the view's own generator),
   ``batches(size)`` -> ``(start, stop, flux, sigma)``, ``load()``; ``read_clean(start, stop)`` /
   ``read_clean_rows(rows)``: the noiseless flux of the same rows (a denoiser's target);
+* ``read_flux(start, stop)`` / ``read_flux_rows(rows, rng)``, ``batches(size, sigma=False)``,
+  ``load(sigma=False)``: the noisy flux alone -- bitwise what ``read`` gives, with the same draws --
+  for models that read no sigma (a view's estimated sigma is a third of a read's cost);
 * ``noise_state()`` / ``set_noise_state(state)``: the generator state of fresh noise (None for
   fixed noise), so a streamed training run can be checkpointed and resumed exactly.
 
 :class:`MemoryView` holds the rows of a view in memory, read once (one noise realisation, fixed
 from then on): for parts that pass over the same training data many times (a mixture's gates).
+:class:`FluxCache` keeps the flux reads of a view with fixed noise (a network's validation view,
+read once per epoch).
 
 Wrappers over any view: :class:`SubsetView` (rows selected by a mask, e.g. an expert's parameter
 bin; with ``rng_seed`` its own stream of fresh noise, so that parts trained one after another --

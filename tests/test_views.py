@@ -275,9 +275,17 @@ def test_flux_cache_reads_once_and_gives_the_same_flux(ds, monkeypatch):
         FluxCache(NoisyView(ds, 1.0, rng_seed=1))
 
 
-def test_evaluation_reads_whole_noise_blocks_in_multiples_of_the_batch():
-    from pfslogg.nn.targets import read_block
+def test_fixed_noise_draws_each_block_once_for_reads_smaller_than_a_block(ds, monkeypatch):
+    """Reads of half a noise block (a validation pass of 512 rows) draw every block once, and give the
+    values of one whole read."""
+    import pfslogg.data.dataset as D
 
-    for batch in (1, 64, 300, 512, NOISE_BLOCK, 5000):
-        block = read_block(batch)
-        assert block % batch == 0 and block >= NOISE_BLOCK and block - batch < max(NOISE_BLOCK, batch)
+    whole = NoisyView(ds, 1.0, noise_seed=21).read_flux(0, N)   # two blocks
+    D._noise_block.cache_clear()
+    draws = []
+    real = np.random.default_rng
+    monkeypatch.setattr(D.np.random, "default_rng", lambda seed=None: draws.append(seed) or real(seed))
+    view, half = NoisyView(ds, 1.0, noise_seed=21), NOISE_BLOCK // 2
+    parts = [view.read_flux(a, min(a + half, len(whole))) for a in range(0, len(whole), half)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert sorted(tuple(d) for d in draws if isinstance(d, list)) == [(21, 0), (21, 1)]

@@ -21,6 +21,7 @@ Generation streams chunks of rows, so peak memory does not grow with N.
 """
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -200,6 +201,15 @@ def add_noise(flux, error, eps, noise_level):
     return eps
 
 
+@functools.lru_cache(maxsize=2)
+def _noise_block(seed, block, n_pix):
+    """The fixed eps of one block of ``NOISE_BLOCK`` rows (read-only), the last two kept: reads smaller
+    than a block (a validation pass of 512 rows) draw each block once, not once per read."""
+    eps = np.random.default_rng([seed, block]).standard_normal((NOISE_BLOCK, n_pix))
+    eps.flags.writeable = False
+    return eps
+
+
 def fixed_noise_rows(seed, rows, n_pix):
     """The fixed noise eps (len(rows), n_pix) of rows ``rows`` (increasing): a function of (seed, row) alone,
     standard normal draws of the row's block of ``NOISE_BLOCK`` rows from ``default_rng([seed, block])``.
@@ -209,7 +219,7 @@ def fixed_noise_rows(seed, rows, n_pix):
     out = np.empty((len(rows), int(n_pix)))
     block = rows // NOISE_BLOCK
     for b in np.unique(block):
-        eps = np.random.default_rng([seed, int(b)]).standard_normal((NOISE_BLOCK, int(n_pix)))
+        eps = _noise_block(seed, int(b), int(n_pix))
         take = block == b
         out[take] = eps[rows[take] - b * NOISE_BLOCK]
     return out

@@ -64,16 +64,6 @@ assert set(VARIANCE_LOSSES) <= set(LOSSES)   # the losses of a network with a va
 assert set(LOSSES) == set(LOSS_NAMES)   # the names the torch-free configuration check accepts
 
 
-def read_block(batch_size):
-    """Rows read at once for forward passes of ``batch_size``: a multiple of it (the passes are the same)
-    and at least a block of the fixed noise (:data:`~pfslogg.data.dataset.NOISE_BLOCK`), which a
-    smaller read would draw more than once."""
-    from ..data.dataset import NOISE_BLOCK
-
-    b = max(int(batch_size), 1)
-    return b * -(-NOISE_BLOCK // b)
-
-
 @torch.no_grad()
 def predict(module, flux, batch_size=512, device="cpu", return_std=False):
     """log g (N,) in dex, float64, of raw flux (N, n_pix): eval mode, float32, in batches; with
@@ -103,7 +93,7 @@ def evaluate(module, view, loss_fn, batch_size, device):
     if getattr(module, "mix_head", None) is not None:   # a mixture: its posterior mean, scored by the MSE
         loss_fn = F.mse_loss
     pred, sd, y = [], [], []
-    for flux, logg in eval_batches(view, read_block(batch_size)):
+    for flux, logg in eval_batches(view, max(batch_size, 1)):
         out = predict(module, flux, batch_size, device, return_std=var)
         pred.append(out[0] if var else out)
         sd.append(out[1] if var else None)

@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from .allocator import reuse_freed_memory
 from .errors import InputError
 from .provenance import now, read_results, write_results
 
@@ -387,7 +388,19 @@ def _command_line():
 
 
 # options that name files a command writes; the other path options name what it reads
-OUTPUT_OPTIONS = {"out", "summary", "model", "predictions", "per_spectrum", "table", "index"}
+OUTPUT_OPTIONS = {"out", "summary", "model", "predictions", "per_spectrum", "table", "index", "examples"}
+NAME_OPTIONS = {"split", "doc"}   # options that name something, not a file
+
+
+def _missing_input(args):
+    """The first input path option naming no file or folder, as an error line (None when all exist)."""
+    for k, v in vars(args).items():
+        if k in OUTPUT_OPTIONS or k in NAME_OPTIONS or k in ("params", "rule", "func", "command", "threads"):
+            continue
+        for p in (v if isinstance(v, list) else [v]):
+            if isinstance(p, str) and not os.path.exists(p):
+                return f"--{k.replace('_', '-')} {p}: no such file or folder (an input of {args.command})"
+    return None
 
 
 def _paths(args, outputs):
@@ -525,8 +538,13 @@ def main(argv=None):
     except json.JSONDecodeError as e:
         print(f"error: --params: not valid JSON ({e})", file=sys.stderr)
         return 2
+    missing = _missing_input(args)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     sys.argv = ["pfslogg", *argv]  # the provenance block records the exact command
     die_with_workflow()
+    reuse_freed_memory()
     if "torch" in sys.modules or args.command in ("build-raw-grid",):
         import torch
         torch.set_num_threads(max(1, args.threads))

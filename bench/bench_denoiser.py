@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--only", default=",".join(SIZES))
     a = ap.parse_args()
 
+    from pfslogg.allocator import reuse_freed_memory
+    reuse_freed_memory()   # as every workflow job runs (pfslogg.cli.main)
     import torch
 
     from pfslogg.estimators import make_estimator

@@ -278,6 +278,8 @@ def main():
     ap.add_argument("--ops", action="store_true", help="also time the FLOP-counted ops alone")
     a = ap.parse_args()
 
+    from pfslogg.allocator import reuse_freed_memory
+    reuse_freed_memory()   # as every workflow job runs (pfslogg.cli.main)
     import torch
 
     from pfslogg.nn.models import count_params

@@ -145,6 +145,8 @@ def main():
     import numpy as np
     import torch
 
+    from pfslogg.allocator import reuse_freed_memory
+    reuse_freed_memory()   # as every workflow job runs (pfslogg.cli.main)
     from pfslogg.data.dataset import SpectraSet, simulate_dataset
     from pfslogg.data.simview import SimulatorView
     from pfslogg.data.views import NoisyView

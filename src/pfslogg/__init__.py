@@ -18,6 +18,7 @@ fisher      Fisher / Cramer-Rao ceilings and per-pixel Fisher maps
 provenance  provenance blocks for results JSON
 audit       the provenance audit: a number back to its rule, inputs and commit
 threads     thread limits of the numerical libraries
+allocator   the process's memory allocator set for repeated large arrays (freed blocks reused, no page zeroing)
 """
 
 __version__ = "0.1.0"

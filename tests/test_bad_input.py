@@ -105,7 +105,10 @@ def test_bad_dataset_values_are_named(wd, tiny_dataset, tiny_instrument_grid, da
 def test_missing_dataset_file_is_named(wd, tiny_instrument_grid):
     proc = _cli("compute-fisher-ceiling", "--params", "{}", "--grid", str(tiny_instrument_grid), "--test", "nope.h5",
                 "--out", "f.json", "--per-spectrum", "f.csv", cwd=wd)
-    assert proc.returncode == 2 and "nope.h5: data set file not found" in proc.stderr
+    # the command line checks its input paths before any step runs: one line naming the option and the file
+    assert proc.returncode == 2 and "error: --test nope.h5: no such file or folder" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (wd / "f.json").exists() and not (wd / "f.csv").exists()
 
 
 def test_existing_pfsspec_data_set_replaces_a_simulated_split(tiny_run, tmp_path):

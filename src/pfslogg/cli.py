@@ -390,28 +390,29 @@ def _command_line():
 # options that name files a command writes; the other path options name what it reads
 OUTPUT_OPTIONS = {"out", "summary", "model", "predictions", "per_spectrum", "table", "index", "examples"}
 NAME_OPTIONS = {"split", "doc"}   # options that name something, not a file
+NOT_PATHS = {"params", "rule", "func", "command", "threads"} | NAME_OPTIONS
+
+
+def _path_options(args, outputs):
+    """``(option, path)`` of every path the command line names: its outputs, or its inputs."""
+    for k, v in vars(args).items():
+        if k in NOT_PATHS or (k in OUTPUT_OPTIONS) != outputs:
+            continue
+        for p in (v if isinstance(v, list) else [v]):
+            if isinstance(p, str):
+                yield k, p
 
 
 def _missing_input(args):
     """The first input path option naming no file or folder, as an error line (None when all exist)."""
-    for k, v in vars(args).items():
-        if k in OUTPUT_OPTIONS or k in NAME_OPTIONS or k in ("params", "rule", "func", "command", "threads"):
-            continue
-        for p in (v if isinstance(v, list) else [v]):
-            if isinstance(p, str) and not os.path.exists(p):
-                return f"--{k.replace('_', '-')} {p}: no such file or folder (an input of {args.command})"
+    for k, p in _path_options(args, outputs=False):
+        if not os.path.exists(p):
+            return f"--{k.replace('_', '-')} {p}: no such file or folder (an input of {args.command})"
     return None
 
 
 def _paths(args, outputs):
-    names = [k for k in vars(args) if (k in OUTPUT_OPTIONS) == outputs and k not in ("params", "rule", "func")]
-    out = []
-    for k in names:
-        v = getattr(args, k)
-        for p in (v if isinstance(v, list) else [v]):
-            if isinstance(p, str) and os.path.exists(p):
-                out.append(p)
-    return out
+    return [p for _, p in _path_options(args, outputs) if os.path.exists(p)]
 
 
 def _size(path):

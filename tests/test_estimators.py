@@ -325,6 +325,29 @@ def test_lightgbm_search_fills_the_grid_and_keeps_the_best(splits):
     assert r2_score(va.logg, est.predict(Xv, Sv)) == pytest.approx(scores.max(), abs=1e-9)
 
 
+def test_lightgbm_bins_from_a_sample_of_the_training_spectra(splits):
+    """``bin_sample``: the pixel bins come from that many training spectra (all of them when there are fewer:
+    the same trees as the full sample, bit for bit); a smaller sample changes the trees a little, the same way
+    every time for one seed, and costs no R^2 worth the name; a sample that is not a positive count is refused."""
+    tr, _, te = views(splits, 1.0)
+    Xt, St = te.load()
+    hyper = {**HYPER["lightgbm"], "n_estimators": 60}
+
+    def preds(b):
+        tr, va, _ = views(splits, 1.0)          # fresh views: a view's noise stream moves on as it is read
+        return make_estimator("lightgbm", {**hyper, "bin_sample": b}, random_state=0).fit(tr, va).predict(Xt, St)
+
+    full = preds(tr.n)
+    np.testing.assert_array_equal(preds(10 * tr.n), full)
+    small = preds(tr.n // 4)
+    np.testing.assert_array_equal(preds(tr.n // 4), small)
+    assert not np.array_equal(small, full)
+    assert r2(te.logg, small, VAR) > r2(te.logg, full, VAR) - 0.05
+    for bad in (0, -5, 2.5, True, "all"):
+        with pytest.raises(InputError, match="bin_sample: expected a positive whole number"):
+            make_estimator("lightgbm", {**hyper, "bin_sample": bad})
+
+
 def test_lightgbm_standardize_changes_little(splits):
     """Trees split on per-feature bins, which an increasing affine map of a feature leaves (nearly)
     unchanged: standardising pixels must not cost LightGBM a third of its R^2 (the claimed pitfall).

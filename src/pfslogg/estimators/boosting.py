@@ -53,7 +53,7 @@ class LightGBMEstimator(Estimator):
 
     def __init__(self, n_estimators=600, learning_rate=0.1, num_leaves=31, min_child_samples=20,
                  colsample_bytree=0.2, subsample=0.8, early_stopping_rounds=30, max_bin=63,
-                 standardize=False, intervals=False, random_state=0):
+                 bin_sample=5000, standardize=False, intervals=False, random_state=0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -62,6 +62,7 @@ class LightGBMEstimator(Estimator):
         self.subsample = subsample
         self.early_stopping_rounds = early_stopping_rounds
         self.max_bin = max_bin
+        self.bin_sample = bin_sample
         self.standardize = standardize
         self.intervals = intervals
         self.random_state = random_state
@@ -71,6 +72,9 @@ class LightGBMEstimator(Estimator):
         super().check_hyper(hyper, where)
         if not isinstance(hyper.get("intervals", False), bool):
             raise InputError(f"{where}.intervals: expected true or false, got {hyper['intervals']!r}")
+        b = hyper.get("bin_sample", 5000)
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise InputError(f"{where}.bin_sample: expected a positive whole number of spectra, got {b!r}")
 
     @classmethod
     def provides_std(cls, hyper):
@@ -99,7 +103,7 @@ class LightGBMEstimator(Estimator):
         else:
             self.mean_ = np.zeros(0, np.float32)
             self.scale_ = np.zeros(0, np.float32)
-        dtrain = lgb.Dataset(X, label=train.y, params={"max_bin": int(self.max_bin)}, free_raw_data=False)
+        dtrain = lgb.Dataset(X, label=train.y, params=self._dataset_params(context), free_raw_data=False)
         dval = lgb.Dataset(Xv, label=val.y, reference=dtrain)
         lrs, leaves = _as_list(self.learning_rate), _as_list(self.num_leaves)
         val_r2 = [[None] * len(leaves) for _ in lrs]
@@ -128,6 +132,16 @@ class LightGBMEstimator(Estimator):
                 boosters[name], self.quantile_iterations_[name] = self._train(lgb, params, dtrain, dval, log)
             self.quantile_boosters_ = boosters
         return self
+
+    def _dataset_params(self, context):
+        """How the training spectra are binned: ``max_bin`` bins per pixel at the quantiles of ``bin_sample``
+        training spectra (LightGBM's ``bin_construct_sample_cnt``; all of them when there are fewer), no
+        exclusive-feature bundling (no pixel of a spectrum is zero, so nothing bundles: the search for
+        bundles cost ~2 s per 20,000 spectra and changed no tree). Binning 20,000 spectra of 4,096 pixels
+        on one thread: 15 s at LightGBM's default sample (200,000, i.e. every spectrum), 6 s at 5,000."""
+        return {"max_bin": int(self.max_bin), "bin_construct_sample_cnt": int(self.bin_sample),
+                "enable_bundle": False, "data_random_seed": int(self.random_state),
+                "num_threads": int(context.threads if context else 1), "verbosity": -1}
 
     def _params(self, lr, nl, context):
         """LightGBM parameters of the L2 fit at learning rate ``lr`` with ``nl`` leaves (deterministic)."""

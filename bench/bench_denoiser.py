@@ -53,7 +53,7 @@ def main():
 
     from pfslogg.estimators import make_estimator
     from pfslogg.nn.denoiser import count_params
-    from pfslogg.nn.engine import train_step
+    from pfslogg.nn.engine import make_optimizer, train_step
     from pfslogg.nn.targets import CleanSpectrumTarget, denoise
 
     torch.set_num_threads(a.threads)
@@ -72,7 +72,7 @@ def main():
         target = CleanSpectrumTarget(est.strengths, est.strength, est.sigma_floor)
         pick = torch.randint(len(est.strengths), (a.batch,), generator=gen)
         s = torch.tensor(est.strengths, dtype=torch.float32)[pick]
-        opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+        opt = make_optimizer(module, 1e-4, 0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
         module.train()
         dt_train = timed(lambda: train_step(module, opt, sched, (flux, sigma, s), (clean, sigma), target.loss, 1.0,

@@ -135,13 +135,12 @@ def raw_batch(target, batch, seed=0):
 
 
 def optimizer(module, est):
-    """AdamW and its scheduler as the engine makes them on CPU (two groups: decay on matrices only)."""
+    """The engine's AdamW (:func:`pfslogg.nn.engine.make_optimizer`) and a constant scheduler."""
     import torch
 
-    decay = [p for p in module.parameters() if p.ndim >= 2]
-    other = [p for p in module.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": est.weight_decay},
-                             {"params": other, "weight_decay": 0.0}], lr=est.lr)
+    from pfslogg.nn.engine import make_optimizer
+
+    opt = make_optimizer(module, est.lr, est.weight_decay)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
 

@@ -61,7 +61,8 @@ rule run_neural_cell:
         W.CELL_BENCHMARK
     group:
         "neural"
-    priority: 1   # the longest jobs first: on 2 cores the headline figure's CNN and ViT set its wall time
+    priority: lambda wildcards: W.cell_priority(config, wildcards.estimator)   # networks before in-memory cells
+                  # (on 2 cores the headline figure's CNN and ViT set its wall time); the denoisers (2 threads) first
     threads: lambda wildcards: W.cell_threads(config, wildcards.estimator)   # networks 1, the denoisers 2
     conda:
         ENV

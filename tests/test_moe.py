@@ -281,6 +281,10 @@ def test_cores_a_cell_reserves_follow_the_parts(monkeypatch):
     cfg = load_config(ROOT / "config" / "config.yaml")
     assert W.cell_threads(cfg, "mlp") == 1 and W.cell_threads(cfg, "moe_mlp") == 1 and W.cell_threads(cfg, "vit") == 1
     assert W.cell_threads(cfg, "denoiser") == 2
+    # priorities: a 2-thread cell outranks the two 1-thread network cells that would otherwise take its cores
+    # (Snakemake's scheduler maximises the summed priority of the jobs it starts)
+    assert W.cell_priority(cfg, "mlp") == W.cell_priority(cfg, "vit") == 1
+    assert W.cell_priority(cfg, "denoiser") > 2 * W.cell_priority(cfg, "vit")
 
 
 def test_conditioned_model_reads_the_gate_estimates(sets, tmp_path):

@@ -39,6 +39,17 @@ def cell_threads(cfg, estimator):
     return 1 if cls is None else cls.cpu_threads(hyper)
 
 
+def cell_priority(cfg, estimator):
+    """Scheduling priority of a network's cell (run_neural_cell's ``priority``): 1, so networks -- the longest
+    one-thread jobs -- start before the in-memory cells (priority 0); a cell that needs more threads gets one
+    more than the threads it needs, more than the summed priorities of the one-thread cells that would fill its
+    cores. Snakemake's scheduler ranks a set of jobs by the sum of their priorities first and never holds a
+    core idle for a larger job, so without this the denoisers (2 threads) waited until the last one-thread cell
+    was done and ran alone at the end of a paper run, their dependants after them."""
+    threads = cell_threads(cfg, estimator)
+    return 1 if threads <= 1 else threads + 1
+
+
 def estimator_pattern(cfg, neural):
     """Wildcard regex of the variants whose cells run (or do not run) in the GPU rule: which of
     run_cell and run_neural_cell makes a cell (a pattern that matches nothing when there are none)."""

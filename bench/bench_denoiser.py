@@ -72,7 +72,7 @@ def main():
         target = CleanSpectrumTarget(est.strengths, est.strength, est.sigma_floor)
         pick = torch.randint(len(est.strengths), (a.batch,), generator=gen)
         s = torch.tensor(est.strengths, dtype=torch.float32)[pick]
-        opt = make_optimizer(module, 1e-4, 0.0)
+        opt = make_optimizer(module, 1e-4, est.weight_decay)   # the engine's AdamW, the class's decay
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
         module.train()
         dt_train = timed(lambda: train_step(module, opt, sched, (flux, sigma, s), (clean, sigma), target.loss, 1.0,

@@ -72,8 +72,8 @@ class LightGBMEstimator(Estimator):
         super().check_hyper(hyper, where)
         if not isinstance(hyper.get("intervals", False), bool):
             raise InputError(f"{where}.intervals: expected true or false, got {hyper['intervals']!r}")
-        b = hyper.get("bin_sample", 5000)
-        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+        b = hyper.get("bin_sample")
+        if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
             raise InputError(f"{where}.bin_sample: expected a positive whole number of spectra, got {b!r}")
 
     @classmethod

@@ -472,7 +472,10 @@ class MacroLookup:
     """Macro names by (results file, key path), for tables that must cite numbers by macro."""
 
     def __init__(self, numbers):
-        self._by = {(n.file, n.path): n for n in numbers}
+        # a key path can be both a metric and a rule parameter (``seed``: the seed's index in the
+        # metrics, the derived seed in provenance.params); the metric wins, the parameter is the fallback
+        ordered = sorted(numbers, key=lambda n: n.section != PARAMS_SECTION)
+        self._by = {(n.file, n.path): n for n in ordered}
 
     def get(self, file, *path):
         """``\\Macro`` for the value at ``path`` in ``file``, or None if there is none."""

@@ -83,7 +83,7 @@ def test_moe_words_follow_the_intervals(tmp_path, ci, verb):
     m["at_default"]["thesis"]["diff_bar_ci"] = ci
     text = _text(tmp_path, "discussion_moe", m)
     default = text[text.index("At the default noise level"):]
-    assert f"Ridge (3 [M/H] x 3 T\\_eff bins) {verb} one global Ridge" in default
+    assert f"Ridge (3 [M/H] $\\times$ 3 $T_\\mathrm{{eff}}$ bins) {verb} one global Ridge" in default
     thesis = {"gains over": "beats", "loses to": "falls short of",
               "does not differ beyond its interval from": "is not distinguishable from"}[verb]
     assert f"conditioned model {thesis} the best global model" in default

@@ -388,7 +388,7 @@ def draw_uncertainty_calibration(metrics):
             right.errorbar(x * (1 + 0.02 * k), r[:, 0], yerr=[np.clip(r[:, 0] - r[:, 1], 0, None),
                                                               np.clip(r[:, 2] - r[:, 0], 0, None)],
                            marker="o", color=color, ms=3, lw=1, capsize=2, **style)
-    left.axhline(0.683, color="0.5", lw=0.8, ls="--")
+    left.axhline(0.683, color="0.6", lw=1.2, ls="-", zorder=0)
     right.axhline(1.0, color="0.5", lw=0.8, ls="--")
     edges = [e for cal in rows.values() for b in cal["snr_bins"] for e in (b["lo"], b["hi"])]
     ticks = [v for v in (1, 2, 3, 5, 10, 20, 30, 50, 100) if edges and min(edges) <= v <= max(edges)]

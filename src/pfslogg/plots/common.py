@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 from ..atomic import atomic_path  # noqa: E402
@@ -107,10 +108,31 @@ def percent(level):
     return f"{100 * level:.3g} %"
 
 
+def symbols(text):
+    """Labels as the results name them ("MoE of Ridge (3 [M/H] x 3 T_eff bins)") with the parameter's
+    symbol and the product's sign typeset, as the tables do (``paper.tables.common.label_tex``); text
+    that is already mathtext is left alone."""
+    if "T_eff" not in text or "$" in text:
+        return text
+    return text.replace("T_eff", r"$T_\mathrm{eff}$").replace(" x ", r" $\times$ ")
+
+
+def _typeset(fig):
+    """:func:`symbols` on every text of ``fig``: titles, legends, annotations and fixed tick labels."""
+    for t in fig.findobj(matplotlib.text.Text):
+        t.set_text(symbols(t.get_text()))
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            f = axis.get_major_formatter()
+            if isinstance(f, matplotlib.ticker.FixedFormatter):
+                f.seq = [symbols(str(v)) for v in f.seq]
+
+
 def save(fig, out):
     """Write ``fig`` to ``out`` (format from the suffix) atomically, with bytes that depend on the
-    figure only, and close it."""
+    figure only, and close it. Parameter names in its texts are typeset first (:func:`symbols`)."""
     fmt = Path(out).suffix.lstrip(".").lower()
+    _typeset(fig)
     try:
         with atomic_path(out) as tmp, plt.rc_context({"svg.hashsalt": "pfslogg"}):
             fig.savefig(tmp, format=fmt, metadata=_REPRODUCIBLE.get(fmt))

@@ -16,7 +16,7 @@ their variant ids; mixtures by their labels.
 """
 
 from ...errors import InputError
-from .common import MacroText, bin_key, by_kind, table, tex_escape
+from .common import MacroText, bin_key, by_kind, label_tex, table
 
 
 def _interval(ci):
@@ -62,7 +62,7 @@ def discussion_ceilings_tex(sources, macros):
     else:
         verdict = "the two intervals overlap"
     label = (m.get("labels") or {}).get(best)
-    who = f"the best estimator, {tex_escape(label)}," if label else "the best estimator"
+    who = f"the best estimator, {label_tex(label)}," if label else "the best estimator"
     out = [f"Over all test spectra {who} reaches $R^2={num('overall', 'models', best, 'r2')}$ "
            f"{num.ci('overall', 'models', best, 'r2_ci')}, a fraction "
            f"$\\mathcal{{E}}_\\mathrm{{Bayes}}={num('best_eta_bayes')}$ of the Bayes ceiling "
@@ -135,8 +135,8 @@ def discussion_moe_tex(sources, macros):
         parts = []
         v = (at.get("variants") or {}).get(shown)
         if v is not None and shown in (m.get("variants") or {}):
-            label = tex_escape(m["variants"][shown]["label"])
-            glabel = tex_escape(m["variants"][shown]["global_label"])
+            label = label_tex(m["variants"][shown]["label"])
+            glabel = label_tex(m["variants"][shown]["global_label"])
             p = (b, "variants", shown)
             verb = _side(v["main"].get("diff_ci"), "gains over", "loses to", "does not differ beyond its interval from")
             parts.append(f"the {label} {verb} one global {glabel} ($\\Delta R^2={num(*p, 'main', 'diff')}$ "

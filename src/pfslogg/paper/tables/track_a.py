@@ -18,7 +18,7 @@ shares):
 from ...errors import InputError
 from ...experiments import comparison_groups, variant_labels
 from ..numbers import is_number
-from .common import (by_kind, ci_cell, models_macro, noise_level_key, object_items, read_experiment, table,
+from .common import (by_kind, ci_cell, label_tex, models_macro, noise_level_key, object_items, read_experiment, table,
                      tabular, tex_escape)
 
 
@@ -172,11 +172,11 @@ def ablations_tex(sources, macros):
     for ref, members in groups:
         if body:
             body.append(r"\addlinespace")
-        body.append(f"{tex_escape(labels[ref])} (reference) & " + " & ".join(row(ref, False)) + " \\\\")
-        body += [f"\\quad {tex_escape(labels[e])} & " + " & ".join(row(e, True)) + " \\\\" for e in members]
+        body.append(f"{label_tex(labels[ref])} (reference) & " + " & ".join(row(ref, False)) + " \\\\")
+        body += [f"\\quad {label_tex(labels[e])} & " + " & ".join(row(e, True)) + " \\\\" for e in members]
     if rest:
         body.append(r"\addlinespace")
-        body += [f"{tex_escape(labels[e])} & " + " & ".join(row(e, False)) + " \\\\" for e in rest]
+        body += [f"{label_tex(labels[e])} & " + " & ".join(row(e, False)) + " \\\\" for e in rest]
     note = ["R^2: mean over seeds on the test set, with its bootstrap interval over the test spectra;",
             "Delta R^2: variant - reference on the same test spectra, each spectrum's squared error averaged",
             "over seeds; its interval: paired bootstrap over those spectra (one resampling for both models);",
@@ -231,8 +231,9 @@ def protocols_tex(sources, macros):
         raise InputError(f"table protocols: {bayes.file} has no 'snr_bins'")
     first = comps[variants[0]]["at_default"]["snr_bins"]
     n_var = len(variants)
-    header = [" & {Bayes} & {reference} & " + " & ".join(
-                  f"\\multicolumn{{3}}{{c}}{{{tex_escape(labels[v])}}}" for v in variants) + " \\\\",
+    ref = next(iter(refs))
+    header = [f" & {{Bayes ceiling}} & {{{label_tex(labels.get(ref, ref))}}} & " + " & ".join(
+                  f"\\multicolumn{{3}}{{c}}{{{label_tex(labels[v])}}}" for v in variants) + " \\\\",
               "".join(f"\\cmidrule(lr){{{4 + 3 * i}-{6 + 3 * i}}}" for i in range(n_var)),
               "{SNR bin} & {$R^2$} & {$R^2$} & " + " & ".join(["{$R^2$} & {$\\Delta R^2$ [paired interval]} & {verdict}"]
                                                             * n_var) + " \\\\"]

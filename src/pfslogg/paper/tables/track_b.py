@@ -10,7 +10,7 @@ shares), each from the one summary of kind ``moe`` (:mod:`pfslogg.mixtures`):
 
 from ...errors import InputError
 from ...evaluation import verdict
-from .common import MacroText, by_kind, ci_cell, table, tabular, tex_escape
+from .common import MacroText, by_kind, ci_cell, label_tex, table, tabular, tex_escape
 
 ROUTINGS = ("soft", "hard")
 GATES = {"gate": "classifier, spectrum (own gate)", "windows": "classifier, windows",
@@ -59,8 +59,8 @@ def moe_summary_tex(sources, macros):
             cells += [macros.cell(file, *path, "global", "r2"), macros.cell(file, *path, "main", "r2"),
                       f"{{{diff} {ci_cell(macros, file, *path, 'main', 'diff_ci')[1:-1]}}}",
                       macros.cell(file, *path, "oracle", "r2") if "oracle" in c else "{--}"]
-        body.append(f"{tex_escape(entry['label'])} & " + " & ".join(cells) + " \\\\")
-        body.append(f"\\quad\\footnotesize against {tex_escape(entry['global_label'])}" + " & " * (4 * len(levels))
+        body.append(f"{label_tex(entry['label'])} & " + " & ".join(cells) + " \\\\")
+        body.append(f"\\quad\\footnotesize against {label_tex(entry['global_label'])}" + " & " * (4 * len(levels))
                     + " \\\\[1pt]")
     body.append(r"\midrule")
     bar_cells, best_cells, diff_cells = [], [], []
@@ -96,7 +96,7 @@ def moe_rho_tex(sources, macros):
     heads = "".join(f" & \\multicolumn{{3}}{{c}}{{noise level \\num{{{macros.cell(file, 'noise_levels', i)}}}}}"
                     for i in range(len(levels)))
     rules = "".join(f"\\cmidrule(lr){{{3 + 3 * i}-{5 + 3 * i}}}" for i in range(len(levels)))
-    header = [f"\\multicolumn{{{2 + 3 * len(levels)}}}{{c}}{{{tex_escape(entry['label'])}}} \\\\", r"\midrule",
+    header = [f"\\multicolumn{{{2 + 3 * len(levels)}}}{{c}}{{{label_tex(entry['label'])}}} \\\\", r"\midrule",
               " &" + heads + " \\\\", rules,
               "Gate & routing" + " & {$R^2$} & {$\\rho$} & {interval}" * len(levels) + " \\\\"]
     gates = []
@@ -158,8 +158,8 @@ def moe_findings_tex(sources, macros):
         where = f"At noise level {t.num(b, 'noise_level')} with \\num{{{macros.get(file, b, 'size')}}} training spectra"
         v = at["variants"].get(shown)
         if v is not None:
-            label = tex_escape(m["variants"][shown]["label"])
-            glabel = tex_escape(m["variants"][shown]["global_label"])
+            label = label_tex(m["variants"][shown]["label"])
+            glabel = label_tex(m["variants"][shown]["global_label"])
             p = (b, "variants", shown)
             text = (f"{where}, the {label} reaches $R^2={t.num(*p, 'main', 'r2')}$ against "
                     f"{t.num(*p, 'global', 'r2')} for one global {glabel}: $\\Delta R^2={t.num(*p, 'main', 'diff')}$ "
@@ -180,7 +180,7 @@ def moe_findings_tex(sources, macros):
             items.append(text)
         thesis = at.get("thesis")
         if thesis:
-            vlabel = tex_escape(m["variants"][thesis["variant"]]["label"])
+            vlabel = label_tex(m["variants"][thesis["variant"]]["label"])
             routing = "its own routing" if thesis["routing"] == "main" else \
                 tex_escape(thesis["routing"].replace("_", " routing, gate "))
             bar = at.get("bar", {})
@@ -189,29 +189,30 @@ def moe_findings_tex(sources, macros):
                                none="it is not distinguishable from the best global model")
             items.append(f"{where}, the best deployable mixture or conditioned model ({vlabel}, {routing}; chosen on "
                          f"the test set, so optimistic) reaches {t.num(b, 'thesis', 'r2')} against {t.num(b, 'thesis', 'bar_r2')} for "
-                         f"the best global model ({tex_escape(bar.get('label', thesis['bar']))}): "
+                         f"the best global model ({label_tex(bar.get('label', thesis['bar']))}): "
                          f"$\\Delta R^2={t.num(b, 'thesis', 'diff_bar')}$ {t.ci(b, 'thesis', 'diff_bar_ci')}, "
                          f"{verdict}.")
         for w, sh in (at.get("shares") or {}).items():
             axes = " and ".join({"M_H": "[M/H]", "T_eff": "$T_\\mathrm{eff}$"}.get(a, tex_escape(a)) for a in sh["axes"])
             if sh.get("share_percent") is None or not sh.get("defined"):
                 continue   # a share of a gain that is not above zero means nothing
-            items.append(f"{where}, bins of {axes} alone keep {t.num(b, 'shares', w, 'share_percent')}\\,\\% "
+            items.append(f"{where}, oracle routing by bins of {axes} alone keeps "
+                         f"{t.num(b, 'shares', w, 'share_percent')}\\,\\% "
                          f"{t.ci(b, 'shares', w, 'share_percent_ci')} of the oracle's gain of the "
-                         f"{tex_escape(m['variants'][sh['reference']]['label'])}.")
+                         f"{label_tex(m['variants'][sh['reference']]['label'])}.")
         for w, c in (at.get("conditioning") or {}).items():
             if c.get("share_percent") is None or not c.get("defined"):
                 continue
-            items.append(f"{where}, {tex_escape(m['variants'][w]['label'])} gets "
+            items.append(f"{where}, {label_tex(m['variants'][w]['label'])} gets "
                          f"{t.num(b, 'conditioning', w, 'share_percent')}\\,\\% "
                          f"{t.ci(b, 'conditioning', w, 'share_percent_ci')} of the gain of the "
-                         f"{tex_escape(m['variants'][c['mixture']]['label'])} over their global model.")
+                         f"{label_tex(m['variants'][c['mixture']]['label'])} over their global model.")
         for w, v in at["variants"].items():
             if w == shown or m["variants"][w]["class"] != "moe":
                 continue
-            items.append(f"{where}, the {tex_escape(m['variants'][w]['label'])} reaches "
+            items.append(f"{where}, the {label_tex(m['variants'][w]['label'])} reaches "
                          f"{t.num(b, 'variants', w, 'main', 'r2')} against {t.num(b, 'variants', w, 'global', 'r2')} "
-                         f"for one global {tex_escape(m['variants'][w]['global_label'])}: "
+                         f"for one global {label_tex(m['variants'][w]['global_label'])}: "
                          f"{_verdict(v['main']['diff_ci'])} ($\\Delta R^2={t.num(b, 'variants', w, 'main', 'diff')}$ "
                          f"{t.ci(b, 'variants', w, 'main', 'diff_ci')}).")
     if not items:

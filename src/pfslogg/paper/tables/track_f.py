@@ -17,7 +17,7 @@ import math
 
 from ...errors import InputError
 from ..numbers import is_number
-from .common import (bin_key, by_kind, ci_cell, models_macro, noise_level_key, object_items, read_experiment,
+from .common import (bin_key, by_kind, ci_cell, label_tex, models_macro, noise_level_key, object_items, read_experiment,
                      series, table, tabular, tex_escape)
 
 
@@ -85,7 +85,7 @@ def r2_by_snr_tex(sources, macros):
 
     body = []
     for s in rows:
-        label = tex_escape(s.metrics.get("label") or s.metrics.get("estimator"))
+        label = label_tex(s.metrics.get("label") or s.metrics.get("estimator"))
         if not one_seed and seed_macros[s.file] is not None:
             label += f" (seed \\num{{{seed_macros[s.file]}}})"
         body += r2_rows(s, label)
@@ -130,7 +130,7 @@ def leaderboard_tex(sources, macros):
             r2 = [ex.cell(macros, name, level, size, "r2") for level in ex.noise_levels]
             paths = [ex.path(name, level, size) for level in ex.noise_levels]
             ci = [ci_cell(macros, file, *p, "r2_ci_seeds") if p else "{}" for p in paths]
-            first = tex_escape(label) if k == 0 else ""
+            first = label_tex(label) if k == 0 else ""
             body.append(f"{first} & {macros.cell(file, 'sizes', k)} & " + " & ".join(r2) + " \\\\")
             body.append(" & & " + " & ".join(ci) + " \\\\[2pt]")
     note = ["R^2 = 1 - MSE / Var_prior(log g) on the test set, mean over seeds;",
@@ -168,7 +168,7 @@ def errors_tex(sources, macros):
     body = []
     for name, label in ex.estimators:
         cells = [ex.cell(macros, name, level, size, key) for key, _ in _ERROR_COLUMNS]
-        body.append(f"{tex_escape(label)} & " + " & ".join(cells) + " \\\\")
+        body.append(f"{label_tex(label)} & " + " & ".join(cells) + " \\\\")
     note = ["Mean over seeds; bias = mean(predicted - true log g);",
             "slope: least-squares slope of predicted against true log g (1 = no shrinkage)."]
     colspec = ("@{}l S[table-format=-1.3] S[table-format=1.3] S[table-format=1.3] "
@@ -207,7 +207,7 @@ def search_edge_sentences(name, src, macros):
                     raise InputError(f"{file}: searches.{est}.{tag}.{size_key} has no cell or no 'edge'")
                 cells.append((tag, size_key, s))
                 params += [p for p in s["edge"] if p not in params]
-        label = tex_escape(labels.get(est, est))
+        label = label_tex(labels.get(est, est))
         for p in params:
             word = _HYPER_WORDS.get(p, tex_escape(p))
             found = {"lowest": {}, "highest": {}}

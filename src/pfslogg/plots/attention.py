@@ -61,7 +61,7 @@ def _scores(kinds, g):
     short = {"rollout": "rollout", "cls": "[CLS]", "saliency": "saliency"}
     rho = ", ".join(f"{short[k]} {g['correlations'][k]:+.2f}" for k in kinds if g["correlations"][k] is not None)
     top = ", ".join(f"{100 * g['top10_share'][k]:.0f} %" for k in kinds if g["top10_share"][k] is not None)
-    return rf"Spearman $\rho$ with Fisher: {rho or 'n/a'}" + (f"; top-10 % share: {top}" if top else "")
+    return rf"rank correlation with Fisher: {rho or 'n/a'}" + (f"; top-10 % share: {top}" if top else "")
 
 
 @figure("attention_maps")

@@ -152,7 +152,7 @@ def ceiling_calibration(inputs, params):
     ax.set_xscale("log")
     log_ticks(ax.xaxis, [2, 3, 5, 7, 10, 20, 30])
     ax.set_xlabel(SNR_LABEL)
-    ax.set_ylabel(r"Cramér–Rao bound $R^2_\mathrm{max}$ (unbiased)")
+    ax.set_ylabel(r"Cramér–Rao bound $R^2_\mathrm{CR}$ (unbiased)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", frameon=False)

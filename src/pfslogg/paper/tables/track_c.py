@@ -28,7 +28,7 @@ def ceiling_tex(sources, macros):
     file, m = src.file, src.metrics
     if not isinstance(m.get("snr_bins"), list):
         raise InputError(f"{file}: the Cramer-Rao bound table needs its 'snr_bins'")
-    header = [r"{SNR bin} & {$N$} & {median SNR} & \multicolumn{3}{c}{$R^2_{\max}$ per spectrum}"
+    header = [r"{SNR bin} & {$N$} & {median SNR} & \multicolumn{3}{c}{$R^2_\mathrm{CR}$ per spectrum}"
               r" & {$1-\langle\mathrm{CRLB}\rangle/\mathrm{Var}_\mathrm{prior}$} \\",
               r"\cmidrule(lr){4-6}",
               r" & & & {median} & {10\,th pct.} & {90\,th pct.} & \\"]
@@ -63,9 +63,9 @@ def calibration_tex(sources, macros):
     file, m = src.file, src.metrics
     if not isinstance(m.get("points"), list):
         raise InputError(f"{file}: the ceiling calibration needs its 'points'")
-    header = [r"{SNR} & \multicolumn{3}{c}{this work: $R^2_{\max}$} & {original study} \\",
+    header = [r"{SNR} & \multicolumn{3}{c}{this work: $R^2_\mathrm{CR}$} & {original study} \\",
               r"\cmidrule(lr){2-4}",
-              r" & {median} & {10\,th pct.} & {90\,th pct.} & {median $R^2_{\max}$} \\"]
+              r" & {median} & {10\,th pct.} & {90\,th pct.} & {median $R^2_\mathrm{CR}$} \\"]
     body = []
     for i, pt in enumerate(m["points"]):
         if not isinstance(pt, dict):
@@ -138,7 +138,7 @@ def snr_sweep_tex(sources, macros):
     (src,) = by_kind("snr_sweep", sources, {"snr_sweep": (1, 1)})["snr_sweep"]
     file, m = src.file, src.metrics
     rows = _list_of_objects(m, "rows", file, "the SNR sweep")
-    header = [r"{mag (AB)} & {median SNR} & \multicolumn{3}{c}{CRLB: $R^2_{\max}$} & "
+    header = [r"{mag (AB)} & {median SNR} & \multicolumn{3}{c}{CRLB: $R^2_\mathrm{CR}$} & "
               r"\multicolumn{2}{c}{Bayes ceiling $R^2$} & {$\sigma_{\min}$ (dex)} & {Schur decay} \\",
               r"\cmidrule(lr){3-5}\cmidrule(lr){6-7}",
               r" & & {3D median} & {4D median} & {3D mean CRLB} & {value} & {interval} & {3D median} & {3D median} \\"]

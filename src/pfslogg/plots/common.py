@@ -121,11 +121,17 @@ def _typeset(fig):
     """:func:`symbols` on every text of ``fig``: titles, legends, annotations and fixed tick labels."""
     for t in fig.findobj(matplotlib.text.Text):
         t.set_text(symbols(t.get_text()))
-    for ax in fig.axes:
+    for ax in fig.axes:   # tick labels given as strings live in their formatter, drawn anew at save
         for axis in (ax.xaxis, ax.yaxis):
-            f = axis.get_major_formatter()
-            if isinstance(f, matplotlib.ticker.FixedFormatter):
-                f.seq = [symbols(str(v)) for v in f.seq]
+            for f in (axis.get_major_formatter(), axis.get_minor_formatter()):
+                if isinstance(f, matplotlib.ticker.FixedFormatter):
+                    f.seq = [symbols(str(v)) for v in f.seq]
+                elif isinstance(f, matplotlib.ticker.FuncFormatter):
+                    f.func = functools.partial(_typeset_tick, f.func)
+
+
+def _typeset_tick(func, x, pos=None):
+    return symbols(str(func(x, pos)))
 
 
 def save(fig, out):

@@ -10,12 +10,22 @@ the edges themselves must cover the prior (:meth:`from_hyper` refuses bins that 
 without an expert).
 """
 
+import re
+
 import numpy as np
 from scipy import special
 
 from .errors import InputError
 
 LABELS = {"M_H": "[M/H]", "T_eff": "T_eff", "log_g": "log g", "a_M": "[a/M]"}
+# how the plain names in labels ("3 [M/H] x 3 T_eff bins") are typeset (LaTeX and matplotlib's mathtext alike)
+SYMBOLS = {"T_eff": r"$T_\mathrm{eff}$", " x ": r" $\times$ "}
+
+
+def typeset_symbols(text, escape=str):
+    """``text`` with each name of :data:`SYMBOLS` typeset and the rest passed through ``escape``."""
+    out = re.split("(" + "|".join(re.escape(k) for k in SYMBOLS) + ")", str(text))
+    return "".join(SYMBOLS[p] if p in SYMBOLS else escape(p) for p in out)
 
 
 def short(x):

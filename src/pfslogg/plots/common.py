@@ -13,6 +13,7 @@ import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 from ..atomic import atomic_path  # noqa: E402
+from ..binning import typeset_symbols  # noqa: E402
 from ..errors import InputError  # noqa: E402
 
 STYLE = {"font.size": 9, "axes.labelsize": 9, "axes.titlesize": 9, "legend.fontsize": 7.5,
@@ -110,11 +111,9 @@ def percent(level):
 
 def symbols(text):
     """Labels as the results name them ("MoE of Ridge (3 [M/H] x 3 T_eff bins)") with the parameter's
-    symbol and the product's sign typeset, as the tables do (``paper.tables.common.label_tex``); text
+    symbol and the product's sign typeset (``binning.SYMBOLS``, which the tables use too); text
     that is already mathtext is left alone."""
-    if "T_eff" not in text or "$" in text:
-        return text
-    return text.replace("T_eff", r"$T_\mathrm{eff}$").replace(" x ", r" $\times$ ")
+    return text if "T_eff" not in text or "$" in text else typeset_symbols(text)
 
 
 def _typeset(fig):

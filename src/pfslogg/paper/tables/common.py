@@ -6,6 +6,7 @@ the booktabs ``tabular`` with its source comments (:func:`tabular`) and its cell
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...binning import typeset_symbols
 from ...errors import InputError
 from ..numbers import is_number, load_results, rel_posix, selected_files
 
@@ -41,7 +42,7 @@ def series(words):
 
 def label_tex(label):
     """An estimator's label as LaTeX text: escaped, with T_eff and the 'x' of a product in math."""
-    return tex_escape(label).replace("T\\_eff", "$T_\\mathrm{eff}$").replace(" x ", " $\\times$ ")
+    return typeset_symbols(label, tex_escape)
 
 
 def models_macro(name, what, sources, labels):

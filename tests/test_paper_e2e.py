@@ -266,7 +266,7 @@ def test_track_a_fits_a_power_law_and_maps_attention(run):
     assert "results/track_c/bayes.json" in json.loads((run.wd / "results/track_a/scaling.json").read_text())[
         "provenance"]["inputs"]
     ablations = json.loads((run.wd / "results/track_a/ablations.json").read_text())["metrics"]
-    assert set(ablations["comparisons"]) >= {"vit_patch32", "vit_l1", "cnn_k63", "mlp_shortcut"}
+    assert set(ablations["comparisons"]) >= {"vit_patch32", "vit_l1", "cnn_k21", "mlp_shortcut"}
     att = json.loads((run.wd / "results/track_a/attention.json").read_text())
     assert att["kind"] == "attention" and att["metrics"]["n_spectra"] == 40
     cell = json.loads((run.wd / "results/cells/vit/nl1_n300_s0.json").read_text())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pfslogg.ceilings.efficiency import efficiency
-from pfslogg.ceilings.sweep import parting_snr, regular_points, snr_sweep
+from pfslogg.ceilings.sweep import parting_gap, parting_snr, regular_points, snr_sweep
 from pfslogg.ceilings.validation import crlb_validation, interpolation_error
 from pfslogg.data.gridio import read_grid
 from pfslogg.data.interp import GridInterpolator
@@ -66,6 +66,8 @@ def test_parting_snr_is_the_highest_snr_where_the_crlb_falls_below_bayes():
     rows = [row(30, 0.99, 0.97), row(10, 0.90, 0.88), row(5, 0.5, 0.7), row(3, 0.1, 0.5)]
     assert parting_snr(rows) == 5
     assert parting_snr(rows[:2]) is None
+    assert parting_gap(rows) == pytest.approx(0.2)   # at SNR 5: the interval starts at 0.7, the bound 0.5
+    assert parting_gap(rows[:2]) is None
 
 
 def test_sweep_refuses_unsorted_magnitudes(grid4):

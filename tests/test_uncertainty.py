@@ -223,3 +223,19 @@ def test_the_gaussian_kl_to_the_posterior_has_known_values():
     out = compare_with_posterior(bayes, {"good": good, "far": far}, [2.0, 40.0])
     assert out["estimators"]["good"]["overall"]["kl_median"] == pytest.approx(0, abs=1e-12)
     assert out["estimators"]["far"]["overall"]["kl_median"] == pytest.approx(0.5)
+
+
+def test_a_calibrated_sigma_of_a_worse_model_sits_above_the_posterior_sd_by_the_error_ratio():
+    """sd_ratio_floor = rms(model error) / rms(posterior-mean error): a model that errs twice as much as the
+    posterior mean and says so (a calibrated std) has rms(std) / rms(post_sd) = 2, not 1."""
+    from pfslogg.uncertainty import compare_with_posterior
+
+    bayes = _bayes_table()
+    err = bayes["log_g"] - bayes["post_mean"]
+    exact = bayes[["log_g", "M_H", "T_eff"]].assign(log_g_pred=bayes["post_mean"], log_g_std=bayes["post_sd"])
+    worse = exact.assign(log_g_pred=bayes["log_g"] - 2 * err, log_g_std=2 * bayes["post_sd"])
+    out = compare_with_posterior(bayes, {"exact": exact, "worse": worse}, [2.0, 40.0])["estimators"]
+    assert out["exact"]["overall"]["sd_ratio_floor"] == pytest.approx(1.0)
+    assert out["exact"]["overall"]["sd_ratio_rms"] == pytest.approx(1.0)
+    assert out["worse"]["overall"]["sd_ratio_floor"] == pytest.approx(2.0)
+    assert out["worse"]["overall"]["sd_ratio_rms"] == pytest.approx(2.0)

@@ -108,15 +108,18 @@ def attention_model(cfg):
 def efficiency_cells(cfg):
     """Every cell at the default noise level and the full training size, all seeds, of every
     experiment (and the figure's cells, and the per-star sigma check's where it trains at that size):
-    the models compared with the ceilings on the same test set. Conformal variants are left out: their
-    point estimates are their upstream model's, a row the comparison has already."""
+    the models compared with the ceilings on the same test set. Variants whose class repeats its upstream
+    model's point estimates (``upstream_means``: the conformal rescalings) are left out: a row the
+    comparison has already."""
+    from .estimators import REGISTRY
+
     level, n = noise_tag(cfg["noise"]["noise_level"]), int(cfg["datasets"]["train"]["n"])
     cells = {c for x in cfg["experiments"].values() for c in experiment_cells(x) if c[1] == level and c[2] == n}
     cells |= {(e, level, n, 0) for e in cfg["figure"]["estimators"]}
     unc = cfg.get("uncertainty") or {}
     if int(unc.get("size", -1)) == n:
         cells |= {(e, level, n, 0) for e in unc.get("estimators", [])
-                  if cfg["estimators"][e]["class"] != "conformal"}
+                  if not getattr(REGISTRY.get(cfg["estimators"][e]["class"]), "upstream_means", False)}
     return [CELL.format(estimator=e, noise=t, size=m, seed=s) for e, t, m, s in sorted(cells)]
 
 

@@ -112,6 +112,10 @@ def _row(y, mean, std, post_sd=None, post_mean=None, exact_pit=None):
         if post_mean is not None:
             kl = gaussian_kl(mean, std, post_mean, post_sd)
             row["kl_median"] = None if np.isnan(kl).any() else float(np.median(kl))
+            # a calibrated std has the rms of the model's errors, the posterior sd that of the posterior mean's:
+            # std / post_sd cannot come to 1 (in rms) unless the model errs as little as the posterior mean
+            row["sd_ratio_rms"] = float(np.sqrt(np.mean(std ** 2) / np.mean(post_sd ** 2)))
+            row["sd_ratio_floor"] = float(np.sqrt(np.mean((mean - y) ** 2) / np.mean((post_mean - y) ** 2)))
     return row
 
 
@@ -124,7 +128,10 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=
     |bin share x bins - 1|), ``std_median``; with ``post_sd`` (the exact posterior sd of the same spectra)
     also ``post_sd_median``, ``sd_ratio_median``/``_q16``/``_q84`` of std / post_sd, ``within20`` (share
     with the ratio within 20 % of 1) and ``sd_rank_correlation``; with ``post_mean`` too, ``kl_median``: the
-    median over the stars of :func:`gaussian_kl` to the posterior's Gaussian summary. ``exact_pit``: the
+    median over the stars of :func:`gaussian_kl` to the posterior's Gaussian summary, ``sd_ratio_rms`` =
+    rms(std) / rms(post_sd) and ``sd_ratio_floor`` = rms(mean - y) / rms(post_mean - y): what ``sd_ratio_rms``
+    is for a calibrated std (whose rms is the model's rms error, as the posterior sd's is the posterior
+    mean's), so that no calibrated std of a model that errs more than the posterior mean matches it. ``exact_pit``: the
     model's own posterior CDF at the true log g per star (a mixture density network's): the PIT histogram
     is then that (``pit_source`` "posterior", the exact form of simulation-based calibration ranks, not
     the Gaussian summary's) and ``credible68``/``credible95`` the coverage of its central credible

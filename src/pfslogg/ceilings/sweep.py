@@ -15,7 +15,8 @@ with ``points`` per varied axis) and every AB magnitude of ``mags``, the noise o
 The Jacobian is computed once per point; the information matrix scales with 1/sigma^2, so each
 magnitude costs a weighted product. ``parting_snr`` is where the two ceilings part: the highest SNR
 of the sweep at which the mean-CRLB R^2 (3D) lies below the Bayes interval -- below it the CRLB,
-which binds only unbiased estimators, is no longer a ceiling for estimators that shrink.
+which binds only unbiased estimators, is no longer a ceiling for estimators that shrink; ``parting_gap``
+how far below the interval it lies there.
 
 The Bayes ceiling is a sum over a fixed grid (config ``bayes.spacing``); where the posterior is
 narrower than the grid step (bright stars) it comes from importance sampling around the maximum-
@@ -103,7 +104,7 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
     return {"n_points": int(len(theta)), "points_per_axis": int(points), "seeing": float(seeing),
             "var_prior": var_prior, "confidence": evaluation["confidence"], "four_d": four,
             "nuisance_3d": NUISANCE_3D, "nuisance_4d": NUISANCE_4D if four else None,
-            "rows": rows, "parting_snr": parting_snr(rows), **ends,
+            "rows": rows, "parting_snr": parting_snr(rows), "parting_gap": parting_gap(rows), **ends,
             "schur_decay_3d": decay["3d"], "schur_decay_4d": decay["4d"]}
 
 
@@ -112,3 +113,14 @@ def parting_snr(rows):
     interval; None if it never does."""
     below = [r["snr_median"] for r in rows if r["crlb_3d"]["r2max_mean_crlb"] < r["bayes"]["r2_ci"][0]]
     return float(max(below)) if below else None
+
+
+def parting_gap(rows):
+    """How far the mean-CRLB R^2 (3D) lies below the Bayes interval's lower end at ``parting_snr``
+    (a positive number; None where the two never part). Printed beside the parting SNR: at the
+    parting row the two can agree to the table's 3 decimals (0.9375 against 0.9382)."""
+    snr = parting_snr(rows)
+    if snr is None:
+        return None
+    r = next(r for r in rows if r["snr_median"] == snr)
+    return float(r["bayes"]["r2_ci"][0] - r["crlb_3d"]["r2max_mean_crlb"])

@@ -182,6 +182,7 @@ class Estimator:
     kind = "estimator"     # "estimator" (predict: log g), "gate" (bin probabilities), "transform" (flux)
     accelerator = False    # whether a cell of the class runs in the GPU rule (see wants_accelerator)
     gives_std = False      # predict(flux, sigma, return_std=True) -> (mean, std) (pfslogg.uncertainty)
+    upstream_means = False  # its point estimates are its upstream model's (a rescaled std only): no row of its own
     threads = 1            # CPU threads a cell of the class uses well (the scheduler reserves that many cores)
     UPSTREAM = {}          # role -> description of the fitted model the class builds on (ROLES)
     _state_json = ()      # names of the JSON-valued learned attributes (end in "_")

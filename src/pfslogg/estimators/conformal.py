@@ -42,6 +42,7 @@ class ConformalEstimator(Composite):
     class_id = "conformal"
     kind = "estimator"
     gives_std = True
+    upstream_means = True   # the upstream model's mean, untouched
     UPSTREAM = {"model": "a fitted model that gives a per-star std"}
     _state_json = ("part_names_", "scale_", "n_val_", "val_coverage_before_", "scales_", "bin_counts_")
     _state_defaults = {"scales_": [], "bin_counts_": []}   # folders from before snr_bins: one factor

@@ -141,7 +141,7 @@ def scaling_law(inputs, params):
         ax.axhline(cap, color="0.1", lw=1.4, zorder=1,
                    label=rf"bound of $R^2_\infty$: Bayes ceiling (upper limit) {cap:.3f}")
     if curves:
-        ax.plot([], [], color="0.3", ls="--", lw=1.0, label=r"fit $R^2_\infty - a\,N^{-b}$")
+        ax.plot([], [], color="0.3", ls="--", lw=1.0, label=r"fit $R^2_\infty - q\,n_\mathrm{train}^{-b}$")
         ax.plot([], [], color="0.3", ls="--", lw=1.0, alpha=0.4, label="fit, extrapolation")
     handles, labels = ax.get_legend_handles_labels()     # the estimators (error bars) first
     order = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], ErrorbarContainer))

@@ -357,7 +357,7 @@ def test_ablations_name_variants_in_words_never_by_their_ids(tree):
         assert not any("_" in s for s in shown), shown
         assert not any(e in s for s in shown for e in ABLATION if "_" in e)
     for words in ("ViT, patch 32", "ViT, tokenizer overlap, stride 32", "ViT, position sinusoidal wavelength",
-                  "ViT, loss l1", "CNN, kernel size 5", "CNN, dilation 2"):
+                  "ViT, absolute-error loss", "CNN, kernel size 5", "CNN, dilation 2"):
         assert words in ticks and any(words in r for r in rows), words
     assert len(set(ticks)) == len(ticks)
 
@@ -404,3 +404,27 @@ def test_caption_names_the_models_the_configuration_draws(tmp_path):
     snr = (Path(__file__).parents[1] / "paper/sections/track_a_snr.tex").read_text()
     assert "\\input{generated/tables/figure_models}" in snr and "(\\FigureModels)" in snr
     assert "ridge regression, gradient-boosted trees" not in snr      # no list typed by hand
+
+
+def test_a_loss_is_named_in_words_and_typeset_in_tables_and_figures():
+    from pfslogg.binning import typeset_symbols
+    from pfslogg.experiments import variant_labels
+    from pfslogg.paper.tables.common import label_tex
+
+    variants = {"mlp": {"label": "MLP", "class": "mlp", "hyper": {"epochs": 4}},
+                "mlp_nll": {"label": "MLP", "class": "mlp", "hyper": {"epochs": 4, "loss": "beta_nll"}},
+                "mlp_l1": {"label": "MLP", "class": "mlp", "hyper": {"epochs": 4, "loss": "l1"}}}
+    labels = variant_labels(variants)
+    assert labels == {"mlp": "MLP", "mlp_nll": "MLP, beta-NLL loss", "mlp_l1": "MLP, absolute-error loss"}
+    assert label_tex(labels["mlp_nll"]) == r"MLP, $\beta$-NLL loss"
+    assert typeset_symbols(labels["mlp_nll"]) == r"MLP, $\beta$-NLL loss"   # matplotlib's mathtext
+    assert label_tex("MLP (beta NLL), conformal sigma") == r"MLP ($\beta$-NLL), conformal sigma"
+
+
+def test_figures_typeset_the_loss_and_the_temperature_but_leave_other_text():
+    from pfslogg.plots.common import symbols
+
+    assert symbols("MLP (beta NLL), conformal sigma") == r"MLP ($\beta$-NLL), conformal sigma"
+    assert symbols("MoE of Ridge (3 [M/H] x 3 T_eff bins)") == r"MoE of Ridge (3 [M/H] $\times$ 3 $T_\mathrm{eff}$ bins)"
+    assert symbols("3 x 3 grid") == "3 x 3 grid"           # no symbol named: the letter stays a letter
+    assert symbols(r"$T_\mathrm{eff}$ (K)") == r"$T_\mathrm{eff}$ (K)"

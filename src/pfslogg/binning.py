@@ -19,7 +19,8 @@ from .errors import InputError
 
 LABELS = {"M_H": "[M/H]", "T_eff": "T_eff", "log_g": "log g", "a_M": "[a/M]"}
 # how the plain names in labels ("3 [M/H] x 3 T_eff bins") are typeset (LaTeX and matplotlib's mathtext alike)
-SYMBOLS = {"T_eff": r"$T_\mathrm{eff}$", " x ": r" $\times$ "}
+SYMBOLS = {"T_eff": r"$T_\mathrm{eff}$", " x ": r" $\times$ ", "beta-NLL": r"$\beta$-NLL",
+           "beta NLL": r"$\beta$-NLL"}
 
 
 def typeset_symbols(text, escape=str):

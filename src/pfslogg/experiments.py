@@ -58,9 +58,17 @@ def compare_pairs(exp):
     return {v: ref for v, ref in (exp.get("compare") or {}).items() if ref is not None}
 
 
+# hyper-parameter values with words of their own: ('loss', 'l1') -> 'absolute-error loss'
+VALUE_WORDS = {("loss", "l1"): "absolute-error loss", ("loss", "beta_nll"): "beta-NLL loss",
+               ("loss", "mdn"): "mixture-density loss", ("loss", "mse"): "squared-error loss"}
+
+
 def _hyper_words(key, value):
-    """One hyper-parameter in words: ('kernel_size', 21) -> 'kernel size 21', ('loss', 'l1') -> 'loss l1',
-    ('standardize', True) -> 'standardize', a list as its values joined by '/'."""
+    """One hyper-parameter in words: ('kernel_size', 21) -> 'kernel size 21', ('loss', 'l1') ->
+    'absolute-error loss' (:data:`VALUE_WORDS`), ('standardize', True) -> 'standardize', a list as its values
+    joined by '/'."""
+    if isinstance(value, str) and (key, value) in VALUE_WORDS:
+        return VALUE_WORDS[key, value]
     key = str(key).replace("_", " ")
     if value is True:
         return key

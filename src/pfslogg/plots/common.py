@@ -13,7 +13,7 @@ import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 from ..atomic import atomic_path  # noqa: E402
-from ..binning import typeset_symbols  # noqa: E402
+from ..binning import SYMBOLS, typeset_symbols  # noqa: E402
 from ..errors import InputError  # noqa: E402
 
 STYLE = {"font.size": 9, "axes.labelsize": 9, "axes.titlesize": 9, "legend.fontsize": 7.5,
@@ -111,9 +111,11 @@ def percent(level):
 
 def symbols(text):
     """Labels as the results name them ("MoE of Ridge (3 [M/H] x 3 T_eff bins)") with the parameter's
-    symbol and the product's sign typeset (``binning.SYMBOLS``, which the tables use too); text
-    that is already mathtext is left alone."""
-    return text if "T_eff" not in text or "$" in text else typeset_symbols(text)
+    symbol and the product's sign typeset (``binning.SYMBOLS``, which the tables use too): text that
+    names a symbol (T_eff, beta-NLL; the product's ' x ' only beside one), not text that is already
+    mathtext."""
+    named = any(k in text for k in SYMBOLS if k == k.strip())
+    return typeset_symbols(text) if named and "$" not in text else text
 
 
 def _typeset(fig):

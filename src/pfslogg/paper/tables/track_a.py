@@ -19,7 +19,7 @@ from ...errors import InputError
 from ...experiments import comparison_groups, variant_labels
 from ..numbers import is_number
 from .common import (by_kind, ci_cell, label_tex, models_macro, noise_level_key, object_items, read_experiment, table,
-                     tabular, tex_escape)
+                     tabular)
 
 
 def _power_law(table, ex):
@@ -95,9 +95,9 @@ def _scaling_tex(name, sources, macros):
     for tg in targets:
         e = _first_with(fits, "size_to_reach", tg)
         r2 = macros.cell(file, "power_law", e, "size_to_reach", tg, "r2")
-        heads.append(f"{{{tex_escape(names.get(tg, tg))} (\\num{{{r2}}})}}")
-    groups = [(k, "$R^2$ at $N_\\mathrm{train}$"), (2, "power law"),
-              (p, f"predicted $R^2$ at $N$ ({_DAGGER}: extrapolated)"), (t, "$N$ to reach $R^2$ of")]
+        heads.append(f"{{{label_tex(names.get(tg, tg))} (\\num{{{r2}}})}}")
+    groups = [(k, "$R^2$ at $n_\\mathrm{train}$"), (2, "power law"),
+              (p, f"predicted $R^2$ at $n_\\mathrm{{train}}$ ({_DAGGER}: extrapolated)"), (t, "$n_\\mathrm{train}$ to reach $R^2$ of")]
     top, rules, col = [], [], 2
     for width, title in groups:
         if width:
@@ -122,8 +122,8 @@ def _scaling_tex(name, sources, macros):
                 r = (f.get("size_to_reach") or {}).get(tg) or {}
                 cells.append(_marked(macros.cell(file, "power_law", name, "size_to_reach", tg, "n_train"),
                                      r.get("extrapolated")))
-        body.append(f"{tex_escape(names[name])} & " + " & ".join(cells) + " \\\\")
-    note = ["R^2: mean over seeds on the test set; power law R^2(N) = R^2_inf - a N^-b fitted to those means,",
+        body.append(f"{label_tex(names[name])} & " + " & ".join(cells) + " \\\\")
+    note = ["R^2: mean over seeds on the test set; power law R^2(n_train) = R^2_inf - q n_train^-b fitted to those means,",
             "weighted by their intervals over seeds (pfslogg.scaling); dagger: beyond the fitted sizes;",
             "last columns: the N at which the fitted curve reaches the named model's R^2 ({--}: never)."]
     colspec = ("@{}l" + " S[table-format=-1.3]" * k + " S[table-format=-1.3] S[table-format=1.2]"

@@ -184,7 +184,7 @@ def efficiency_by_snr_tex(sources, macros):
     names = m.get("labels") if isinstance(m.get("labels"), dict) else {}
     for name in m["estimators"]:
         cells = [macros.cell(file, *p, "models", name, "eta_bayes") for p in paths]
-        body.append(f"{tex_escape(names.get(name, name))} & " + " & ".join(cells) + " \\\\")
+        body.append(f"{label_tex(names.get(name, name))} & " + " & ".join(cells) + " \\\\")
     body += [r"\midrule", "$R^2_\\mathrm{Bayes}$ & " + " & ".join(macros.cell(file, *p, "bayes_r2") for p in paths)
              + " \\\\"]
     note = ["E_Bayes = R^2 of the model (mean over seeds) / R^2 of the posterior mean on the same test",

@@ -171,3 +171,14 @@ def test_no_track_names_in_the_text_outside_a_seeref():
             if re.search(r"Track[~ ][A-F]\b", text):
                 found.append(f"{path.relative_to(PAPER)}:{n}: {line.strip()}")
     assert found == []
+
+
+def test_a_block_guarded_by_ifdefined_needs_its_macros_only_when_its_macro_exists():
+    """\\ifdefined\\M ... \\fi: LaTeX skips the block when \\M is undefined (a result only another
+    configuration makes), so the guard asks for the block's macros only when \\M is defined."""
+    from pfslogg.paper.guard import find_undefined_macros
+
+    text = (r"a \TrackAX{} b\ifdefined\TrackAY{} and \TrackAY{} for \TrackAZ\fi; see Fig.~\ref{fig:x}"
+            "\n" r"c \TrackAW")
+    assert find_undefined_macros(text, r"\newcommand{\TrackAX}{1}") == ["TrackAW"]
+    assert find_undefined_macros(text, r"\newcommand{\TrackAX}{1}\newcommand{\TrackAY}{2}") == ["TrackAW", "TrackAZ"]

@@ -204,7 +204,7 @@ def test_the_uncertainty_table_cites_every_row_through_macros(tmp_path):
     text = paper.table_tex("uncertainties", root / "results", [path])
     numbers = paper.numbers_tex(paper.collect_numbers(root / "results", files=[path]))
     assert paper.find_hand_typed_numbers(text) == [] and paper.find_undefined_macros(text, numbers) == []
-    assert "MLP (beta NLL) &" in text and "Exact posterior &" in text
+    assert r"MLP ($\beta$-NLL) &" in text and "Exact posterior &" in text   # the label typeset (binning.SYMBOLS)
     assert "\\TrackCUncertaintiesAccuracyGoodOneRtwo" in text
     assert "\\TrackCUncertaintiesEstimatorsGoodOneOverallWithintwenty" in text
 

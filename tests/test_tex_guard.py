@@ -182,3 +182,6 @@ def test_a_block_guarded_by_ifdefined_needs_its_macros_only_when_its_macro_exist
             "\n" r"c \TrackAW")
     assert find_undefined_macros(text, r"\newcommand{\TrackAX}{1}") == ["TrackAW"]
     assert find_undefined_macros(text, r"\newcommand{\TrackAX}{1}\newcommand{\TrackAY}{2}") == ["TrackAW", "TrackAZ"]
+    with_else = r"\ifdefined\TrackAY \TrackAY\else \TrackAV\fi"   # the \else branch runs when \TrackAY is undefined
+    assert find_undefined_macros(with_else, "") == ["TrackAV"]
+    assert find_undefined_macros(with_else, r"\newcommand{\TrackAY}{2}") == ["TrackAV"]

@@ -111,16 +111,19 @@ def snr_sweep(interp, exposure, ranges, mags, points, seeing, var_prior, bayes, 
 def parting_snr(rows):
     """Highest median SNR of the sweep at which the mean-CRLB R^2 (3D) lies below the Bayes ceiling's
     interval; None if it never does."""
-    below = [r["snr_median"] for r in rows if r["crlb_3d"]["r2max_mean_crlb"] < r["bayes"]["r2_ci"][0]]
-    return float(max(below)) if below else None
+    row = _parting_row(rows)
+    return None if row is None else float(row["snr_median"])
 
 
 def parting_gap(rows):
     """How far the mean-CRLB R^2 (3D) lies below the Bayes interval's lower end at ``parting_snr``
     (a positive number; None where the two never part). Printed beside the parting SNR: at the
     parting row the two can agree to the table's 3 decimals (0.9375 against 0.9382)."""
-    snr = parting_snr(rows)
-    if snr is None:
-        return None
-    r = next(r for r in rows if r["snr_median"] == snr)
-    return float(r["bayes"]["r2_ci"][0] - r["crlb_3d"]["r2max_mean_crlb"])
+    row = _parting_row(rows)
+    return None if row is None else float(row["bayes"]["r2_ci"][0] - row["crlb_3d"]["r2max_mean_crlb"])
+
+
+def _parting_row(rows):
+    """The row of the highest median SNR whose mean-CRLB R^2 (3D) lies below the Bayes interval, or None."""
+    below = [r for r in rows if r["crlb_3d"]["r2max_mean_crlb"] < r["bayes"]["r2_ci"][0]]
+    return max(below, key=lambda r: r["snr_median"]) if below else None

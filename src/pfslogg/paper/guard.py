@@ -209,14 +209,22 @@ def find_undefined_macros(tex_text, numbers_tex, prefixes=RESULT_MACRO_PREFIXES)
     but neither ``numbers_tex`` (the text of numbers.tex) nor ``tex_text`` itself defines; sorted."""
     pattern = re.compile(r"(?:%s)[A-Z]" % "|".join(map(re.escape, prefixes)))
     defined = defined_macros(numbers_tex) | defined_macros(tex_text)
-    text = _IFDEFINED_RE.sub(lambda m: m.group(0) if m.group(1) in defined else "", mask_comments(tex_text))
+    text = _IFDEFINED_RE.sub(lambda m: m.group(0) if m.group(1) in defined else _else_branch(m.group(2)),
+                             mask_comments(tex_text))
     used = {m for m in _CMD_RE.findall(text) if pattern.match(m)}
     return sorted(used - defined)
 
 
-# \ifdefined\Name ... \fi: LaTeX skips the block when \Name is undefined (a result another configuration
-# makes: the default has no kernel-63 CNN), so its macros need not exist then
+# \ifdefined\Name ... [\else ...] \fi: LaTeX skips the first branch when \Name is undefined (a result another
+# configuration makes: the default has no kernel-63 CNN), so its macros need not exist then; the \else branch runs
 _IFDEFINED_RE = re.compile(r"\\ifdefined\\([A-Za-z]+)(.*?)\\fi(?![A-Za-z])", re.S)
+_ELSE_RE = re.compile(r"\\else(?![A-Za-z])")
+
+
+def _else_branch(block):
+    """What LaTeX reads of an ``\\ifdefined`` block whose macro is undefined: its ``\\else`` branch, or nothing."""
+    parts = _ELSE_RE.split(block, maxsplit=1)
+    return parts[1] if len(parts) == 2 else ""
 
 
 def _undefined_problems(file, text, numbers_tex, defined, where):

@@ -18,8 +18,11 @@ error to the clean spectrum, score the wMAE gain over the identity. The engine:
   (log g: R^2 = 1 - MSE / Var(log g), :func:`pfslogg.evaluation.r2_score`); keeps the weights of
   the best score and stops after ``patience`` epochs without a better one; the best weights are
   loaded at the end;
-* on CUDA (only) runs the forward pass under bf16 autocast and through ``torch.compile`` (flags
-  ``amp``, ``compile``; None = on for CUDA, off on CPU, where they are refused);
+* runs the forward pass under bf16 autocast (flag ``amp``; None = on CUDA, off on CPU; True on
+  CPU too: oneDNN's bf16 convolutions and matrix products, weights, optimiser and loss in float32 --
+  the CNN's step 1.3x, the denoiser's 1.7x faster on an AVX-512-BF16 core, the ViT's 2x *slower*, so
+  a variant asks for it, ``bench/bench_nn.py --amp``) and, on CUDA only, through ``torch.compile``
+  (flag ``compile``; None = on for CUDA; refused on CPU, where it made the CNN 2x slower);
 * shows a tqdm bar per epoch with the running training loss, logs one line per epoch (train
   loss, val loss, val R^2, lr) and, when it loads a checkpoint, where it resumes (logger
   ``pfslogg.nn.engine``), and returns (and writes, with a checkpoint folder) the per-epoch log
@@ -197,9 +200,8 @@ class Trainer:
         self.module, self.val, self.cfg, self.target = module, cached_validation(val_view), cfg, target
         self.device = resolve_device(context)
         cuda = self.device.type == "cuda"
-        for key in ("amp", "compile"):
-            if getattr(cfg, key) and not cuda:
-                raise InputError(f"nn.{key}: only on CUDA (bf16 autocast / torch.compile); the device is {self.device}")
+        if cfg.compile and not cuda:
+            raise InputError(f"nn.compile: only on CUDA (torch.compile); the device is {self.device}")
         self.amp = cuda if cfg.amp is None else bool(cfg.amp)
         self.folder = Path(context.checkpoint_dir) if getattr(context, "checkpoint_dir", None) else None
         spec = target.spec()

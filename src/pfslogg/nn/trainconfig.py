@@ -31,7 +31,7 @@ class TrainConfig:
     block_size: int = 1024        # rows per HDF5 read
     buffer_blocks: int = 4        # blocks shuffled together
     eval_batch: int = 512         # spectra per validation / prediction forward pass
-    amp: bool = None              # bf16 autocast (None: on CUDA)
+    amp: bool = None              # bf16 autocast of the forward pass (None: on CUDA only; True: on CPU too)
     compile: bool = None          # torch.compile (None: on CUDA)
 
 
@@ -48,6 +48,9 @@ def check_config(cfg, where="nn"):
     for key in ("epochs", "batch_size", "block_size", "buffer_blocks", "eval_batch"):
         if not isinstance(getattr(cfg, key), (int, np.integer)) or getattr(cfg, key) < 1:
             bad(key, "an integer >= 1")
+    for key in ("amp", "compile"):
+        if getattr(cfg, key) is not None and not isinstance(getattr(cfg, key), (bool, np.bool_)):
+            bad(key, "true, false or null (null: on CUDA only)")
     if cfg.batch_size < 2:
         bad("batch_size", "an integer >= 2")
     if not isinstance(cfg.patience, (int, np.integer)) or cfg.patience < 1:

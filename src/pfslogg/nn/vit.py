@@ -138,7 +138,12 @@ class SelfAttention(nn.Module):
             y = self.attn_drop(att) @ v                                       # (B, H, T, hd)
         else:   # fast path (flash / memory-efficient kernels)
             att = None
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0)
+            drop = self.p if self.training else 0.0
+            if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):   # CPU bf16 flash attention: its
+                with torch.autocast("cpu", enabled=False):                    # backward is 10x slower than float32's
+                    y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=drop)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         y = y.transpose(1, 2).reshape(B, T, C)                                # (B, T, C)
         return self.proj(y), att
 

@@ -232,3 +232,34 @@ def test_cli_errors_help_and_markdown(tree, tmp_path, capsys, monkeypatch):
     assert e.value.code == 0
     words = " ".join(capsys.readouterr().out.split())   # argparse wraps the lines
     assert "by rule, track and estimator class" in words and "--markdown" in words
+
+
+def test_a_commands_own_cpu_account_in_its_log_replaces_snakemakes_sampled_one(tree, paths):
+    """Snakemake samples a job's CPU time every 30 s and loses the last interval; every pfslogg command
+    ends its log with its own account, which the profile takes (the benchmark's wall and memory stay)."""
+    p = tree / "logs" / "run_cell/ridge/nl1_n2000_s0.log"
+    p.write_text("... starts\nrun-cell done in 19.6 s (CPU 33.5 s); wrote results/cells/ridge/nl1_n2000_s0.json\n")
+    jobs = {j.id: j for j in P.read_jobs(tree, paths, CFG)}
+    ridge = next(j for j in jobs.values() if j.path == "benchmarks/run_cell/ridge/nl1_n2000_s0.tsv")
+    assert ridge.cpu == 33.5 and ridge.wall == 20.0 and ridge.rss == 300.0
+    assert P.by_rule(list(jobs.values()))["run_cell"]["cpu"] == 78.0 - 18.0 + 33.5
+    assert P.logged_times(p) == (19.6, 33.5) and P.logged_times(tree / "logs" / "build_raw_grid.log") is None
+
+
+def test_every_command_logs_its_cpu_seconds_on_its_last_line(tmp_path):
+    """The line the profile reads: ``<command> done in W s (CPU C s)``, C the process's user + system time."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "raw.h5"
+    r = subprocess.run([sys.executable, "-m", "pfslogg", "build-raw-grid", "--params",
+                        json.dumps({"grid": {"source": "synth", "resolution": 20000, "wave_range": [8500.0, 8600.0],
+                                             "gravity_coupling": 0.85, "margin_nodes": 1, "root": None},
+                                    "params": {"T_eff": [5000.0, 5500.0], "log_g": [4.0, 4.5], "M_H": [0.0, 0.0],
+                                               "a_M": [0.0, 0.0]}}),
+                        "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    log = tmp_path / "job.log"
+    log.write_text(r.stdout + r.stderr)
+    wall, cpu = P.logged_times(log)
+    assert 0 < wall and 0 < cpu < 2 * wall + 5

@@ -525,6 +525,16 @@ def build_parser():
     return ap
 
 
+def cpu_seconds():
+    """User + system CPU seconds of this process and the children it waited for, all threads: the profile
+    of a run (:mod:`pfslogg.profiling`) reads them from the log's last line, since Snakemake's benchmark
+    samples a job every 30 s and misses the CPU time of its last interval."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "provenance":
@@ -549,7 +559,7 @@ def main(argv=None):
     if "torch" in sys.modules or args.command in ("build-raw-grid",):
         import torch
         torch.set_num_threads(max(1, args.threads))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     log.info("%s (rule %s, %d thread(s)) starts; reads %s", args.command, args.rule, args.threads,
              _files(_paths(args, outputs=False)))
     try:
@@ -558,5 +568,6 @@ def main(argv=None):
         log.info("%s failed after %.1f s", args.command, time.perf_counter() - t0)
         print(f"error: {e}", file=sys.stderr)
         return 2
-    log.info("%s done in %.1f s; wrote %s", args.command, time.perf_counter() - t0, _files(_paths(args, outputs=True)))
+    log.info("%s done in %.1f s (CPU %.1f s); wrote %s", args.command, time.perf_counter() - t0, cpu_seconds() - c0,
+             _files(_paths(args, outputs=True)))
     return 0

@@ -8,7 +8,10 @@ table comes from :func:`markdown_track_table`):
   ``benchmarks/`` or ``logs/`` names its job: rule and wildcards. Rules run_cell and run_neural_cell
   share their paths; the configuration tells them apart (:func:`pfslogg.workflow.is_neural`).
 * :func:`read_jobs` makes one :class:`Job` per job: from its benchmark TSV the wall time (``s``), the
-  CPU-seconds (``cpu_time``) and the peak resident memory (``max_rss``, MB); its end is the TSV's mtime
+  CPU-seconds (``cpu_time``) and the peak resident memory (``max_rss``, MB) -- the CPU-seconds from the
+  log's last ``done in ... s (CPU ... s)`` line where it has one (every ``pfslogg`` command writes it):
+  Snakemake samples a job's CPU time every 30 s and loses its last interval (a 45-s cell of 40
+  CPU-seconds recorded 14.5); its end is the TSV's mtime
   (Snakemake writes it as the job ends), or the log's mtime for a job that records no benchmark
   (figures, tables, documents: no wall time then, unless Snakemake's metadata has its start and end);
   its start is end - wall.
@@ -235,6 +238,18 @@ def benchmarks_dir(root):
     return path
 
 
+DONE = re.compile(r"done in ([0-9.]+) s \(CPU ([0-9.]+) s\)")
+
+
+def logged_times(path):
+    """``(wall, cpu)`` seconds of the last ``done in W s (CPU C s)`` line of a job's log, or None."""
+    try:
+        found = DONE.findall(Path(path).read_text(errors="replace"))
+    except OSError:
+        return None
+    return (float(found[-1][0]), float(found[-1][1])) if found else None
+
+
 def read_jobs(root, paths, cfg=None, metadata=None):
     """Every job of the run under ``root``: one per benchmark TSV (``benchmarks/**.tsv``) and one per log
     (``logs/**.log``) of a job without one. ``paths``: :func:`rule_paths`; ``cfg``: the configuration
@@ -266,6 +281,9 @@ def read_jobs(root, paths, cfg=None, metadata=None):
             if meta and meta.get("start") is not None and meta.get("end") is not None:
                 wall = max(0.0, float(meta["end"]) - float(meta["start"]))
             jobs[jid] = Job(rule, w, rel, p.stat().st_mtime, wall, benchmark=False)
+        logged = logged_times(p)
+        if logged:   # the command's own CPU account (Snakemake's misses a job's last 30 s)
+            jobs[jid].cpu = logged[1]
     producer = {out: by_log[log] for log, m in metadata.items() if log in by_log for out in m["outputs"]}
     for log, m in metadata.items():
         if log in by_log:

@@ -239,3 +239,21 @@ def test_a_calibrated_sigma_of_a_worse_model_sits_above_the_posterior_sd_by_the_
     assert out["exact"]["overall"]["sd_ratio_rms"] == pytest.approx(1.0)
     assert out["worse"]["overall"]["sd_ratio_floor"] == pytest.approx(2.0)
     assert out["worse"]["overall"]["sd_ratio_rms"] == pytest.approx(2.0)
+
+
+def test_a_bins_coverage_is_judged_against_the_chance_band_of_its_size():
+    """A calibrated interval over bins of 150 stars misses 68 +- 3 points in many bins by chance alone
+    (the binomial sd is 3.8 points), but lies within the 95 % chance band 1.96 sqrt(0.683 x 0.317 / n)
+    in about 95 % of them; an interval half as wide (coverage ~0.38) in none."""
+    from pfslogg.uncertainty import TOLERANCE, chance_band
+
+    assert chance_band(148) == pytest.approx(1.96 * np.sqrt(0.683 * 0.317 / 148), rel=1e-3)
+    assert chance_band(920) == pytest.approx(TOLERANCE, abs=5e-4)   # where +- 3 points is the chance band
+    y, mean, std, snr, true = draws(n=6000, seed=3)
+    edges = np.linspace(2, 40, 41)   # 40 bins of ~150 stars
+    cb = calibration(y, mean, std, snr, edges)["coverage68_bins"]
+    assert cb["bins"] == 40 and 35 <= cb["consistent"] <= 40
+    assert cb["verdict"] == "not calibrated in every bin"   # +- 3 points: too tight for 150 stars
+    assert cb["chance_min"] > TOLERANCE
+    narrow = calibration(y, mean, 0.5 * std, snr, edges)["coverage68_bins"]
+    assert narrow["consistent"] == 0

@@ -137,7 +137,10 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=
     the Gaussian summary's) and ``credible68``/``credible95`` the coverage of its central credible
     intervals. SNR bins (``lo <= snr < hi`` of
     ``edges``) with fewer than ``min_count`` stars are left out; ``coverage68_bins``: the least and the
-    largest 68 % coverage over the bins and :func:`bins_verdict` of them (None without bins)."""
+    largest 68 % coverage over the bins and :func:`bins_verdict` of them (None without bins), with ``bins``,
+    ``consistent`` (the bins whose coverage lies within :func:`chance_band` of 68.3 %: a calibrated
+    interval's coverage scatters by that much over a bin's stars) and that band's least and largest
+    half-width (``chance_min``, ``chance_max``); each bin's row has its band (``coverage68_chance``)."""
     from .evaluation import rows_by_snr
 
     y, mean, std = _arrays(y, mean, std)
@@ -166,9 +169,25 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=
                                            part(exact_pit, sel)),
                        min_count)
     cov = [b["coverage68"] for b in bins]
+    for b in bins:
+        b["coverage68_chance"] = chance_band(b["n"])
+    consistent = sum(abs(b["coverage68"] - LEVELS[0]) <= b["coverage68_chance"] for b in bins)
     return {"overall": _row(y, mean, std, post_sd, post_mean, exact_pit), "snr_bins": bins,
-            "coverage68_bins": {"min": float(min(cov)), "max": float(max(cov)), "verdict": bins_verdict(cov)}
+            "coverage68_bins": {"min": float(min(cov)), "max": float(max(cov)), "verdict": bins_verdict(cov),
+                                "bins": len(bins), "consistent": int(consistent),
+                                "chance_min": float(min(b["coverage68_chance"] for b in bins)),
+                                "chance_max": float(max(b["coverage68_chance"] for b in bins))}
             if cov else None}
+
+
+def chance_band(n, level=LEVELS[0], confidence=0.95):
+    """Half-width of the band around ``level`` that the 68 % coverage of a *calibrated* interval over ``n``
+    stars falls in with probability ``confidence`` (normal approximation of the binomial): 1.96
+    sqrt(0.683 x 0.317 / n), 0.075 for 148 stars, 0.051 for 325 -- wider than :data:`TOLERANCE` below ~920
+    stars, so that a bin of a 2,000-star test set can miss 68 +- 3 points by chance (the exact posterior does)."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2) * np.sqrt(level * (1 - level) / max(int(n), 1)))
 
 
 def bins_verdict(coverages68):

@@ -62,8 +62,8 @@ rule run_neural_cell:
     group:
         "neural"
     priority: lambda wildcards: W.cell_priority(config, wildcards.estimator)   # networks before in-memory cells
-                  # (on 2 cores the headline figure's CNN and ViT set its wall time); the denoisers (2 threads) first
-    threads: lambda wildcards: W.cell_threads(config, wildcards.estimator)   # networks 1, the denoisers 2
+                  # (on 2 cores the headline figure's CNN and ViT set its wall time); the denoisers first
+    threads: lambda wildcards: W.cell_threads(config, wildcards.estimator)   # 1 each (a class may ask for more)
     conda:
         ENV
     shell:

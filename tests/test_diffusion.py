@@ -77,7 +77,7 @@ def trained(splits):
 
 def test_the_class_is_a_registered_transform():
     cls = REGISTRY["diffusion"]
-    assert cls.kind == "transform" and cls.accelerator and cls.label == "Diffusion denoiser" and cls.threads == 2
+    assert cls.kind == "transform" and cls.accelerator and cls.label == "Diffusion denoiser" and cls.threads == 1
     assert {"steps", "bound", "n_samples", "strengths", "strength", "channels", "epochs", "lr"} <= cls.hyper_names()
     assert "loss" not in cls.hyper_names()
 

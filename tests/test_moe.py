@@ -272,7 +272,7 @@ def test_cores_a_cell_reserves_follow_the_parts(monkeypatch):
 
     assert REGISTRY["mlp"].cpu_threads({}) == 1 and REGISTRY["ridge"].cpu_threads({}) == 1
     assert REGISTRY["cnn"].cpu_threads({}) == 1 and REGISTRY["vit"].cpu_threads({}) == 1
-    assert REGISTRY["denoiser"].cpu_threads({}) == 2
+    assert REGISTRY["denoiser"].cpu_threads({}) == 1
     monkeypatch.setattr(REGISTRY["cnn"], "threads", 3)   # a part that asks for more: the composite follows
     assert REGISTRY["moe"].cpu_threads({"expert": {"class": "mlp", "hyper": {}}}) == 1
     assert REGISTRY["moe"].cpu_threads({"expert": {"class": "cnn", "hyper": {}}}) == 3
@@ -280,11 +280,15 @@ def test_cores_a_cell_reserves_follow_the_parts(monkeypatch):
     monkeypatch.undo()
     cfg = load_config(ROOT / "config" / "config.yaml")
     assert W.cell_threads(cfg, "mlp") == 1 and W.cell_threads(cfg, "moe_mlp") == 1 and W.cell_threads(cfg, "vit") == 1
-    assert W.cell_threads(cfg, "denoiser") == 2
-    # priorities: a 2-thread cell outranks the two 1-thread network cells that would otherwise take its cores
-    # (Snakemake's scheduler maximises the summed priority of the jobs it starts)
+    assert W.cell_threads(cfg, "denoiser") == 1
+    # priorities: a transform (others build on it) before the networks, the networks before in-memory cells
     assert W.cell_priority(cfg, "mlp") == W.cell_priority(cfg, "vit") == 1
-    assert W.cell_priority(cfg, "denoiser") > 2 * W.cell_priority(cfg, "vit")
+    assert W.cell_priority(cfg, "denoiser") == W.cell_priority(cfg, "diffusion") == 2
+    assert W.cell_priority(cfg, "ridge") == 1 and not W.is_neural(cfg, "ridge")   # the rule run_cell has no priority
+    # a 2-thread cell outranks the two 1-thread network cells that would otherwise take its cores
+    # (Snakemake's scheduler maximises the summed priority of the jobs it starts)
+    monkeypatch.setattr(REGISTRY["denoiser"], "threads", 2)
+    assert W.cell_threads(cfg, "denoiser") == 2 and W.cell_priority(cfg, "denoiser") > 2 * W.cell_priority(cfg, "vit")
 
 
 def test_conditioned_model_reads_the_gate_estimates(sets, tmp_path):

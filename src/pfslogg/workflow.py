@@ -45,9 +45,14 @@ def cell_priority(cfg, estimator):
     more than the threads it needs, more than the summed priorities of the one-thread cells that would fill its
     cores. Snakemake's scheduler ranks a set of jobs by the sum of their priorities first and never holds a
     core idle for a larger job, so without this the denoisers (2 threads) waited until the last one-thread cell
-    was done and ran alone at the end of a paper run, their dependants after them."""
+    was done and ran alone at the end of a paper run, their dependants after them. A transform (a denoiser:
+    other cells and the posterior-sample check build on it) gets 2 on one thread, so that it starts before the
+    one-thread networks all the same."""
     threads = cell_threads(cfg, estimator)
-    return 1 if threads <= 1 else threads + 1
+    if threads > 1:
+        return threads + 1
+    cls, _ = _variant_class(cfg, estimator)
+    return 2 if getattr(cls, "kind", None) == "transform" else 1
 
 
 def estimator_pattern(cfg, neural):

@@ -1,7 +1,7 @@
 """The residual denoiser of Track D as a model (a *transform*): x_hat = y + s g([y, sigma], s).
 
     est = make_estimator("denoiser", {"epochs": 10}, random_state=0, kinds=("transform",))
-    est.fit(train, val, FitContext(threads=2))          # views: noisy flux + sigma, and read_clean
+    est.fit(train, val, FitContext(threads=1))          # views: noisy flux + sigma, and read_clean
     x_hat = est.transform(flux, sigma)                  # (B, n_pix) -> (B, n_pix) float64, s = strength
     est.save("models/denoiser/nl1_n6000_s0"); est = load(...)
 
@@ -55,7 +55,8 @@ class DenoiserEstimator(Estimator):
     label = "Residual denoiser"
     kind = "transform"
     accelerator = True   # trained by the engine: its cells run in the GPU rule
-    threads = 2          # convolutions use both cores of a laptop
+    threads = 1          # one core: in bf16 (amp) a second thread made the default cell only 1.48x faster (142 s
+    # against 210 s, 2026-12-05), so two cells side by side do more; the first cell to start (W.cell_priority)
     __init__ = _make_init({**HYPER, "random_state": 0})
     _state_json = ("n_pixels_", "wave_range_", "best_epoch_", "best_val_wmae_", "best_val_gain_", "epochs_run_",
                    "train_seconds_", "spectra_per_s_", "n_params_", "history_")

@@ -38,7 +38,7 @@ ENGINE = {
                                # head and a per-star std (predict(..., return_std=True))
     "standardize": "global",   # input scale: "global" (one number) or "pixel"
     "amp": None,               # bf16 autocast of the forward pass: None on CUDA only; true on CPU too (AVX-512 BF16:
-                               # convolutions 1.3-1.9x faster a step, the ViT's attention 2x slower; bench/bench_nn.py --amp)
+                               # convolutions 1.3-1.9x faster a step, the ViT 1.1x with its attention in float32; bench/bench_nn.py --amp)
     "block_size": 1024,        # rows per HDF5 read
     "buffer_blocks": 4,        # blocks shuffled together
     "dropout": 0.1,            # in every network

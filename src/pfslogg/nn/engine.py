@@ -20,8 +20,9 @@ error to the clean spectrum, score the wMAE gain over the identity. The engine:
   loaded at the end;
 * runs the forward pass under bf16 autocast (flag ``amp``; None = on CUDA, off on CPU; True on
   CPU too: oneDNN's bf16 convolutions and matrix products, weights, optimiser and loss in float32 --
-  the CNN's step 1.3x, the denoiser's 1.7x faster on an AVX-512-BF16 core, the ViT's 2x *slower*, so
-  a variant asks for it, ``bench/bench_nn.py --amp``) and, on CUDA only, through ``torch.compile``
+  the CNN's step 1.3x, the denoiser's 1.7x, the ViT's 1.1x faster on an AVX-512-BF16 core -- its attention
+  stays float32 (:mod:`.vit`), whose bf16 backward was 7x slower --, so a variant asks for it,
+  ``bench/bench_nn.py --amp``) and, on CUDA only, through ``torch.compile``
   (flag ``compile``; None = on for CUDA; refused on CPU, where it made the CNN 2x slower);
 * shows a tqdm bar per epoch with the running training loss, logs one line per epoch (train
   loss, val loss, val R^2, lr) and, when it loads a checkpoint, where it resumes (logger

@@ -24,8 +24,8 @@ spectra/s, what one epoch over 20k spectra and 15 epochs would cost, and:
   -- were free), and the ops taking the most of that time with their shapes.
 
 ``--amp``: the forward pass under bf16 autocast (the engine's ``amp``; the peak stays float32's). Measured
-2026-12-05, 1 thread, batch 32 (ms/step, float32 -> bf16): CNN 30.6 -> 24.3, ViT (dropout 0) 22.1 -> 46.6,
-MLP 7.1 -> 6.4; on 2 threads the denoiser 47.5 -> 27.4 and the diffusion network 53.4 -> 27.5.
+2026-12-05, 1 thread, batch 32 (ms/step, float32 -> bf16): CNN 30.6 -> 24.3, ViT (dropout 0) 22.1 -> 19.5 (46.6
+before its attention left autocast: pfslogg.nn.vit), MLP 7.1 -> 6.4; on 2 threads the denoiser 47.5 -> 27.4 and the diffusion network 53.4 -> 27.5.
 
 ``--compile``: time the network under ``torch.compile`` (CPU inductor); the warm-up step's time is
 reported as the compile time. ``--repeat N``: train N steps twice from the same seed and report
@@ -56,7 +56,6 @@ NETWORKS = {   # name -> (class id, hyper-parameters beyond the class defaults, 
     "cnn_paper": ("cnn", {"channels": 32, "depth": 6, "max_channels": 256, "pool": 2}, True),
     "vit_paper": ("vit", {"patch": 16, "dim": 256, "depth": 6, "heads": 8, "mlp": 1024, "lr": 3e-4}, True),
 }
-AMP = False   # --amp: the forward pass under bf16 autocast (the engine's ``amp``)
 TRANSFORMS = ("denoiser", "diffusion")   # estimator kinds "transform" (make_estimator's kinds)
 
 
@@ -168,23 +167,23 @@ def count_flops(module, target, x, z):
     return fc.get_total_flops()
 
 
-def measure(model, opt, sched, target, x, z, seconds):
+def measure(model, opt, sched, target, x, z, seconds, amp=False):
     """(seconds per training step: the median of the steps timed -- robust to other work on a shared
     machine --, steps timed, seconds of the warm-up step) of ``model``."""
     from pfslogg.nn.engine import train_step
 
     t0 = time.perf_counter()
-    train_step(model, opt, sched, x, z, target.loss, 1.0, AMP)   # warm-up (and compilation)
+    train_step(model, opt, sched, x, z, target.loss, 1.0, amp)   # warm-up (and compilation)
     warm = time.perf_counter() - t0
     times, start = [], time.perf_counter()
     while len(times) < 3 or time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
-        train_step(model, opt, sched, x, z, target.loss, 1.0, AMP)
+        train_step(model, opt, sched, x, z, target.loss, 1.0, amp)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), len(times), warm
 
 
-def losses(name, batch, steps, compile_):
+def losses(name, batch, steps, compile_, amp=False):
     """The losses (a list of floats) of ``steps`` training steps from seed 0 (eager or compiled)."""
     import torch
 
@@ -196,7 +195,7 @@ def losses(name, batch, steps, compile_):
     model = torch.compile(module) if compile_ else module
     module.train()
     torch.manual_seed(1)   # dropout
-    return [float(train_step(model, opt, sched, x, z, target.loss, 1.0, AMP)[0]) for _ in range(steps)]
+    return [float(train_step(model, opt, sched, x, z, target.loss, 1.0, amp)[0]) for _ in range(steps)]
 
 
 # -- the FLOP-counted ops alone (--ops) ---------------------------------------------------------------
@@ -255,17 +254,17 @@ def replay_ops(calls, reps=3):
     return total, per
 
 
-def profile(model, opt, sched, target, x, z, steps, rows=15):
+def profile(model, opt, sched, target, x, z, steps, rows=15, amp=False):
     """The top ops by self CPU time over ``steps`` training steps (a table)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as prof
 
     from pfslogg.nn.engine import train_step
 
-    train_step(model, opt, sched, x, z, target.loss, 1.0, AMP)
+    train_step(model, opt, sched, x, z, target.loss, 1.0, amp)
     with prof(activities=[ProfilerActivity.CPU]) as p:
         for _ in range(steps):
-            train_step(model, opt, sched, x, z, target.loss, 1.0, AMP)
+            train_step(model, opt, sched, x, z, target.loss, 1.0, amp)
     return p.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
@@ -282,8 +281,6 @@ def main():
     ap.add_argument("--profile", type=int, default=0, help="K: top ops by self CPU time over K steps")
     ap.add_argument("--ops", action="store_true", help="also time the FLOP-counted ops alone")
     a = ap.parse_args()
-    global AMP
-    AMP = a.amp
 
     from pfslogg.allocator import reuse_freed_memory
     reuse_freed_memory()   # as every workflow job runs (pfslogg.cli.main)
@@ -315,7 +312,7 @@ def main():
         flops = count_flops(module, target, x, z)
         opt, sched = optimizer(module, est)
         model = torch.compile(module) if a.compile else module
-        dt, _, warm = measure(model, opt, sched, target, x, z, a.seconds)
+        dt, _, warm = measure(model, opt, sched, target, x, z, a.seconds, a.amp)
         rate = batch / dt
         gflops = flops / dt / 1e9
         print(f"{name:<17} {count_params(module):>9,} {batch:>5} {dt:>8.4f} {1e3 * prep:>7.1f} {rate:>9.0f} "
@@ -330,17 +327,17 @@ def main():
                       for s, f, lab in per[:6]]
             details.append("\n".join(lines))
         if a.repeat:
-            first = losses(name, batch, a.repeat, a.compile)
-            second = losses(name, batch, a.repeat, a.compile)
+            first = losses(name, batch, a.repeat, a.compile, a.amp)
+            second = losses(name, batch, a.repeat, a.compile, a.amp)
             line = f"  {name}: {a.repeat} steps twice from seed 0: losses {'bitwise equal' if first == second else 'DIFFER'}"
             if a.compile:
-                eager = losses(name, batch, a.repeat, False)
+                eager = losses(name, batch, a.repeat, False, a.amp)
                 line += (f"; compiled vs eager: {'bitwise equal' if first == eager else 'differ'} (max |rel diff| "
                          f"{max(abs(p - q) / max(abs(q), 1e-30) for p, q in zip(first, eager)):.1e})")
             details.append(line)
         if a.profile:
             details.append(f"  {name}: top ops by self CPU time over {a.profile} steps (batch {batch}, load "
-                           f"{load():.2f}):\n" + profile(model, opt, sched, target, x, z, a.profile))
+                           f"{load():.2f}):\n" + profile(model, opt, sched, target, x, z, a.profile, amp=a.amp))
     for d in details:
         print(d)
 

@@ -156,6 +156,29 @@ rule check_uncertainties:
         "python -m pfslogg check-uncertainties --params {params.p:q} --inputs {input} --out {output} > {log} 2>&1"
 
 
+rule check_coverage:
+    """Coverage of the same cells' per-star intervals on a large set of stars simulated at the test's magnitudes
+    (enough per SNR bin that chance moves a calibrated 68 % coverage by less than the 3-point target), beside the
+    exact posterior's interval of the same stars."""
+    input:
+        grid=W.INSTRUMENT_GRID,   # the stars are simulated from it
+        models=TRACK_C.coverage_models(config),   # each cell's model folder, in uncertainty.estimators' order
+    output:
+        TRACK_C.COVERAGE,
+    params:
+        p=get_params("check_coverage"),
+    log:
+        "logs/check_coverage.log",
+    benchmark:
+        "benchmarks/check_coverage.tsv"
+    threads: 2
+    conda:
+        ENV
+    shell:
+        "python -m pfslogg check-coverage --params {params.p:q} --threads {threads} --grid {input.grid} "
+        "--inputs {input.models} --out {output} > {log} 2>&1"
+
+
 rule track_c:
     """Track C: the Bayes ceiling and the Fisher / Cramer-Rao bound (results, figures, tables, paper/build/track_c.pdf)."""
     input:

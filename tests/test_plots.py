@@ -153,7 +153,7 @@ def inputs_for(name, folder, confidence=0.95):
 
 # Track C's ceiling figures are drawn from their own results in test_plots_ceilings.py.
 CEILING_FIGURES = {"crlb_cell_position", "crlb_step_size", "ceilings_vs_snr", "crlb_distribution", "efficiency",
-                   "uncertainty_calibration"}   # the last: test_uncertainty.py
+                   "uncertainty_calibration", "coverage_check"}   # the last two: test_uncertainty.py
 # Track A's scaling, training and ablation figures: test_track_a_plots.py.
 TRACK_A_FIGURES = {"scaling_law", "training_curves", "ablations", "attention_maps"}   # tests: test_track_a_plots, test_attention_maps
 TRACK_B_FIGURES = {"moe_routing", "moe_rho", "moe_bins", "moe_coverage", "moe_gate"}      # tests: test_moe

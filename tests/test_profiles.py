@@ -11,7 +11,7 @@ RULES = {"build_raw_grid", "convolve_grid", "simulate_dataset", "describe_datase
          "compute_crlb_validation", "compute_snr_sweep", "check_ceiling", "run_neural_cell", "compute_attention_maps",
          "tabulate", "collect_numbers", "compile_paper", "compute_bayes_ceiling_at_noise", "summarize_moe",
          "check_error_channel_ceiling", "summarize_denoising", "check_denoised_ceiling", "sample_posterior",
-         "check_uncertainties"}
+         "check_uncertainties", "check_coverage"}
 RUN_RULES = RULES - {"describe_dataset"}   # the default config simulates every split
 
 

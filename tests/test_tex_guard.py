@@ -128,7 +128,8 @@ def test_comment_masking_keeps_escaped_percent_and_positions():
 # What pfslogg.workflow.doc_results (+ the tables' inputs) gives each document, in the tree's files.
 DATA = [f"results/data/{s}.json" for s in ("train", "val", "test", "grid")]
 TRACK_C = DATA + ["results/track_c/fisher.json", "results/track_c/ceiling_calibration.json"] + [
-    f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency", "uncertainties")]
+    f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency", "uncertainties",
+                                                "coverage")]
 TRACK_F = DATA + [f"results/track_f/{e}.json" for e in ("ridge", "lightgbm", "template", "benchmark", "pitfalls",
                                                          "physics", "sensitivity")] + [
     "results/track_c/bayes.json", "results/track_c/fisher.json"]

@@ -2,6 +2,7 @@
 Gaussian draws, bad input is named, and the template and ML fits' analytic widths behave as physics says."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
 
@@ -257,3 +258,92 @@ def test_a_bins_coverage_is_judged_against_the_chance_band_of_its_size():
     assert cb["chance_min"] > TOLERANCE
     narrow = calibration(y, mean, 0.5 * std, snr, edges)["coverage68_bins"]
     assert narrow["consistent"] == 0
+
+
+class _Stars:
+    """A view (what predict_view reads) of ``n`` stars with known log g and SNR, flux and sigma of 3 pixels."""
+
+    def __init__(self, n, seed=0):
+        rng = np.random.default_rng(seed)
+        self.n = n
+        self.params = pd.DataFrame({"log_g": rng.uniform(1, 5, n)})
+        self.logg = self.params["log_g"].to_numpy()
+        self._snr = rng.uniform(2, 35, n)
+
+    def snr(self):
+        return self._snr
+
+    def batches(self, batch):
+        for a in range(0, self.n, batch):
+            b = min(a + batch, self.n)
+            yield a, b, np.ones((b - a, 3)), np.ones((b - a, 3))
+
+
+class _Gaussian:
+    """A model whose errors are N(0, sd) with sd growing with log g; its claimed std is ``claim`` x sd (1: calibrated)."""
+
+    gives_std = True
+    class_id = "gaussian"
+
+    def __init__(self, claim=1.0, seed=0):
+        self.claim, self.seed = claim, seed
+
+    def predict_all(self, flux, sigma, truth=None):
+        y = truth["log_g"].to_numpy()
+        sd = 0.05 + 0.1 * y
+        eps = np.random.default_rng([self.seed, int(truth.index[0])]).standard_normal(len(y))
+        return {"": y + sd * eps, "std": self.claim * sd}
+
+
+def test_coverage_on_a_large_set_resolves_three_points_and_tells_calibrated_from_narrow_intervals():
+    """On 30,000 stars in 3 bins (~10,000 each, chance band +-0.9 points) a calibrated interval is within 68.3 +- 3
+    points in every bin and one 0.8x as wide (coverage ~58 %) in none; the exact posterior's is checked the same way;
+    on 600 stars (~200 a bin, band +-6.4 points) the set says it cannot resolve the target."""
+    from pfslogg.uncertainty import TOLERANCE, coverage_check
+
+    view = _Stars(30000)
+    out = coverage_check({"good": _Gaussian(1.0), "narrow": _Gaussian(0.8, seed=1)}, view, [2.0, 10.0, 20.0, 35.0],
+                         posterior=(view.logg + 0.1 * np.random.default_rng(9).standard_normal(view.n),
+                                    np.full(view.n, 0.1)))
+    assert out["n"] == 30000 and out["n_intervals"] == 2 and len(out["snr_bins"]) == 3
+    assert out["bin_n_min"] <= out["bin_n_max"] and sum(b["n"] for b in out["snr_bins"]) == 30000
+    assert out["resolves_tolerance"] and out["chance_max"] < TOLERANCE / 2
+    good, narrow = out["estimators"]["good"], out["estimators"]["narrow"]
+    assert good["coverage68_bins"]["verdict"] == "calibrated in every bin"
+    assert good["coverage68_bins"]["within_tolerance"] == 3
+    assert all(abs(b["coverage68"] - 0.683) < 0.02 for b in good["snr_bins"])
+    assert narrow["coverage68_bins"]["within_tolerance"] == 0
+    assert all(abs(b["coverage68"] - 0.576) < 0.02 for b in narrow["snr_bins"])   # P(|z| < 0.8)
+    assert out["calibrated_every_bin"] == ["good"] and out["calibrated_count"] == 1
+    assert out["bayes"]["coverage68_bins"]["verdict"] == "calibrated in every bin"
+    assert out["accuracy"]["bayes"]["rmse"] == pytest.approx(0.1, rel=0.02)
+    small = coverage_check({"good": _Gaussian(1.0)}, _Stars(600, seed=2), [2.0, 10.0, 20.0, 35.0])
+    assert not small["resolves_tolerance"] and small["chance_max"] > 2 * TOLERANCE and small["bayes"] is None
+
+
+def test_the_coverage_check_refuses_a_model_without_std_and_a_set_outside_the_bins():
+    from pfslogg.uncertainty import coverage_check
+
+    plain = _Gaussian()
+    plain.gives_std = False
+    with pytest.raises(InputError, match="'plain' .* gives no per-star standard deviation"):
+        coverage_check({"plain": plain}, _Stars(100), [2.0, 40.0])
+    with pytest.raises(InputError, match="none of the 100 stars' SNR falls in a bin"):
+        coverage_check({"good": _Gaussian()}, _Stars(100), [40.0, 50.0])
+
+
+def test_the_coverage_figure_puts_own_and_rescaled_sigmas_apart(tmp_path):
+    from pfslogg.plots.ceilings import draw_coverage_check
+    from pfslogg.uncertainty import coverage_check
+
+    view = _Stars(3000)
+    out = coverage_check({"raw": _Gaussian(0.8), "raw_conformal": _Gaussian(1.0, seed=1)}, view, [2.0, 10.0, 35.0],
+                         posterior=(view.logg, np.full(view.n, 0.1)))
+    fig = draw_coverage_check({**out, "labels": {"raw": "Raw model"}, "rescales": {"raw_conformal": "raw"}})
+    left, right = fig.axes
+    assert {t.get_text() for t in left.get_legend().get_texts()} >= {"exact posterior", "Raw model"}
+    assert "raw_conformal" not in {t.get_text() for t in left.get_legend().get_texts()}
+    assert {t.get_text() for t in right.get_legend().get_texts()} >= {"exact posterior", "raw_conformal"}
+    fig.savefig(tmp_path / "c.png")
+    with pytest.raises(InputError, match="coverage_check: expected the metrics of check_coverage"):
+        draw_coverage_check({"estimators": {}})

@@ -321,6 +321,41 @@ def cmd_check_uncertainties(a, p):
                   started=started, kind="uncertainties")
 
 
+def cmd_check_coverage(a, p):
+    """coverage of every shipped per-star interval of log g on a large set of stars simulated at the test's
+    magnitudes, per SNR bin, beside the exact posterior's"""
+    from .ceilings.bayes import view_posterior
+    from .data.gridio import read_grid
+    from .data.interp import GridInterpolator
+    from .data.simview import SimulatorView
+    from .estimators import load
+    from .threads import numpy_threads
+    from .uncertainty import coverage_check
+    started = now()
+    if len(a.inputs) != len(p["estimators"]):
+        raise InputError(f"check-coverage: expected the model folders of {len(p['estimators'])} estimators "
+                         f"({', '.join(p['estimators'])}) as --inputs, got {len(a.inputs)}")
+    models = {e: load(folder) for e, folder in zip(p["estimators"], a.inputs)}
+    if "torch" in sys.modules:   # a network among them: predict on the threads the rule has
+        import torch
+        torch.set_num_threads(max(1, a.threads))
+    s = p["set"]
+    view = SimulatorView(a.grid, int(s["n"]), p["params"], int(s["seed"]), s["noise"], float(p["noise_level"]),
+                         noise_seed=int(s["noise_seed"]), sigma=p["sigma"], chunk_size=int(s["chunk_size"]))
+    with numpy_threads(a.threads):
+        posterior = None
+        if p.get("bayes"):
+            interp = GridInterpolator(read_grid(a.grid, fields=("flux",)))
+            post, _, _ = view_posterior(interp, view, p["params"], p["bayes"], threads=a.threads)
+            posterior = (post["mean"], post["sd"])
+        metrics = coverage_check(models, view, p["snr_bins"], posterior=posterior)
+    manifests = [str(Path(f) / "estimator.json") for f in a.inputs]   # each folder by its manifest (every sha256)
+    write_results(a.out, {"noise_level": float(p["noise_level"]), "size": int(p["size"]), "mag": list(s["noise"]["mag"]),
+                          "seed": int(s["seed"]), "labels": p.get("labels") or {}, "rescales": p.get("rescales") or {},
+                          "per_snr_bin": p.get("per_snr_bin") or [], **metrics},
+                  a.rule, [a.grid, *manifests], params=p, started=started, kind="coverage")
+
+
 def cmd_compute_attention_maps(a, p):
     """attention rollout, [CLS] attention and gradient saliency of a trained ViT by stellar type, against the Fisher information"""
     from .data.dataset import SpectraSet, check_same_wave
@@ -495,6 +530,7 @@ COMMANDS = {
     "compute-snr-sweep": (cmd_compute_snr_sweep, ["grid", "out"]),
     "check-ceiling": (cmd_check_ceiling, ["bayes", "fisher", "inputs*", "out"]),
     "check-uncertainties": (cmd_check_uncertainties, ["inputs*", "out"]),
+    "check-coverage": (cmd_check_coverage, ["grid", "inputs*", "out"]),
     "compute-attention-maps": (cmd_compute_attention_maps, ["trained", "test", "grid", "out"]),
     "plot-figure": (cmd_plot_figure, ["inputs*", "out"]),
     "tabulate": (cmd_tabulate, ["results", "inputs*", "out"]),

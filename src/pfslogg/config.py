@@ -503,14 +503,15 @@ def load_config(path, *more, schema=SCHEMA):
     return check_config(cfg, where)
 
 
-SEED_TAGS = {"train": 1, "val": 2, "test": 3, "simulator": 4}
+SEED_TAGS = {"train": 1, "val": 2, "test": 3, "simulator": 4, "coverage": 5}
 
 
 def split_seed(cfg, split):
     """Seed of a data-set split: derived from the master seed, distinct per split. ``"simulator"``: the
     seed of the stars that variants with ``train_source: simulator`` train on (no file: drawn when
     read, :class:`~pfslogg.data.simview.SimulatorView`), distinct from every split's, so that they are
-    not the training file's stars."""
+    not the training file's stars; ``"coverage"``: those of the large set simulated at the test's magnitudes on
+    which rule check_coverage measures the coverage of every shipped interval."""
     return int(cfg["seed"]) * 10 + SEED_TAGS[split]
 
 

@@ -138,7 +138,7 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=
     intervals. SNR bins (``lo <= snr < hi`` of
     ``edges``) with fewer than ``min_count`` stars are left out; ``coverage68_bins``: the least and the
     largest 68 % coverage over the bins and :func:`bins_verdict` of them (None without bins), with ``bins``,
-    ``consistent`` (the bins whose coverage lies within :func:`chance_band` of 68.3 %: a calibrated
+    ``within_tolerance`` (the bins within 68.3 +- :data:`TOLERANCE`), ``consistent`` (the bins whose coverage lies within :func:`chance_band` of 68.3 %: a calibrated
     interval's coverage scatters by that much over a bin's stars) and that band's least and largest
     half-width (``chance_min``, ``chance_max``); each bin's row has its band (``coverage68_chance``)."""
     from .evaluation import rows_by_snr
@@ -175,6 +175,7 @@ def calibration(y, mean, std, snr, edges, post_sd=None, min_count=10, post_mean=
     return {"overall": _row(y, mean, std, post_sd, post_mean, exact_pit), "snr_bins": bins,
             "coverage68_bins": {"min": float(min(cov)), "max": float(max(cov)), "verdict": bins_verdict(cov),
                                 "bins": len(bins), "consistent": int(consistent),
+                                "within_tolerance": int(sum(interval_verdict(c) == "calibrated" for c in cov)),
                                 "chance_min": float(min(b["coverage68_chance"] for b in bins)),
                                 "chance_max": float(max(b["coverage68_chance"] for b in bins))}
             if cov else None}
@@ -297,4 +298,51 @@ def compare_with_posterior(bayes, tables, edges, min_count=10, ranges=None):
         labels = _label_accuracy(t, bayes, "{}_pred", ranges)
         if labels:
             out["accuracy"][name]["labels"] = labels
+    return out
+
+
+def coverage_check(models, view, edges, posterior=None, min_count=10, batch=2048):
+    """Coverage of every model's per-star interval on the stars of ``view`` (rule check_coverage): a set
+    large enough that chance cannot move a calibrated interval's coverage in any SNR bin by more than
+    :data:`TOLERANCE` -- which a 2,000-star test set cannot promise (:func:`chance_band`).
+
+    ``models``: ``{name: fitted estimator that gives_std}``; ``view``: any view of spectra with known
+    log g (stars simulated at the test's magnitudes, :class:`~pfslogg.data.simview.SimulatorView`);
+    ``posterior``: optional ``(mean, sd)`` of the exact posterior of the same spectra, checked as any
+    model's interval (what a calibrated interval does on these stars). Returns ``{"n", "n_intervals", "snr_bins": [{lo,
+    hi, n}], "bin_n_min", "bin_n_max", "chance_max", "resolves_tolerance", "estimators": {name: calibration},
+    "bayes": calibration or None, "accuracy": {name or "bayes": {rmse, bias}}, "calibrated_every_bin": [names],
+    "calibrated_count"}``:
+    ``resolves_tolerance`` is true when the widest chance band of the bins is within :data:`TOLERANCE`
+    (the +-3-point target means something on these stars); ``calibrated_every_bin`` names the intervals
+    within it in every bin."""
+    from .evaluation import predict_view, rows_by_snr
+
+    y, snr = np.asarray(view.logg, float), np.asarray(view.snr(), float)
+    edges = np.asarray(edges, float)
+    counts = rows_by_snr(snr, edges, lambda sel, b: {"n": int(sel.sum())}, min_count)
+    if not counts:
+        raise InputError(f"check_coverage: none of the {len(y)} stars' SNR falls in a bin of {list(edges)} with "
+                         f">= {min_count} stars")
+    chance = max(chance_band(c["n"]) for c in counts)
+    out = {"n": int(len(y)), "n_intervals": len(models), "snr_bins": counts, "bin_n_min": min(c["n"] for c in counts),
+           "bin_n_max": max(c["n"] for c in counts), "chance_max": chance, "resolves_tolerance": bool(chance <= TOLERANCE),
+           "estimators": {}, "bayes": None, "accuracy": {}}
+    for name, model in models.items():
+        if not getattr(model, "gives_std", False):
+            raise InputError(f"check_coverage: '{name}' (class '{getattr(model, 'class_id', '?')}') gives no "
+                             "per-star standard deviation")
+        preds = predict_view(model, view, batch)
+        mean, std, u = preds[""], preds.get(STD), preds.get(PIT)
+        out["estimators"][name] = calibration(y, mean, std, snr, edges, min_count=min_count, exact_pit=u)
+        d = np.asarray(mean, float) - y
+        out["accuracy"][name] = {"rmse": float(np.sqrt(np.mean(d ** 2))), "bias": float(np.mean(d))}
+    if posterior is not None:
+        pm, ps = (np.asarray(a, float) for a in posterior)
+        out["bayes"] = calibration(y, pm, ps, snr, edges, min_count=min_count)
+        d = pm - y
+        out["accuracy"]["bayes"] = {"rmse": float(np.sqrt(np.mean(d ** 2))), "bias": float(np.mean(d))}
+    out["calibrated_every_bin"] = [k for k, c in out["estimators"].items()
+                                   if c["coverage68_bins"]["verdict"] == "calibrated in every bin"]
+    out["calibrated_count"] = len(out["calibrated_every_bin"])
     return out

@@ -621,6 +621,31 @@ def _weighted_moments(w, x):
     return m, np.sqrt(np.maximum(np.einsum("bs,bs->b", w, (x - m[:, None]) ** 2), 0.0))
 
 
+def view_posterior(interp, view, ranges, bayes, threads=1):
+    """The grid posterior (:func:`grid_posterior`) of every spectrum of ``view`` (any
+    :class:`~pfslogg.data.views.View`: a test file's noisy view, or stars simulated when read), in blocks of
+    ``bayes["block"]`` spectra: ``(post, post_others, grid)`` -- ``post``: arrays mean, sd, n_eff, chi2_min,
+    method, is_n_eff of log g; ``post_others``: ``{parameter: {"mean", "sd"}}`` of the other varied
+    parameters; ``grid``: the template grid's points per axis and its number of templates."""
+    keys = ("mean", "sd", "n_eff", "chi2_min", "method", "is_n_eff")
+    post = {k: np.empty(view.n) for k in keys}
+    others = other_params(ranges)
+    post_others = {p: {"mean": np.empty(view.n), "sd": np.empty(view.n)} for p in others}
+    grid = {}
+    for a, b, flux, error in view.batches(int(bayes.get("block", 4096))):
+        out = grid_posterior(interp, flux, error, ranges, points_per_axis=bayes.get("points_per_axis"),
+                             spacing=None if bayes.get("points_per_axis") else bayes["spacing"],
+                             chunk=int(bayes.get("chunk", 1024)), dtype=np.dtype(bayes.get("dtype", "float32")),
+                             threads=threads, progress=True, first_row=a)
+        for k in keys:
+            post[k][a:b] = out[k]
+        for p in others:
+            for k in ("mean", "sd"):
+                post_others[p][k][a:b] = out["params"][p][k]
+        grid = {"points": out["axes"], "n_templates": int(out["n_templates"])}
+    return post, post_others, grid
+
+
 def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var_prior, bayes, threads=1,
                   sigma="estimated"):
     """The Bayes ceiling of a test set: (metrics, per-spectrum table).
@@ -648,22 +673,8 @@ def bayes_ceiling(interp, test, noise_level, noise_seed, ranges, evaluation, var
         raise InputError(f"noise.noise_level = {noise_level}: the Bayes ceiling needs noise (> 0); without "
                          "noise the posterior is a point")
     view = NoisyView(test, noise_level, noise_seed=noise_seed, sigma=sigma)
-    keys = ("mean", "sd", "n_eff", "chi2_min", "method", "is_n_eff")
-    post = {k: np.empty(view.n) for k in keys}
-    others = other_params(ranges)
-    post_others = {p: {"mean": np.empty(view.n), "sd": np.empty(view.n)} for p in others}
-    grid = {}
-    for a, b, flux, error in view.batches(int(bayes.get("block", 4096))):
-        out = grid_posterior(interp, flux, error, ranges, points_per_axis=bayes.get("points_per_axis"),
-                             spacing=None if bayes.get("points_per_axis") else bayes["spacing"],
-                             chunk=int(bayes.get("chunk", 1024)), dtype=np.dtype(bayes.get("dtype", "float32")),
-                             threads=threads, progress=True, first_row=a)
-        for k in keys:
-            post[k][a:b] = out[k]
-        for p in others:
-            for k in ("mean", "sd"):
-                post_others[p][k][a:b] = out["params"][p][k]
-        grid = {"points": out["axes"], "n_templates": int(out["n_templates"])}
+    post, post_others, grid = view_posterior(interp, view, ranges, bayes, threads=threads)
+    others = list(post_others)
     y, snr = view.logg, view.snr()
     ev = {"n_resamples": evaluation["bootstrap"], "confidence": evaluation["confidence"], "seed": 0}
 

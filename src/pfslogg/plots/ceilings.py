@@ -342,6 +342,36 @@ def efficiency(inputs, params):
     return fig
 
 
+def _sigma_rows(metrics, figure_name, rule):
+    """``(rows, styles)`` of a per-star sigma figure: ``rows`` {label: calibration}, the exact posterior first
+    ("exact posterior", when ``metrics["bayes"]`` holds one) then each estimator under its label;
+    ``styles`` {label: (colour, line style)} -- the exact posterior black, each model's own sigma a colour of
+    the palette (solid), a conformal variant (``metrics["rescales"]``) the colour of the model whose sigma it
+    rescales, dashed (one factor) or dotted (a factor per SNR bin, ``metrics["per_snr_bin"]``), open markers:
+    the same colour for the same model in every such figure."""
+    try:
+        labels = metrics.get("labels") or {}
+        rescales = metrics.get("rescales") or {}    # conformal variant -> the variant whose sigma it rescales
+        rows = {**({"exact posterior": metrics["bayes"]} if metrics.get("bayes") is not None else {}),
+                **{labels.get(k, k): v for k, v in metrics["estimators"].items()}}
+        base = {labels.get(k, k): labels.get(v, v) for k, v in rescales.items() if v in metrics["estimators"]}
+        dotted = {labels.get(k, k) for k in metrics.get("per_snr_bin") or ()}
+        for cal in rows.values():
+            cal["snr_bins"]
+    except (KeyError, TypeError, AttributeError) as e:
+        raise InputError(f"{figure_name}: expected the metrics of {rule} ({e})") from None
+    styles, own = {}, 0
+    for name in rows:
+        if name in base:        # a rescaled sigma: its model's colour, dashed (dotted per SNR bin), open markers
+            styles[name] = (styles.get(base[name], ("0.5",))[0], dict(ls=":" if name in dotted else "--", mfc="white"))
+        elif name == "exact posterior":
+            styles[name] = ("k", dict(ls="-"))
+        else:   # the palette without its black, then more hues
+            styles[name] = (MODEL_COLORS[own % len(MODEL_COLORS)], dict(ls="-"))
+            own += 1
+    return rows, styles
+
+
 def draw_uncertainty_calibration(metrics):
     """Top left: coverage of the 68 % Gaussian interval per SNR bin for each estimator's per-star sigma and
     for the exact posterior's mean +- sd (line: 68.3 %); a conformal variant (``metrics["rescales"]``) is
@@ -350,15 +380,7 @@ def draw_uncertainty_calibration(metrics):
     posterior sd per SNR bin (line: 1; bars: its 16-84 % quantiles over the stars). Bottom: the PIT
     histogram of each, over all test stars (flat at 1 when calibrated: a U means sigma too small, a hump
     too large)."""
-    try:
-        labels = metrics.get("labels") or {}
-        rescales = metrics.get("rescales") or {}    # conformal variant -> the variant whose sigma it rescales
-        rows = {"exact posterior": metrics["bayes"],
-                **{labels.get(k, k): v for k, v in metrics["estimators"].items()}}
-        base = {labels.get(k, k): labels.get(v, v) for k, v in rescales.items() if v in metrics["estimators"]}
-        dotted = {labels.get(k, k) for k in metrics.get("per_snr_bin") or ()}
-    except (KeyError, TypeError, AttributeError) as e:
-        raise InputError(f"uncertainty_calibration: expected the metrics of check_uncertainties ({e})") from None
+    rows, styles = _sigma_rows(metrics, "uncertainty_calibration", "check_uncertainties")
     n = len(rows)
     lines = math.ceil(n / 6)                        # PIT panels: at most six on a line (their titles wrap)
     cols = math.ceil(n / lines)
@@ -369,14 +391,9 @@ def draw_uncertainty_calibration(metrics):
     pits = list(grid.ravel()[:n])
     for ax in grid.ravel()[n:]:
         ax.set_visible(False)
-    colors, own = {}, 0
+    colors = {name: styles[name][0] for name in rows}
     for k, (name, cal) in enumerate(rows.items()):
-        if name in base:        # a rescaled sigma: its model's colour, dashed (dotted per SNR bin), open markers
-            color, style = colors.get(base[name], "0.5"), dict(ls=":" if name in dotted else "--", mfc="white")
-        else:   # the exact posterior black; the others the palette without its black, then more hues
-            color, style = ("k" if k == 0 else MODEL_COLORS[own % len(MODEL_COLORS)]), dict(ls="-")
-            own += k > 0
-        colors[name] = color
+        color, style = styles[name]
         bins = cal["snr_bins"]
         if not bins:
             continue
@@ -426,3 +443,68 @@ def uncertainty_calibration(inputs, params):
     if len(inputs) != 1:
         raise InputError(f"{', '.join(inputs) or '(none)'}: the figure reads one uncertainties result")
     return draw_uncertainty_calibration(load_results(inputs[0], "uncertainties")["metrics"])
+
+
+def draw_coverage_check(metrics):
+    """Coverage of the 68 % interval per SNR bin on the large simulated set (rule check_coverage): left, each
+    model's sigma as it gives it; right, the conformal rescalings; both with the exact posterior's (black), the
+    target 68.3 +- 3 points (grey band) and the band chance allows a calibrated interval in each bin (dotted
+    lines). Colours and line styles as in uncertainty_calibration."""
+    from ..uncertainty import LEVELS, TOLERANCE
+
+    rows, styles = _sigma_rows(metrics, "coverage_check", "check_coverage")
+    rescaled = {name for name, (_, st) in styles.items() if st.get("mfc") == "white"}
+    try:
+        counts = [(b["lo"], b["hi"], b["n"]) for b in metrics["snr_bins"]]
+        n = int(metrics["n"])
+    except (KeyError, TypeError) as e:
+        raise InputError(f"coverage_check: expected the metrics of check_coverage ({e})") from None
+    from ..uncertainty import chance_band
+
+    fig, axes = plt.subplots(1, 2, figsize=(16.0 / 2.54, 8.5 / 2.54), layout="constrained", sharex=True)
+    x_edges = np.array([[lo, hi] for lo, hi, _ in counts])
+    x = np.sqrt(x_edges[:, 0] * x_edges[:, 1])
+    band = np.array([chance_band(c) for _, _, c in counts])
+    for ax, which in zip(axes, ("own", "rescaled")):
+        ax.axhspan(LEVELS[0] - TOLERANCE, LEVELS[0] + TOLERANCE, color="0.88", zorder=0, lw=0)
+        ax.axhline(LEVELS[0], color="0.6", lw=1.0, zorder=0.5)
+        for sign in (-1, 1):
+            ax.plot(x, LEVELS[0] + sign * band, color="0.45", ls=(0, (1, 1.5)), lw=0.9, zorder=0.6,
+                    label="chance band of a calibrated interval" if sign < 0 else None)
+        for name, cal in rows.items():
+            if name != "exact posterior" and (name in rescaled) != (which == "rescaled"):
+                continue
+            bins = cal["snr_bins"]
+            if not bins:
+                continue
+            bx = np.sqrt([b["lo"] * b["hi"] for b in bins])
+            color, style = styles[name]
+            ax.plot(bx, [b["coverage68"] for b in bins], marker="o", ms=3, lw=1, color=color, label=name, **style)
+        ax.set_xscale("log")
+        ax.set_xlabel(SNR_LABEL)
+        ax.grid(alpha=0.25, which="both")
+        ticks = [v for v in (2, 3, 5, 10, 20, 30) if x_edges.min() <= v <= x_edges.max()]
+        if ticks:
+            log_ticks(ax.xaxis, ticks)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), fontsize=6, frameon=False, ncols=1)
+    axes[0].set_title(r"each model's own $\sigma$", fontsize=8.5)
+    axes[1].set_title(r"$\sigma$ rescaled by conformal factors", fontsize=8.5)
+    axes[0].set_ylabel(r"coverage of mean $\pm\,\sigma$")
+    lo = min([LEVELS[0] - TOLERANCE] + [b["coverage68"] for name, cal in rows.items() if name in rescaled
+                                          or name == "exact posterior" for b in cal["snr_bins"]])
+    hi = max([LEVELS[0] + TOLERANCE] + [b["coverage68"] for name, cal in rows.items() if name in rescaled
+                                          or name == "exact posterior" for b in cal["snr_bins"]])
+    axes[1].set_ylim(lo - 0.02, hi + 0.02)
+    axes[0].set_ylim(0, 1.02)
+    fig.text(0.0, -0.01, f"{n:,} stars simulated at the test set's magnitudes, "
+             f"{min(c for *_, c in counts):,}-{max(c for *_, c in counts):,} per SNR bin; grey: 68.3 % $\\pm$ 3 points",
+             fontsize=6.5, va="top", ha="left", color="0.3")
+    return fig
+
+
+@figure("coverage_check")
+def coverage_check(inputs, params):
+    """Coverage of every shipped interval on many simulated stars (rule check_coverage)."""
+    if len(inputs) != 1:
+        raise InputError(f"{', '.join(inputs) or '(none)'}: the figure reads one coverage result")
+    return draw_coverage_check(load_results(inputs[0], "coverage")["metrics"])

@@ -5,7 +5,8 @@ from .data import data_results
 from .registry import figure, table, track
 
 UNCERTAINTIES = "results/track_c/uncertainties.json"   # rule check_uncertainties
-RESULTS = (P.BAYES, P.FISHER, P.CALIBRATION, P.CRLB_VALIDATION, P.SNR_SWEEP, P.EFFICIENCY, UNCERTAINTIES)
+COVERAGE = "results/track_c/coverage.json"             # rule check_coverage
+RESULTS = (P.BAYES, P.FISHER, P.CALIBRATION, P.CRLB_VALIDATION, P.SNR_SWEEP, P.EFFICIENCY, UNCERTAINTIES, COVERAGE)
 
 
 def uncertainty_cells(cfg):
@@ -35,6 +36,27 @@ def uncertainty_params(cfg):
             "snr_bins": [float(e) for e in cfg["evaluation"]["snr_bins"]]}
 
 
+def coverage_models(cfg):
+    """Model folders rule check_coverage reads: those of the cells that rule check_uncertainties checks."""
+    return [P.MODEL.format(estimator=e, noise=t, size=n, seed=s) for e, t, n, s in uncertainty_cells(cfg)]
+
+
+def coverage_params(cfg):
+    """Parameter block of rule check_coverage: check_uncertainties' plus the set -- ``uncertainty.coverage.n``
+    stars drawn as the test set is (its magnitudes, exposure model, prior) but with seed ``split_seed(cfg,
+    "coverage")`` and fixed noise of ``noise_seed(cfg, "coverage")`` -- and ``bayes`` (config ``bayes``) when the
+    exact posterior of the same stars is asked for (``uncertainty.coverage.bayes``)."""
+    from ..config import noise_seed, split_seed
+    from ..data.simview import simulator_settings
+
+    cov = cfg["uncertainty"].get("coverage") or {}
+    s = simulator_settings(cfg, "test", seed=split_seed(cfg, "coverage"))
+    return {**uncertainty_params(cfg), "sigma": cfg["noise"].get("sigma", "estimated"),
+            "set": {"n": int(cov.get("n", 20000)), "seed": s["seed"], "noise_seed": noise_seed(cfg, "coverage"),
+                    "noise": s["noise"], "chunk_size": int(s["chunk_size"])},
+            "bayes": dict(cfg["bayes"]) if cov.get("bayes", True) else None}
+
+
 def _check(cfg, where):
     from ..config import check_configured
     from ..errors import InputError
@@ -48,9 +70,11 @@ def _check(cfg, where):
                              "standard deviation (predict(flux, sigma, return_std=True))")
 
 track("c", "ceilings", rules=("compute_fisher_ceiling", "compute_bayes_ceiling", "calibrate_ceiling",
-                              "compute_crlb_validation", "compute_snr_sweep", "check_ceiling", "check_uncertainties"),
+                              "compute_crlb_validation", "compute_snr_sweep", "check_ceiling", "check_uncertainties",
+                              "check_coverage"),
       results=lambda cfg: list(RESULTS), text=lambda cfg: data_results(cfg) + list(RESULTS),
-      params={"check_uncertainties": uncertainty_params}, cells=uncertainty_cells, check=_check)
+      params={"check_uncertainties": uncertainty_params, "check_coverage": coverage_params}, cells=uncertainty_cells,
+      check=_check)
 
 figure("ceiling_calibration", "c", lambda cfg: [P.CALIBRATION],
        "median Cramer-Rao R2_max (unbiased estimators) of the embedded model against the original study's values.")
@@ -83,3 +107,6 @@ figure("uncertainty_calibration", "c", lambda cfg: [UNCERTAINTIES],
        "interval and the median ratio of sigma to the posterior sd per SNR bin.")
 table("uncertainties", "c", lambda cfg: [UNCERTAINTIES],
       "per-star sigma(log g): accuracy of the mean and calibration of sigma against the exact posterior, per estimator.")
+figure("coverage_check", "c", lambda cfg: [COVERAGE],
+       "coverage of every per-star 68 % interval per SNR bin on a large set of stars simulated at the test's "
+       "magnitudes: each model's own sigma and its conformal rescalings, beside the exact posterior's.")

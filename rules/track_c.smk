@@ -171,7 +171,7 @@ rule check_coverage:
         "logs/check_coverage.log",
     benchmark:
         "benchmarks/check_coverage.tsv"
-    threads: 2
+    threads: 1   # profiles/default: the ML fits and the networks' predictions gain little from a second thread
     conda:
         ENV
     shell:

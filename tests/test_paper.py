@@ -681,7 +681,7 @@ def test_check_document_finds_undefined_macros_in_what_it_reads(tree, tmp_path):
     only_c = paper.collect_numbers(tree / "results", files=[
         tree / "results/track_c/fisher.json", tree / "results/track_c/ceiling_calibration.json",
         *[tree / f"results/track_c/{k}.json" for k in ("bayes", "crlb_validation", "snr_sweep", "efficiency",
-                                                                    "uncertainties")],
+                                                                    "uncertainties", "coverage")],
         *[tree / f"results/data/{s}.json" for s in ("train", "val", "test", "grid")]])
     numbers_c = paper.numbers_tex(only_c)
     assert paper.check_document(work, "track_c", numbers_c) == []
@@ -752,7 +752,7 @@ TABLE_FILES = {
     "crlb_validation": ["results/track_c/crlb_validation.json"],
     "snr_sweep": ["results/track_c/snr_sweep.json"],
     "efficiency_by_snr": ["results/track_c/efficiency.json"],
-    "uncertainties": ["results/track_c/uncertainties.json"],
+    "uncertainties": ["results/track_c/uncertainties.json", "results/track_c/coverage.json"],
     "discussion_ceilings": ["results/track_c/efficiency.json"],
     "discussion_moe": ["results/track_b/mixtures.json"],
     "datasets": DATASETS,

@@ -254,6 +254,24 @@ def test_no_model_beats_the_bayes_ceiling_in_the_run(run):
     assert all(r["ratio_ci"][0] < r["ratio"] < r["ratio_ci"][1] for r in checks["ml"]["rows"])
 
 
+def test_the_coverage_check_scores_every_interval_on_stars_of_its_own(run):
+    """check_coverage ran on the tiny run's uncertainty cells: each model folder read (by its manifest), the
+    tiny config's 400 stars simulated at the test's magnitudes with the coverage seed, every interval and the exact
+    posterior's scored per SNR bin on them, and the figure drawn from it."""
+    doc = json.loads((run.wd / "results/track_c/coverage.json").read_text())
+    m, prov = doc["metrics"], doc["provenance"]
+    assert doc["kind"] == "coverage" and prov["rule"] == "check_coverage"
+    names = prov["params"]["estimators"]
+    assert list(m["estimators"]) == names and m["n_intervals"] == len(names) and m["n"] == 400
+    assert prov["inputs"] == ["data/grid/instrument.h5"] + [f"models/{e}/nl1_n300_s0/estimator.json" for e in names]
+    assert m["mag"] == [19.5, 23.0] and m["bayes"] is not None
+    assert sum(b["n"] for b in m["snr_bins"]) <= 400 and m["bin_n_min"] == min(b["n"] for b in m["snr_bins"])
+    assert not m["resolves_tolerance"]   # ~100 stars a bin: chance alone moves a calibrated interval by ~9 points
+    test = json.loads((run.wd / "results/data/test.json").read_text())["provenance"]["params"]
+    assert m["seed"] != test.get("seed")   # other stars than the test set's
+    assert (run.wd / "figures/coverage_check.pdf").stat().st_size > 0
+
+
 def test_track_a_fits_a_power_law_and_maps_attention(run):
     """The tiny run's Track A: every neural variant trained by the engine, a power law per network
     (four sizes), the ablation differences, and attention maps of the ViT."""

@@ -208,6 +208,22 @@ def test_the_uncertainty_table_cites_every_row_through_macros(tmp_path):
     assert r"MLP ($\beta$-NLL) &" in text and "Exact posterior &" in text   # the label typeset (binning.SYMBOLS)
     assert "\\TrackCUncertaintiesAccuracyGoodOneRtwo" in text
     assert "\\TrackCUncertaintiesEstimatorsGoodOneOverallWithintwenty" in text
+    assert "many stars" not in text and text.count("S[table-format") == 10
+    # with the coverage check's file: two more columns, its bins' range, a dash for a model it did not check
+    from pfslogg.uncertainty import coverage_check
+
+    view = _Stars(2000)
+    cov = root / "results/track_c/coverage.json"
+    write_results(cov, coverage_check({"other": _Gaussian()}, view, [2.0, 10.0, 40.0],
+                                      posterior=(view.logg, np.full(view.n, 0.1))),
+                  "check_coverage", [], kind="coverage")
+    text = paper.table_tex("uncertainties", root / "results", [path, cov])
+    numbers = paper.numbers_tex(paper.collect_numbers(root / "results", files=[path, cov]))
+    assert paper.find_hand_typed_numbers(text) == [] and paper.find_undefined_macros(text, numbers) == []
+    assert "many stars" in text and text.count("S[table-format") == 12
+    assert "\\TrackCCoverageBayesCoveragesixtyeightBinsMin" in text
+    good_row = next(line for line in text.splitlines() if line.startswith("MLP ($\\beta$-NLL) &"))
+    assert good_row.count("{--}") == 2   # good_one is not in the coverage file
 
 
 def test_the_gaussian_kl_to_the_posterior_has_known_values():

@@ -105,8 +105,9 @@ table("efficiency_by_snr", "c", lambda cfg: [P.EFFICIENCY],
 figure("uncertainty_calibration", "c", lambda cfg: [UNCERTAINTIES],
        "per-star sigma(log g) of the estimators that give one against the exact posterior: coverage of the 68 % "
        "interval and the median ratio of sigma to the posterior sd per SNR bin.")
-table("uncertainties", "c", lambda cfg: [UNCERTAINTIES],
-      "per-star sigma(log g): accuracy of the mean and calibration of sigma against the exact posterior, per estimator.")
+table("uncertainties", "c", lambda cfg: [UNCERTAINTIES, COVERAGE],
+      "per-star sigma(log g): accuracy of the mean and calibration of sigma against the exact posterior, per estimator "
+      "(and its coverage per SNR bin on the many stars of the coverage check).")
 figure("coverage_check", "c", lambda cfg: [COVERAGE],
        "coverage of every per-star 68 % interval per SNR bin on a large set of stars simulated at the test's "
        "magnitudes: each model's own sigma and its conformal rescalings, beside the exact posterior's.")

@@ -198,23 +198,42 @@ def uncertainties_tex(sources, macros):
     """The per-star uncertainty table (one ``uncertainties`` file): a row for the exact posterior, then
     one per estimator (in the file's order), each with R^2 and RMSE of its mean, the coverage of its mean
     +- sigma and +- 1.96 sigma, the lowest and highest one-sigma coverage over the SNR bins, and, against the exact posterior sd of the same spectra, the median ratio,
-    the share within 20 % and the rank correlation (all test spectra)."""
-    (src,) = by_kind("uncertainties", sources, {"uncertainties": (1, 1)})["uncertainties"]
+    the share within 20 % and the rank correlation (all test spectra); with a ``coverage`` file (rule check_coverage)
+    also the lowest and highest one-sigma coverage over the SNR bins of the many stars simulated for it (its
+    exact-posterior row for the exact posterior; a dash for an estimator it did not check)."""
+    groups = by_kind("uncertainties", sources, {"uncertainties": (1, 1), "coverage": (0, 1)})
+    (src,) = groups["uncertainties"]
     file, m = src.file, src.metrics
+    cov = groups["coverage"][0] if groups["coverage"] else None
     if not isinstance(m.get("estimators"), dict) or not isinstance(m.get("bayes"), dict) \
             or not isinstance(m.get("accuracy"), dict):
         raise InputError(f"{file}: the uncertainty table needs 'bayes', 'estimators' and 'accuracy'")
-    header = [r" & \multicolumn{2}{c}{mean} & \multicolumn{4}{c}{coverage} & "
+    many = r" & \multicolumn{2}{c}{many stars}" if cov else ""
+    header = [r" & \multicolumn{2}{c}{mean} & \multicolumn{4}{c}{coverage, test stars}" + many + " & "
               r"\multicolumn{4}{c}{against the exact posterior} \\",
-              r"\cmidrule(lr){2-3}\cmidrule(lr){4-7}\cmidrule(lr){8-11}",
+              r"\cmidrule(lr){2-3}\cmidrule(lr){4-7}" + (r"\cmidrule(lr){8-9}\cmidrule(lr){10-13}" if cov
+                                                      else r"\cmidrule(lr){8-11}"),
               r"Estimator & {$R^2$} & {RMSE (dex)} & {one $\sigma$} & {two $\sigma$} & {bin min} & {bin max} & "
+              + (r"{bin min} & {bin max} & " if cov else "") +
               r"{$\sigma$ ratio} & {within a fifth} & {rank corr.} & {KL (nats)} \\"]
     labels = m.get("labels") if isinstance(m.get("labels"), dict) else {}
+
+    def many_stars(key):
+        if cov is None:
+            return []
+        at = ("bayes",) if key == "bayes" else ("estimators", key)
+        node = cov.metrics
+        for k in at:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return ["{--}", "{--}"]
+        return [macros.cell(cov.file, *at, "coverage68_bins", k) for k in ("min", "max")]
 
     def row(label, key, cal):
         cells = [macros.cell(file, "accuracy", key, k) for k in ("r2", "rmse")]
         cells += [macros.cell(file, *cal, "overall", k) for k in ("coverage68", "coverage95")]
         cells += [macros.cell(file, *cal, "coverage68_bins", k) for k in ("min", "max")]
+        cells += many_stars(key)
         if key == "bayes":
             cells += ["{1}", "{1}", "{1}", "{0}"]
         else:
@@ -229,7 +248,10 @@ def uncertainties_tex(sources, macros):
             "whose true log g lies in mean +- sigma (one sigma, 68 %) or +- 1.96 sigma (two sigma, 95 %); the exact "
             "posterior's own mean +- sd is the reference row; bin min, max: the lowest and highest one-sigma coverage "
             "over the SNR bins;",
+            *([f"many stars: the same over the SNR bins of the {cov.metrics.get('n', '?')} stars simulated at the test's "
+               "magnitudes for the coverage check;"] if cov else []),
             "sigma ratio: median of sigma / posterior sd; KL: median over the stars of KL(N(mean, sigma) || "
             "N(posterior mean, posterior sd))."]
-    colspec = "@{}l" + " S[table-format=-1.3]" * 10 + "@{}"
-    return tabular(colspec, header, body, [file], note, pre=[r"\setlength{\tabcolsep}{3pt}"])
+    colspec = "@{}l" + " S[table-format=-1.3]" * (12 if cov else 10) + "@{}"
+    return tabular(colspec, header, body, [file] + ([cov.file] if cov else []), note,
+                   pre=[r"\setlength{\tabcolsep}{3pt}"])

@@ -177,13 +177,13 @@ def metrics_by_params(y, yhat, params, edges, var_prior, n_resamples=1000, seed=
     return out
 
 
-def predict_view(estimator, view, batch=2048):
+def predict_view(estimator, view, batch=2048, desc="predict test set"):
     """Every prediction ``estimator.predict_all`` offers for the rows of ``view`` (the true parameter
-    table passed as ``truth``): ``{name: array (n,)}``, ``""`` the model's own."""
+    table passed as ``truth``): ``{name: array (n,)}``, ``""`` the model's own; ``desc``: the progress bar's."""
     from .progress import progress
 
     out = {}
-    bar = progress(total=view.n, desc="predict test set", unit="spec")
+    bar = progress(total=view.n, desc=desc, unit="spec")
     params = view.params
     for a, b, flux, sigma in view.batches(batch):
         for name, v in estimator.predict_all(flux, sigma, truth=params.iloc[a:b]).items():

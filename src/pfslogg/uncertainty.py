@@ -332,7 +332,7 @@ def coverage_check(models, view, edges, posterior=None, min_count=10, batch=2048
         if not getattr(model, "gives_std", False):
             raise InputError(f"check_coverage: '{name}' (class '{getattr(model, 'class_id', '?')}') gives no "
                              "per-star standard deviation")
-        preds = predict_view(model, view, batch)
+        preds = predict_view(model, view, batch, desc=f"coverage set: {name}")
         mean, std, u = preds[""], preds.get(STD), preds.get(PIT)
         out["estimators"][name] = calibration(y, mean, std, snr, edges, min_count=min_count, exact_pit=u)
         d = np.asarray(mean, float) - y

@@ -260,3 +260,15 @@ def test_a_user_data_set_must_exist(tmp_path, monkeypatch, path, shown):
 def test_ceiling_checks_are_checked(default_cfg, tmp_path, key, value, message):
     with pytest.raises(InputError, match=message):
         load_config(write(tmp_path, edit(default_cfg, key, value)))
+
+
+def test_the_budget_overlay_adds_bigger_mlps_on_top_of_the_default_config():
+    """config/budget.yaml (issue 17's training-budget measurement) validates on top of the default and only adds
+    variants: the default's estimators and experiments are unchanged."""
+    cfg = load_config(DEFAULT, ROOT / "config" / "budget.yaml")
+    base = load_config(DEFAULT)
+    added = set(cfg["estimators"]) - set(base["estimators"])
+    assert added == {"mlp_e12", "mlp_big_e12", "mlp_big_e30", "mlp_big_ens"}
+    assert cfg["estimators"]["mlp_big_ens"]["hyper"]["member"]["hyper"]["hidden"] == [1024, 256, 64]
+    assert cfg["estimators"]["mlp_big_e30"]["hyper"]["epochs"] == 30
+    assert {k: v for k, v in cfg.items() if k != "estimators"} == {k: v for k, v in base.items() if k != "estimators"}

@@ -171,6 +171,8 @@ rule check_coverage:
         "logs/check_coverage.log",
     benchmark:
         "benchmarks/check_coverage.tsv"
+    priority: 1   # a 4-minute job that nothing else waits on but the paper: start it when its cells are done, not
+                  # last (it was the whole run's tail, 2026-12-05)
     threads: 1   # profiles/default: the ML fits and the networks' predictions gain little from a second thread
     conda:
         ENV

@@ -343,12 +343,12 @@ def efficiency(inputs, params):
 
 
 def _sigma_rows(metrics, figure_name, rule):
-    """``(rows, styles)`` of a per-star sigma figure: ``rows`` {label: calibration}, the exact posterior first
+    """``(rows, styles, rescaled)`` of a per-star sigma figure: ``rows`` {label: calibration}, the exact posterior first
     ("exact posterior", when ``metrics["bayes"]`` holds one) then each estimator under its label;
     ``styles`` {label: (colour, line style)} -- the exact posterior black, each model's own sigma a colour of
     the palette (solid), a conformal variant (``metrics["rescales"]``) the colour of the model whose sigma it
     rescales, dashed (one factor) or dotted (a factor per SNR bin, ``metrics["per_snr_bin"]``), open markers:
-    the same colour for the same model in every such figure."""
+    the same colour for the same model in every such figure; ``rescaled``: the labels of those conformal variants."""
     try:
         labels = metrics.get("labels") or {}
         rescales = metrics.get("rescales") or {}    # conformal variant -> the variant whose sigma it rescales
@@ -369,7 +369,7 @@ def _sigma_rows(metrics, figure_name, rule):
         else:   # the palette without its black, then more hues
             styles[name] = (MODEL_COLORS[own % len(MODEL_COLORS)], dict(ls="-"))
             own += 1
-    return rows, styles
+    return rows, styles, set(base)
 
 
 def draw_uncertainty_calibration(metrics):
@@ -380,7 +380,7 @@ def draw_uncertainty_calibration(metrics):
     posterior sd per SNR bin (line: 1; bars: its 16-84 % quantiles over the stars). Bottom: the PIT
     histogram of each, over all test stars (flat at 1 when calibrated: a U means sigma too small, a hump
     too large)."""
-    rows, styles = _sigma_rows(metrics, "uncertainty_calibration", "check_uncertainties")
+    rows, styles, _ = _sigma_rows(metrics, "uncertainty_calibration", "check_uncertainties")
     n = len(rows)
     lines = math.ceil(n / 6)                        # PIT panels: at most six on a line (their titles wrap)
     cols = math.ceil(n / lines)
@@ -440,9 +440,7 @@ def draw_uncertainty_calibration(metrics):
 @figure("uncertainty_calibration")
 def uncertainty_calibration(inputs, params):
     """Per-star sigma against the exact posterior (rule check_uncertainties)."""
-    if len(inputs) != 1:
-        raise InputError(f"{', '.join(inputs) or '(none)'}: the figure reads one uncertainties result")
-    return draw_uncertainty_calibration(load_results(inputs[0], "uncertainties")["metrics"])
+    return draw_uncertainty_calibration(_one("uncertainty_calibration", inputs, "uncertainties")["metrics"])
 
 
 def draw_coverage_check(metrics):
@@ -450,17 +448,14 @@ def draw_coverage_check(metrics):
     model's sigma as it gives it; right, the conformal rescalings; both with the exact posterior's (black), the
     target 68.3 +- 3 points (grey band) and the band chance allows a calibrated interval in each bin (dotted
     lines). Colours and line styles as in uncertainty_calibration."""
-    from ..uncertainty import LEVELS, TOLERANCE
+    from ..uncertainty import LEVELS, TOLERANCE, chance_band
 
-    rows, styles = _sigma_rows(metrics, "coverage_check", "check_coverage")
-    rescaled = {name for name, (_, st) in styles.items() if st.get("mfc") == "white"}
+    rows, styles, rescaled = _sigma_rows(metrics, "coverage_check", "check_coverage")
     try:
         counts = [(b["lo"], b["hi"], b["n"]) for b in metrics["snr_bins"]]
         n = int(metrics["n"])
     except (KeyError, TypeError) as e:
         raise InputError(f"coverage_check: expected the metrics of check_coverage ({e})") from None
-    from ..uncertainty import chance_band
-
     fig, axes = plt.subplots(1, 2, figsize=(16.0 / 2.54, 8.5 / 2.54), layout="constrained", sharex=True)
     x_edges = np.array([[lo, hi] for lo, hi, _ in counts])
     x = np.sqrt(x_edges[:, 0] * x_edges[:, 1])
@@ -490,11 +485,9 @@ def draw_coverage_check(metrics):
     axes[0].set_title(r"each model's own $\sigma$", fontsize=8.5)
     axes[1].set_title(r"$\sigma$ rescaled by conformal factors", fontsize=8.5)
     axes[0].set_ylabel(r"coverage of mean $\pm\,\sigma$")
-    lo = min([LEVELS[0] - TOLERANCE] + [b["coverage68"] for name, cal in rows.items() if name in rescaled
-                                          or name == "exact posterior" for b in cal["snr_bins"]])
-    hi = max([LEVELS[0] + TOLERANCE] + [b["coverage68"] for name, cal in rows.items() if name in rescaled
-                                          or name == "exact posterior" for b in cal["snr_bins"]])
-    axes[1].set_ylim(lo - 0.02, hi + 0.02)
+    right = [b["coverage68"] for name, cal in rows.items() if name in rescaled or name == "exact posterior"
+             for b in cal["snr_bins"]]   # what the right panel draws, beside the target band
+    axes[1].set_ylim(min(right + [LEVELS[0] - TOLERANCE]) - 0.02, max(right + [LEVELS[0] + TOLERANCE]) + 0.02)
     axes[0].set_ylim(0, 1.02)
     fig.text(0.0, -0.01, f"{n:,} stars simulated at the test set's magnitudes, "
              f"{min(c for *_, c in counts):,}-{max(c for *_, c in counts):,} per SNR bin; grey: 68.3 % $\\pm$ 3 points",
@@ -505,6 +498,4 @@ def draw_coverage_check(metrics):
 @figure("coverage_check")
 def coverage_check(inputs, params):
     """Coverage of every shipped interval on many simulated stars (rule check_coverage)."""
-    if len(inputs) != 1:
-        raise InputError(f"{', '.join(inputs) or '(none)'}: the figure reads one coverage result")
-    return draw_coverage_check(load_results(inputs[0], "coverage")["metrics"])
+    return draw_coverage_check(_one("coverage_check", inputs, "coverage")["metrics"])

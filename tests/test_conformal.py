@@ -169,23 +169,33 @@ def test_bad_hyper_parameters_are_named(hyper, match):
         REGISTRY["conformal"].check_hyper(hyper, "estimators.c.hyper")
 
 
-def test_calibrating_on_the_upstream_models_own_simulated_stars_is_refused(tmp_path):
-    """A conformal variant that calibrates on simulated stars must not calibrate on the stars its upstream
-    model trained on (the same simulator seed): the configuration check says so by name."""
+def test_simulator_calibration_stars_are_never_a_models_training_stars(tmp_path):
+    """A conformal variant that calibrates on simulated stars draws them with a seed of its own
+    (split_seed(cfg, "calibration")), so it may rescale a model trained on the simulator (a posterior
+    network): its cells' star seed differs from the simulator-trained model's. Only a rescaling of a
+    rescaling would calibrate on the stars its upstream model was fitted on: refused by name."""
     import yaml
 
+    from pfslogg.config import split_seed
+    from pfslogg.workflow import rule_params
+
     cfg_path = tmp_path / "c.yaml"
-    cfg_path.write_text(yaml.safe_dump({"estimators": {
+    doc = {"estimators": {
         "m": {"class": "mlp", "hyper": {"loss": "beta_nll"}, "train_source": "simulator"},
         "c": {"class": "conformal", "hyper": {"calibrate_on": "train"}, "upstream": {"model": "m"},
-              "train_source": "simulator"}}}))
-    with pytest.raises(InputError, match=r"estimators.c: calibrate_on train with train_source simulator would "
-                                         r"calibrate on the simulated stars its upstream model 'm' trained on"):
+              "train_source": "simulator"}}}
+    cfg_path.write_text(yaml.safe_dump(doc))
+    cfg = load_config(DEFAULT, cfg_path)
+    seeds = {e: rule_params("run_cell" if e == "c" else "run_neural_cell", cfg, estimator=e, noise="1",
+                            size="100", seed="0")["simulator"]["seed"] for e in ("m", "c")}
+    assert seeds == {"m": split_seed(cfg, "simulator"), "c": split_seed(cfg, "calibration")}
+    assert len({split_seed(cfg, s) for s in ("train", "val", "test", "simulator", "coverage", "calibration")}) == 6
+    doc["estimators"]["cc"] = {"class": "conformal", "hyper": {"calibrate_on": "train"}, "upstream": {"model": "c"},
+                               "train_source": "simulator"}
+    cfg_path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InputError, match=r"estimators.cc: calibrate_on train with train_source simulator would "
+                                         r"calibrate on the simulated stars its upstream model 'c' was fitted on"):
         load_config(DEFAULT, cfg_path)
-    ok = yaml.safe_load(cfg_path.read_text())
-    ok["estimators"]["m"].pop("train_source")
-    cfg_path.write_text(yaml.safe_dump(ok))
-    assert load_config(DEFAULT, cfg_path)["estimators"]["c"]["hyper"] == {"calibrate_on": "train"}
 
 
 def test_a_saved_per_bin_model_predicts_the_same(tmp_path):
@@ -207,3 +217,14 @@ def test_a_saved_per_bin_model_predicts_the_same(tmp_path):
     back = load(tmp_path / "c")
     a, b = est.predict(flux, sigma, return_std=True), back.predict(flux, sigma, return_std=True)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and back.scales_ == est.scales_
+
+
+def test_a_calibration_on_simulated_stars_may_ask_for_more_stars_than_the_cell_has():
+    """n_calibration above the cell's size makes its simulator view that large (the factor per bin then
+    scatters less); on the validation set, or without it, the cell's size; every other class simulates its size."""
+    conformal = REGISTRY["conformal"]
+    assert conformal.simulated_rows({"calibrate_on": "train", "n_calibration": 60000}, 20000) == 60000
+    assert conformal.simulated_rows({"calibrate_on": "train", "n_calibration": 500}, 20000) == 20000
+    assert conformal.simulated_rows({"calibrate_on": "train"}, 20000) == 20000
+    assert conformal.simulated_rows({"n_calibration": 60000}, 20000) == 20000   # calibrate_on val
+    assert REGISTRY["mlp"].simulated_rows({"epochs": 2}, 300) == 300

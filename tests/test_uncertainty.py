@@ -363,3 +363,73 @@ def test_the_coverage_figure_puts_own_and_rescaled_sigmas_apart(tmp_path):
     fig.savefig(tmp_path / "c.png")
     with pytest.raises(InputError, match="coverage_check: expected the metrics of check_coverage"):
         draw_coverage_check({"estimators": {}})
+
+
+class _Measured:
+    """A view whose spectra carry their own measurement: pixel 0 is log g + sd eps, pixel 1 its sd, pixels 2-4
+    the SNR (the median of flux / sigma, so the SNR a model sees: conformal.model_snr)."""
+
+    def __init__(self, n, seed):
+        rng = np.random.default_rng(seed)
+        self.n = n
+        self.params = pd.DataFrame({"log_g": rng.uniform(1, 5, n)})
+        self.logg = self.y = self.params["log_g"].to_numpy()
+        self._snr = rng.uniform(2, 35, n)
+        sd = 0.05 + 0.5 / self._snr   # errors that fall with SNR
+        self.flux = np.column_stack([self.logg + sd * rng.standard_normal(n), sd, *[self._snr] * 3])
+
+    def snr(self):
+        return self._snr
+
+    def read(self, a, b):
+        return self.flux[a:b], np.ones((b - a, 5))
+
+    def batches(self, batch):
+        for a in range(0, self.n, batch):
+            b = min(a + batch, self.n)
+            yield (a, b, *self.read(a, b))
+
+
+class _Reader:
+    """A model that reads the measurement off the spectrum; its std is ``claim`` x the true sd at SNR >= 10 and
+    2 x ``claim`` below (right at some SNR and wrong at others: what one factor per SNR bin corrects)."""
+
+    gives_std = True
+    class_id = "reader"
+    kind = "estimator"
+    is_fitted = True
+
+    @classmethod
+    def provides_std(cls, hyper):
+        return True
+
+    def __init__(self, claim):
+        self.claim = claim
+
+    def predict(self, flux, sigma=None, return_std=False):
+        mean = flux[:, 0]
+        return (mean, self.claim * flux[:, 1] * np.where(flux[:, 2] < 10, 2.0, 1.0)) if return_std else mean
+
+    def predict_all(self, flux, sigma, truth=None):
+        mean, std = self.predict(flux, sigma, return_std=True)
+        return {"": mean, "std": std}
+
+
+def test_a_conformal_models_coverage_reuses_its_upstream_models_predictions():
+    """check_coverage scores a per-bin conformal rescaling from its upstream model's predictions (one pass of
+    the ML fit, not two): the same coverage as predicting it star by star, calibrated in every bin where the
+    upstream's own std is not; a rescaling of another model than the one named is refused."""
+    from pfslogg.estimators import FitContext, make_estimator
+    from pfslogg.uncertainty import coverage_check
+
+    base = _Reader(0.8)
+    conf = make_estimator("conformal", {"snr_bins": [2.0, 10.0, 20.0, 35.0]})
+    conf.fit(None, _Measured(30000, seed=1), FitContext(upstream={"model": base}, where="c"))
+    view, edges = _Measured(30000, seed=2), [2.0, 10.0, 20.0, 35.0]
+    fast = coverage_check({"base": base, "conf": conf}, view, edges, rescales={"conf": "base"})
+    slow = coverage_check({"base": base, "conf": conf}, view, edges)
+    assert fast == slow
+    assert fast["calibrated_every_bin"] == ["conf"]
+    assert fast["estimators"]["base"]["coverage68_bins"]["within_tolerance"] == 0
+    with pytest.raises(InputError, match="'conf' does not predict 'other''s mean and rescaled std"):
+        coverage_check({"other": _Reader(1.5), "conf": conf}, view, edges, rescales={"conf": "other"})

@@ -265,6 +265,17 @@ def train_source(cfg, name):
     return cfg["estimators"][name].get("train_source") or "file"
 
 
+def simulator_stars(cfg, name):
+    """Whose simulated stars a variant with ``train_source: simulator`` draws (a :data:`SEED_TAGS` key for
+    :func:`split_seed`): ``"calibration"`` for a class that only calibrates on them (class attribute
+    ``simulator_stars``: the conformal rescalings), so that they are never the stars a model trained on,
+    else ``"simulator"``, the stars every simulator-trained model shares."""
+    from .estimators import REGISTRY
+
+    cls = REGISTRY.get(cfg["estimators"][name]["class"])
+    return getattr(cls, "simulator_stars", "simulator")
+
+
 def _check_train_source(cfg, name, where):
     src = cfg["estimators"][name].get("train_source", "file")
     if src not in TRAIN_SOURCES:
@@ -503,7 +514,7 @@ def load_config(path, *more, schema=SCHEMA):
     return check_config(cfg, where)
 
 
-SEED_TAGS = {"train": 1, "val": 2, "test": 3, "simulator": 4, "coverage": 5}
+SEED_TAGS = {"train": 1, "val": 2, "test": 3, "simulator": 4, "coverage": 5, "calibration": 6}
 
 
 def split_seed(cfg, split):
@@ -511,7 +522,8 @@ def split_seed(cfg, split):
     seed of the stars that variants with ``train_source: simulator`` train on (no file: drawn when
     read, :class:`~pfslogg.data.simview.SimulatorView`), distinct from every split's, so that they are
     not the training file's stars; ``"coverage"``: those of the large set simulated at the test's magnitudes on
-    which rule check_coverage measures the coverage of every shipped interval."""
+    which rule check_coverage measures the coverage of every shipped interval; ``"calibration"``: those that
+    the simulator-calibrated conformal variants set their factors on (:func:`simulator_stars`)."""
     return int(cfg["seed"]) * 10 + SEED_TAGS[split]
 
 

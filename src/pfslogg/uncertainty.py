@@ -301,7 +301,7 @@ def compare_with_posterior(bayes, tables, edges, min_count=10, ranges=None):
     return out
 
 
-def coverage_check(models, view, edges, posterior=None, min_count=10, batch=2048):
+def coverage_check(models, view, edges, posterior=None, min_count=10, batch=2048, rescales=None):
     """Coverage of every model's per-star interval on the stars of ``view`` (rule check_coverage): a set
     large enough that chance cannot move a calibrated interval's coverage in any SNR bin by more than
     :data:`TOLERANCE` -- which a 2,000-star test set cannot promise (:func:`chance_band`).
@@ -309,13 +309,18 @@ def coverage_check(models, view, edges, posterior=None, min_count=10, batch=2048
     ``models``: ``{name: fitted estimator that gives_std}``; ``view``: any view of spectra with known
     log g (stars simulated at the test's magnitudes, :class:`~pfslogg.data.simview.SimulatorView`);
     ``posterior``: optional ``(mean, sd)`` of the exact posterior of the same spectra, checked as any
-    model's interval (what a calibrated interval does on these stars). Returns ``{"n", "n_intervals", "snr_bins": [{lo,
+    model's interval (what a calibrated interval does on these stars); ``rescales``: optional ``{name: base}``
+    of models that rescale another one's std (a conformal variant and the model among ``models`` it
+    rescales): their std is the base's predictions times their factors (``model.rescale``), not a second
+    pass of the base model over every star (the ML fit's is minutes), after a check on the first batch
+    that this is what the model itself predicts. Returns ``{"n", "n_intervals", "snr_bins": [{lo,
     hi, n}], "bin_n_min", "bin_n_max", "chance_max", "resolves_tolerance", "estimators": {name: calibration},
     "bayes": calibration or None, "accuracy": {name or "bayes": {rmse, bias}}, "calibrated_every_bin": [names],
     "calibrated_count"}``:
     ``resolves_tolerance`` is true when the widest chance band of the bins is within :data:`TOLERANCE`
     (the +-3-point target means something on these stars); ``calibrated_every_bin`` names the intervals
     within it in every bin."""
+    from .estimators.conformal import model_snr
     from .evaluation import predict_view, rows_by_snr
 
     y, snr = np.asarray(view.logg, float), np.asarray(view.snr(), float)
@@ -332,8 +337,25 @@ def coverage_check(models, view, edges, posterior=None, min_count=10, batch=2048
         if not getattr(model, "gives_std", False):
             raise InputError(f"check_coverage: '{name}' (class '{getattr(model, 'class_id', '?')}') gives no "
                              "per-star standard deviation")
-        preds = predict_view(model, view, batch, desc=f"coverage set: {name}")
-        mean, std, u = preds[""], preds.get(STD), preds.get(PIT)
+    rescales = {k: b for k, b in (rescales or {}).items() if k in models and b in models and k != b}
+    preds, seen_snr = {}, None
+    for name in sorted(models, key=lambda k: k in rescales):   # the bases first
+        model = models[name]
+        if name in rescales:
+            base = preds[rescales[name]]
+            if seen_snr is None:   # the SNR each model sees (of the noisy flux and the sigma it is given)
+                seen_snr = np.concatenate([model_snr(f, s) for _, _, f, s in view.batches(batch)])
+            flux, sigma = view.read(0, min(view.n, 256))
+            m, sd = model.predict(flux, sigma, return_std=True)
+            if not (np.allclose(m, base[""][: len(m)], rtol=1e-6, atol=1e-9)
+                    and np.allclose(sd, model.rescale(base[STD][: len(m)], seen_snr[: len(m)]), rtol=1e-6, atol=1e-9)):
+                raise InputError(f"check_coverage: '{name}' does not predict '{rescales[name]}''s mean and rescaled "
+                                 "std: its upstream model is not that model")
+            preds[name] = {"": base[""], STD: model.rescale(base[STD], seen_snr)}
+        else:
+            preds[name] = predict_view(model, view, batch, desc=f"coverage set: {name}")
+    for name in models:
+        mean, std, u = preds[name][""], preds[name].get(STD), preds[name].get(PIT)
         out["estimators"][name] = calibration(y, mean, std, snr, edges, min_count=min_count, exact_pit=u)
         d = np.asarray(mean, float) - y
         out["accuracy"][name] = {"rmse": float(np.sqrt(np.mean(d ** 2))), "bias": float(np.mean(d))}

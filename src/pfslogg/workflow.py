@@ -8,7 +8,7 @@ table, document and track target reads comes from the one registry of :mod:`pfsl
 Tests check both sides against each other without Snakemake.
 """
 
-from .config import noise_seed, split_seed, train_source
+from .config import noise_seed, simulator_stars, split_seed, train_source
 from .errors import InputError
 from .experiments import cell_seed, experiment_cells, noise_tag, parse_noise_tag
 from .paths import *  # noqa: F401,F403  (the rule files read every path as W.<NAME>)
@@ -177,14 +177,15 @@ def _label_params(cfg, estimator):
 def _train_source_params(cfg, estimator):
     """``{"train_source": "simulator", "simulator": {"seed", "noise", "chunk_size"}}`` of a cell of a variant
     that trains on the simulator (:func:`pfslogg.data.simview.simulator_settings` with the stars' own seed,
-    ``split_seed(cfg, "simulator")``, and the variant's ``train_mag`` as noise.mag when it has one), else
+    ``split_seed(cfg, "simulator")``, or ``split_seed(cfg, "calibration")`` for a class that only calibrates on
+    them (:func:`pfslogg.config.simulator_stars`), and the variant's ``train_mag`` as noise.mag when it has one), else
     nothing: the cells of variants that train on the file keep the parameter block -- and Snakemake's
     rerun trigger -- they had before the key existed."""
     if train_source(cfg, estimator) != "simulator":
         return {}
     from .data.simview import simulator_settings
 
-    settings = simulator_settings(cfg, "train", seed=split_seed(cfg, "simulator"))
+    settings = simulator_settings(cfg, "train", seed=split_seed(cfg, simulator_stars(cfg, estimator)))
     mag = _variant(cfg, estimator).get("train_mag")
     if mag is not None:   # the variant's own magnitudes (e.g. the test set's)
         settings["noise"]["mag"] = [float(v) for v in mag]
@@ -284,7 +285,8 @@ def rule_params(rule, cfg, **w):
                 "noise_level": cfg["noise"]["noise_level"], "test_noise_seed": noise_seed(cfg, "test"),
                 "params": cfg["params"]}
     if rule == "check_ceiling":
-        return {"noise_level": cfg["noise"]["noise_level"], "size": int(cfg["datasets"]["train"]["n"])}
+        return {"noise_level": cfg["noise"]["noise_level"], "size": int(cfg["datasets"]["train"]["n"]),
+                "target": dict(cfg["ceiling"]["target"])}
     for t in TRACKS.values():   # the rules a track brings, with their parameter blocks (tracks.registry)
         if rule in t.params:
             return t.params[rule](cfg)

@@ -182,6 +182,7 @@ class Estimator:
     kind = "estimator"     # "estimator" (predict: log g), "gate" (bin probabilities), "transform" (flux)
     accelerator = False    # whether a cell of the class runs in the GPU rule (see wants_accelerator)
     gives_std = False      # predict(flux, sigma, return_std=True) -> (mean, std) (pfslogg.uncertainty)
+    learns = True          # fitted to training spectra (False: a fit to the model grid, the template and ML fits)
     upstream_means = False  # its point estimates are its upstream model's (a rescaled std only): no row of its own
     threads = 1            # CPU threads a cell of the class uses well (the scheduler reserves that many cores)
     UPSTREAM = {}          # role -> description of the fitted model the class builds on (ROLES)
@@ -214,6 +215,12 @@ class Estimator:
         """InputError naming ``where`` when variant ``name`` of the configuration ``cfg`` (this class) is
         inconsistent with the variants it builds on; runs once the hyper-parameters and upstream roles
         are checked. Nothing to check by default."""
+
+    @classmethod
+    def simulated_rows(cls, hyper, size):
+        """How many stars a cell of size ``size`` with ``train_source: simulator`` simulates for this class's
+        fit: ``size`` (a class that calibrates on them may ask for more, :class:`~.conformal.ConformalEstimator`)."""
+        return int(size)
 
     @classmethod
     def provides_std(cls, hyper):

@@ -22,8 +22,13 @@ Which stars: ``calibrate_on: val`` (the default) uses the validation spectra (fi
 training) -- but their SNR range is the training set's, narrower than the test's, so its extreme SNR
 bins stay uncalibrated. ``calibrate_on: train`` uses the conformal variant's own training view: with
 ``train_source: simulator`` and ``train_mag`` the test's magnitudes, those are stars simulated afresh over
-the test's SNR range (the first ``n_calibration`` of them), never the upstream model's training stars
-(the configuration check refuses an upstream model that trains on the simulator's stars too).
+the test's SNR range (``n_calibration`` of them, more than the cell's size if asked: the factor per bin
+then scatters less, which the +-3-point target needs; default the cell's size) with a seed of their own
+(``split_seed(cfg, "calibration")``, class attribute ``simulator_stars``), never the stars a model trained
+on -- neither the training file's nor the simulator-trained models' (``split_seed(cfg, "simulator")``), so
+the posterior networks and the models trained at the test's magnitudes are calibrated the same way -- and
+with a noise stream of their own (:func:`pfslogg.experiments.run_cell`): on the noise vectors of its
+training stream a network's errors are smaller, and a factor set there covered ~2 points too few stars.
 """
 
 import math
@@ -43,6 +48,7 @@ class ConformalEstimator(Composite):
     kind = "estimator"
     gives_std = True
     upstream_means = True   # the upstream model's mean, untouched
+    simulator_stars = "calibration"   # with train_source simulator: stars of their own (module docstring)
     UPSTREAM = {"model": "a fitted model that gives a per-star std"}
     _state_json = ("part_names_", "scale_", "n_val_", "val_coverage_before_", "scales_", "bin_counts_")
     _state_defaults = {"scales_": [], "bin_counts_": []}   # folders from before snr_bins: one factor
@@ -75,8 +81,10 @@ class ConformalEstimator(Composite):
     @classmethod
     def check_variant(cls, cfg, name, where):
         """Calibrating on the variant's own simulated stars (``calibrate_on: train``, ``train_source:
-        simulator``) is only honest when the upstream model did not train on the same simulated stars."""
-        from ..config import train_source, upstream_specs
+        simulator``) is only honest when the upstream model did not train on the same simulated stars: the
+        calibration seed is the conformal variants' own, so that holds unless the upstream model is one of
+        them (a rescaling of a rescaling)."""
+        from ..config import simulator_stars, train_source, upstream_specs
 
         v = cfg["estimators"][name]
         if (v.get("hyper") or {}).get("calibrate_on", cls.hyper_default("calibrate_on")) != "train":
@@ -84,10 +92,20 @@ class ConformalEstimator(Composite):
         if train_source(cfg, name) != "simulator":
             return   # the training file's stars: the upstream model's own unless it trained elsewhere
         up = upstream_specs(cfg, name).get("model")
-        if up and train_source(cfg, up["variant"]) == "simulator":
+        if (up and train_source(cfg, up["variant"]) == "simulator"
+                and simulator_stars(cfg, up["variant"]) == simulator_stars(cfg, name)):
             raise InputError(f"{where}: estimators.{name}: calibrate_on train with train_source simulator would "
-                             f"calibrate on the simulated stars its upstream model '{up['variant']}' trained on "
-                             "(use calibrate_on val, or an upstream model trained on the file)")
+                             f"calibrate on the simulated stars its upstream model '{up['variant']}' was fitted on "
+                             "(use calibrate_on val, or an upstream model that is not a simulator-calibrated rescaling)")
+
+    @classmethod
+    def simulated_rows(cls, hyper, size):
+        """Stars simulated for calibration on them (``calibrate_on: train``): ``n_calibration`` when it asks
+        for more than the cell's ``size``."""
+        n = hyper.get("n_calibration")
+        if hyper.get("calibrate_on", cls.hyper_default("calibrate_on")) == "train" and n is not None:
+            return max(int(size), int(n))
+        return int(size)
 
     @property
     def label(self):
@@ -141,12 +159,21 @@ class ConformalEstimator(Composite):
         if not return_std:
             return model.predict(flux, sigma)
         mean, std = model.predict(flux, sigma, return_std=True)
+        if self.scales_ and sigma is None:
+            raise InputError("conformal.predict: a factor per SNR bin (hyper snr_bins) needs sigma, got None")
+        return mean, self.rescale(std, model_snr(flux, sigma) if self.scales_ else None)
+
+    def rescale(self, std, snr=None):
+        """The upstream model's ``std`` times the factor of each star (that of its SNR bin, ``snr`` as
+        :func:`model_snr` gives it, when there is one per bin): what :meth:`predict` returns as std, for a
+        caller that already has the upstream model's predictions of the same spectra."""
+        self._check_fitted()
         std = np.asarray(std, float)
         if not self.scales_:
-            return mean, std * self.scale_
-        if sigma is None:
-            raise InputError("conformal.predict: a factor per SNR bin (hyper snr_bins) needs sigma, got None")
-        return mean, std * np.asarray(self.scales_, float)[_snr_bin(model_snr(flux, sigma), self.snr_bins)]
+            return std * self.scale_
+        if snr is None:
+            raise InputError("conformal.rescale: a factor per SNR bin (hyper snr_bins) needs each star's SNR")
+        return std * np.asarray(self.scales_, float)[_snr_bin(np.asarray(snr, float), self.snr_bins)]
 
     def fitted(self):
         self._check_fitted()

@@ -43,6 +43,7 @@ def grid_templates(grid_path, ranges, grid=None):
 @register
 class TemplateEstimator(Estimator):
     class_id = "template"
+    learns = False   # chi2 against the grid's own spectra: nothing learned from training spectra
     label = "Template fit"
     gives_std = True
     _state_json = ("grid_", "ranges_", "n_templates_")

@@ -160,3 +160,26 @@ def test_missing_bins_are_left_out_not_invented():
     cell["metrics"]["snr_bins"] = cell["metrics"]["snr_bins"][1:]
     m = efficiency(bayes, fisher, {"ridge": [cell]})
     assert "ridge" not in m["snr_bins"][0]["models"] and "ridge" in m["snr_bins"][1]["models"]
+
+
+def test_the_ceiling_target_asks_for_the_gap_and_the_interval_in_the_bins_it_names():
+    """Bins by median SNR (3 and 9 here): within 0.05 of R2_Bayes from SNR 3 (both bins) and inside the ceiling's
+    interval from SNR 5 (the second bin, lower edge 0.88). A model 0.04 below in the first bin and 0.01 below in the
+    second meets both; one 0.02 below the second's edge meets the gap only; a grid fit that meets both is no learned
+    model and so is neither in met_by nor the closest; a target no bin reaches is refused."""
+    bayes, fisher = _ceilings()
+    cells = {"near": [_cell("near", [0.56, 0.89])], "short": [_cell("short", [0.58, 0.86])],
+             "far": [_cell("far", [0.40, 0.70])], "grid_fit": [_cell("grid_fit", [0.59, 0.9])]}
+    target = {"gap": 0.05, "gap_from_snr": 3.0, "ci_from_snr": 5.0}
+    m = efficiency(bayes, fisher, cells, target=target, learned=["near", "short", "far"])["ceiling_target"]
+    assert (m["gap_bins"], m["ci_bins"], m["gap_bins_from"], m["ci_bins_from"]) == (2, 1, 2.0, 5.0)
+    near, short, far = (m["models"][e] for e in ("near", "short", "far"))
+    assert near["met"] and near["max_gap"] == pytest.approx(0.04) and near["ci_shortfall_max"] == pytest.approx(-0.01)
+    assert not short["met"] and short["gap_bins_met"] == 2 and short["ci_bins_met"] == 0
+    assert short["ci_shortfall_max"] == pytest.approx(0.02)
+    assert far["gap_bins_met"] == 0 and far["max_gap"] == pytest.approx(0.2)
+    assert m["models"]["grid_fit"]["met"] and m["met_by"] == ["near"] and m["n_met"] == 1
+    assert m["closest"] == "near" and m["closest_max_gap"] == pytest.approx(0.04) and m["closest_met"]
+    assert "ceiling_target" not in efficiency(bayes, fisher, cells)
+    with pytest.raises(InputError, match=r"ceiling.target: no SNR bin with a median SNR >= 20.0"):
+        efficiency(bayes, fisher, cells, target={**target, "ci_from_snr": 20.0})

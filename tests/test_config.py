@@ -272,3 +272,20 @@ def test_the_budget_overlay_adds_bigger_mlps_on_top_of_the_default_config():
     assert cfg["estimators"]["mlp_big_ens"]["hyper"]["member"]["hyper"]["hidden"] == [1024, 256, 64]
     assert cfg["estimators"]["mlp_big_e30"]["hyper"]["epochs"] == 30
     assert {k: v for k, v in cfg.items() if k != "estimators"} == {k: v for k, v in base.items() if k != "estimators"}
+
+
+def test_every_default_sigma_has_a_rescaling_per_snr_bin():
+    """The default uncertainty set gives every model that has a per-star sigma of its own a conformal rescaling
+    per SNR bin calibrated on simulated stars (the intervals shipped as calibrated, rule check_coverage)."""
+    from pfslogg.tracks.track_c import uncertainty_params
+
+    cfg = load_config(DEFAULT)
+    p = uncertainty_params(cfg)
+    raw = [e for e in p["estimators"] if e not in p["rescales"]]
+    assert len(raw) == 8
+    per_bin = {p["rescales"][e]: e for e in p["per_snr_bin"]}
+    assert set(per_bin) == set(raw)
+    for e in per_bin.values():
+        v = cfg["estimators"][e]
+        assert v["hyper"]["calibrate_on"] == "train" and v["train_source"] == "simulator"
+        assert v["train_mag"] == cfg["datasets"]["test"]["mag"]   # stars over the test's SNR range

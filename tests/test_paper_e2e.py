@@ -267,6 +267,10 @@ def test_the_coverage_check_scores_every_interval_on_stars_of_its_own(run):
     assert m["mag"] == [19.5, 23.0] and m["bayes"] is not None
     assert sum(b["n"] for b in m["snr_bins"]) <= 400 and m["bin_n_min"] == min(b["n"] for b in m["snr_bins"])
     assert not m["resolves_tolerance"]   # ~100 stars a bin: chance alone moves a calibrated interval by ~9 points
+    # every model that gives a sigma has a rescaling per SNR bin, scored from the model's own predictions
+    assert m["per_snr_bin_count"] == len(m["per_snr_bin"]) == len(set(m["rescales"]) & set(m["per_snr_bin"])) == 8
+    assert set(m["rescales"][e] for e in m["per_snr_bin"]) == set(names) - set(m["rescales"])
+    assert m["per_snr_bin_calibrated"] == [e for e in m["per_snr_bin"] if e in m["calibrated_every_bin"]]
     test = json.loads((run.wd / "results/data/test.json").read_text())["provenance"]["params"]
     assert m["seed"] != test.get("seed")   # other stars than the test set's
     assert (run.wd / "figures/coverage_check.pdf").stat().st_size > 0

@@ -291,7 +291,12 @@ def cmd_check_ceiling(a, p):
     if not cells:
         raise InputError(f"{a.bayes}: the Bayes ceiling used sigma '{mode}', none of the cells {sorted(leaky)} did: "
                          "nothing to check against it")
-    metrics = efficiency(bayes["metrics"], fisher["metrics"], cells, names)
+    learned = None
+    if p.get("target"):   # the learned models among them: those of a class fitted to training spectra
+        from .estimators import REGISTRY
+        learned = [e for e, docs in cells.items()
+                   if getattr(REGISTRY.get(docs[0]["metrics"].get("class")), "learns", True)]
+    metrics = efficiency(bayes["metrics"], fisher["metrics"], cells, names, target=p.get("target"), learned=learned)
     if leaky:
         metrics["other_sigma"] = other_sigma(bayes["metrics"], fisher["metrics"], leaky, mode, names)
     write_results(a.out, metrics, a.rule, [a.bayes, a.fisher, *a.inputs], params=p, started=started,
@@ -348,7 +353,11 @@ def cmd_check_coverage(a, p):
             interp = GridInterpolator(read_grid(a.grid, fields=("flux",)))
             post, _, _ = view_posterior(interp, view, p["params"], p["bayes"], threads=a.threads)
             posterior = (post["mean"], post["sd"])
-        metrics = coverage_check(models, view, p["snr_bins"], posterior=posterior)
+        metrics = coverage_check(models, view, p["snr_bins"], posterior=posterior, rescales=p.get("rescales"))
+    per_bin = [e for e in p.get("per_snr_bin") or [] if e in metrics["estimators"]]   # the shipped sigmas
+    metrics["per_snr_bin_calibrated"] = [e for e in per_bin if e in metrics["calibrated_every_bin"]]
+    metrics["per_snr_bin_calibrated_count"] = len(metrics["per_snr_bin_calibrated"])
+    metrics["per_snr_bin_count"] = len(per_bin)
     manifests = [str(Path(f) / "estimator.json") for f in a.inputs]   # each folder by its manifest (every sha256)
     write_results(a.out, {"noise_level": float(p["noise_level"]), "size": int(p["size"]), "mag": list(s["noise"]["mag"]),
                           "seed": int(s["seed"]), "labels": p.get("labels") or {}, "rescales": p.get("rescales") or {},

@@ -21,6 +21,11 @@ error-channel leak (Track E).
 Over the whole test set (``overall``) the metrics also give the range of each efficiency over the
 models (``eta_bayes_min``/``_max``, ``eta_crlb_min``/``_max``; None without a ratio) and how many of
 the ``n_models`` models score ``eta_crlb`` above 1 (``n_above_crlb``): what the text says of them.
+
+How close a learned model comes (:func:`ceiling_target`, config ``ceiling.target``): within ``gap`` of
+R^2_Bayes in every SNR bin whose median SNR is at least ``gap_from_snr``, and inside the ceiling's interval
+(R^2 at least its lower edge) in every bin from ``ci_from_snr`` -- per model, and which learned model comes
+closest.
 """
 
 import numpy as np
@@ -45,10 +50,12 @@ def _model_row(docs, key, lo=None):
     return {"r2": float(np.mean(r2)), "r2_ci": [float(v) for v in np.mean(ci, axis=0)], "n_seeds": len(docs)}
 
 
-def efficiency(bayes, fisher, cells, names=None):
+def efficiency(bayes, fisher, cells, names=None, target=None, learned=None):
     """Metrics: ``bayes``, ``fisher``: the metrics of the two ceilings; ``cells``: estimator -> list
     of cell results documents (same noise level and size, one per seed); ``names``: the words of each
-    estimator when they were chosen among more cells than these (default :func:`labels` of ``cells``)."""
+    estimator when they were chosen among more cells than these (default :func:`labels` of ``cells``);
+    ``target``: ``{gap, gap_from_snr, ci_from_snr}`` adds ``ceiling_target`` (:func:`ceiling_target`, among
+    the estimators in ``learned``, default all)."""
     if not cells:
         raise InputError("efficiency: no model cells at the default noise level and training size")
     noise = {float(d["metrics"]["noise_level"]) for docs in cells.values() for d in docs}
@@ -75,10 +82,49 @@ def efficiency(bayes, fisher, cells, names=None):
     overall = bins.pop()
     best = max(overall["models"], key=lambda e: overall["models"][e]["r2"])
     names = labels(cells) if names is None else {e: names[e] for e in cells}
-    return {"noise_level": float(bayes["noise_level"]), "estimators": list(cells), "labels": names,
-            "snr_bins": bins, "overall": overall, "best": best, "best_eta_bayes": overall["models"][best]["eta_bayes"],
-            **overall_spread(overall["models"]),
-            "violations": violations(bins + [overall]), "n_violations": len(violations(bins + [overall]))}
+    out = {"noise_level": float(bayes["noise_level"]), "estimators": list(cells), "labels": names,
+           "snr_bins": bins, "overall": overall, "best": best, "best_eta_bayes": overall["models"][best]["eta_bayes"],
+           **overall_spread(overall["models"]),
+           "violations": violations(bins + [overall]), "n_violations": len(violations(bins + [overall]))}
+    if target:
+        out["ceiling_target"] = ceiling_target(bins, target, learned=learned, names=names)
+    return out
+
+
+def ceiling_target(bins, target, learned=None, names=None):
+    """Per model, against ``target`` = ``{gap, gap_from_snr, ci_from_snr}``: ``max_gap`` (R^2_Bayes - R^2, the
+    largest over the bins with median SNR >= gap_from_snr) and ``gap_bins_met`` of ``gap_bins``; the most it
+    falls below the ceiling's interval (``ci_shortfall_max``: its lower edge - R^2; <= 0 inside) and
+    ``ci_bins_met`` of ``ci_bins`` over the bins from ci_from_snr; ``met`` when every bin is. ``met_by``: the
+    learned models (``learned``, default all) that meet it; ``closest``: the learned model that meets the most
+    of the bins (then the smallest largest gap), with its numbers as ``closest_*``."""
+    gap, lo_gap, lo_ci = float(target["gap"]), float(target["gap_from_snr"]), float(target["ci_from_snr"])
+    gap_bins = [b for b in bins if b.get("snr_median") is not None and b["snr_median"] >= lo_gap]
+    ci_bins = [b for b in bins if b.get("snr_median") is not None and b["snr_median"] >= lo_ci]
+    if not gap_bins or not ci_bins:
+        raise InputError(f"ceiling.target: no SNR bin with a median SNR >= {min(lo_gap, lo_ci) if not gap_bins else lo_ci}"
+                         f" (bin medians {[b.get('snr_median') for b in bins]})")
+    models = {}
+    for e in dict.fromkeys(e for b in bins for e in b["models"]):
+        gaps = [b["bayes_r2"] - b["models"][e]["r2"] for b in gap_bins if e in b["models"]]
+        short = [b["bayes_r2_ci"][0] - b["models"][e]["r2"] for b in ci_bins if e in b["models"]]
+        if len(gaps) < len(gap_bins) or len(short) < len(ci_bins):
+            continue   # a model without a score in a bin the target asks about
+        m = {"max_gap": float(max(gaps)), "gap_bins_met": sum(g <= gap for g in gaps), "gap_bins": len(gaps),
+             "ci_shortfall_max": float(max(short)), "ci_bins_met": sum(v <= 0 for v in short), "ci_bins": len(short)}
+        m["met"] = bool(m["gap_bins_met"] == m["gap_bins"] and m["ci_bins_met"] == m["ci_bins"])
+        models[e] = m
+    pool = [e for e in models if learned is None or e in learned]
+    if not pool:
+        raise InputError(f"ceiling.target: none of the learned models {sorted(learned or [])} has a score in every bin")
+    closest = min(pool, key=lambda e: (-(models[e]["gap_bins_met"] + models[e]["ci_bins_met"]), models[e]["max_gap"]))
+    out = {"gap": gap, "gap_from_snr": lo_gap, "ci_from_snr": lo_ci, "gap_bins": len(gap_bins), "ci_bins": len(ci_bins),
+           "gap_bins_from": float(gap_bins[0]["lo"]), "ci_bins_from": float(ci_bins[0]["lo"]),
+           "models": models, "met_by": [e for e in pool if models[e]["met"]], "closest": closest,
+           "closest_label": (names or {}).get(closest, closest)}
+    out["n_met"] = len(out["met_by"])
+    out.update({f"closest_{k}": v for k, v in models[closest].items()})
+    return out
 
 
 def labels(cells):

@@ -272,8 +272,7 @@ def simulator_stars(cfg, name):
     else ``"simulator"``, the stars every simulator-trained model shares."""
     from .estimators import REGISTRY
 
-    cls = REGISTRY.get(cfg["estimators"][name]["class"])
-    return getattr(cls, "simulator_stars", "simulator")
+    return REGISTRY[cfg["estimators"][name]["class"]].simulator_stars
 
 
 def _check_train_source(cfg, name, where):

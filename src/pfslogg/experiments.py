@@ -514,7 +514,7 @@ def run_cell(p, train_path, val_path, test_path, grid_path, model_dir, threads=1
         # calibrates on (simulator_stars: "calibration") get a stream of their own, keyed by their star seed too:
         # on the training stream's noise vectors an MLP's errors are smaller (2026-12-06: a conformal factor set
         # there covered 0.676 of those stars, 0.661-0.665 of the same stars under other noise)
-        rng_seed = p["seed"] if getattr(cls, "simulator_stars", "simulator") == "simulator" \
+        rng_seed = p["seed"] if cls.simulator_stars == "simulator" \
             else [int(p["seed"]), int(p["simulator"]["seed"])]
         train = SimulatorView(grid_path, rows, p["params"], noise_level=nl, rng_seed=rng_seed, sigma=sigma,
                               **p["simulator"])

@@ -183,6 +183,7 @@ class Estimator:
     accelerator = False    # whether a cell of the class runs in the GPU rule (see wants_accelerator)
     gives_std = False      # predict(flux, sigma, return_std=True) -> (mean, std) (pfslogg.uncertainty)
     learns = True          # fitted to training spectra (False: a fit to the model grid, the template and ML fits)
+    simulator_stars = "simulator"   # with train_source simulator: whose stars (config.simulator_stars)
     upstream_means = False  # its point estimates are its upstream model's (a rescaled std only): no row of its own
     threads = 1            # CPU threads a cell of the class uses well (the scheduler reserves that many cores)
     UPSTREAM = {}          # role -> description of the fitted model the class builds on (ROLES)
